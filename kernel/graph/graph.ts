@@ -1,0 +1,429 @@
+/**
+ * The graph model and its pure planner: what a compiled graph is (nodes,
+ * edges, conditional branches, a state schema), the checks `compile()` makes,
+ * and how one superstep's task writes become the next state and the next
+ * superstep's tasks.
+ *
+ * Planning is deterministic: writes merge through the reducers in task order,
+ * and next tasks are collected in task order, edges in the order they were
+ * added. Routers are user functions of state; they may be async but must not
+ * do I/O (replay checks that they are deterministic).
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "../errors.ts";
+import type { TaskSpec, TaskTarget, TaskWrite } from "../events.ts";
+import { assertJson, type Json, type JsonObject } from "../json.ts";
+import { Send } from "./command.ts";
+import { END, START } from "./constants.ts";
+import type { StateSchema } from "./state.ts";
+
+/** What a router returns: node names, {@linkcode Send}s, or keys of its path map. */
+export type RouteResult = string | Send | readonly (string | Send)[];
+
+/** A conditional edge's router. */
+export type Router<S = JsonObject> = (state: S) => RouteResult | Promise<RouteResult>;
+
+/** How a node's failures are retried. */
+export interface RetryPolicy {
+  /**
+   * Attempts in all, the first included.
+   * @default {3}
+   */
+  maxAttempts: number;
+  /**
+   * Wait before the second attempt (ms).
+   * @default {500}
+   */
+  initialIntervalMs: number;
+  /**
+   * Each wait is the previous one times this.
+   * @default {2}
+   */
+  backoffFactor: number;
+  /**
+   * The longest wait (ms).
+   * @default {128000}
+   */
+  maxIntervalMs: number;
+  /**
+   * Spread each wait randomly over [wait/2, wait].
+   * @default {true}
+   */
+  jitter: boolean;
+  /**
+   * Which errors to retry.
+   * @default {retryable errors: not an `OrisError` with code invalid_argument, conflict, nondeterminism or cancelled}
+   */
+  retryOn?: (error: unknown) => boolean;
+}
+
+/** Options of a node. */
+export interface NodeOptions {
+  /** Retry the node on failure (default: no retry). */
+  retry?: Partial<RetryPolicy>;
+  /** Fail (and abort `ctx.signal`) when one attempt runs longer than this (ms). */
+  timeoutMs?: number;
+  /** Nodes a `Command` returned by this node may go to (for `compile()`'s reachability checks). */
+  ends?: readonly string[];
+}
+
+/**
+ * A node as the planner sees it.
+ *
+ * @typeParam C The context the runtime passes to nodes.
+ */
+export interface NodeSpec<C = unknown> {
+  /** Its name. */
+  name: string;
+  /** Runs it: input is the state, or a `Send`'s argument. */
+  run(input: unknown, ctx: C): unknown;
+  /** Its options. */
+  options: NodeOptions;
+}
+
+/** A conditional edge. */
+export interface BranchSpec {
+  /** The node (or `START`) it leaves from. */
+  source: string;
+  /** Chooses where to go. */
+  router: Router<never>;
+  /** Maps the router's results to nodes; a list names the possible nodes. */
+  pathMap?: Readonly<Record<string, string>> | readonly string[];
+}
+
+/**
+ * A graph: nodes, static edges, branches and its state.
+ *
+ * @typeParam C The context the runtime passes to nodes.
+ */
+export interface GraphSpec<C = unknown> {
+  /** The state schema. */
+  schema: StateSchema;
+  /** Nodes by name. */
+  nodes: ReadonlyMap<string, NodeSpec<C>>;
+  /** Static edges `[from, to]`, in the order they were added. */
+  edges: readonly (readonly [string, string])[];
+  /** Conditional edges, in the order they were added. */
+  branches: readonly BranchSpec[];
+}
+
+const NODE_NAME = /^[^/#\s][^/#]*$/;
+
+/**
+ * Checks a graph before it runs, and reports every problem at once: unknown
+ * nodes in edges, reserved or malformed names, nodes added twice, no entry
+ * point, nodes unreachable from `START`, and no path to `END`.
+ *
+ * @param graph The graph.
+ * @param duplicates Names that were added more than once.
+ * @throws {InvalidArgumentError} listing the problems.
+ *
+ * @example
+ * ```ts
+ * import { defineState, validateGraph, START, END } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0 } });
+ * const nodes = new Map([["a", { name: "a", run: () => ({}), options: {} }]]);
+ * assert.throws(
+ *   () => validateGraph({ schema, nodes, edges: [[START, "a"], ["a", "b"]], branches: [] }),
+ *   /edge "a" -> "b": unknown node "b"/,
+ * );
+ * validateGraph({ schema, nodes, edges: [[START, "a"], ["a", END]], branches: [] });
+ * ```
+ */
+export function validateGraph(graph: GraphSpec, duplicates: readonly string[] = []): void {
+  const problems: string[] = [];
+  for (const name of duplicates) problems.push(`node "${name}" is added more than once`);
+  for (const name of graph.nodes.keys()) {
+    if (name === START || name === END) problems.push(`"${name}" is a reserved name`);
+    else if (!NODE_NAME.test(name)) {
+      problems.push(`node name ${JSON.stringify(name)} must be non-empty, without "/" or "#"`);
+    }
+  }
+  const known = (name: string) => graph.nodes.has(name);
+  for (const [from, to] of graph.edges) {
+    if (from === END) problems.push(`edge "${from}" -> "${to}": nothing leaves END`);
+    else if (from !== START && !known(from)) {
+      problems.push(`edge "${from}" -> "${to}": unknown node "${from}"`);
+    }
+    if (to === START) problems.push(`edge "${from}" -> "${to}": nothing enters START`);
+    else if (to !== END && !known(to)) {
+      problems.push(`edge "${from}" -> "${to}": unknown node "${to}"`);
+    }
+  }
+  for (const branch of graph.branches) {
+    if (branch.source !== START && !known(branch.source)) {
+      problems.push(`conditional edge from unknown node "${branch.source}"`);
+    }
+    for (const target of branchTargets(branch) ?? []) {
+      if (target !== END && !known(target)) {
+        problems.push(`conditional edge from "${branch.source}": unknown node "${target}"`);
+      }
+    }
+  }
+  for (const node of graph.nodes.values()) {
+    for (const target of node.options.ends ?? []) {
+      if (target !== END && !known(target)) {
+        problems.push(`node "${node.name}" ends: unknown node "${target}"`);
+      }
+    }
+  }
+  if (problems.length === 0) {
+    const successors = successorMap(graph);
+    const reachable = walk(START, successors);
+    if ((successors.get(START)?.size ?? 0) === 0) {
+      problems.push("the graph has no entry point: add an edge from START");
+    } else {
+      for (const name of graph.nodes.keys()) {
+        if (!reachable.has(name)) problems.push(`node "${name}" is unreachable from START`);
+      }
+      if (!reachable.has(END)) problems.push("no path leads from START to END");
+    }
+  }
+  if (problems.length > 0) {
+    throw new InvalidArgumentError(`Cannot compile the graph: ${problems.join("; ")}`, {
+      details: { problems },
+    });
+  }
+}
+
+/** The nodes a branch may go to, or `undefined` when it may go anywhere. */
+function branchTargets(branch: BranchSpec): string[] | undefined {
+  if (branch.pathMap === undefined) return undefined;
+  return Array.isArray(branch.pathMap)
+    ? [...branch.pathMap as readonly string[]]
+    : Object.values(branch.pathMap as Record<string, string>);
+}
+
+function successorMap(graph: GraphSpec): Map<string, Set<string>> {
+  const all = [...graph.nodes.keys(), END];
+  const successors = new Map<string, Set<string>>();
+  const add = (from: string, to: readonly string[]) => {
+    const set = successors.get(from) ?? new Set<string>();
+    for (const target of to) set.add(target);
+    successors.set(from, set);
+  };
+  for (const [from, to] of graph.edges) add(from, [to]);
+  for (const branch of graph.branches) add(branch.source, branchTargets(branch) ?? all);
+  for (const node of graph.nodes.values()) if (node.options.ends) add(node.name, node.options.ends);
+  return successors;
+}
+
+function walk(from: string, successors: Map<string, Set<string>>): Set<string> {
+  const seen = new Set<string>([from]);
+  const queue = [from];
+  while (queue.length > 0) {
+    for (const next of successors.get(queue.shift()!) ?? []) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return seen;
+}
+
+/** The outcome of planning: the merged state and the next superstep's tasks. */
+export interface StepPlan {
+  /** The state after the writes. */
+  state: JsonObject;
+  /** The next tasks (empty: the run is complete). */
+  next: TaskSpec[];
+}
+
+/**
+ * Plans the first superstep: the targets of `START`'s edges and branches,
+ * evaluated on the initial state.
+ *
+ * @param graph The graph.
+ * @param state The initial state.
+ * @returns The state (unchanged) and the tasks of step 1.
+ * @throws {InvalidArgumentError} when a router names an unknown node.
+ *
+ * @example
+ * ```ts
+ * import { defineState, planStart, START, END } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0 } });
+ * const nodes = new Map([["a", { name: "a", run: () => ({}), options: {} }]]);
+ * const plan = await planStart({ schema, nodes, edges: [[START, "a"], ["a", END]], branches: [] }, { n: 0 });
+ * assert.deepEqual(plan.next, [{ id: "1:a", node: "a" }]);
+ * ```
+ */
+export async function planStart(graph: GraphSpec, state: JsonObject): Promise<StepPlan> {
+  const targets = await routesFrom(graph, START, state);
+  return { state, next: toTasks(graph, targets, 1) };
+}
+
+/**
+ * Plans the superstep after `step`: merges the writes (in task order) into
+ * the state, then collects each task's `goto`, static edges and branches
+ * (routers see the state before the step with that task's own write merged,
+ * as in LangGraph).
+ *
+ * @param graph The graph.
+ * @param state The state before the step.
+ * @param writes The step's task writes, in task order.
+ * @param step The step that produced them.
+ * @returns The new state and the next tasks.
+ * @throws {InvalidArgumentError} when an update or route is invalid.
+ *
+ * @example
+ * ```ts
+ * import { defineState, planNext, START, END } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0, reducer: (a: number, b: number) => a + b } });
+ * const nodes = new Map([["a", { name: "a", run: () => ({}), options: {} }]]);
+ * const graph = { schema, nodes, edges: [[START, "a"], ["a", END]] as const, branches: [] };
+ * const plan = await planNext(graph, { n: 1 }, [{ taskId: "1:a", node: "a", update: { n: 2 } }], 1);
+ * assert.deepEqual(plan, { state: { n: 3 }, next: [] });
+ * ```
+ */
+export async function planNext(
+  graph: GraphSpec,
+  state: JsonObject,
+  writes: readonly TaskWrite[],
+  step: number,
+): Promise<StepPlan> {
+  const merged = graph.schema.merge(
+    state,
+    writes.map((write) => ({ source: `node "${write.node}"`, update: write.update })),
+  ) as JsonObject;
+  const targets: TaskTarget[] = [];
+  for (const write of writes) {
+    targets.push(...(write.goto ?? []));
+    const local = graph.schema.merge(state, [{
+      source: `node "${write.node}"`,
+      update: write.update,
+    }]);
+    targets.push(...await routesFrom(graph, write.node, local as JsonObject));
+  }
+  return { state: merged, next: toTasks(graph, targets, step + 1) };
+}
+
+async function routesFrom(
+  graph: GraphSpec,
+  source: string,
+  state: JsonObject,
+): Promise<TaskTarget[]> {
+  const targets: TaskTarget[] = [];
+  for (const [from, to] of graph.edges) if (from === source) targets.push({ node: to });
+  for (const branch of graph.branches) {
+    if (branch.source !== source) continue;
+    const result = await (branch.router as Router<JsonObject>)(state);
+    for (const route of Array.isArray(result) ? result : [result as string | Send]) {
+      targets.push(resolveRoute(branch, route));
+    }
+  }
+  return targets;
+}
+
+function resolveRoute(branch: BranchSpec, route: string | Send): TaskTarget {
+  if (route instanceof Send) return normalizeTarget(route, `the router of "${branch.source}"`);
+  if (typeof route !== "string") {
+    throw new InvalidArgumentError(
+      `Cannot route from "${branch.source}": the router returned ${
+        JSON.stringify(route)
+      }, not a node name or Send`,
+    );
+  }
+  const map = branch.pathMap;
+  if (map !== undefined && !Array.isArray(map)) {
+    const node = (map as Record<string, string>)[route];
+    if (node === undefined) {
+      throw new InvalidArgumentError(
+        `Cannot route from "${branch.source}": "${route}" is not a key of its path map`,
+      );
+    }
+    return { node };
+  }
+  return { node: route };
+}
+
+/**
+ * Converts a `goto` target or `Send` to a stored target, checking that its
+ * argument is JSON.
+ *
+ * @param target A node name or a {@linkcode Send}.
+ * @param source Who produced it, for error messages.
+ * @returns The target.
+ * @throws {InvalidArgumentError} when a `Send` argument is not JSON.
+ *
+ * @example
+ * ```ts
+ * import { normalizeTarget, Send } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(normalizeTarget(new Send("joke", { subject: "cats" }), "test"), { node: "joke", arg: { subject: "cats" } });
+ * ```
+ */
+export function normalizeTarget(target: string | Send, source: string): TaskTarget {
+  if (typeof target === "string") return { node: target };
+  if (target instanceof Send) {
+    assertJson(target.arg, `the argument of Send("${target.node}") from ${source}`);
+    return { node: target.node, arg: target.arg as Json };
+  }
+  throw new InvalidArgumentError(
+    `Cannot route from ${source}: ${JSON.stringify(target)} is not a node name or Send`,
+  );
+}
+
+function toTasks(graph: GraphSpec, targets: readonly TaskTarget[], step: number): TaskSpec[] {
+  const tasks: TaskSpec[] = [];
+  const plain = new Set<string>();
+  targets.forEach((target, index) => {
+    if (target.node === END) return;
+    if (!graph.nodes.has(target.node)) {
+      throw new InvalidArgumentError(
+        `Cannot schedule node "${target.node}": there is no such node`,
+      );
+    }
+    if (target.arg === undefined) {
+      if (plain.has(target.node)) return;
+      plain.add(target.node);
+      tasks.push({ id: `${step}:${target.node}`, node: target.node });
+    } else {
+      tasks.push({ id: `${step}:${target.node}#${index}`, node: target.node, arg: target.arg });
+    }
+  });
+  return tasks;
+}
+
+/** The retry policy a node gets when it asks for retries without saying how. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 3,
+  initialIntervalMs: 500,
+  backoffFactor: 2,
+  maxIntervalMs: 128_000,
+  jitter: true,
+};
+
+/**
+ * The wait before retry number `attempt` (1 for the first retry).
+ *
+ * @param policy The policy.
+ * @param attempt The attempt that failed (1 for the first attempt).
+ * @param random A number in [0, 1) for jitter.
+ * @returns The wait in ms.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETRY_POLICY, retryDelayMs } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const policy = { ...DEFAULT_RETRY_POLICY, jitter: false };
+ * assert.deepEqual([1, 2, 3].map((n) => retryDelayMs(policy, n, 0)), [500, 1000, 2000]);
+ * ```
+ */
+export function retryDelayMs(policy: RetryPolicy, attempt: number, random: number): number {
+  const base = Math.min(
+    policy.maxIntervalMs,
+    policy.initialIntervalMs * policy.backoffFactor ** (attempt - 1),
+  );
+  return policy.jitter ? base / 2 + (base / 2) * random : base;
+}

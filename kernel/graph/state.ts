@@ -1,0 +1,158 @@
+/**
+ * State schemas: a graph's state is an object of channels, each with an
+ * optional default and an optional reducer that merges updates (without one,
+ * the last write wins).
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "../errors.ts";
+import { assertJson, isJsonObject } from "../json.ts";
+
+/**
+ * One channel of the state. Declared with method syntax so that channels of
+ * specific types fit a schema of unknown ones.
+ *
+ * @typeParam T The channel's value.
+ * @typeParam U What an update to it carries (for a reducer channel).
+ */
+export interface ChannelSpec<T = unknown, U = T> {
+  /** The value before any update (default: `null`). */
+  default?(): T;
+  /** Merges an update into the current value (default: replace). */
+  reducer?(current: T, update: U): T;
+}
+
+/** A state's channels by name. */
+export type StateSpec = Record<string, ChannelSpec<unknown, unknown>>;
+
+/** The value type of a channel. */
+export type ChannelValue<C> = C extends { default(): infer T } ? T
+  : C extends { reducer(current: infer T, update: infer _U): unknown } ? T
+  : unknown;
+
+/** The update type of a channel. */
+export type ChannelUpdate<C> = C extends { reducer(current: infer _T, update: infer U): unknown }
+  ? U
+  : ChannelValue<C>;
+
+/** The state object of a spec. */
+export type StateOf<S extends StateSpec> = { [K in keyof S]: ChannelValue<S[K]> };
+
+/** A partial update of a spec's state. */
+export type UpdateOf<S extends StateSpec> = { [K in keyof S]?: ChannelUpdate<S[K]> };
+
+/** A defined state: its channels, initial value and merge. See {@linkcode defineState}. */
+export interface StateSchema<S extends StateSpec = StateSpec> {
+  /** The channels. */
+  readonly spec: S;
+  /** The channel names, in declaration order. */
+  readonly keys: readonly string[];
+  /**
+   * The initial state: every channel's default, then `input` merged as an update.
+   *
+   * @param input The caller's input, if any.
+   */
+  initial(input?: unknown): StateOf<S>;
+  /**
+   * Merges updates in order through the reducers. Pure: `state` is not modified.
+   *
+   * @param state The current state.
+   * @param updates Updates, each tagged with who made it (for error messages).
+   * @throws {InvalidArgumentError} for an update that is not an object, names
+   * an unknown channel, or is not JSON.
+   */
+  merge(state: StateOf<S>, updates: readonly { source: string; update: unknown }[]): StateOf<S>;
+}
+
+/**
+ * Defines a graph's state from its channels.
+ *
+ * @typeParam S The channels.
+ * @param spec Each channel's default and reducer.
+ * @returns The schema.
+ *
+ * @example A counter, a log and a last-write-wins field
+ * ```ts
+ * import { defineState } from "./state.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const State = defineState({
+ *   count: { default: () => 0, reducer: (a: number, b: number) => a + b },
+ *   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
+ *   last: { default: () => "" },
+ * });
+ * const state = State.merge(State.initial({ count: 1 }), [
+ *   { source: "a", update: { count: 2, log: ["a"] } },
+ *   { source: "b", update: { last: "b" } },
+ * ]);
+ * assert.deepEqual(state, { count: 3, log: ["a"], last: "b" });
+ * ```
+ */
+export function defineState<S extends StateSpec>(spec: S): StateSchema<S> {
+  const keys = Object.keys(spec);
+  for (const key of keys) {
+    const channel = spec[key];
+    if (typeof channel !== "object" || channel === null) {
+      throw new InvalidArgumentError(`Cannot define state: channel "${key}" must be an object`, {
+        field: key,
+      });
+    }
+    if (channel.reducer !== undefined && typeof channel.reducer !== "function") {
+      throw new InvalidArgumentError(
+        `Cannot define state: the reducer of "${key}" must be a function`,
+        {
+          field: key,
+        },
+      );
+    }
+  }
+  const schema: StateSchema<S> = {
+    spec,
+    keys,
+    initial(input?: unknown): StateOf<S> {
+      const state: Record<string, unknown> = {};
+      for (const key of keys) state[key] = spec[key]!.default?.() ?? null;
+      const initial = state as StateOf<S>;
+      return input === undefined || input === null
+        ? initial
+        : schema.merge(initial, [{ source: "input", update: input }]);
+    },
+    merge(state, updates) {
+      let next: Record<string, unknown> | null = null;
+      for (const { source, update } of updates) {
+        if (update === undefined || update === null) continue;
+        if (!isJsonObject(update)) {
+          throw new InvalidArgumentError(
+            `Cannot apply the update of ${source}: it must be an object of channels, got ${
+              describe(update)
+            }`,
+          );
+        }
+        for (const key of Object.keys(update)) {
+          const value = (update as Record<string, unknown>)[key];
+          if (value === undefined) continue;
+          const channel = spec[key];
+          if (channel === undefined) {
+            throw new InvalidArgumentError(
+              `Cannot apply the update of ${source}: unknown channel "${key}" (channels: ${
+                keys.join(", ")
+              })`,
+              { field: key },
+            );
+          }
+          assertJson(value, `channel "${key}" in the update of ${source}`);
+          next ??= { ...state };
+          next[key] = channel.reducer === undefined ? value : channel.reducer(next[key], value);
+        }
+      }
+      return (next ?? state) as StateOf<S>;
+    },
+  };
+  return schema;
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "string" ? "a string" : typeof value;
+}

@@ -1,0 +1,406 @@
+import assert from "node:assert/strict";
+import {
+  type CheckpointId,
+  currentSnapshot,
+  diffJson,
+  type EffectRecord,
+  fold,
+  foldAll,
+  type JsonObject,
+  OrisError,
+  type RunCreatedEvent,
+  type RunEvent,
+  type RunSnapshot,
+  type Store,
+  type ThreadId,
+  VersionConflictError,
+} from "../../kernel/mod.ts";
+import { runStoreConformance } from "../_conformance.ts";
+import { KvStore } from "./mod.ts";
+
+runStoreConformance(
+  "KvStore",
+  (options) => KvStore.open({ path: ":memory:", snapshotEvery: options.snapshotEvery }),
+);
+
+let clock = 1_700_000_000_000;
+let counter = 0;
+
+function created(threadId: string, state: JsonObject = {}): RunCreatedEvent {
+  return {
+    type: "run.created",
+    v: 1,
+    at: ++clock,
+    threadId: threadId as ThreadId,
+    graph: "kv",
+    input: { threadId },
+    payloadHash: `hash:${threadId}`,
+    state,
+    next: [{ id: "1:a", node: "a" }],
+  };
+}
+
+function step(run: RunSnapshot, state: JsonObject, node = "a"): RunEvent {
+  return {
+    type: "step.committed",
+    v: 1,
+    at: ++clock,
+    step: run.step + 1,
+    checkpointId: `cp_${String(++counter).padStart(8, "0")}` as CheckpointId,
+    parentCheckpointId: run.checkpointId,
+    tasks: [{ taskId: `${run.step + 1}:${node}`, node, update: null }],
+    delta: diffJson(run.state, state),
+    next: [{ id: `${run.step + 2}:${node}`, node }],
+  };
+}
+
+function effect(index: number): RunEvent {
+  return {
+    type: "effect.recorded",
+    v: 1,
+    at: ++clock,
+    step: 1,
+    node: "a",
+    index,
+    name: "tool",
+    ok: true,
+  };
+}
+
+async function append(store: Store, run: RunSnapshot, events: RunEvent[]): Promise<RunSnapshot> {
+  const next = foldAll(run, events)!;
+  assert.deepEqual(await store.append(run.threadId, run.version, events, next), {
+    version: next.version,
+  });
+  return next;
+}
+
+async function startRun(store: Store, threadId: string, state: JsonObject = {}) {
+  const { run } = await store.createRun(created(threadId, state));
+  return append(store, run, [{
+    type: "run.started",
+    v: 1,
+    at: ++clock,
+    attemptId: "at_1" as never,
+  }]);
+}
+
+async function current(store: Store, threadId: string): Promise<RunSnapshot | null> {
+  const loaded = await store.load(threadId as ThreadId);
+  return loaded === null ? null : currentSnapshot(loaded);
+}
+
+function megabyte(seed: string): string[] {
+  return Array.from({ length: 1024 }, (_, i) => `${seed}${i}:`.padEnd(1024, "abcdefgh"[i % 8]));
+}
+
+/** Opens the database file directly, to look at the keys a store wrote. */
+async function chunkNonces(path: string, threadId: string): Promise<Map<string, number>> {
+  const kv = await Deno.openKv(path);
+  try {
+    const nonces = new Map<string, number>();
+    for await (const entry of kv.list({ prefix: ["oris", "chunk", threadId] })) {
+      const nonce = entry.key[3] as string;
+      nonces.set(nonce, (nonces.get(nonce) ?? 0) + 1);
+    }
+    return nonces;
+  } finally {
+    kv.close();
+  }
+}
+
+/** The chunk nonces that committed values reference. */
+async function referencedNonces(path: string, threadId: string): Promise<Set<string>> {
+  const kv = await Deno.openKv(path);
+  try {
+    const nonces = new Set<string>();
+    const prefixes = [["oris", "ev", threadId], ["oris", "eff", threadId]];
+    const values: unknown[] = [(await kv.get(["oris", "snap", threadId])).value];
+    for (const prefix of prefixes) {
+      for await (const entry of kv.list({ prefix })) values.push(entry.value);
+    }
+    for (const value of values) {
+      if (value !== null && !(value instanceof Uint8Array)) {
+        nonces.add((value as { nonce: string }).nonce);
+      }
+    }
+    return nonces;
+  } finally {
+    kv.close();
+  }
+}
+
+async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "oris_kv_test_" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("KvStore.append() round-trips a 1 MiB snapshot and a 1 MiB event in one append", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/store.db`;
+    {
+      await using store = await KvStore.open({ path, snapshotEvery: 1 });
+      let run = await startRun(store, "big-1");
+      const event = step(run, { blob: megabyte("e") });
+      assert.ok(JSON.stringify(event).length > 1024 * 1024);
+      run = await append(store, run, [event]);
+      const loaded = await store.load(run.threadId);
+      assert.deepEqual(loaded, { snapshot: run, events: [] }, "the 1 MiB snapshot is stored");
+      assert.ok(JSON.stringify(loaded!.snapshot).length > 1024 * 1024);
+      const log = await store.readEvents(run.threadId, 3);
+      assert.deepEqual(log, [{ seq: 3, event }], "the 1 MiB event is stored");
+      assert.deepEqual(foldAll(null, await store.readEvents(run.threadId, 1)), run);
+    }
+    const chunks = await chunkNonces(path, "big-1");
+    assert.equal(chunks.size, 2, "the event batch and the snapshot are chunked");
+    assert.deepEqual(new Set(chunks.keys()), await referencedNonces(path, "big-1"));
+  });
+});
+
+Deno.test("KvStore.append() of 2,000 small events is one append", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  let run = await startRun(store, "many-1");
+  const events = Array.from({ length: 2000 }, (_, i) => effect(i));
+  run = await append(store, run, events);
+  assert.equal(run.version, 2002);
+  const log = await store.readEvents(run.threadId, 1);
+  assert.deepEqual(log.map((item) => item.seq), Array.from({ length: 2002 }, (_, i) => i + 1));
+  assert.deepEqual(foldAll(null, log), run);
+  assert.deepEqual(await store.readEvents(run.threadId, 1500, { limit: 3 }), [
+    { seq: 1500, event: events[1497] },
+    { seq: 1501, event: events[1498] },
+    { seq: 1502, event: events[1499] },
+  ]);
+  assert.deepEqual(await current(store, "many-1"), run);
+  const last = effect(2000);
+  run = await append(store, run, [last]);
+  assert.deepEqual(await current(store, "many-1"), run);
+  assert.deepEqual(await store.readEvents(run.threadId, 2002), [
+    { seq: 2002, event: events[1999] },
+    { seq: 2003, event: last },
+  ]);
+});
+
+Deno.test("KvStore.append() of 2,000 steps makes 2,000 checkpoints", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  let run = await startRun(store, "steps-1", { n: 0 });
+  const events: RunEvent[] = [];
+  let next = run;
+  for (let i = 1; i <= 2000; i++) {
+    const event = step(next, { n: i });
+    events.push(event);
+    next = fold(next, event);
+  }
+  run = await append(store, run, events);
+  const ids = events.map((event) => (event as { checkpointId: CheckpointId }).checkpointId);
+  const record = await store.getCheckpoint(run.threadId, ids[1233]!);
+  assert.deepEqual(record, {
+    threadId: run.threadId,
+    checkpointId: ids[1233],
+    parentCheckpointId: ids[1232],
+    step: 1234,
+    version: 1236,
+    createdAt: events[1233]!.at,
+  });
+  const listed: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.listCheckpoints(run.threadId, { limit: 1000, cursor });
+    listed.push(...page.items.map((item) => item.checkpointId));
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  assert.deepEqual(listed, [...ids].reverse());
+  run = await append(store, run, [step(run, { n: -1 })]);
+  assert.equal((await store.listCheckpoints(run.threadId, { limit: 1 })).items[0]?.version, 2003);
+});
+
+Deno.test("KvStore.append() from two instances on one file: exactly one wins per version", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/shared.db`;
+    await using a = await KvStore.open({ path, snapshotEvery: 3 });
+    await using b = await KvStore.open({ path, snapshotEvery: 3 });
+    await startRun(a, "shared-1", { writes: [] });
+    const wins = { a: 0, b: 0 };
+    for (let round = 0; round < 20; round++) {
+      const [runA, runB] = await Promise.all([current(a, "shared-1"), current(b, "shared-1")]);
+      assert.deepEqual(runA, runB);
+      const base = runA!;
+      const writes = base.state.writes as string[];
+      const eventA = step(base, { writes: [...writes, "a"] }, "a");
+      const eventB = step(base, { writes: [...writes, "b"] }, "b");
+      const results = await Promise.allSettled([
+        a.append(base.threadId, base.version, [eventA], fold(base, eventA)),
+        b.append(base.threadId, base.version, [eventB], fold(base, eventB)),
+      ]);
+      const won = results.flatMap((result, i) => result.status === "fulfilled" ? [i] : []);
+      assert.equal(won.length, 1, `round ${round}: exactly one append wins`);
+      const lost = results[1 - won[0]!] as PromiseRejectedResult;
+      assert.ok(
+        lost.reason instanceof VersionConflictError,
+        String(lost.reason?.stack ?? lost.reason),
+      );
+      assert.equal(lost.reason.actualVersion, base.version + 1);
+      wins[won[0] === 0 ? "a" : "b"]++;
+    }
+    const run = (await current(b, "shared-1"))!;
+    assert.equal(run.version, 22);
+    const writes = run.state.writes as string[];
+    assert.deepEqual(
+      { a: writes.filter((w) => w === "a").length, b: writes.filter((w) => w === "b").length },
+      wins,
+    );
+    assert.deepEqual(foldAll(null, await a.readEvents(run.threadId, 1)), run);
+    assert.equal((await a.listCheckpoints(run.threadId, { limit: 100 })).items.length, 20);
+  });
+});
+
+Deno.test("KvStore.append() after another instance appended re-reads the run", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/stale.db`;
+    await using a = await KvStore.open({ path });
+    await using b = await KvStore.open({ path });
+    const run = await startRun(a, "stale-1", { n: 0 });
+    const moved = await append(b, run, [step(run, { n: 1 })]);
+    const stale = step(run, { n: 2 });
+    await assert.rejects(
+      () => a.append(run.threadId, run.version, [stale], fold(run, stale)),
+      (error) => error instanceof VersionConflictError && error.actualVersion === moved.version,
+    );
+    const next = await append(a, moved, [step(moved, { n: 3 })]);
+    assert.deepEqual(await current(b, "stale-1"), next);
+  });
+});
+
+Deno.test("KvStore.append() cleans up the chunks of a lost race", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/race.db`;
+    {
+      await using a = await KvStore.open({ path, snapshotEvery: 1 });
+      await using b = await KvStore.open({ path, snapshotEvery: 1 });
+      const run = await startRun(a, "race-1");
+      await current(b, "race-1");
+      const eventA = step(run, { blob: megabyte("a") }, "a");
+      const eventB = step(run, { blob: megabyte("b") }, "b");
+      const results = await Promise.allSettled([
+        a.append(run.threadId, run.version, [eventA], fold(run, eventA)),
+        b.append(run.threadId, run.version, [eventB], fold(run, eventB)),
+      ]);
+      assert.equal(results.filter((result) => result.status === "fulfilled").length, 1);
+      const stored = (await current(a, "race-1"))!;
+      const winner = stored.state.blob === undefined
+        ? null
+        : (stored.state.blob as string[])[0]![0];
+      assert.deepEqual(stored, fold(run, winner === "a" ? eventA : eventB));
+    }
+    const chunks = await chunkNonces(path, "race-1");
+    assert.deepEqual(new Set(chunks.keys()), await referencedNonces(path, "race-1"));
+    assert.equal(chunks.size, 2, "only the winner's event batch and snapshot have chunks");
+  });
+});
+
+Deno.test("KvStore.append() deletes the chunks of a replaced snapshot", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/replace.db`;
+    {
+      await using store = await KvStore.open({ path, snapshotEvery: 1 });
+      let run = await startRun(store, "replace-1");
+      run = await append(store, run, [step(run, { blob: megabyte("x") })]);
+      run = await append(store, run, [step(run, { blob: megabyte("x"), more: 1 })]);
+      run = await append(store, run, [step(run, { blob: megabyte("x"), more: 2 })]);
+      assert.deepEqual(await store.load(run.threadId), { snapshot: run, events: [] });
+    }
+    const chunks = await chunkNonces(path, "replace-1");
+    assert.deepEqual(new Set(chunks.keys()), await referencedNonces(path, "replace-1"));
+    assert.equal(chunks.size, 2, "the first event batch and the latest snapshot");
+  });
+});
+
+Deno.test("KvStore.open() on an existing file reads everything back", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/reopen.db`;
+    let run: RunSnapshot;
+    const record: EffectRecord = {
+      threadId: "reopen-1" as ThreadId,
+      step: 1,
+      node: "agent",
+      index: 0,
+      name: "llm",
+      result: { ok: true, value: { text: "x".repeat(100_000) } },
+      recordedAt: ++clock,
+    };
+    {
+      await using store = await KvStore.open({ path, snapshotEvery: 4 });
+      run = await startRun(store, "reopen-1", { n: 0 });
+      for (let i = 1; i <= 6; i++) run = await append(store, run, [step(run, { n: i })]);
+      await store.createRun(created("reopen-2"));
+      assert.deepEqual(await store.recordEffect(record), record);
+    }
+    await using store = await KvStore.open({ path, snapshotEvery: 4 });
+    assert.deepEqual(await current(store, "reopen-1"), run);
+    assert.deepEqual(foldAll(null, await store.readEvents(run.threadId, 1)), run);
+    const runs = await store.listRuns();
+    assert.deepEqual(runs.items.map((item) => [item.threadId, item.status]), [
+      ["reopen-2", "queued"],
+      ["reopen-1", "running"],
+    ]);
+    assert.equal((await store.listCheckpoints(run.threadId)).items.length, 6);
+    assert.deepEqual(await store.getEffect(record), record);
+    assert.deepEqual(await store.listEffects(record.threadId), [record]);
+    run = await append(store, run, [{ type: "run.paused", v: 1, at: ++clock, reason: null }]);
+    assert.deepEqual(await store.load(run.threadId), { snapshot: run, events: [] });
+    const { created: again } = await store.createRun(created("reopen-2"));
+    assert.equal(again, false);
+  });
+});
+
+Deno.test("KvStore.recordEffect() stores results over 64 KiB and keeps the first", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/effects.db`;
+    const record = (value: string): EffectRecord => ({
+      threadId: "fx-1" as ThreadId,
+      step: 2,
+      node: "tool",
+      index: 0,
+      name: "fetch",
+      result: { ok: true, value: value.repeat(200_000) },
+      recordedAt: 1,
+    });
+    {
+      await using a = await KvStore.open({ path });
+      await using b = await KvStore.open({ path });
+      const results = await Promise.all(
+        ["a", "b", "c", "d"].map((value, i) => (i % 2 === 0 ? a : b).recordEffect(record(value))),
+      );
+      assert.equal(
+        new Set(results.map((result) => result.result.ok && result.result.value)).size,
+        1,
+      );
+      assert.deepEqual(await b.getEffect(record("a")), results[0]);
+      assert.deepEqual(await a.listEffects("fx-1" as ThreadId, 2), [results[0]]);
+    }
+    const chunks = await chunkNonces(path, "fx-1");
+    assert.equal(chunks.size, 1, "the losers' chunks are removed");
+    assert.deepEqual(new Set(chunks.keys()), await referencedNonces(path, "fx-1"));
+  });
+});
+
+Deno.test("KvStore.close() is idempotent and later calls fail", async () => {
+  const store = await KvStore.open({ path: ":memory:" });
+  await store.ping();
+  await store.close();
+  await store.close();
+  await assert.rejects(
+    () => store.ping(),
+    (error) => error instanceof OrisError && error.code === "unavailable",
+  );
+  await assert.rejects(() => store.load("t" as ThreadId), OrisError);
+});
+
+Deno.test("KvStore.open() refuses a snapshot interval that is not a whole number from 1", async () => {
+  await assert.rejects(() => KvStore.open({ path: ":memory:", snapshotEvery: 0 }), RangeError);
+  await assert.rejects(() => KvStore.open({ path: ":memory:", snapshotEvery: 1.5 }), RangeError);
+});

@@ -1,0 +1,144 @@
+/**
+ * Turns postgres.js and socket errors into Oris errors, so that nothing of the
+ * driver reaches callers except as a `cause`.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError, OrisError, StorageError } from "../../kernel/mod.ts";
+
+/** Socket-level error codes of Node's `net` (as Deno reports them). */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/**
+ * The SQLSTATE (or driver code) of an error, if it has one.
+ *
+ * @param error Anything thrown.
+ * @returns Its `code`, or `""`.
+ *
+ * @example
+ * ```ts
+ * import { errorCode } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(errorCode(Object.assign(new Error("x"), { code: "40P01" })), "40P01");
+ * assert.equal(errorCode("nope"), "");
+ * ```
+ */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "";
+}
+
+/**
+ * Whether the same call may succeed if retried: the connection failed or was
+ * refused, the server is shutting down or out of resources, or the
+ * transaction lost a deadlock or serialization race.
+ *
+ * @param error Anything thrown by the driver.
+ * @returns Whether it is transient.
+ *
+ * @example
+ * ```ts
+ * import { isTransient } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isTransient(Object.assign(new Error("x"), { code: "ECONNREFUSED" })));
+ * assert.ok(!isTransient(Object.assign(new Error("x"), { code: "42P01" })));
+ * ```
+ */
+export function isTransient(error: unknown): boolean {
+  const code = errorCode(error);
+  return NETWORK_CODES.has(code) ||
+    code.startsWith("CONNECT") || // CONNECT_TIMEOUT, CONNECTION_CLOSED, _DESTROYED, _ENDED
+    code.startsWith("08") || // connection exception
+    code.startsWith("53") || // insufficient resources
+    code.startsWith("57P") || // admin shutdown, crash shutdown, cannot connect now
+    code === "40001" || // serialization failure
+    code === "40P01"; // deadlock detected
+}
+
+/**
+ * Whether the transaction failed only because it lost a race (deadlock or
+ * serialization failure): it wrote nothing and may simply run again.
+ *
+ * @param error Anything thrown by the driver.
+ * @returns Whether to retry at once.
+ *
+ * @example
+ * ```ts
+ * import { isRaceLost } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isRaceLost(Object.assign(new Error("x"), { code: "40P01" })));
+ * ```
+ */
+export function isRaceLost(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "40001" || code === "40P01";
+}
+
+/**
+ * Whether the error is a connection failure: the statement may or may not
+ * have committed.
+ *
+ * @param error Anything thrown by the driver.
+ * @returns Whether the connection broke.
+ *
+ * @example
+ * ```ts
+ * import { isConnectionError } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isConnectionError(Object.assign(new Error("x"), { code: "CONNECTION_CLOSED" })));
+ * ```
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = errorCode(error);
+  return NETWORK_CODES.has(code) || code.startsWith("CONNECT") || code.startsWith("08") ||
+    code.startsWith("57P");
+}
+
+/**
+ * Wraps a driver error as an Oris error: {@linkcode InvalidArgumentError} for
+ * data PostgreSQL cannot store (e.g. `\u0000` in a text column), otherwise a
+ * {@linkcode StorageError}, retryable when {@linkcode isTransient}. Oris errors
+ * pass through unchanged.
+ *
+ * @param action What was being done, e.g. `append to run "t-1"`.
+ * @param error Anything thrown.
+ * @returns The error to throw.
+ *
+ * @example
+ * ```ts
+ * import { toStorageError } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = toStorageError("load run \"t\"", Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+ * assert.equal(error.message, 'Cannot load run "t": refused');
+ * assert.equal(error.code, "unavailable");
+ * ```
+ */
+export function toStorageError(action: string, error: unknown): OrisError {
+  if (error instanceof OrisError) return error;
+  const message = `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}`;
+  const code = errorCode(error);
+  if (code.startsWith("22") || code === "23502") {
+    return new InvalidArgumentError(message, { cause: error, details: { sqlstate: code } });
+  }
+  return new StorageError(message, {
+    cause: error,
+    retryable: isTransient(error),
+    ...(code === "" ? {} : { details: { sqlstate: code } }),
+  });
+}

@@ -1,0 +1,330 @@
+/**
+ * The PostgreSQL schema of Oris as forward-only migrations, kept as
+ * TypeScript strings so that they ship with the JSR package and with
+ * `deno compile`. Each applied migration is recorded in
+ * `runtime_schema_migrations`; {@linkcode migrate} applies the missing ones
+ * under an advisory lock, so that processes starting together do not race.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { InvalidArgumentError, StorageError } from "../../kernel/mod.ts";
+import { toStorageError } from "./_errors.ts";
+
+/** One step of the schema: applied once, in order, never edited once released. */
+export interface Migration {
+  /** Its number: 1, 2, 3 ... without gaps. */
+  readonly version: number;
+  /** A short description, recorded with it. */
+  readonly name: string;
+  /**
+   * The SQL, one or more statements. It runs with `search_path` set to the
+   * target schema, so tables are named without a schema.
+   */
+  readonly sql: string;
+}
+
+/**
+ * Every migration this version of Oris knows, in order. A database recorded
+ * at a higher version than the last of these is refused.
+ *
+ * Tables:
+ * - `runtime_runs`: one row per run, its listing line and current version.
+ * - `runtime_events`: the append-only log, by `(thread_id, seq)`, JSON as `text`.
+ * - `runtime_snapshots`: the latest persisted snapshot of each run.
+ * - `runtime_checkpoints`: the committed steps of each run.
+ * - `runtime_effects`: the effect journal, by `(thread_id, step, node, idx)`.
+ *
+ * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
+ * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
+ * them as the kernel does.
+ *
+ * @example
+ * ```ts
+ * import { MIGRATIONS } from "./migrations.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1]);
+ * ```
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "create runs, events, snapshots, checkpoints and effects",
+    sql: `
+CREATE TABLE runtime_runs (
+  thread_id     text COLLATE "C" PRIMARY KEY,
+  status        text NOT NULL,
+  graph         text NOT NULL,
+  payload_hash  text NOT NULL,
+  version       bigint NOT NULL,
+  created_at    double precision NOT NULL,
+  updated_at    double precision NOT NULL
+);
+CREATE INDEX runtime_runs_updated_idx ON runtime_runs (updated_at, thread_id);
+CREATE INDEX runtime_runs_status_updated_idx ON runtime_runs (status, updated_at, thread_id);
+
+CREATE TABLE runtime_events (
+  thread_id  text COLLATE "C" NOT NULL,
+  seq        bigint NOT NULL,
+  type       text NOT NULL,
+  at         double precision NOT NULL,
+  event      text NOT NULL,
+  PRIMARY KEY (thread_id, seq)
+);
+
+CREATE TABLE runtime_snapshots (
+  thread_id  text COLLATE "C" PRIMARY KEY,
+  version    bigint NOT NULL,
+  snapshot   text NOT NULL
+);
+
+CREATE TABLE runtime_checkpoints (
+  thread_id             text COLLATE "C" NOT NULL,
+  version               bigint NOT NULL,
+  checkpoint_id         text COLLATE "C" NOT NULL,
+  parent_checkpoint_id  text,
+  step                  bigint NOT NULL,
+  created_at            double precision NOT NULL,
+  PRIMARY KEY (thread_id, version)
+);
+CREATE INDEX runtime_checkpoints_id_idx ON runtime_checkpoints (thread_id, checkpoint_id);
+
+CREATE TABLE runtime_effects (
+  thread_id  text COLLATE "C" NOT NULL,
+  step       bigint NOT NULL,
+  node       text COLLATE "C" NOT NULL,
+  idx        bigint NOT NULL,
+  name       text NOT NULL,
+  record     text NOT NULL,
+  PRIMARY KEY (thread_id, step, node, idx)
+);
+`,
+  },
+];
+
+/** The table that records applied migrations. */
+export const MIGRATIONS_TABLE = "runtime_schema_migrations";
+
+/** The first key of the advisory lock taken while migrating (`'Oris'` in ASCII). */
+const LOCK_CLASS = 0x4f726973;
+
+const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Validates a schema name: 1 to 63 ASCII letters, digits and underscores,
+ * not starting with a digit or with `pg_` (reserved by PostgreSQL).
+ *
+ * @internal Used by the PostgreSQL adapter.
+ * @param schema Anything.
+ * @returns The schema name.
+ * @throws {InvalidArgumentError} when it is not a valid schema name.
+ *
+ * @example
+ * ```ts
+ * import { parseSchemaName } from "./migrations.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseSchemaName("oris"), "oris");
+ * assert.throws(() => parseSchemaName('x"; DROP TABLE y; --'), /Cannot use schema/);
+ * ```
+ */
+export function parseSchemaName(schema: unknown): string {
+  if (
+    typeof schema !== "string" || !SCHEMA_PATTERN.test(schema) ||
+    schema.toLowerCase().startsWith("pg_")
+  ) {
+    throw new InvalidArgumentError(
+      `Cannot use schema ${JSON.stringify(schema)}: a schema name must be 1 to 63 letters, ` +
+        `digits and underscores, not starting with a digit or "pg_"`,
+      { field: "schema" },
+    );
+  }
+  return schema;
+}
+
+/**
+ * Quotes an identifier for SQL text.
+ *
+ * @internal Used by the PostgreSQL adapter.
+ * @param name The identifier.
+ * @returns It in double quotes, inner double quotes doubled.
+ *
+ * @example
+ * ```ts
+ * import { quoteIdentifier } from "./migrations.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(quoteIdentifier('My"Schema'), '"My""Schema"');
+ * ```
+ */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Options of {@linkcode migrate}. */
+export interface MigrateOptions {
+  /** A PostgreSQL connection URL, e.g. `postgres://user@host:5432/db`. */
+  url: string;
+  /**
+   * The schema that holds Oris's tables.
+   * @default {"public"}
+   */
+  schema?: string;
+  /**
+   * Create the schema when it does not exist; when `false`, a missing schema
+   * is an error.
+   * @default {true}
+   */
+  createSchema?: boolean;
+}
+
+/** What {@linkcode migrate} did. */
+export interface MigrateResult {
+  /** The schema. */
+  schema: string;
+  /** Its version before (0: no Oris tables). */
+  from: number;
+  /** Its version after. */
+  to: number;
+  /** The migrations applied now, in order (empty when it was up to date). */
+  applied: Migration[];
+}
+
+/**
+ * Brings a database's Oris schema up to date: applies, in one transaction,
+ * every migration it has not recorded yet. Safe to run from several
+ * processes at once. `PostgresStore.connect()` does this too; `oris migrate`
+ * calls it on its own.
+ *
+ * @param options Where to connect and which schema.
+ * @returns The versions before and after, and what was applied.
+ * @throws {StorageError} when the database cannot be reached, when the schema
+ * does not exist and `createSchema` is `false`, or when the database is at a
+ * newer schema version than this Oris knows.
+ * @throws {InvalidArgumentError} when the schema name is not valid.
+ *
+ * @example Migrate a database
+ * ```ts ignore
+ * import { migrate } from "./migrations.ts";
+ *
+ * const { from, to } = await migrate({ url: "postgres://postgres@127.0.0.1:5432/oris" });
+ * console.log(`schema version ${from} -> ${to}`);
+ * ```
+ */
+export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  const schema = parseSchemaName(options.schema ?? "public");
+  const sql = postgres(options.url, { max: 1, onnotice: ignoreNotice, connect_timeout: 10 });
+  try {
+    return await applyMigrations(sql, schema, { createSchema: options.createSchema ?? true });
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Options of {@linkcode applyMigrations}. */
+export interface ApplyMigrationsOptions {
+  /** Create the schema when missing (else fail). */
+  createSchema: boolean;
+  /** The migrations to apply, for tests (default {@linkcode MIGRATIONS}). */
+  migrations?: readonly Migration[];
+}
+
+/**
+ * Applies the missing migrations over an existing client. One transaction
+ * under `pg_advisory_xact_lock`: concurrent callers wait, then find nothing
+ * left to do.
+ *
+ * @internal Used by `PostgresStore.connect()` and {@linkcode migrate}.
+ * @param sql A postgres.js client.
+ * @param schema A schema name that passed {@linkcode parseSchemaName}.
+ * @param options Whether to create the schema, and which migrations.
+ * @returns What was done.
+ * @throws {StorageError} as {@linkcode migrate}.
+ *
+ * @example
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { applyMigrations } from "./migrations.ts";
+ *
+ * const sql = postgres("postgres://postgres@127.0.0.1:5432/test");
+ * await applyMigrations(sql, "public", { createSchema: true });
+ * await sql.end();
+ * ```
+ */
+export async function applyMigrations(
+  sql: postgres.Sql,
+  schema: string,
+  options: ApplyMigrationsOptions,
+): Promise<MigrateResult> {
+  const migrations = options.migrations ?? MIGRATIONS;
+  checkMigrations(migrations);
+  const latest = migrations.at(-1)?.version ?? 0;
+  const q = quoteIdentifier(schema);
+  try {
+    return await sql.begin(async (tx): Promise<MigrateResult> => {
+      await tx`SELECT pg_advisory_xact_lock(${LOCK_CLASS}::int4, hashtext(${schema}))`;
+      const found = await tx`SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ${schema}`;
+      if (found.length === 0) {
+        if (!options.createSchema) {
+          throw new StorageError(
+            `Cannot use schema "${schema}": it does not exist (create it, or connect with createSchema: true)`,
+          );
+        }
+        await tx.unsafe(`CREATE SCHEMA ${q}`);
+      }
+      const [table] =
+        await tx`SELECT to_regclass(${`${q}.${MIGRATIONS_TABLE}`}) IS NOT NULL AS found`;
+      if (table?.found !== true) {
+        await tx.unsafe(
+          `CREATE TABLE ${q}.${MIGRATIONS_TABLE} (
+            version     integer PRIMARY KEY,
+            name        text NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+          )`,
+        );
+      }
+      const [row] = await tx.unsafe(
+        `SELECT coalesce(max(version), 0)::int4 AS version FROM ${q}.${MIGRATIONS_TABLE}`,
+      );
+      const from = Number(row?.version ?? 0);
+      if (from > latest) {
+        throw new StorageError(
+          `Cannot use schema "${schema}": its schema version ${from} is newer than this Oris ` +
+            `(knows up to ${latest}): upgrade Oris`,
+          { details: { schema, version: from, known: latest } },
+        );
+      }
+      const applied: Migration[] = [];
+      for (const migration of migrations) {
+        if (migration.version <= from) continue;
+        await tx.unsafe(`SET LOCAL search_path TO ${q}`);
+        await tx.unsafe(migration.sql);
+        await tx.unsafe(
+          `INSERT INTO ${q}.${MIGRATIONS_TABLE} (version, name) VALUES ($1, $2)`,
+          [migration.version, migration.name],
+        );
+        applied.push(migration);
+      }
+      return { schema, from, to: Math.max(from, latest), applied };
+    });
+  } catch (error) {
+    throw toStorageError(`migrate schema "${schema}"`, error);
+  }
+}
+
+function checkMigrations(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, i) => {
+    if (migration.version !== i + 1) {
+      throw new StorageError(
+        `Cannot migrate: migration ${
+          i + 1
+        } is numbered ${migration.version} (versions must be 1, 2, 3 ...)`,
+      );
+    }
+  });
+}
+
+/** Notices ("relation exists, skipping" ...) are not errors and are not printed. */
+function ignoreNotice(): void {}

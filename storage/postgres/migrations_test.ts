@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { InvalidArgumentError, StorageError } from "../../kernel/mod.ts";
+import {
+  adminQuery,
+  dropSchema,
+  freshSchemaName,
+  postgresTest,
+  postgresTestUrl,
+} from "../../tests/_postgres.ts";
+import {
+  applyMigrations,
+  migrate,
+  type Migration,
+  MIGRATIONS,
+  parseSchemaName,
+  quoteIdentifier,
+} from "./migrations.ts";
+import { PostgresStore } from "./mod.ts";
+import postgres from "postgres";
+
+async function recorded(schema: string): Promise<{ version: number; name: string }[]> {
+  const rows = await adminQuery(
+    `SELECT version, name, applied_at FROM ${
+      quoteIdentifier(schema)
+    }.runtime_schema_migrations ORDER BY version`,
+  );
+  for (const row of rows) assert.ok(row.applied_at instanceof Date);
+  return rows.map((row) => ({ version: Number(row.version), name: String(row.name) }));
+}
+
+async function tables(schema: string): Promise<string[]> {
+  const rows = await adminQuery(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = '${schema}' ORDER BY 1`,
+  );
+  return rows.map((row) => String(row.table_name));
+}
+
+async function schemaExists(schema: string): Promise<boolean> {
+  const rows = await adminQuery(`SELECT 1 FROM pg_namespace WHERE nspname = '${schema}'`);
+  return rows.length > 0;
+}
+
+Deno.test("MIGRATIONS are numbered 1, 2, 3 ... and named", () => {
+  MIGRATIONS.forEach((migration, i) => {
+    assert.equal(migration.version, i + 1);
+    assert.ok(migration.name.length > 0);
+    assert.ok(migration.sql.trim().length > 0);
+  });
+});
+
+Deno.test("parseSchemaName() accepts plain names and refuses anything else", () => {
+  for (const name of ["public", "oris", "Oris_2", "_x", "a".repeat(63)]) {
+    assert.equal(parseSchemaName(name), name);
+  }
+  for (
+    const name of ["", "1abc", 'x"; DROP TABLE y; --', "a b", "a.b", "pg_oris", "a".repeat(64), 7]
+  ) {
+    assert.throws(() => parseSchemaName(name), InvalidArgumentError);
+  }
+});
+
+postgresTest("migrate() applies every migration once and records it", async () => {
+  const schema = freshSchemaName();
+  try {
+    const result = await migrate({ url: postgresTestUrl(), schema });
+    assert.equal(result.from, 0);
+    assert.equal(result.to, MIGRATIONS.length);
+    assert.deepEqual(result.applied, MIGRATIONS);
+    assert.deepEqual(
+      await recorded(schema),
+      MIGRATIONS.map(({ version, name }) => ({ version, name })),
+    );
+    assert.deepEqual(await tables(schema), [
+      "runtime_checkpoints",
+      "runtime_effects",
+      "runtime_events",
+      "runtime_runs",
+      "runtime_schema_migrations",
+      "runtime_snapshots",
+    ]);
+
+    // Ids compare byte-wise whatever the database's collation, as the kernel compares them.
+    const collations = await adminQuery(
+      `SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns
+        WHERE table_schema = '${schema}' AND column_name IN ('thread_id', 'checkpoint_id', 'node')`,
+    );
+    assert.equal(collations.length, 7);
+    for (const row of collations) assert.equal(row.collation_name, "C", String(row.col));
+
+    const again = await migrate({ url: postgresTestUrl(), schema });
+    assert.deepEqual(again, {
+      schema,
+      from: MIGRATIONS.length,
+      to: MIGRATIONS.length,
+      applied: [],
+    });
+    assert.equal((await recorded(schema)).length, MIGRATIONS.length);
+  } finally {
+    await dropSchema(schema);
+  }
+});
+
+postgresTest("PostgresStore.connect() migrates, and a second connect is a no-op", async () => {
+  const schema = freshSchemaName();
+  try {
+    const first = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+    await first.close();
+    const before = await recorded(schema);
+    assert.equal(before.length, MIGRATIONS.length);
+    const second = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+    await second.ping();
+    await second.close();
+    assert.deepEqual(await recorded(schema), before);
+  } finally {
+    await dropSchema(schema);
+  }
+});
+
+postgresTest("concurrent migrations of one schema apply each migration once", async () => {
+  const schema = freshSchemaName();
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => migrate({ url: postgresTestUrl(), schema })),
+    );
+    assert.equal(results.filter((result) => result.applied.length > 0).length, 1);
+    assert.ok(results.every((result) => result.to === MIGRATIONS.length));
+    assert.equal((await recorded(schema)).length, MIGRATIONS.length);
+  } finally {
+    await dropSchema(schema);
+  }
+});
+
+postgresTest("a database at a newer schema version is refused", async () => {
+  const schema = freshSchemaName();
+  try {
+    await migrate({ url: postgresTestUrl(), schema });
+    await adminQuery(
+      `INSERT INTO ${schema}.runtime_schema_migrations (version, name) VALUES (7, 'from the future')`,
+    );
+    const newer = (error: unknown) =>
+      error instanceof StorageError && !error.retryable &&
+      error.message.includes(
+        `schema version 7 is newer than this Oris (knows up to ${MIGRATIONS.length}): upgrade Oris`,
+      );
+    await assert.rejects(() => migrate({ url: postgresTestUrl(), schema }), newer);
+    await assert.rejects(() => PostgresStore.connect({ url: postgresTestUrl(), schema }), newer);
+  } finally {
+    await dropSchema(schema);
+  }
+});
+
+postgresTest(
+  "createSchema: false on a missing schema fails clearly and creates nothing",
+  async () => {
+    const schema = freshSchemaName();
+    const missing = (error: unknown) =>
+      error instanceof StorageError &&
+      error.message.includes(`schema "${schema}": it does not exist`) &&
+      error.message.includes("createSchema: true");
+    await assert.rejects(
+      () => migrate({ url: postgresTestUrl(), schema, createSchema: false }),
+      missing,
+    );
+    await assert.rejects(
+      () => PostgresStore.connect({ url: postgresTestUrl(), schema, createSchema: false }),
+      missing,
+    );
+    assert.equal(await schemaExists(schema), false);
+  },
+);
+
+postgresTest("createSchema: false on an existing empty schema creates the tables", async () => {
+  const schema = freshSchemaName();
+  try {
+    await adminQuery(`CREATE SCHEMA ${schema}`);
+    const result = await migrate({ url: postgresTestUrl(), schema, createSchema: false });
+    assert.equal(result.to, MIGRATIONS.length);
+  } finally {
+    await dropSchema(schema);
+  }
+});
+
+postgresTest(
+  "applyMigrations() applies only what is new, and a failing migration leaves no trace",
+  async () => {
+    const schema = freshSchemaName();
+    const sql = postgres(postgresTestUrl(), { max: 1, onnotice: () => {} });
+    try {
+      const extra: Migration = {
+        version: MIGRATIONS.length + 1,
+        name: "add a test table",
+        sql:
+          "CREATE TABLE runtime_test_extra (id int PRIMARY KEY); INSERT INTO runtime_test_extra VALUES (1);",
+      };
+      const broken: Migration = {
+        version: MIGRATIONS.length + 2,
+        name: "broken",
+        sql: "CREATE TABLE runtime_test_broken (id int); SELECT * FROM no_such_table;",
+      };
+      await applyMigrations(sql, schema, { createSchema: true });
+      const next = await applyMigrations(sql, schema, {
+        createSchema: true,
+        migrations: [...MIGRATIONS, extra],
+      });
+      assert.deepEqual(next.applied, [extra]);
+      assert.deepEqual(await adminQuery(`SELECT id FROM ${schema}.runtime_test_extra`), [{
+        id: 1,
+      }]);
+
+      await assert.rejects(
+        () =>
+          applyMigrations(sql, schema, {
+            createSchema: true,
+            migrations: [...MIGRATIONS, extra, broken],
+          }),
+        (error) => error instanceof StorageError && /no_such_table/.test(error.message),
+      );
+      assert.equal((await recorded(schema)).length, MIGRATIONS.length + 1);
+      assert.ok(!(await tables(schema)).includes("runtime_test_broken"));
+
+      await assert.rejects(
+        () =>
+          applyMigrations(sql, schema, {
+            createSchema: true,
+            migrations: [{ ...extra, version: 5 }],
+          }),
+        /numbered 5/,
+      );
+    } finally {
+      await sql.end();
+      await dropSchema(schema);
+    }
+  },
+);
+
+Deno.test("migrate() to an unreachable server is a retryable StorageError", async () => {
+  await assert.rejects(
+    () => migrate({ url: "postgres://postgres@127.0.0.1:1/test", schema: "oris" }),
+    (error) => error instanceof StorageError && error.retryable && error.code === "unavailable",
+  );
+});
