@@ -32,3 +32,4 @@
 
 export * from "./kernel/mod.ts";
 export * from "./storage/memory/mod.ts";
+export * from "./actors/mod.ts";

@@ -1,0 +1,350 @@
+/**
+ * The context a node runs with (`ctx`): journaled effects, deterministic
+ * time and randomness, durable sleep, interrupts, stream output, and the
+ * run's abort signal.
+ *
+ * Every effect's result is journaled under (step, task path, call index) as
+ * soon as it completes. When the node runs again (resume after an interrupt,
+ * recovery after a crash, replay), a journaled effect returns its recorded
+ * result (a recorded error is thrown again) instead of running again.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  assertJson,
+  type EffectKey,
+  type EffectRecord,
+  type EffectResult,
+  type Json,
+  NondeterminismError,
+  OrisError,
+  type ResolvedInterrupt,
+  serializeError,
+  type Store,
+  type ThreadId,
+} from "../kernel/mod.ts";
+
+/** What a node gets as its second argument. */
+export interface NodeContext {
+  /** The run. */
+  readonly threadId: ThreadId;
+  /** The superstep. */
+  readonly step: number;
+  /** The node's name. */
+  readonly node: string;
+  /** The task's id (unique within the step). */
+  readonly taskId: string;
+  /** The attempt of this task, from 1 (retries count up). */
+  readonly attempt: number;
+  /** Fires when the run is cancelled or the node times out. */
+  readonly signal: AbortSignal;
+  /**
+   * Runs a side effect once: its result (or error) is journaled, and later
+   * executions of this node get the journaled result without running it.
+   *
+   * @param name A stable name; a different name at the same call index on
+   * re-execution is a {@linkcode NondeterminismError}.
+   * @param fn The effect; it gets the abort signal. Its result must be JSON.
+   */
+  effect<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>;
+  /** The current time in ms, journaled. */
+  now(): Promise<number>;
+  /** A random number in [0, 1), journaled. */
+  random(): Promise<number>;
+  /** A random UUID, journaled. */
+  uuid(): Promise<string>;
+  /** Sleeps durably: the wake-up time is journaled, so a re-execution waits only what is left. */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Pauses the run for human input. The run becomes `interrupted`; when it is
+   * resumed, the node runs again and this call returns the answer.
+   *
+   * @param value What to show the person (JSON).
+   */
+  interrupt<T = unknown>(value: unknown): Promise<T>;
+  /** Sends data to `custom` stream consumers. */
+  emit(data: unknown): void;
+  /** Sends a token chunk to `messages` stream consumers. */
+  emitMessage(chunk: unknown): void;
+}
+
+/** Thrown by `interrupt()` to stop a node until it is resumed. Do not catch it. */
+export class GraphInterrupt extends Error {
+  /** The error class name. */
+  override name = "GraphInterrupt";
+  /** What the node asked. */
+  readonly value: Json;
+  /** Which `interrupt()` call of the task. */
+  readonly index: number;
+
+  /**
+   * Creates the signal.
+   *
+   * @param value What the node asked.
+   * @param index Which call of the task.
+   */
+  constructor(value: Json, index: number) {
+    super("The node is waiting for human input");
+    this.value = value;
+    this.index = index;
+  }
+}
+
+/** Where a task context journals effects and reports what happens. @internal */
+export interface TaskContextOptions {
+  threadId: ThreadId;
+  step: number;
+  node: string;
+  taskId: string;
+  attempt: number;
+  signal: AbortSignal;
+  store: Store;
+  /** Effects already journaled for this step, by `${path}#${index}`. */
+  recorded: ReadonlyMap<string, EffectRecord>;
+  /** `replay`: effects come only from the journal; nothing is written. */
+  mode: "live" | "replay";
+  /** Answers to this task's interrupts. */
+  resumes: readonly ResolvedInterrupt[];
+  now(): number;
+  random(): number;
+  uuid(): string;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** A new live effect was journaled. */
+  onEffect(record: EffectRecord): void;
+  emit(mode: "custom" | "messages", data: unknown): void;
+  /** Whether an abort of `signal` means the run was cancelled (then failures are not journaled). */
+  cancelled(): boolean;
+  /** Passes on what a child run (subgraph) of this task does, for streams. */
+  forward(namespace: string, event: unknown): void;
+}
+
+/**
+ * The journal path of a task attempt: the task id for the first attempt,
+ * `<task id>~<attempt>` for retries, so that each attempt has its own
+ * journal and a re-execution reproduces the same sequence of attempts.
+ *
+ * @param taskId The task.
+ * @param attempt The attempt, from 1.
+ * @returns The path used as the journal's `node`.
+ */
+export function taskPath(taskId: string, attempt: number): string {
+  return attempt === 1 ? taskId : `${taskId}~${attempt}`;
+}
+
+/** The implementation of {@linkcode NodeContext} for one task attempt. @internal */
+export class TaskContext implements NodeContext {
+  readonly threadId: ThreadId;
+  readonly step: number;
+  readonly node: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  /** The interrupt this attempt raised, if any (even if user code swallowed the signal). */
+  raised: GraphInterrupt | null = null;
+  #options: TaskContextOptions;
+  #path: string;
+  #effectIndex = 0;
+  #interruptIndex = 0;
+
+  constructor(options: TaskContextOptions) {
+    this.#options = options;
+    this.threadId = options.threadId;
+    this.step = options.step;
+    this.node = options.node;
+    this.taskId = options.taskId;
+    this.attempt = options.attempt;
+    this.signal = options.signal;
+    this.#path = taskPath(options.taskId, options.attempt);
+  }
+
+  async effect<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+    const options = this.#options;
+    const index = this.#effectIndex++;
+    const key: EffectKey = { threadId: this.threadId, step: this.step, node: this.#path, index };
+    const recorded = options.recorded.get(`${this.#path}#${index}`);
+    if (recorded !== undefined) {
+      if (recorded.name !== name) {
+        throw new NondeterminismError({
+          threadId: this.threadId,
+          step: this.step,
+          node: this.node,
+          recorded: `effect "${recorded.name}" at call ${index}`,
+          replayed: `effect "${name}" at call ${index}`,
+        });
+      }
+      return outcome(recorded.result) as T;
+    }
+    if (options.mode === "replay") {
+      throw new NondeterminismError({
+        threadId: this.threadId,
+        step: this.step,
+        node: this.node,
+        recorded: `no effect at call ${index}`,
+        replayed: `effect "${name}" at call ${index}`,
+      });
+    }
+    this.signal.throwIfAborted();
+    let result: EffectResult;
+    try {
+      const value = await fn(this.signal);
+      assertJson(value === undefined ? null : value, `the result of effect "${name}"`);
+      result = { ok: true, value: (value ?? null) as Json };
+    } catch (error) {
+      if (options.cancelled() || error instanceof GraphInterrupt) throw error;
+      result = { ok: false, error: serializeError(error) };
+      const stored = await options.store.recordEffect({
+        ...key,
+        name,
+        result,
+        recordedAt: options.now(),
+      });
+      options.onEffect(stored);
+      throw error;
+    }
+    const stored = await options.store.recordEffect({
+      ...key,
+      name,
+      result,
+      recordedAt: options.now(),
+    });
+    options.onEffect(stored);
+    return outcome(stored.result) as T;
+  }
+
+  now(): Promise<number> {
+    return this.effect("oris.now", () => this.#options.now());
+  }
+
+  random(): Promise<number> {
+    return this.effect("oris.random", () => this.#options.random());
+  }
+
+  uuid(): Promise<string> {
+    return this.effect("oris.uuid", () => this.#options.uuid());
+  }
+
+  async sleep(ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`Cannot sleep ${ms} ms`);
+    const wake = await this.effect("oris.sleep", () => this.#options.now() + ms);
+    if (this.#options.mode === "replay") return;
+    const left = wake - this.#options.now();
+    if (left > 0) await this.#options.sleep(left, this.signal);
+  }
+
+  interrupt<T = unknown>(value: unknown): Promise<T> {
+    assertJson(value, "the interrupt value");
+    const index = this.#interruptIndex++;
+    const answer = this.#options.resumes.find((resume) => resume.index === index);
+    if (answer !== undefined) return Promise.resolve(answer.resume as T);
+    this.raised ??= new GraphInterrupt(value, index);
+    return Promise.reject(this.raised);
+  }
+
+  /**
+   * The answer to this task's `index`-th interrupt, if it has been answered.
+   *
+   * @internal Used by subgraphs to map a child run's interrupts.
+   */
+  answer(index: number): ResolvedInterrupt | undefined {
+    return this.#options.resumes.find((resume) => resume.index === index);
+  }
+
+  /**
+   * Raises this task's `index`-th interrupt.
+   *
+   * @internal Used by subgraphs to map a child run's interrupts.
+   */
+  raiseAt(index: number, value: unknown): never {
+    assertJson(value, "the interrupt value");
+    this.raised ??= new GraphInterrupt(value, index);
+    throw this.raised;
+  }
+
+  /** @internal Passes on what a child run does. */
+  forward(namespace: string, event: unknown): void {
+    this.#options.forward(namespace, event);
+  }
+
+  emit(data: unknown): void {
+    this.#options.emit("custom", data);
+  }
+
+  emitMessage(chunk: unknown): void {
+    this.#options.emit("messages", chunk);
+  }
+}
+
+function outcome(result: EffectResult): unknown {
+  if (result.ok) return result.value;
+  const { name, message, code, details } = result.error;
+  const error = code === undefined
+    ? new Error(message)
+    : new OrisError(code as OrisError["code"], message, {
+      details: (details ?? {}) as Record<string, unknown>,
+    });
+  Object.defineProperty(error, "name", { value: name, configurable: true, writable: true });
+  throw error;
+}
+
+const current = new AsyncLocalStorage<NodeContext>();
+
+/**
+ * Runs `fn` with `ctx` as the current node context (for {@linkcode interrupt}
+ * and {@linkcode getContext}).
+ *
+ * @internal Used by the executor.
+ * @param ctx The context.
+ * @param fn The node body.
+ * @returns What `fn` returns.
+ */
+export function withContext<T>(ctx: NodeContext, fn: () => T): T {
+  return current.run(ctx, fn);
+}
+
+/**
+ * The context of the node running now.
+ *
+ * @returns The context.
+ * @throws {OrisError} code `invalid_argument` outside a node.
+ *
+ * @example
+ * ```ts
+ * import { getContext } from "./context.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => getContext(), /outside a node/);
+ * ```
+ */
+export function getContext(): NodeContext {
+  const ctx = current.getStore();
+  if (ctx === undefined) {
+    throw new OrisError("invalid_argument", "Cannot use the node context outside a node");
+  }
+  return ctx;
+}
+
+/**
+ * Pauses the run for human input, from anywhere inside a node; the same as
+ * `ctx.interrupt(value)`.
+ *
+ * @typeParam T The answer's type.
+ * @param value What to show the person (JSON).
+ * @returns The answer, once the run is resumed.
+ *
+ * @example
+ * ```ts
+ * import { interrupt } from "./context.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(() => interrupt("Approve?"), /outside a node/);
+ * ```
+ */
+export function interrupt<T = unknown>(value: unknown): Promise<T> {
+  try {
+    return getContext().interrupt<T>(value);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

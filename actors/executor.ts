@@ -1,0 +1,308 @@
+/**
+ * Runs one superstep's tasks in parallel, each with its retry policy and
+ * timeout, and reports what they wrote, which interrupts they raised and
+ * whether one failed. It writes nothing of the run itself: the actor turns
+ * the outcome into events and commits them.
+ *
+ * @module
+ */
+
+import {
+  Command,
+  DEFAULT_RETRY_POLICY,
+  type EffectRecord,
+  type GraphSpec,
+  interruptIdFor,
+  type InterruptRecord,
+  InvalidArgumentError,
+  isJsonObject,
+  type Json,
+  normalizeTarget,
+  OrisError,
+  type ResolvedInterrupt,
+  retryDelayMs,
+  type RetryPolicy,
+  type RunSnapshot,
+  type Store,
+  type TaskSpec,
+  type TaskWrite,
+  type ThreadId,
+} from "../kernel/mod.ts";
+import { assertJson } from "../kernel/mod.ts";
+import { type NodeContext, TaskContext, withContext } from "./context.ts";
+
+/** Something a run emits while it executes (for streams and traces). @internal */
+export type ExecutionEvent =
+  | { kind: "task_start"; step: number; task: TaskSpec; attempt: number }
+  | {
+    kind: "task_end";
+    step: number;
+    task: TaskSpec;
+    write: TaskWrite | null;
+    error: string | null;
+    interrupt: InterruptRecord | null;
+  }
+  | { kind: "custom" | "messages"; step: number; task: TaskSpec; data: unknown }
+  | { kind: "subgraph"; step: number; task: TaskSpec; namespace: string; event: unknown };
+
+/** What the executor needs from its runtime. @internal */
+export interface ExecutorEnv {
+  store: Store;
+  now(): number;
+  random(): number;
+  uuid(): string;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  emit(event: ExecutionEvent): void;
+}
+
+/** The outcome of a superstep. @internal */
+export interface StepOutcome {
+  /** Writes of tasks that finished now, in task order. */
+  writes: TaskWrite[];
+  /** Interrupts raised, in task order. */
+  interrupts: InterruptRecord[];
+  /** The first task that failed for good, if any. */
+  failure: { node: string; error: unknown } | null;
+  /** Effects journaled live during the step. */
+  effects: EffectRecord[];
+  /** The run was cancelled while the step ran. */
+  aborted: boolean;
+}
+
+/** How to run a superstep. @internal */
+export interface StepRequest {
+  run: RunSnapshot;
+  graph: GraphSpec<NodeContext>;
+  mode: "live" | "replay";
+  /** Fires when the run is cancelled. */
+  signal: AbortSignal;
+  /** Answers to interrupts of this step. */
+  resumes: readonly ResolvedInterrupt[];
+  /** Tasks to skip (they finished before an interrupt). */
+  skip: ReadonlySet<string>;
+}
+
+const NOT_RETRIED = new Set(["invalid_argument", "conflict", "nondeterminism", "cancelled"]);
+
+/**
+ * Whether an error is worth retrying by default: anything but an `OrisError`
+ * that says the request itself is wrong or the run was cancelled.
+ *
+ * @param error The error.
+ * @returns Whether to retry.
+ */
+export function isRetryable(error: unknown): boolean {
+  return !(error instanceof OrisError && NOT_RETRIED.has(error.code));
+}
+
+/**
+ * Runs the tasks of `request.run.next` (except those in `skip`).
+ *
+ * @internal Used by the run actor and replay.
+ * @param request The step.
+ * @param env The runtime's services.
+ * @returns What happened.
+ */
+export async function executeStep(request: StepRequest, env: ExecutorEnv): Promise<StepOutcome> {
+  const { run } = request;
+  const step = run.step + 1;
+  const recorded = new Map<string, EffectRecord>();
+  for (const record of await env.store.listEffects(run.threadId, step)) {
+    recorded.set(`${record.node}#${record.index}`, record);
+  }
+  const effects: EffectRecord[] = [];
+  const tasks = run.next.filter((task) => !request.skip.has(task.id));
+  const results = await Promise.all(
+    tasks.map((task) => runTask(task, { ...request, recorded, effects, step }, env)),
+  );
+  const outcome: StepOutcome = {
+    writes: [],
+    interrupts: [],
+    failure: null,
+    effects,
+    aborted: false,
+  };
+  for (const result of results) {
+    if (result.kind === "write") outcome.writes.push(result.write);
+    else if (result.kind === "interrupt") outcome.interrupts.push(result.record);
+    else if (result.kind === "aborted") outcome.aborted = true;
+    else outcome.failure ??= { node: result.node, error: result.error };
+  }
+  if (request.signal.aborted) outcome.aborted = true;
+  return outcome;
+}
+
+type TaskResult =
+  | { kind: "write"; write: TaskWrite }
+  | { kind: "interrupt"; record: InterruptRecord }
+  | { kind: "error"; node: string; error: unknown }
+  | { kind: "aborted" };
+
+interface TaskRun extends StepRequest {
+  recorded: Map<string, EffectRecord>;
+  effects: EffectRecord[];
+  step: number;
+}
+
+async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Promise<TaskResult> {
+  const node = request.graph.nodes.get(task.node);
+  if (node === undefined) {
+    return {
+      kind: "error",
+      node: task.node,
+      error: new InvalidArgumentError(`Cannot run node "${task.node}": there is no such node`),
+    };
+  }
+  const policy: RetryPolicy | null = node.options.retry === undefined
+    ? null
+    : { ...DEFAULT_RETRY_POLICY, ...node.options.retry };
+  const maxAttempts = policy === null ? 1 : Math.max(1, Math.floor(policy.maxAttempts));
+  const resumes = request.resumes.filter((resume) => resume.taskId === task.id);
+  const threadId = request.run.threadId;
+  for (let attempt = 1;; attempt++) {
+    if (request.signal.aborted) return { kind: "aborted" };
+    env.emit({ kind: "task_start", step: request.step, task, attempt });
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(request.signal.reason);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    const ctx = new TaskContext({
+      threadId: threadId as ThreadId,
+      step: request.step,
+      node: task.node,
+      taskId: task.id,
+      attempt,
+      signal: controller.signal,
+      store: env.store,
+      recorded: request.recorded,
+      mode: request.mode,
+      resumes,
+      now: env.now,
+      random: env.random,
+      uuid: env.uuid,
+      sleep: env.sleep,
+      onEffect: (record) => request.effects.push(record),
+      emit: (kind, data) => env.emit({ kind, step: request.step, task, data }),
+      cancelled: () => request.signal.aborted,
+      forward: (namespace, event) =>
+        env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const input = task.arg === undefined ? request.run.state : task.arg;
+      const body = Promise.resolve().then(() => withContext(ctx, () => node.run(input, ctx)));
+      const output = node.options.timeoutMs === undefined ? await body : await Promise.race([
+        body,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new OrisError(
+              "timeout",
+              `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
+              { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
+            );
+            controller.abort(error);
+            reject(error);
+          }, node.options.timeoutMs);
+        }),
+      ]);
+      if (ctx.raised !== null) return interrupted(task, ctx, request, env);
+      const write = toWrite(task, output);
+      env.emit({ kind: "task_end", step: request.step, task, write, error: null, interrupt: null });
+      return { kind: "write", write };
+    } catch (error) {
+      if (ctx.raised !== null) return interrupted(task, ctx, request, env);
+      if (request.signal.aborted) return { kind: "aborted" };
+      const message = error instanceof Error ? error.message : String(error);
+      env.emit({
+        kind: "task_end",
+        step: request.step,
+        task,
+        write: null,
+        error: message,
+        interrupt: null,
+      });
+      const retry = policy !== null && attempt < maxAttempts &&
+        (policy.retryOn ?? isRetryable)(error);
+      if (!retry) return { kind: "error", node: task.node, error };
+      if (request.mode === "live") {
+        await backoff(policy, attempt, ctx, env).catch(() => {});
+      }
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+/** Waits before a retry; the wake-up time is journaled, so recovery does not wait again. */
+async function backoff(
+  policy: RetryPolicy,
+  attempt: number,
+  ctx: TaskContext,
+  env: ExecutorEnv,
+): Promise<void> {
+  const delay = retryDelayMs(policy, attempt, env.random());
+  const wake = await ctx.effect(`oris.retry_backoff`, () => env.now() + delay);
+  const left = wake - env.now();
+  if (left > 0) await env.sleep(left, ctx.signal);
+}
+
+function interrupted(
+  task: TaskSpec,
+  ctx: TaskContext,
+  request: TaskRun,
+  env: ExecutorEnv,
+): TaskResult {
+  const raised = ctx.raised!;
+  const record: InterruptRecord = {
+    id: interruptIdFor(request.run.threadId, request.step, task.id, raised.index),
+    step: request.step,
+    taskId: task.id,
+    node: task.node,
+    index: raised.index,
+    value: raised.value,
+  };
+  env.emit({
+    kind: "task_end",
+    step: request.step,
+    task,
+    write: null,
+    error: null,
+    interrupt: record,
+  });
+  return { kind: "interrupt", record };
+}
+
+/**
+ * Normalizes what a node returned into its task write.
+ *
+ * @param task The task.
+ * @param output The node's return value: an update object, a `Command`, or nothing.
+ * @returns The write.
+ * @throws {InvalidArgumentError} for anything else, or an update that is not JSON.
+ */
+export function toWrite(task: TaskSpec, output: unknown): TaskWrite {
+  const source = `node "${task.node}"`;
+  if (output instanceof Command) {
+    const update = output.update ?? null;
+    assertJson(update, `the update of ${source}`);
+    const goto = output.gotoList().map((target) => normalizeTarget(target, source));
+    if (output.hasResume) {
+      throw new InvalidArgumentError(
+        `Cannot apply the Command of ${source}: resume is only for invoke()`,
+      );
+    }
+    return goto.length === 0
+      ? { taskId: task.id, node: task.node, update: update as Json }
+      : { taskId: task.id, node: task.node, update: update as Json, goto };
+  }
+  if (output === undefined || output === null) {
+    return { taskId: task.id, node: task.node, update: null };
+  }
+  if (!isJsonObject(output)) {
+    throw new InvalidArgumentError(
+      `Cannot apply the result of ${source}: return an object of channels, a Command or nothing`,
+    );
+  }
+  assertJson(output, `the update of ${source}`);
+  return { taskId: task.id, node: task.node, update: output as Json };
+}
