@@ -8,11 +8,9 @@
  */
 
 import {
+  assertJson,
   Command,
-  diffJson,
-  EVENT_FORMAT_VERSION,
   foldAll,
-  type GraphSpec,
   InvalidArgumentError,
   type Json,
   type JsonObject,
@@ -20,8 +18,6 @@ import {
   OrisError,
   parseCheckpointId,
   parseThreadId,
-  planNext,
-  type RunEvent,
   type RunSnapshot,
   type RunStatus,
   type StateOf,
@@ -283,30 +279,8 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
         },
       );
     }
-    await this.runtime.send(threadId, {
-      type: "update",
-      events: async (run) => {
-        const write = {
-          taskId: `${run.step + 1}:${asNode ?? "update"}`,
-          node: asNode ?? "update",
-          update: update as Json,
-        };
-        const plan = await planNext(spec as GraphSpec, run.state, [write], run.step + 1);
-        const event: RunEvent = {
-          type: "state.updated",
-          v: EVENT_FORMAT_VERSION,
-          at: Date.now(),
-          step: run.step + 1,
-          checkpointId: `cp_upd_${crypto.randomUUID().replaceAll("-", "")}` as never,
-          parentCheckpointId: run.checkpointId,
-          asNode,
-          update: update as Json,
-          delta: diffJson(run.state, plan.state),
-          next: asNode === null ? null : plan.next,
-        };
-        return [event];
-      },
-    });
+    assertJson(update, "the update");
+    await this.runtime.send(threadId, { type: "update", update: update as Json, asNode });
     return await this.getState(threadId);
   }
 

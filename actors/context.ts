@@ -262,6 +262,11 @@ export class TaskContext implements NodeContext {
     throw this.raised;
   }
 
+  /** @internal Whether this task is being replayed (effects come only from the journal). */
+  get replaying(): boolean {
+    return this.#options.mode === "replay";
+  }
+
   /** @internal Passes on what a child run does. */
   forward(namespace: string, event: unknown): void {
     this.#options.forward(namespace, event);

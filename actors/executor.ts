@@ -80,6 +80,13 @@ export interface StepRequest {
   resumes: readonly ResolvedInterrupt[];
   /** Tasks to skip (they finished before an interrupt). */
   skip: ReadonlySet<string>;
+  /**
+   * No effect of this step can be journaled yet (the caller committed the
+   * step before it and this one has not started before), so the journal is
+   * not read. A record made meanwhile by another executor still wins: the
+   * journal returns the first record of a key.
+   */
+  fresh?: boolean;
 }
 
 const NOT_RETRIED = new Set(["invalid_argument", "conflict", "nondeterminism", "cancelled"]);
@@ -106,14 +113,20 @@ export function isRetryable(error: unknown): boolean {
 export async function executeStep(request: StepRequest, env: ExecutorEnv): Promise<StepOutcome> {
   const { run } = request;
   const step = run.step + 1;
+  // Tasks that answer interrupts use the journal of the step they were
+  // interrupted in, even when `updateState` made a checkpoint in between, so
+  // the effects they ran before `interrupt()` are not run again.
+  const journalStep = request.resumes[0]?.step ?? step;
   const recorded = new Map<string, EffectRecord>();
-  for (const record of await env.store.listEffects(run.threadId, step)) {
-    recorded.set(`${record.node}#${record.index}`, record);
+  if (request.fresh !== true || journalStep !== step) {
+    for (const record of await env.store.listEffects(run.threadId, journalStep)) {
+      recorded.set(`${record.node}#${record.index}`, record);
+    }
   }
   const effects: EffectRecord[] = [];
   const tasks = run.next.filter((task) => !request.skip.has(task.id));
   const results = await Promise.all(
-    tasks.map((task) => runTask(task, { ...request, recorded, effects, step }, env)),
+    tasks.map((task) => runTask(task, { ...request, recorded, effects, step, journalStep }, env)),
   );
   const outcome: StepOutcome = {
     writes: [],
@@ -142,6 +155,8 @@ interface TaskRun extends StepRequest {
   recorded: Map<string, EffectRecord>;
   effects: EffectRecord[];
   step: number;
+  /** The step effects are journaled under and interrupts are raised in. */
+  journalStep: number;
 }
 
 async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Promise<TaskResult> {
@@ -162,16 +177,18 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
   for (let attempt = 1;; attempt++) {
     if (request.signal.aborted) return { kind: "aborted" };
     env.emit({ kind: "task_start", step: request.step, task, attempt });
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(request.signal.reason);
-    request.signal.addEventListener("abort", onAbort, { once: true });
+    // An attempt gets a signal of its own only when a timeout may abort it
+    // alone; otherwise the run's signal is the attempt's (no listener to add).
+    const controller = node.options.timeoutMs === undefined ? null : new AbortController();
+    const onAbort = () => controller?.abort(request.signal.reason);
+    if (controller !== null) request.signal.addEventListener("abort", onAbort, { once: true });
     const ctx = new TaskContext({
       threadId: threadId as ThreadId,
-      step: request.step,
+      step: request.journalStep,
       node: task.node,
       taskId: task.id,
       attempt,
-      signal: controller.signal,
+      signal: controller?.signal ?? request.signal,
       store: env.store,
       recorded: request.recorded,
       mode: request.mode,
@@ -199,7 +216,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
               `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
               { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
             );
-            controller.abort(error);
+            controller?.abort(error);
             reject(error);
           }, node.options.timeoutMs);
         }),
@@ -224,26 +241,33 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
         (policy.retryOn ?? isRetryable)(error);
       if (!retry) return { kind: "error", node: task.node, error };
       if (request.mode === "live") {
-        await backoff(policy, attempt, ctx, env).catch(() => {});
+        await backoff(policy, attempt, ctx, env, request.signal).catch(() => {});
       }
     } finally {
       clearTimeout(timer);
-      request.signal.removeEventListener("abort", onAbort);
+      if (controller !== null) request.signal.removeEventListener("abort", onAbort);
     }
   }
 }
 
-/** Waits before a retry; the wake-up time is journaled, so recovery does not wait again. */
+/**
+ * Waits before a retry; the wake-up time is journaled, so recovery does not
+ * wait again. After a timeout the attempt's own signal is aborted, so the
+ * wait is not journaled and listens to the run's signal (a cancel) only.
+ */
 async function backoff(
   policy: RetryPolicy,
   attempt: number,
   ctx: TaskContext,
   env: ExecutorEnv,
+  runSignal: AbortSignal,
 ): Promise<void> {
   const delay = retryDelayMs(policy, attempt, env.random());
-  const wake = await ctx.effect(`oris.retry_backoff`, () => env.now() + delay);
+  const wake = ctx.signal.aborted
+    ? env.now() + delay
+    : await ctx.effect(`oris.retry_backoff`, () => env.now() + delay);
   const left = wake - env.now();
-  if (left > 0) await env.sleep(left, ctx.signal);
+  if (left > 0) await env.sleep(left, runSignal);
 }
 
 function interrupted(
@@ -254,8 +278,8 @@ function interrupted(
 ): TaskResult {
   const raised = ctx.raised!;
   const record: InterruptRecord = {
-    id: interruptIdFor(request.run.threadId, request.step, task.id, raised.index),
-    step: request.step,
+    id: interruptIdFor(request.run.threadId, request.journalStep, task.id, raised.index),
+    step: request.journalStep,
     taskId: task.id,
     node: task.node,
     index: raised.index,

@@ -35,6 +35,7 @@ export {
   type RunResult,
   type Runtime,
   type RuntimeOptions,
+  type TraceContext,
   type TraceEvent,
 } from "./runtime.ts";
 export {

@@ -58,8 +58,9 @@ export type ActorMessage =
   | { type: "step" }
   | { type: "resume"; values: { [interruptId: string]: Json } }
   | { type: "pause"; reason: string | null }
-  | { type: "cancel"; reason: string | null }
-  | { type: "update"; events: (run: RunSnapshot) => Promise<RunEvent[]> };
+  | { type: "cancel"; reason: string | null; rejectedInterruptId?: string }
+  | { type: "fail"; error: ErrorInfo }
+  | { type: "update"; update: Json; asNode: string | null };
 
 /** What a run actor needs from its runtime. @internal */
 export interface RunActorDeps extends Omit<ExecutorEnv, "emit"> {
@@ -69,6 +70,8 @@ export interface RunActorDeps extends Omit<ExecutorEnv, "emit"> {
   limiter: Semaphore;
   durability: Durability;
   stepLimit: number;
+  /** Sees every event of every actor (metrics); never blocks passivation. */
+  observe?: (event: ActorEvent) => void;
 }
 
 /** Whether a run is at rest: not waiting to execute. */
@@ -91,7 +94,14 @@ export class RunActor {
   #restWaiters: { resolve(run: RunSnapshot): void; reject(error: unknown): void }[] = [];
   #mailbox: Mailbox<ActorMessage, RunSnapshot>;
   #broken: unknown = null;
+  /**
+   * The step that follows one this actor committed itself: nothing of it can
+   * be journaled yet, so it runs without reading the journal (-1: none).
+   */
+  #freshStep = -1;
   #draining = false;
+  /** The message being handled has come to rest (its rest waiters run before the mailbox counts it done). */
+  #settled = false;
 
   constructor(run: RunSnapshot, deps: RunActorDeps) {
     this.threadId = run.threadId;
@@ -108,8 +118,14 @@ export class RunActor {
 
   /** Whether the mailbox is empty and the run is at rest with every commit landed. */
   get idle(): boolean {
-    return this.#mailbox.size === 0 && atRest(this.#run) && this.#buffer.length === 0 &&
+    const quiet = this.#mailbox.size === 0 || (this.#mailbox.size === 1 && this.#settled);
+    return quiet && atRest(this.#run) && this.#buffer.length === 0 &&
       this.#listeners.size === 0 && this.#restWaiters.length === 0;
+  }
+
+  /** Resolves when no message is waiting or being processed. */
+  whenIdle(): Promise<void> {
+    return this.#mailbox.idle();
   }
 
   /** Subscribes to what the actor does; returns the unsubscribe function. */
@@ -121,7 +137,16 @@ export class RunActor {
   /** Sends a message; resolves with the run once the message is processed and committed. */
   send(message: ActorMessage): Promise<RunSnapshot> {
     if (message.type === "cancel" && !isTerminal(this.#run.status)) {
-      this.#abort.abort(new OrisError("cancelled", `Run "${this.threadId}" was cancelled`));
+      const why = message.reason === null ? "" : `: ${message.reason}`;
+      this.#abort.abort(
+        new OrisError("cancelled", `Run "${this.threadId}" was cancelled${why}`, {
+          details: { thread_id: this.threadId, reason: message.reason },
+        }),
+      );
+    } else if (message.type === "fail" && !isTerminal(this.#run.status)) {
+      this.#abort.abort(
+        new OrisError("cancelled", message.error.message, { details: { ...message.error } }),
+      );
     }
     return this.#mailbox.send(message);
   }
@@ -136,6 +161,11 @@ export class RunActor {
   }
 
   #emit(event: ActorEvent): void {
+    try {
+      this.#deps.observe?.(event);
+    } catch {
+      // An observer's failure is its own.
+    }
     for (const listener of [...this.#listeners]) {
       try {
         listener(event);
@@ -146,6 +176,7 @@ export class RunActor {
   }
 
   async #handle(message: ActorMessage): Promise<RunSnapshot> {
+    this.#settled = false;
     if (this.#broken !== null) throw this.#broken;
     try {
       await this.#process(message);
@@ -183,14 +214,41 @@ export class RunActor {
         break;
       case "cancel":
         try {
-          await this.#commit([this.#event({ type: "run.cancelled", reason: message.reason })]);
+          await this.#commit([this.#event({
+            type: "run.cancelled",
+            reason: message.reason,
+            ...(message.rejectedInterruptId === undefined
+              ? {}
+              : { rejectedInterruptId: message.rejectedInterruptId }),
+          })]);
         } finally {
           if (!isTerminal(this.#run.status)) this.#abort = new AbortController();
         }
         break;
-      case "update":
-        await this.#commit(await message.events(this.#run));
+      case "fail":
+        try {
+          await this.#commit([this.#failure(message.error)]);
+        } finally {
+          if (!isTerminal(this.#run.status)) this.#abort = new AbortController();
+        }
         break;
+      case "update": {
+        const run = this.#run;
+        const node = message.asNode ?? "__update__";
+        const write = { taskId: `${run.step + 1}:${node}`, node, update: message.update };
+        const plan = await planNext(this.#deps.graph, run.state, [write], run.step + 1);
+        await this.#commit([this.#event({
+          type: "state.updated",
+          step: run.step + 1,
+          checkpointId: this.#deps.ids.checkpointId(),
+          parentCheckpointId: run.checkpointId,
+          asNode: message.asNode,
+          update: message.update,
+          delta: diffJson(run.state, plan.state),
+          next: message.asNode === null ? null : plan.next,
+        })]);
+        break;
+      }
     }
     if (message.type !== "step") await this.#flush();
   }
@@ -219,6 +277,8 @@ export class RunActor {
     }
     this.#emit({ kind: "step_start", step, run });
     const skip = new Set(run.pendingWrites.map((write) => write.taskId));
+    const fresh = step === this.#freshStep && run.resumes.length === 0 && skip.size === 0;
+    this.#freshStep = -1;
     const outcome = await this.#deps.limiter.run(() =>
       executeStep({
         run,
@@ -227,6 +287,7 @@ export class RunActor {
         signal: this.#abort.signal,
         resumes: run.resumes,
         skip,
+        fresh,
       }, { ...this.#deps, emit: (event) => this.#emit({ kind: "execution", event }) })
     );
     if (outcome.aborted) {
@@ -290,6 +351,7 @@ export class RunActor {
     }
     try {
       await this.#commit(events);
+      if (this.#run.status === "running" && this.#run.step === step) this.#freshStep = step + 1;
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;
       // Another writer (a cancel from another process, say) changed the run:
@@ -379,6 +441,7 @@ export class RunActor {
     }
     if (this.#mailbox.size > 1) return; // More messages wait (this one is still counted).
     const run = this.#run;
+    this.#settled = true;
     this.#emit({ kind: "rest", run });
     for (const waiter of this.#restWaiters.splice(0)) waiter.resolve(run);
   }

@@ -28,6 +28,7 @@ import {
   type ThreadId,
 } from "../kernel/mod.ts";
 import type { JsonObject } from "../kernel/mod.ts";
+import type { Context as OtelContext } from "@opentelemetry/api";
 import { MemoryStore } from "../storage/memory/mod.ts";
 import type { NodeContext } from "./context.ts";
 import {
@@ -37,7 +38,9 @@ import {
   resumeValues,
   RunActor,
 } from "./run_actor.ts";
+import { atRest } from "./run_actor.ts";
 import { Semaphore } from "./semaphore.ts";
+import { type ReplayReport, replayRun } from "./replay.ts";
 import { traceRun } from "./tracing.ts";
 
 /** A graph the runtime can run: its name and its compiled spec. */
@@ -116,6 +119,9 @@ export interface RuntimeOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
+/** An OpenTelemetry context (`@opentelemetry/api`), e.g. one carrying a remote parent span. */
+export type TraceContext = OtelContext;
+
 /** Options of a call that starts or continues a run. */
 export interface RunOptions {
   /** The run's id (default: a generated one). */
@@ -128,6 +134,13 @@ export interface RunOptions {
   nested?: boolean;
   /** Start from this state and these tasks instead of the input (fork). @internal */
   initial?: { state: JsonObject; next: TaskSpec[] };
+  /** The OpenTelemetry context whose span parents the run's spans (e.g. from a `traceparent`). */
+  parentContext?: TraceContext;
+  /**
+   * Ends the run with this status if it has not come to rest within `ms` of
+   * this call (an in-process timer: it does not survive a restart).
+   */
+  deadline?: { ms: number; status: "failed" | "cancelled" };
 }
 
 /** The actor system. See {@linkcode createRuntime}. */
@@ -154,7 +167,7 @@ export interface Runtime extends AsyncDisposable {
   resume(
     threadId: string,
     value?: unknown,
-    options?: Pick<RunOptions, "listener">,
+    options?: Pick<RunOptions, "listener" | "parentContext" | "deadline">,
   ): Promise<RunResult>;
   /** Pauses a running run between two steps. */
   pause(threadId: string, reason?: string | null): Promise<RunSnapshot>;
@@ -172,6 +185,17 @@ export interface Runtime extends AsyncDisposable {
   recover(): Promise<ThreadId[]>;
   /** How many runs have an actor in memory. */
   activeRuns(): number;
+  /** How many runs wait for a place to execute a step (`maxConcurrentRuns`). */
+  queueDepth(): number;
+  /** Observes every event of every run (for metrics); returns the function that stops it. */
+  observe(observer: (threadId: string, event: ActorEvent) => void): () => void;
+  /**
+   * Verifies a run by replay (see `CompiledGraph.replay`): never runs an
+   * effect, never writes.
+   */
+  replay(threadId: string, options?: { checkpointId?: string }): Promise<ReplayReport>;
+  /** Cancels an interrupted run because a person rejected one of its interrupts. */
+  reject(threadId: string, interruptId: string, reason?: string | null): Promise<RunSnapshot>;
   /** Lets in-flight steps commit, stops scheduling new ones, and closes an owned store. */
   close(): Promise<void>;
 }
@@ -252,6 +276,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const defaultDurability = options.durability ?? "sync";
   const graphs = new Map<string, GraphDefinition>();
   const actors = new Map<string, Promise<RunActor>>();
+  const pins = new Map<string, number>();
+  const observers = new Set<(threadId: string, event: ActorEvent) => void>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
   let closed = false;
 
   for (const [name, graph] of Object.entries(options.graphs ?? {})) {
@@ -287,37 +314,88 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       random,
       uuid: () => crypto.randomUUID(),
       sleep,
+      observe: (event) => {
+        for (const observer of observers) observer(run.threadId, event);
+      },
     });
   }
 
+  /** Ends a run that has not come to rest by its deadline; returns the disarm function. */
+  function armDeadline(actor: RunActor, deadline: RunOptions["deadline"]): () => void {
+    if (deadline === undefined) return () => {};
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (atRest(actor.run)) return;
+      const message =
+        `Run "${actor.threadId}" did not finish within its timeout of ${deadline.ms} ms`;
+      const sent = deadline.status === "cancelled"
+        ? actor.send({ type: "cancel", reason: message })
+        : actor.send({ type: "fail", error: { code: "timeout", message } });
+      sent.catch(() => {});
+    }, deadline.ms);
+    timers.add(timer);
+    return () => {
+      clearTimeout(timer);
+      timers.delete(timer);
+    };
+  }
+
   /** The actor of a run, loading it from the store if it is passivated. */
+  /**
+   * The actor of a run, loading it from the store if it is passivated. The
+   * caller holds a pin on it until it calls `release`, so the actor is not
+   * passivated (and a second one made) while someone is about to use it.
+   */
   function actorFor(threadId: ThreadId, durability = defaultDurability): Promise<RunActor> {
-    const existing = actors.get(threadId);
-    if (existing !== undefined) return existing;
-    const loading = (async () => {
-      const loaded = await store.load(threadId);
-      if (loaded === null) throw new NotFoundError("run", threadId);
-      return makeActor(currentSnapshot(loaded), durability);
-    })();
-    actors.set(threadId, loading);
-    loading.catch(() => {
-      if (actors.get(threadId) === loading) actors.delete(threadId);
+    pin(threadId);
+    let entry = actors.get(threadId);
+    if (entry === undefined) {
+      const loading = (async () => {
+        const loaded = await store.load(threadId);
+        if (loaded === null) throw new NotFoundError("run", threadId);
+        return makeActor(currentSnapshot(loaded), durability);
+      })();
+      actors.set(threadId, loading);
+      loading.catch(() => {
+        if (actors.get(threadId) === loading) actors.delete(threadId);
+      });
+      entry = loading;
+    }
+    return entry.catch((error) => {
+      unpin(threadId);
+      throw error;
     });
-    return loading;
+  }
+
+  function pin(threadId: string): void {
+    pins.set(threadId, (pins.get(threadId) ?? 0) + 1);
+  }
+
+  function unpin(threadId: string): void {
+    const count = (pins.get(threadId) ?? 1) - 1;
+    if (count <= 0) pins.delete(threadId);
+    else pins.set(threadId, count);
   }
 
   /** Drops an actor that is idle (passivation) or broken. */
   function release(actor: RunActor): void {
-    if (!actor.idle && !actor.broken) return;
+    unpin(actor.threadId);
     const entry = actors.get(actor.threadId);
     if (entry === undefined) return;
-    entry.then((current) => {
-      if (
-        current === actor && (actor.idle || actor.broken) && actors.get(actor.threadId) === entry
-      ) {
-        actors.delete(actor.threadId);
-      }
-    }, () => {});
+    const drop = () =>
+      entry.then((current) => {
+        if (
+          current === actor && (actor.idle || actor.broken) &&
+          actors.get(actor.threadId) === entry &&
+          !pins.has(actor.threadId)
+        ) {
+          actors.delete(actor.threadId);
+        }
+      }, () => {});
+    // The caller may still be inside the mailbox's last message (a rest waiter
+    // resolves before its message settles): check again once the mailbox is idle.
+    if (actor.idle || actor.broken) void drop();
+    else void actor.whenIdle().then(drop);
   }
 
   async function send(threadId: string, message: ActorMessage): Promise<RunSnapshot> {
@@ -334,15 +412,16 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   async function traced(
     actor: RunActor,
     body: () => Promise<unknown>,
-    listener?: (event: ActorEvent) => void,
+    options: Pick<RunOptions, "listener" | "parentContext" | "deadline"> = {},
   ): Promise<RunResult> {
     const trace: TraceEvent[] = [];
-    const span = traceRun(actor.threadId);
+    const span = traceRun(actor.threadId, options.parentContext);
     const stop = actor.listen((event) => {
       span.observe(event);
       collect(trace, event);
-      listener?.(event);
+      options.listener?.(event);
     });
+    const disarm = armDeadline(actor, options.deadline);
     try {
       await body();
       const run = await actor.rest();
@@ -353,6 +432,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       span.fail(error);
       throw error;
     } finally {
+      disarm();
       stop();
       release(actor);
     }
@@ -362,21 +442,27 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     checkOpen();
     const graph = graphOf(graphName);
     const threadId = parseThreadId(options.threadId ?? `run-${ids.ulid()}`);
-    const existing = actors.get(threadId);
-    if (existing !== undefined) {
-      const actor = await existing;
-      if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
-        // Let the store decide: the same payload is the same run.
-        await createInStore(graph, threadId, input, options.initial);
+    pin(threadId);
+    try {
+      const existing = actors.get(threadId);
+      if (existing !== undefined) {
+        const actor = await existing;
+        if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
+          // Let the store decide: the same payload is the same run.
+          await createInStore(graph, threadId, input, options.initial);
+        }
+        return actor;
       }
+      const { run } = await createInStore(graph, threadId, input, options.initial);
+      const current = actors.get(threadId);
+      if (current !== undefined) return await current;
+      const actor = makeActor(run, options.durability ?? defaultDurability, options.nested);
+      actors.set(threadId, Promise.resolve(actor));
       return actor;
+    } catch (error) {
+      unpin(threadId);
+      throw error;
     }
-    const { run } = await createInStore(graph, threadId, input, options.initial);
-    const current = actors.get(threadId);
-    if (current !== undefined) return current;
-    const actor = makeActor(run, options.durability ?? defaultDurability, options.nested);
-    actors.set(threadId, Promise.resolve(actor));
-    return actor;
   }
 
   function hashOf(graphName: string, input: unknown): string {
@@ -418,15 +504,21 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     graph: graphOf,
     async start(graph, input, options = {}) {
       const actor = await create(graph, input, options);
+      const disarm = armDeadline(actor, options.deadline);
       try {
-        return await actor.send({ type: "start" });
+        const run = await actor.send({ type: "start" });
+        actor.rest().then(disarm, disarm);
+        return run;
+      } catch (error) {
+        disarm();
+        throw error;
       } finally {
         release(actor);
       }
     },
     async invoke(graph, input, options = {}) {
       const actor = await create(graph, input, options);
-      return await traced(actor, () => actor.send({ type: "start" }), options.listener);
+      return await traced(actor, () => actor.send({ type: "start" }), options);
     },
     async resume(threadId, value, options = {}) {
       checkOpen();
@@ -437,7 +529,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
           ? {}
           : resumeValues(run, value);
         return actor.send({ type: "resume", values });
-      }, options.listener);
+      }, options);
     },
     pause: (threadId, reason = null) => send(threadId, { type: "pause", reason }),
     cancel: (threadId, reason = null) => send(threadId, { type: "cancel", reason }),
@@ -485,10 +577,29 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       }
       return found;
     },
+    async replay(threadId, options = {}) {
+      const id = parseThreadId(threadId);
+      const run = await runtime.get(id);
+      if (run === null) throw new NotFoundError("run", id, { details: { thread_id: id } });
+      return await replayRun(store, graphOf(run.graph).spec, id, options);
+    },
     activeRuns: () => actors.size,
+    queueDepth: () => limiter.waiting,
+    observe(observer) {
+      observers.add(observer);
+      return () => observers.delete(observer);
+    },
+    reject: (threadId, interruptId, reason = null) =>
+      send(threadId, {
+        type: "cancel",
+        reason: reason ?? "interrupt rejected",
+        rejectedInterruptId: interruptId,
+      }),
     async close() {
       if (closed) return;
       closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
       const all = await Promise.allSettled([...actors.values()]);
       await Promise.all(
         all.map((entry) => entry.status === "fulfilled" ? entry.value.drain() : undefined),

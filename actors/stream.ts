@@ -82,7 +82,10 @@ export function chunksOf(
     if (modes.has(mode)) out.push({ namespace, mode, chunk });
   };
   if (event.kind === "step_start") {
-    if (event.step === 1 && event.run.step === 0) push("values", event.run.state);
+    // The input state, once: not again when an interrupt of step 1 is resumed.
+    if (event.step === 1 && event.run.step === 0 && event.run.resumes.length === 0) {
+      push("values", event.run.state);
+    }
   } else if (event.kind === "committed") {
     for (const item of event.events) {
       if (item.type === "step.committed") {

@@ -9,6 +9,7 @@
 
 import { isValidId, OrisError, parseThreadId, sha256Hex, type ThreadId } from "../kernel/mod.ts";
 import { type NodeContext, TaskContext } from "./context.ts";
+import { replayRun } from "./replay.ts";
 import type { GraphDefinition, RunResult, Runtime } from "./runtime.ts";
 
 /**
@@ -95,6 +96,12 @@ export async function runSubgraph(
   const childInput = Object.fromEntries(
     Object.entries((input ?? {}) as Record<string, unknown>).filter(([key]) => keys.includes(key)),
   );
+  if (ctx.replaying) {
+    // Replay verifies the child run as well, from its own log and journal:
+    // a difference inside the subgraph names the child's step and node.
+    await replayRun(runtime.store, child.spec, threadId);
+    return await combinedUpdate(runtime, child, threadId, parentKeys);
+  }
   const listener = (event: unknown) => ctx.forward(`${ctx.node}:${ctx.taskId}`, event);
   const onAbort = () =>
     void runtime.cancel(threadId, "the parent run was cancelled").catch(() => {});

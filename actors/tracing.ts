@@ -7,7 +7,7 @@
  * @module
  */
 
-import { context, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import { type Context, context, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { RunSnapshot } from "../kernel/mod.ts";
 import type { ActorEvent } from "./run_actor.ts";
 
@@ -29,11 +29,17 @@ export interface RunTrace {
  *
  * @internal Used by the runtime.
  * @param threadId The run.
+ * @param parent The parent context (default: the active one).
  * @returns The trace.
  */
-export function traceRun(threadId: string): RunTrace {
-  const runSpan = tracer.startSpan("oris.run", { attributes: { "oris.thread_id": threadId } });
-  const runContext = trace.setSpan(context.active(), runSpan);
+export function traceRun(threadId: string, parent?: Context): RunTrace {
+  const base = parent ?? context.active();
+  const runSpan = tracer.startSpan(
+    "oris.run",
+    { attributes: { "oris.thread_id": threadId } },
+    base,
+  );
+  const runContext = trace.setSpan(base, runSpan);
   let stepSpan: Span | null = null;
   let stepContext = runContext;
   const nodeSpans = new Map<string, Span>();

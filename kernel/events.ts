@@ -224,6 +224,8 @@ export interface RunCancelledEvent extends EventBase {
   type: "run.cancelled";
   /** Why, if given. */
   reason: string | null;
+  /** The pending interrupt whose rejection cancelled the run, if that is how it ended. */
+  rejectedInterruptId?: InterruptId;
 }
 
 /** Any event of a run's log. */

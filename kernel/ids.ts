@@ -205,11 +205,14 @@ export function createIdGenerator(source: IdSource): IdGenerator {
     for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) {
       timePart = CROCKFORD[t % 32] + timePart;
     }
-    return timePart + random.map((digit) => CROCKFORD[digit]).join("");
+    let id = timePart;
+    for (let i = 0; i < 16; i++) id += CROCKFORD[random[i]!];
+    return id;
   }
 
+  const buffer = new Uint8Array(16);
   function fillRandom(): void {
-    const bytes = source.randomBytes(new Uint8Array(16));
+    const bytes = source.randomBytes(buffer);
     // 16 digits of 5 bits; the top bit of the first digit is kept clear so a
     // run of increments within one millisecond has room before it carries.
     for (let i = 0; i < 16; i++) random[i] = (bytes[i] ?? 0) & (i === 0 ? 0x0f : 0x1f);

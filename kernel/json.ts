@@ -58,12 +58,52 @@ export function encodeJson(value: unknown, what: string): string {
  * ```
  */
 export function assertJson(value: unknown, what: string): asserts value is Json {
+  if (isJsonFast(value, 0)) return;
   const problem = findNonJson(value, what, new Set());
   if (problem !== null) {
     throw new InvalidArgumentError(`Cannot store ${what}: ${problem.path} is ${problem.kind}`, {
       field: problem.path,
     });
   }
+}
+
+/** Nesting deeper than this is left to `findNonJson` (which also detects cycles). */
+const FAST_CHECK_MAX_DEPTH = 256;
+
+/**
+ * The hot path of {@linkcode assertJson}: the same checks with no path strings
+ * and no cycle set, so valid values cost one walk and no allocation. A cycle
+ * shows up as nesting past {@linkcode FAST_CHECK_MAX_DEPTH}; anything it does
+ * not accept goes to `findNonJson`, which finds and names the problem.
+ */
+function isJsonFast(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= FAST_CHECK_MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!isJsonFast(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const child = (value as Record<string, unknown>)[keys[i]!];
+    if (child !== undefined && !isJsonFast(child, depth + 1)) return false;
+  }
+  return true;
 }
 
 interface NonJson {

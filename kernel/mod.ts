@@ -26,6 +26,7 @@ export * from "./hash.ts";
 export * from "./events.ts";
 export * from "./snapshot.ts";
 export * from "./store.ts";
+export * from "./control.ts";
 export * from "./replay.ts";
 export * from "./graph/constants.ts";
 export * from "./graph/command.ts";

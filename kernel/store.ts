@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type ControlStore, type InterruptChange, interruptChanges } from "./control.ts";
 import { InvalidArgumentError, OrisError, toOrisError } from "./errors.ts";
 import {
   EVENT_FORMAT_VERSION,
@@ -208,8 +209,8 @@ export interface EffectJournal {
   listEffects(threadId: ThreadId, step?: number): Promise<EffectRecord[]>;
 }
 
-/** A storage backend: run data plus effect journal, with a lifecycle. */
-export interface Store extends RunStore, EffectJournal, AsyncDisposable {
+/** A storage backend: run data, effect journal and control records, with a lifecycle. */
+export interface Store extends RunStore, EffectJournal, ControlStore, AsyncDisposable {
   /** Checks that the backend is reachable. */
   ping(): Promise<void>;
   /** Releases connections and handles. Idempotent. */
@@ -327,6 +328,8 @@ export interface EncodedAppend {
   summary: RunSummary;
   /** Checkpoints made by `step.committed` and `state.updated` events. */
   checkpoints: CheckpointRecord[];
+  /** Changes to the interrupt index made by the events. */
+  interruptChanges: InterruptChange[];
 }
 
 /**
@@ -427,6 +430,7 @@ export function encodeAppend(
     snapshot,
     summary: summarize(snapshot),
     checkpoints,
+    interruptChanges: interruptChanges(threadId, events),
   };
 }
 
@@ -735,6 +739,37 @@ export function compareRunOrder(
 }
 
 /**
+ * Decodes a cursor of a listing ordered by time then id (runs, interrupts,
+ * audit entries): the position `[time, id]` of the last item of the previous page.
+ *
+ * @internal Shared by the storage adapters.
+ * @param cursor The cursor, if any.
+ * @returns The position, or `null` for the first page.
+ * @throws {InvalidArgumentError} when the cursor is malformed.
+ *
+ * @example
+ * ```ts
+ * import { decodeTimeIdCursor, encodeCursor } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(decodeTimeIdCursor(encodeCursor([5, "x"])), { time: 5, id: "x" });
+ * ```
+ */
+export function decodeTimeIdCursor(
+  cursor: string | null | undefined,
+): { time: number; id: string } | null {
+  if (cursor === undefined || cursor === null) return null;
+  const position = decodeCursor(cursor);
+  if (
+    !Array.isArray(position) || position.length !== 2 || typeof position[0] !== "number" ||
+    typeof position[1] !== "string"
+  ) {
+    throw new InvalidArgumentError("cursor is not valid", { field: "cursor" });
+  }
+  return { time: position[0], id: position[1] };
+}
+
+/**
  * Decodes a run listing cursor into the position `[updatedAt, threadId]` of
  * the last run of the previous page.
  *
@@ -754,15 +789,8 @@ export function compareRunOrder(
 export function decodeRunCursor(
   cursor: string | null | undefined,
 ): { updatedAt: number; threadId: string } | null {
-  if (cursor === undefined || cursor === null) return null;
-  const position = decodeCursor(cursor);
-  if (
-    !Array.isArray(position) || position.length !== 2 || typeof position[0] !== "number" ||
-    typeof position[1] !== "string"
-  ) {
-    throw new InvalidArgumentError("cursor is not valid", { field: "cursor" });
-  }
-  return { updatedAt: position[0], threadId: position[1] };
+  const position = decodeTimeIdCursor(cursor);
+  return position === null ? null : { updatedAt: position.time, threadId: position.id };
 }
 
 /**

@@ -255,7 +255,7 @@ export interface StepPlan {
  * ```
  */
 export async function planStart(graph: GraphSpec, state: JsonObject): Promise<StepPlan> {
-  const targets = await routesFrom(graph, START, state);
+  const targets = await routesFrom(graph, START, () => state);
   return { state, next: toTasks(graph, targets, 1) };
 }
 
@@ -297,11 +297,14 @@ export async function planNext(
   const targets: TaskTarget[] = [];
   for (const write of writes) {
     targets.push(...(write.goto ?? []));
-    const local = graph.schema.merge(state, [{
-      source: `node "${write.node}"`,
-      update: write.update,
-    }]);
-    targets.push(...await routesFrom(graph, write.node, local as JsonObject));
+    // Routers see the state after this write alone; it is merged only when a
+    // router asks (reducers are pure), and is `merged` when there is one write.
+    const local = () =>
+      writes.length === 1 ? merged : graph.schema.merge(state, [{
+        source: `node "${write.node}"`,
+        update: write.update,
+      }]) as JsonObject;
+    targets.push(...await routesFrom(graph, write.node, local));
   }
   return { state: merged, next: toTasks(graph, targets, step + 1) };
 }
@@ -309,12 +312,14 @@ export async function planNext(
 async function routesFrom(
   graph: GraphSpec,
   source: string,
-  state: JsonObject,
+  stateOf: () => JsonObject,
 ): Promise<TaskTarget[]> {
   const targets: TaskTarget[] = [];
   for (const [from, to] of graph.edges) if (from === source) targets.push({ node: to });
+  let state: JsonObject | undefined;
   for (const branch of graph.branches) {
     if (branch.source !== source) continue;
+    state ??= stateOf();
     const result = await (branch.router as Router<JsonObject>)(state);
     for (const route of Array.isArray(result) ? result : [result as string | Send]) {
       targets.push(resolveRoute(branch, route));

@@ -204,17 +204,21 @@ export function messagesReducer(
       list.splice(at, 1);
       continue;
     }
-    const withId = item.id === undefined
-      ? {
-        ...item,
-        id: `msg_${
-          sha256Hex(`${canonicalJson(item as unknown as JsonObject)}:${list.length}`).slice(0, 16)
-        }`,
-      }
-      : item;
-    const at = list.findIndex((existing) => existing.id === withId.id);
-    if (at >= 0) list[at] = withId;
-    else list.push(withId);
+    if (item.id === undefined) {
+      // A message without an id is always new: its derived id must not take
+      // the place of a message already in the list (after a removal, the same
+      // content at the same length would hash to an id already used).
+      const base = `msg_${
+        sha256Hex(`${canonicalJson(item as unknown as JsonObject)}:${list.length}`).slice(0, 16)
+      }`;
+      let id = base;
+      for (let n = 1; list.some((existing) => existing.id === id); n++) id = `${base}_${n}`;
+      list.push({ ...item, id });
+      continue;
+    }
+    const at = list.findIndex((existing) => existing.id === item.id);
+    if (at >= 0) list[at] = item;
+    else list.push(item);
   }
   return list;
 }

@@ -56,17 +56,19 @@ export function isChunkRef(value: unknown): value is ChunkRef {
  * @param kv The database.
  * @param prefix The key prefix of chunks (per run).
  * @param bytes The value.
+ * @param inlineMax The largest value kept inline (default {@linkcode INLINE_MAX}; 0: always chunks).
  * @returns What to store, and the chunks written (`null` when inline).
  */
 export async function prepareBlob(
   kv: Deno.Kv,
   prefix: Deno.KvKey,
   bytes: Uint8Array,
+  inlineMax: number = INLINE_MAX,
 ): Promise<{ value: BlobValue; ref: ChunkRef | null }> {
-  if (bytes.length <= INLINE_MAX) return { value: bytes, ref: null };
+  if (bytes.length <= inlineMax) return { value: bytes, ref: null };
   const ref: ChunkRef = {
     nonce: crypto.randomUUID(),
-    count: Math.ceil(bytes.length / CHUNK_SIZE),
+    count: Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE)),
     size: bytes.length,
   };
   const commits: Promise<Deno.KvCommitResult | Deno.KvCommitError>[] = [];

@@ -13,6 +13,17 @@
  * | `cpw, threadId`                         | the version the derived keys cover          |
  * | `eff, threadId, step, node, index`      | one journaled effect                        |
  * | `chunk, threadId, nonce, i`             | the chunks of a value over 60 KiB           |
+ * | `int, interruptId`                      | one interrupt of the index                  |
+ * | `ints, status, createdAt, interruptId`  | a copy of it, listed by status              |
+ * | `intt, threadId, createdAt, interruptId`| `true`: it is listed by run                 |
+ * | `intp, threadId`                        | ids of the run's possibly pending interrupts|
+ * | `idem, key`                             | one idempotency record                      |
+ * | `aud, createdAt, auditId`               | one audit entry                             |
+ * | `auda, action, createdAt, auditId`      | the same entry, listed by action            |
+ * | `audr, requestId, createdAt, auditId`   | the same entry, listed by request           |
+ * | `key, keyId`                            | one API key                                 |
+ * | `keyn`                                  | how many API keys there are (`Deno.KvU64`)  |
+ * | `cchunk, kind, nonce, i`                | chunks of large control values              |
  *
  * An append is one atomic commit guarded by one check: no batch starts at
  * `expectedVersion + 1`. Batches are immutable and gap-free, so when the
@@ -33,19 +44,38 @@
  * between writing chunks and committing leaves them unreferenced: invisible,
  * but not reclaimed.)
  *
+ * The interrupt index is kept in the commit of the append whose events change
+ * it, so it never disagrees with the log. An append that raises, answers or
+ * closes interrupts first reads the rows it changes; closing a run reads the
+ * ids under `intp, threadId` (every pending interrupt of the run is listed
+ * there) and turns each of those rows that is still pending into cancelled
+ * (or rejected). Those reads are current when the commit lands: a run's rows
+ * change only in appends to the run, and the commit's check that no batch
+ * follows the expected version fails if any other append got in between (the
+ * commit checks the `intp` key too). Appends without interrupt changes read
+ * nothing more and write nothing more. Strings too long for a key (over 512
+ * bytes) are keyed by their SHA-256.
+ *
  * @module
  */
 
 import {
+  type ApiKeyRecord,
   type AppendResult,
+  type AuditRecord,
   checkEffectKey,
+  checkIdempotencyKey,
+  checkIdempotencyRecord,
   type CheckpointId,
   type CheckpointRecord,
+  compareInterruptOrder,
   compareRunOrder,
+  type ControlStore,
   type CreateRunResult,
   currentSnapshot,
   decodeEvent,
   decodeRunCursor,
+  decodeTimeIdCursor,
   decodeVersionCursor,
   type EffectKey,
   type EffectRecord,
@@ -54,10 +84,20 @@ import {
   encodeCursor,
   type EncodedAppend,
   encodeEffect,
+  encodeJson,
   IdempotencyConflictError,
+  type IdempotencyRecord,
+  INTERRUPT_STATUSES,
+  type InterruptRow,
+  type InterruptStatus,
+  InvalidArgumentError,
   isValidId,
+  type Json,
+  type ListAuditOptions,
+  type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  NotFoundError,
   OrisError,
   type Page,
   pageLimit,
@@ -88,6 +128,26 @@ import {
   readBlob,
 } from "./_blobs.ts";
 import { commit, isBusy } from "./_commit.ts";
+import {
+  addInterruptChanges,
+  API_KEY_COUNT_KEY,
+  apiKeyKey,
+  auditActionPrefix,
+  auditPrefix,
+  auditRequestPrefix,
+  CHUNKS,
+  decodeInterrupt,
+  discardChunks,
+  getInterrupts,
+  idempotencyKey,
+  type InterruptCommit,
+  interruptKey,
+  interruptStatusPrefix,
+  interruptThreadPrefix,
+  keyPart,
+  keySize,
+  type StoredInterrupt,
+} from "./_control.ts";
 
 /** Options of {@linkcode KvStore.open}. */
 export interface KvStoreOptions {
@@ -246,7 +306,7 @@ function sequenceOf(key: Deno.KvKey): number {
  * assert.equal(loaded?.snapshot.status, "paused");
  * ```
  */
-export class KvStore implements Store {
+export class KvStore implements Store, ControlStore {
   #kv: Deno.Kv;
   #snapshotEvery: number;
   #heads = new Map<string, RunHead>();
@@ -397,23 +457,41 @@ export class KvStore implements Store {
     const atomic = this.#kv.atomic().check({ key: batchKey, versionstamp: null });
     let snapshot = head?.snapshot ?? null;
     const written: ChunkRef[] = [];
+    let index: InterruptCommit | null = null;
     try {
+      let snapshotValue: BlobValue | null = null;
       if (encoded.snapshotJson !== null) {
-        const value = await this.#blob(threadId, encoder.encode(encoded.snapshotJson), written);
-        atomic.set(snapshotKey(threadId), value);
-        snapshot = { version: encoded.snapshot.version, chunks: isChunk(value) ? value : null };
+        snapshotValue = await this.#blob(threadId, encoder.encode(encoded.snapshotJson), written);
+        atomic.set(snapshotKey(threadId), snapshotValue);
+        snapshot = {
+          version: encoded.snapshot.version,
+          chunks: isChunk(snapshotValue) ? snapshotValue : null,
+        };
       }
       if (snapshot === null) {
         throw new OrisError("internal", "Cannot append: no snapshot is stored");
       }
       const batch = batchText(summary, snapshot, encoded);
-      atomic.set(batchKey, await this.#blob(threadId, encoder.encode(batch), written));
-      if (
-        head !== null && (head.status !== summary.status || head.updatedAt !== summary.updatedAt)
-      ) {
-        atomic.delete(runKey(head.status, head.updatedAt, threadId));
+      const batchValue = await this.#blob(threadId, encoder.encode(batch), written);
+      atomic.set(batchKey, batchValue);
+      const moved = head !== null &&
+        (head.status !== summary.status || head.updatedAt !== summary.updatedAt);
+      if (moved) atomic.delete(runKey(head.status, head.updatedAt, threadId));
+      const line = encodeValue(summary);
+      atomic.set(runKey(summary.status, summary.updatedAt, threadId), line);
+      if (encoded.interruptChanges.length > 0) {
+        // The interrupt index goes into the same commit, within what the rest leaves of its limits.
+        const keys = [batchKey, runKey(summary.status, summary.updatedAt, threadId)];
+        if (moved) keys.push(runKey(head.status, head.updatedAt, threadId));
+        if (snapshotValue !== null) keys.push(snapshotKey(threadId));
+        const keyBytes = keys.reduce((n, key) => n + keySize(key), 0);
+        index = await addInterruptChanges(this.#kv, atomic, threadId, encoded.interruptChanges, {
+          mutations: keys.length,
+          keyBytes,
+          bytes: keyBytes + blobBytes(batchValue) + line.length +
+            (snapshotValue === null ? 0 : blobBytes(snapshotValue)),
+        });
       }
-      atomic.set(runKey(summary.status, summary.updatedAt, threadId), encodeValue(summary));
     } catch (error) {
       await this.#discard(threadId, written);
       throw error;
@@ -422,7 +500,11 @@ export class KvStore implements Store {
     const result = await commit(atomic);
     if (!result.ok) {
       await this.#discard(threadId, written);
+      if (index !== null) await discardChunks(this.#kv, index.written);
       return null;
+    }
+    if (index !== null && index.replaced.length > 0) {
+      await discardChunks(this.#kv, index.replaced);
     }
     const next: RunHead = {
       version: summary.version,
@@ -877,6 +959,530 @@ export class KvStore implements Store {
   }
 
   /**
+   * Claims an idempotency key: the first claim wins, also across instances
+   * and processes sharing the database (one atomic commit that requires the
+   * key to be absent).
+   *
+   * @param record The claim.
+   * @returns Whether this call claimed it, and the stored record.
+   * @throws {InvalidArgumentError} when the key or record is malformed.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * const record = { key: "order-42", operation: "job.run", threadId: "t-1", payloadHash: "h", response: null, createdAt: 1 };
+   * assert.equal((await store.claimIdempotency(record)).claimed, true);
+   * assert.equal((await store.claimIdempotency({ ...record, payloadHash: "x" })).record.payloadHash, "h");
+   * ```
+   */
+  claimIdempotency(
+    record: IdempotencyRecord,
+  ): Promise<{ claimed: boolean; record: IdempotencyRecord }> {
+    return this.#do("claim an idempotency key", async () => {
+      checkIdempotencyRecord(record);
+      const json = encodeJson(record, "idempotency record");
+      const key = idempotencyKey(record.key);
+      for (let attempt = 1;; attempt++) {
+        const { value, ref } = await prepareBlob(
+          this.#kv,
+          CHUNKS.idempotency,
+          encoder.encode(json),
+        );
+        const atomic = this.#kv.atomic().check({ key, versionstamp: null }).set(key, value);
+        if ((await commit(atomic)).ok) {
+          return { claimed: true, record: JSON.parse(json) as IdempotencyRecord };
+        }
+        if (ref !== null) await deleteChunks(this.#kv, CHUNKS.idempotency, ref).catch(() => {});
+        const stored = await this.#readIdempotency(record.key);
+        if (stored !== null) return { claimed: false, record: stored.record };
+        // Released meanwhile: claim again.
+        if (attempt >= READ_ATTEMPTS) {
+          throw new StorageError("Cannot claim the idempotency key: it keeps changing");
+        }
+      }
+    });
+  }
+
+  /** The stored record of an idempotency key (read again if its chunks were replaced). */
+  async #readIdempotency(
+    key: string,
+  ): Promise<{ record: IdempotencyRecord; entry: Deno.KvEntry<BlobValue> } | null> {
+    for (let attempt = 1;; attempt++) {
+      const entry = await this.#kv.get<BlobValue>(idempotencyKey(key));
+      if (entry.value === null) return null;
+      try {
+        const bytes = await readBlob(this.#kv, CHUNKS.idempotency, entry.value);
+        const record = JSON.parse(decoder.decode(bytes)) as IdempotencyRecord;
+        if (record.key !== key) return null;
+        return { record, entry: entry as Deno.KvEntry<BlobValue> };
+      } catch (error) {
+        if (!(error instanceof MissingChunksError) || attempt >= READ_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Stores the response of a claimed idempotency key.
+   *
+   * @param key The key.
+   * @param response The response to replay.
+   * @throws {NotFoundError} when the key is not claimed.
+   * @throws {InvalidArgumentError} when the key is malformed or the response is not JSON.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * const record = { key: "order-42", operation: "job.run", threadId: "t-1", payloadHash: "h", response: null, createdAt: 1 };
+   * await store.claimIdempotency(record);
+   * await store.completeIdempotency("order-42", { status: "completed" });
+   * assert.deepEqual((await store.claimIdempotency(record)).record.response, { status: "completed" });
+   * ```
+   */
+  completeIdempotency(key: string, response: Json): Promise<void> {
+    return this.#do("complete an idempotency key", async () => {
+      checkIdempotencyKey(key);
+      for (let attempt = 1;; attempt++) {
+        const stored = await this.#readIdempotency(key);
+        if (stored === null) throw new NotFoundError("idempotency key", key);
+        const json = encodeJson({ ...stored.record, response }, "idempotency response");
+        const { value, ref } = await prepareBlob(
+          this.#kv,
+          CHUNKS.idempotency,
+          encoder.encode(json),
+        );
+        const atomic = this.#kv.atomic().check(stored.entry).set(stored.entry.key, value);
+        if ((await commit(atomic)).ok) {
+          if (isChunk(stored.entry.value)) {
+            await deleteChunks(this.#kv, CHUNKS.idempotency, stored.entry.value).catch(() => {});
+          }
+          return;
+        }
+        if (ref !== null) await deleteChunks(this.#kv, CHUNKS.idempotency, ref).catch(() => {});
+        if (attempt >= READ_ATTEMPTS) {
+          throw new StorageError("Cannot complete the idempotency key: it keeps changing", {
+            retryable: true,
+          });
+        }
+      }
+    });
+  }
+
+  /**
+   * Releases a claimed idempotency key (nothing happens for an unknown key).
+   *
+   * @param key The key.
+   * @throws {InvalidArgumentError} when the key is malformed.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * const record = { key: "order-42", operation: "job.run", threadId: "t-1", payloadHash: "h", response: null, createdAt: 1 };
+   * await store.claimIdempotency(record);
+   * await store.releaseIdempotency("order-42");
+   * assert.equal((await store.claimIdempotency(record)).claimed, true);
+   * ```
+   */
+  releaseIdempotency(key: string): Promise<void> {
+    return this.#do("release an idempotency key", async () => {
+      checkIdempotencyKey(key);
+      for (let attempt = 1;; attempt++) {
+        const entry = await this.#kv.get<BlobValue>(idempotencyKey(key));
+        if (entry.value === null) return;
+        const atomic = this.#kv.atomic().check(entry).delete(entry.key);
+        if ((await commit(atomic)).ok) {
+          if (isChunk(entry.value)) {
+            await deleteChunks(this.#kv, CHUNKS.idempotency, entry.value).catch(() => {});
+          }
+          return;
+        }
+        if (attempt >= READ_ATTEMPTS) {
+          throw new StorageError("Cannot release the idempotency key: it keeps changing", {
+            retryable: true,
+          });
+        }
+      }
+    });
+  }
+
+  /**
+   * Gets an interrupt of the index.
+   *
+   * @param interruptId The interrupt.
+   * @returns The row, or `null`.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * assert.equal(await store.getInterrupt("in_1"), null);
+   * ```
+   */
+  getInterrupt(interruptId: string): Promise<InterruptRow | null> {
+    return this.#do("get an interrupt", () => {
+      if (typeof interruptId !== "string") return Promise.resolve(null);
+      return this.#reading(async () => {
+        const entry = await this.#kv.get<StoredInterrupt>(interruptKey(interruptId));
+        if (entry.value === null || entry.value.interruptId !== interruptId) return null;
+        return decodeInterrupt(this.#kv, entry.value);
+      });
+    });
+  }
+
+  /**
+   * Lists interrupts, newest first (by creation time, then id). A status
+   * filter reads one key range; a run filter reads the run's range.
+   *
+   * @param options Status and run filters, limit and cursor.
+   * @returns One page.
+   * @throws {InvalidArgumentError} when the limit or cursor is not valid.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * assert.deepEqual(await store.listInterrupts({ status: "pending" }), { items: [], nextCursor: null });
+   * ```
+   */
+  listInterrupts(options: ListInterruptsOptions = {}): Promise<Page<InterruptRow>> {
+    return this.#do("list interrupts", () => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const { status, threadId } = options;
+      if (status !== undefined && !INTERRUPT_STATUSES.includes(status)) {
+        return Promise.resolve({ items: [], nextCursor: null });
+      }
+      return this.#reading(async () => {
+        let rows: InterruptRow[];
+        if (threadId !== undefined) {
+          rows = isValidId(threadId)
+            ? await this.#threadInterrupts(threadId, status, after, limit + 1)
+            : [];
+        } else {
+          const statuses = status === undefined ? INTERRUPT_STATUSES : [status];
+          const ranges = await Promise.all(
+            statuses.map((one) => this.#statusInterrupts(one, after, limit + 1)),
+          );
+          // A row that changes status while the ranges are read can show up in two: keep its latest.
+          const latest = new Map<string, StoredInterrupt>();
+          for (const row of ranges.flat()) {
+            const seen = latest.get(row.interruptId);
+            if (seen === undefined || isLater(row, seen)) latest.set(row.interruptId, row);
+          }
+          const page = [...latest.values()].sort(compareInterruptOrder).slice(0, limit + 1);
+          rows = await Promise.all(page.map((row) => decodeInterrupt(this.#kv, row)));
+        }
+        const items = rows.slice(0, limit);
+        const last = items.at(-1);
+        return {
+          items,
+          nextCursor: rows.length > limit && last !== undefined
+            ? encodeCursor([last.createdAt, last.interruptId])
+            : null,
+        };
+      });
+    });
+  }
+
+  /** Up to `count` rows of one status after a position, newest first. */
+  async #statusInterrupts(
+    status: InterruptStatus,
+    after: { time: number; id: string } | null,
+    count: number,
+  ): Promise<StoredInterrupt[]> {
+    const prefix = interruptStatusPrefix(status);
+    const selector = after === null
+      ? { prefix }
+      : { prefix, end: [...prefix, after.time, keyPart(after.id)] };
+    const stored: StoredInterrupt[] = [];
+    const entries = this.#kv.list<StoredInterrupt>(selector, { reverse: true, limit: count });
+    for await (const entry of entries) stored.push(entry.value);
+    return stored;
+  }
+
+  /** Up to `count` rows of one run (of one status) after a position, newest first. */
+  async #threadInterrupts(
+    threadId: string,
+    status: InterruptStatus | undefined,
+    after: { time: number; id: string } | null,
+    count: number,
+  ): Promise<InterruptRow[]> {
+    const prefix = interruptThreadPrefix(threadId);
+    const selector = after === null
+      ? { prefix }
+      : { prefix, end: [...prefix, after.time, keyPart(after.id)] };
+    const found: InterruptRow[] = [];
+    let keys: Deno.KvKey[] = [];
+    const take = async (): Promise<void> => {
+      const ids = keys.map((key) => key[4] as string);
+      const entries = await getInterrupts(this.#kv, ids);
+      const rows = await Promise.all(entries.map((entry, i) => {
+        const row = entry.value;
+        // Skip a key whose row moved on meanwhile (its new key lists it).
+        if (
+          row === null || keyPart(row.interruptId) !== ids[i] || row.threadId !== threadId ||
+          row.createdAt !== keys[i]![3] || (status !== undefined && row.status !== status)
+        ) {
+          return null;
+        }
+        return decodeInterrupt(this.#kv, row);
+      }));
+      for (const row of rows) if (row !== null && found.length < count) found.push(row);
+      keys = [];
+    };
+    const batch = status === undefined ? count : Math.max(count, 50);
+    for await (const entry of this.#kv.list(selector, { reverse: true, batchSize: batch })) {
+      keys.push(entry.key);
+      if (keys.length >= batch) {
+        await take();
+        if (found.length >= count) return found;
+      }
+    }
+    await take();
+    return found;
+  }
+
+  /** Runs a read again when a value's chunks were replaced while it was read. */
+  async #reading<T>(read: () => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!(error instanceof MissingChunksError) || attempt >= READ_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Appends an audit entry: one commit writes it under its time, its action
+   * and its request id, so that each of these listings is one key range.
+   *
+   * @param record The entry.
+   * @throws {InvalidArgumentError} when it is not JSON or lacks its id, time, action or request id.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * await store.appendAudit({
+   *   auditId: "au_1", actorType: "anonymous", actorId: null, actorRole: null, action: "job.run",
+   *   resourceType: "thread", resourceId: "t-1", result: "success", requestId: "req-1",
+   *   details: { status_code: 200 }, createdAt: 1,
+   * });
+   * assert.equal((await store.listAudit({ action: "job.run" })).items.length, 1);
+   * ```
+   */
+  appendAudit(record: AuditRecord): Promise<void> {
+    return this.#do("append an audit entry", async () => {
+      const json = encodeJson(record, "audit record");
+      for (const field of ["auditId", "action", "requestId"] as const) {
+        if (typeof record[field] !== "string" || record[field].length === 0) {
+          throw new InvalidArgumentError(`audit ${field} must be a non-empty string`, { field });
+        }
+      }
+      if (!Number.isFinite(record.createdAt)) {
+        throw new InvalidArgumentError("audit createdAt must be a number", { field: "createdAt" });
+      }
+      const { value, ref } = await prepareBlob(this.#kv, CHUNKS.audit, encoder.encode(json));
+      const id = keyPart(record.auditId);
+      const atomic = this.#kv.atomic()
+        .set([...auditPrefix(), record.createdAt, id], value)
+        .set([...auditActionPrefix(record.action), record.createdAt, id], value)
+        .set([...auditRequestPrefix(record.requestId), record.createdAt, id], value);
+      try {
+        await commit(atomic);
+      } catch (error) {
+        if (ref !== null) await deleteChunks(this.#kv, CHUNKS.audit, ref).catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Lists audit entries, newest first. A request id or action filter reads
+   * that filter's key range; the time window bounds the range.
+   *
+   * @param options Filters, limit and cursor.
+   * @returns One page.
+   * @throws {InvalidArgumentError} when the limit, cursor or time window is not valid.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * assert.deepEqual(await store.listAudit({ requestId: "req-1" }), { items: [], nextCursor: null });
+   * ```
+   */
+  listAudit(options: ListAuditOptions = {}): Promise<Page<AuditRecord>> {
+    return this.#do("list audit entries", () => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const { requestId, action, fromMs, toMs } = options;
+      for (const [field, bound] of [["from_ms", fromMs], ["to_ms", toMs]] as const) {
+        if (bound !== undefined && typeof bound !== "number") {
+          throw new InvalidArgumentError(`${field} must be a number`, { field });
+        }
+      }
+      const empty: Page<AuditRecord> = { items: [], nextCursor: null };
+      if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return Promise.resolve(empty);
+      const prefix = requestId !== undefined
+        ? auditRequestPrefix(requestId)
+        : action !== undefined
+        ? auditActionPrefix(action)
+        : auditPrefix();
+      // The range: from `fromMs`, to before the cursor or through `toMs`.
+      const upperTime = after !== null && (toMs === undefined || after.time <= toMs)
+        ? after.time
+        : toMs;
+      const upper = after !== null && upperTime === after.time
+        ? [...prefix, after.time, keyPart(after.id)]
+        : toMs !== undefined
+        ? [...prefix, toMs, true]
+        : null;
+      const lower = fromMs !== undefined ? [...prefix, fromMs] : null;
+      if (fromMs !== undefined && upperTime !== undefined && fromMs > upperTime) {
+        return Promise.resolve(empty);
+      }
+      const selector = lower !== null && upper !== null
+        ? { start: lower, end: upper }
+        : lower !== null
+        ? { prefix, start: lower }
+        : upper !== null
+        ? { prefix, end: upper }
+        : { prefix };
+      return this.#reading(async () => {
+        const found: AuditRecord[] = [];
+        const exact = requestId === undefined && action === undefined;
+        const entries = this.#kv.list<BlobValue>(selector, {
+          reverse: true,
+          ...(exact ? { limit: limit + 1 } : { batchSize: Math.min(limit + 1, 500) }),
+        });
+        for await (const entry of entries) {
+          const bytes = await readBlob(this.#kv, CHUNKS.audit, entry.value);
+          const record = JSON.parse(decoder.decode(bytes)) as AuditRecord;
+          if (requestId !== undefined && record.requestId !== requestId) continue;
+          if (action !== undefined && record.action !== action) continue;
+          found.push(record);
+          if (found.length > limit) break;
+        }
+        const items = found.slice(0, limit);
+        const last = items.at(-1);
+        return {
+          items,
+          nextCursor: found.length > limit && last !== undefined
+            ? encodeCursor([last.createdAt, last.auditId])
+            : null,
+        };
+      });
+    });
+  }
+
+  /**
+   * Creates or replaces an API key (keeping the count of keys in the same commit).
+   *
+   * @param record The key (its secret hashed).
+   * @throws {InvalidArgumentError} when it is not JSON or has no id.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * await store.putApiKey({
+   *   keyId: "ops-1", secretHash: "ab".repeat(32), role: "operator", status: "active",
+   *   createdAt: 1, updatedAt: 1,
+   * });
+   * assert.equal((await store.getApiKey("ops-1"))?.role, "operator");
+   * ```
+   */
+  putApiKey(record: ApiKeyRecord): Promise<void> {
+    return this.#do("store an API key", async () => {
+      const json = encodeJson(record, "API key");
+      if (typeof record.keyId !== "string" || record.keyId.length === 0) {
+        throw new InvalidArgumentError("API key id must be a non-empty string", {
+          field: "keyId",
+        });
+      }
+      const key = apiKeyKey(record.keyId);
+      const value = encoder.encode(json);
+      for (let attempt = 1;; attempt++) {
+        const entry = await this.#kv.get(key);
+        const atomic = this.#kv.atomic().check(entry).set(key, value);
+        if (entry.value === null) atomic.sum(API_KEY_COUNT_KEY, 1n);
+        if ((await commit(atomic)).ok) return;
+        if (attempt >= READ_ATTEMPTS) {
+          throw new StorageError("Cannot store the API key: it keeps changing", {
+            retryable: true,
+          });
+        }
+      }
+    });
+  }
+
+  /**
+   * Gets an API key.
+   *
+   * @param keyId The key's id.
+   * @returns The key, or `null`.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * assert.equal(await store.getApiKey("nobody"), null);
+   * ```
+   */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
+    return this.#do("get an API key", async () => {
+      if (typeof keyId !== "string" || keyId.length === 0) return null;
+      const entry = await this.#kv.get<Uint8Array>(apiKeyKey(keyId));
+      if (entry.value === null) return null;
+      const record = decodeValue<ApiKeyRecord>(entry.value);
+      return record.keyId === keyId ? record : null;
+    });
+  }
+
+  /**
+   * Counts the stored API keys (one read: the count is kept by {@linkcode KvStore.putApiKey}).
+   *
+   * @returns How many there are.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "./kv_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await KvStore.open({ path: ":memory:" });
+   * assert.equal(await store.countApiKeys(), 0);
+   * ```
+   */
+  countApiKeys(): Promise<number> {
+    return this.#do("count API keys", async () => {
+      const entry = await this.#kv.get<Deno.KvU64>(API_KEY_COUNT_KEY);
+      return entry.value === null ? 0 : Number(entry.value.value);
+    });
+  }
+
+  /**
    * Resolves when the database answers.
    *
    * @returns Nothing.
@@ -953,6 +1559,16 @@ export class KvStore implements Store {
       });
     }
   }
+}
+
+/** Whether `a` is a later state of the same interrupt than `b`. */
+function isLater(a: StoredInterrupt, b: StoredInterrupt): boolean {
+  if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt;
+  return (a.resolvedAt ?? -Infinity) > (b.resolvedAt ?? -Infinity);
+}
+
+function blobBytes(value: BlobValue): number {
+  return value instanceof Uint8Array ? value.length : 128;
 }
 
 function isChunk(value: BlobValue): value is ChunkRef {

@@ -6,6 +6,8 @@ import {
   type EffectRecord,
   fold,
   foldAll,
+  type IdempotencyRecord,
+  type InterruptId,
   type JsonObject,
   OrisError,
   type RunCreatedEvent,
@@ -16,12 +18,15 @@ import {
   VersionConflictError,
 } from "../../kernel/mod.ts";
 import { runStoreConformance } from "../_conformance.ts";
+import { runControlStoreConformance } from "../_control_conformance.ts";
 import { KvStore } from "./mod.ts";
 
 runStoreConformance(
   "KvStore",
   (options) => KvStore.open({ path: ":memory:", snapshotEvery: options.snapshotEvery }),
 );
+
+runControlStoreConformance("KvStore", () => KvStore.open({ path: ":memory:" }));
 
 let clock = 1_700_000_000_000;
 let counter = 0;
@@ -403,4 +408,308 @@ Deno.test("KvStore.close() is idempotent and later calls fail", async () => {
 Deno.test("KvStore.open() refuses a snapshot interval that is not a whole number from 1", async () => {
   await assert.rejects(() => KvStore.open({ path: ":memory:", snapshotEvery: 0 }), RangeError);
   await assert.rejects(() => KvStore.open({ path: ":memory:", snapshotEvery: 1.5 }), RangeError);
+});
+
+function raise(step: number, ids: string[], value: (id: string) => JsonObject): RunEvent {
+  return {
+    type: "interrupt.raised",
+    v: 1,
+    at: ++clock,
+    step,
+    interrupts: ids.map((id, index) => ({
+      id: id as InterruptId,
+      step,
+      taskId: `${step}:n${index}`,
+      node: `n${index}`,
+      index: 0,
+      value: value(id),
+    })),
+    writes: [],
+  };
+}
+
+/** Every key under `["oris", kind]` in a database file. */
+async function keysOf(path: string, kind: string): Promise<Deno.KvKey[]> {
+  const kv = await Deno.openKv(path);
+  try {
+    const keys: Deno.KvKey[] = [];
+    for await (const entry of kv.list({ prefix: ["oris", kind] })) keys.push(entry.key);
+    return keys;
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test("KvStore keeps the interrupt index across reopening a file", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/index.db`;
+    let run: RunSnapshot;
+    {
+      await using store = await KvStore.open({ path });
+      run = await startRun(store, "idx-1");
+      run = await append(store, run, [raise(1, ["in_x", "in_y"], (id) => ({ ask: id }))]);
+      run = await append(store, run, [{
+        type: "run.resumed",
+        v: 1,
+        at: ++clock,
+        values: { in_x: "yes" },
+      }]);
+      await store.claimIdempotency({
+        key: "k-1",
+        operation: "job.run",
+        threadId: "idx-1",
+        payloadHash: "h",
+        response: null,
+        createdAt: ++clock,
+      });
+      await store.completeIdempotency("k-1", { ok: true });
+    }
+    {
+      await using store = await KvStore.open({ path });
+      assert.equal((await store.getInterrupt("in_x"))?.status, "resumed");
+      assert.deepEqual((await store.getInterrupt("in_x"))?.resumeValue, "yes");
+      const pending = await store.listInterrupts({ status: "pending" });
+      assert.deepEqual(pending.items.map((row) => row.interruptId), ["in_y"]);
+      const all = await store.listInterrupts({ threadId: "idx-1" });
+      assert.deepEqual(all.items.map((row) => row.interruptId).sort(), ["in_x", "in_y"]);
+      const again = await store.claimIdempotency({
+        key: "k-1",
+        operation: "job.run",
+        threadId: "idx-1",
+        payloadHash: "other",
+        response: null,
+        createdAt: ++clock,
+      });
+      assert.deepEqual([again.claimed, again.record.response], [false, { ok: true }]);
+      // Cancelling in the reopened store closes the interrupt raised before.
+      run = await append(store, run, [{ type: "run.cancelled", v: 1, at: ++clock, reason: null }]);
+      assert.equal((await store.getInterrupt("in_y"))?.status, "cancelled");
+      assert.equal((await store.getInterrupt("in_x"))?.status, "resumed");
+    }
+    assert.deepEqual(await keysOf(path, "intp"), [], "no pending list is left");
+    assert.deepEqual(
+      (await keysOf(path, "ints")).map((key) => key[2]).sort(),
+      ["cancelled", "resumed"],
+    );
+  });
+});
+
+Deno.test("KvStore.claimIdempotency() from two instances on one file: exactly one claim", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/idem.db`;
+    await using a = await KvStore.open({ path });
+    await using b = await KvStore.open({ path });
+    for (let round = 0; round < 10; round++) {
+      const record = (payloadHash: string): IdempotencyRecord => ({
+        key: `shared-${round}`,
+        operation: "job.run",
+        threadId: "t-1",
+        payloadHash,
+        response: null,
+        createdAt: ++clock,
+      });
+      const results = await Promise.all([
+        a.claimIdempotency(record("a1")),
+        b.claimIdempotency(record("b1")),
+        a.claimIdempotency(record("a2")),
+        b.claimIdempotency(record("b2")),
+      ]);
+      const winners = results.filter((result) => result.claimed);
+      assert.equal(winners.length, 1, `round ${round}: exactly one claim`);
+      for (const result of results) assert.deepEqual(result.record, winners[0]!.record);
+    }
+  });
+});
+
+Deno.test("KvStore interrupt index: large values are chunked, replaced chunks removed", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/large.db`;
+    const big = (id: string) => ({ id, text: id.repeat(50_000) });
+    const resumed = (values: Record<string, JsonObject | string>): RunEvent => ({
+      type: "run.resumed",
+      v: 1,
+      at: ++clock,
+      values,
+    });
+    {
+      await using store = await KvStore.open({ path });
+      let run = await startRun(store, "large-1");
+      run = await append(store, run, [
+        raise(1, ["in_big", "in_small"], (id) => id === "in_big" ? big("first") : { ask: id }),
+      ]);
+      assert.deepEqual((await store.getInterrupt("in_big"))?.value, big("first"));
+      run = await append(store, run, [resumed({ in_small: "ok" })]);
+      // Raised again with another value: the first value's chunks go.
+      run = await append(store, run, [raise(1, ["in_big"], () => big("again"))]);
+      const answer = { text: "z".repeat(100_000) };
+      run = await append(store, run, [resumed({ in_big: answer })]);
+      const row = await store.getInterrupt("in_big");
+      assert.deepEqual([row?.status, row?.value, row?.resumeValue], [
+        "resumed",
+        big("again"),
+        answer,
+      ]);
+      const listed = await store.listInterrupts({ status: "resumed", threadId: "large-1" });
+      assert.deepEqual(listed.items.map((item) => item.interruptId), ["in_big", "in_small"]);
+      assert.deepEqual(listed.items[0], row);
+      run = await append(store, run, [raise(2, ["in_last"], () => big("last"))]);
+      run = await append(store, run, [{ type: "run.cancelled", v: 1, at: ++clock, reason: null }]);
+      assert.equal((await store.getInterrupt("in_last"))?.status, "cancelled");
+      assert.deepEqual((await store.getInterrupt("in_last"))?.value, big("last"));
+      assert.deepEqual(await store.getInterrupt("in_big"), row);
+    }
+    const kv = await Deno.openKv(path);
+    try {
+      const nonces = new Set<string>();
+      for await (const entry of kv.list({ prefix: ["oris", "cchunk", "int"] })) {
+        nonces.add(entry.key[3] as string);
+      }
+      const referenced = new Set<string>();
+      for await (const entry of kv.list<Record<string, unknown>>({ prefix: ["oris", "int"] })) {
+        for (const blob of [entry.value.value, entry.value.resumeValue]) {
+          if (blob !== null && !(blob instanceof Uint8Array)) {
+            referenced.add((blob as { nonce: string }).nonce);
+          }
+        }
+      }
+      assert.equal(nonces.size, 3, "the second value, the answer and the last value");
+      assert.deepEqual(nonces, referenced);
+    } finally {
+      kv.close();
+    }
+  });
+});
+
+Deno.test("KvStore interrupt index: 300 interrupts raised in one append and cancelled in one", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  let run = await startRun(store, "wide-1");
+  const ids = Array.from({ length: 300 }, (_, i) => `in_w${String(i).padStart(4, "0")}`);
+  run = await append(store, run, [raise(1, ids, (id) => ({ ask: id, pad: "p".repeat(3000) }))]);
+  const listed: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.listInterrupts({ threadId: "wide-1", limit: 70, cursor });
+    listed.push(...page.items.map((row) => row.interruptId));
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  assert.deepEqual(listed, [...ids].reverse());
+  run = await append(store, run, [{
+    type: "run.cancelled",
+    v: 1,
+    at: ++clock,
+    reason: "interrupt rejected",
+    rejectedInterruptId: ids[7] as InterruptId,
+  }]);
+  assert.equal((await store.listInterrupts({ status: "pending" })).items.length, 0);
+  const cancelled = await store.listInterrupts({ status: "cancelled", limit: 1000 });
+  assert.equal(cancelled.items.length, 299);
+  assert.deepEqual(cancelled.items[0]?.value, { ask: ids[299], pad: "p".repeat(3000) });
+  const rejected = await store.listInterrupts({ status: "rejected", threadId: "wide-1" });
+  assert.deepEqual(rejected.items.map((row) => row.interruptId), [ids[7]]);
+});
+
+Deno.test("KvStore interrupt index: a rejected-then-retried append writes the index once", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/race-index.db`;
+    await using a = await KvStore.open({ path });
+    await using b = await KvStore.open({ path });
+    const run = await startRun(a, "race-idx");
+    await current(b, "race-idx");
+    const eventA = raise(1, ["in_ra"], () => ({ by: "a" }));
+    const eventB = raise(1, ["in_rb"], () => ({ by: "b" }));
+    const results = await Promise.allSettled([
+      a.append(run.threadId, run.version, [eventA], fold(run, eventA)),
+      b.append(run.threadId, run.version, [eventB], fold(run, eventB)),
+    ]);
+    assert.equal(results.filter((result) => result.status === "fulfilled").length, 1);
+    const won = results[0]!.status === "fulfilled" ? "in_ra" : "in_rb";
+    const rows = await b.listInterrupts({});
+    assert.deepEqual(rows.items.map((row) => row.interruptId), [won]);
+    assert.deepEqual((await a.listInterrupts({ threadId: "race-idx" })).items, rows.items);
+  });
+});
+
+Deno.test("KvStore.listAudit() combines filters, time windows and cursors", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  const base = ++clock;
+  for (let i = 0; i < 30; i++) {
+    await store.appendAudit({
+      auditId: `au_${String(i).padStart(3, "0")}`,
+      actorType: "anonymous",
+      actorId: null,
+      actorRole: null,
+      action: i % 2 === 0 ? "job.run" : "job.cancel",
+      resourceType: "thread",
+      resourceId: null,
+      result: "success",
+      requestId: `req-${i % 5}`,
+      details: {},
+      createdAt: base + Math.floor(i / 3),
+    });
+  }
+  const ids = (page: { items: { auditId: string }[] }) => page.items.map((item) => item.auditId);
+  assert.deepEqual(
+    ids(await store.listAudit({ requestId: "req-1", action: "job.cancel" })),
+    ["au_021", "au_011", "au_001"],
+  );
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.listAudit({
+      action: "job.run",
+      fromMs: base + 2,
+      toMs: base + 6,
+      limit: 2,
+      cursor,
+    });
+    seen.push(...ids(page));
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  assert.deepEqual(seen, [
+    "au_020",
+    "au_018",
+    "au_016",
+    "au_014",
+    "au_012",
+    "au_010",
+    "au_008",
+    "au_006",
+  ]);
+  assert.deepEqual(ids(await store.listAudit({ fromMs: base + 5, toMs: base + 4 })), []);
+  const long = "r".repeat(3000);
+  await store.appendAudit({
+    auditId: "au_long",
+    actorType: "anonymous",
+    actorId: null,
+    actorRole: null,
+    action: "job.run",
+    resourceType: "thread",
+    resourceId: null,
+    result: "error",
+    requestId: long,
+    details: {},
+    createdAt: base + 100,
+  });
+  assert.deepEqual(ids(await store.listAudit({ requestId: long })), ["au_long"]);
+  assert.equal(await store.countApiKeys(), 0);
+});
+
+Deno.test("KvStore interrupt index: changes over one commit's limits fail and write nothing", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/limit.db`;
+    {
+      await using store = await KvStore.open({ path });
+      const run = await startRun(store, "limit-1");
+      const ids = Array.from({ length: 400 }, (_, i) => `in_l${i}`);
+      const event = raise(1, ids, () => ({ pad: "q".repeat(20_000) }));
+      await assert.rejects(
+        () => store.append(run.threadId, run.version, [event], fold(run, event)),
+        (error) => error instanceof OrisError && /do not fit in one commit/.test(error.message),
+      );
+      assert.deepEqual(await current(store, "limit-1"), run);
+      assert.deepEqual(await store.listInterrupts({}), { items: [], nextCursor: null });
+    }
+    assert.deepEqual(await keysOf(path, "cchunk"), [], "the chunks written are removed");
+    assert.deepEqual(await chunkNonces(path, "limit-1"), new Map(), "so are the batch's");
+  });
 });

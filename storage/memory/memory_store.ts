@@ -7,17 +7,25 @@
  */
 
 import {
+  type ApiKeyRecord,
   type AppendResult,
+  applyInterruptChanges,
+  type AuditRecord,
   checkEffectKey,
   checkFromSeq,
+  checkIdempotencyKey,
+  checkIdempotencyRecord,
   type CheckpointId,
   type CheckpointRecord,
+  compareInterruptOrder,
   compareRunOrder,
+  type ControlStore,
   type CreateRunResult,
   currentSnapshot,
   decodeEvent,
   decodeRunCursor,
   decodeSnapshot,
+  decodeTimeIdCursor,
   decodeVersionCursor,
   type EffectKey,
   type EffectRecord,
@@ -26,9 +34,16 @@ import {
   encodeCursor,
   type EncodedAppend,
   encodeEffect,
+  encodeJson,
   IdempotencyConflictError,
+  type IdempotencyRecord,
+  type InterruptRow,
+  type Json,
+  type ListAuditOptions,
+  type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  NotFoundError,
   OrisError,
   type Page,
   pageLimit,
@@ -86,11 +101,15 @@ interface StoredRun {
  * assert.equal(loaded?.snapshot.status, "paused");
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ControlStore {
   #runs = new Map<string, StoredRun>();
   #effects = new Map<string, string>();
   #snapshotEvery: number;
   #closed = false;
+  #idempotency = new Map<string, string>();
+  #interrupts = new Map<string, InterruptRow>();
+  #audit: string[] = [];
+  #apiKeys = new Map<string, string>();
 
   /**
    * Creates an empty store.
@@ -163,6 +182,7 @@ export class MemoryStore implements Store {
     for (const event of encoded.events) run.events.push(event.json);
     run.checkpoints.push(...encoded.checkpoints.map((record) => ({ ...record })));
     run.summary = encoded.summary;
+    applyInterruptChanges(this.#interrupts, encoded.interruptChanges);
     if (encoded.snapshotJson !== null) {
       run.snapshotJson = encoded.snapshotJson;
       run.snapshotVersion = encoded.snapshot.version;
@@ -333,6 +353,181 @@ export class MemoryStore implements Store {
           a.step - b.step || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || a.index - b.index
         );
     });
+  }
+
+  /**
+   * Claims an idempotency key; the first claim wins.
+   *
+   * @param record The claim.
+   * @returns Whether this call claimed it, and the stored record.
+   */
+  claimIdempotency(
+    record: IdempotencyRecord,
+  ): Promise<{ claimed: boolean; record: IdempotencyRecord }> {
+    return this.#do(() => {
+      checkIdempotencyRecord(record);
+      const json = encodeJson(record, "idempotency record");
+      const stored = this.#idempotency.get(record.key);
+      if (stored !== undefined) {
+        return { claimed: false, record: JSON.parse(stored) as IdempotencyRecord };
+      }
+      this.#idempotency.set(record.key, json);
+      return { claimed: true, record: JSON.parse(json) as IdempotencyRecord };
+    });
+  }
+
+  /**
+   * Stores the response of a claimed key.
+   *
+   * @param key The key.
+   * @param response The response to replay.
+   */
+  completeIdempotency(key: string, response: Json): Promise<void> {
+    return this.#do(() => {
+      const stored = this.#idempotency.get(checkIdempotencyKey(key));
+      if (stored === undefined) throw new NotFoundError("idempotency key", key);
+      const record = JSON.parse(stored) as IdempotencyRecord;
+      this.#idempotency.set(key, encodeJson({ ...record, response }, "idempotency response"));
+    });
+  }
+
+  /**
+   * Releases a claim.
+   *
+   * @param key The key.
+   */
+  releaseIdempotency(key: string): Promise<void> {
+    return this.#do(() => {
+      this.#idempotency.delete(checkIdempotencyKey(key));
+    });
+  }
+
+  /**
+   * Gets an interrupt of the index.
+   *
+   * @param interruptId The interrupt.
+   * @returns The row, or `null`.
+   */
+  getInterrupt(interruptId: string): Promise<InterruptRow | null> {
+    return this.#do(() => {
+      const row = this.#interrupts.get(interruptId);
+      return row === undefined ? null : structuredClone(row);
+    });
+  }
+
+  /**
+   * Lists interrupts, newest first.
+   *
+   * @param options Status and run filters, limit and cursor.
+   * @returns One page.
+   */
+  listInterrupts(options: ListInterruptsOptions = {}): Promise<Page<InterruptRow>> {
+    return this.#do(() => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const rest = [...this.#interrupts.values()]
+        .filter((row) => options.status === undefined || row.status === options.status)
+        .filter((row) => options.threadId === undefined || row.threadId === options.threadId)
+        .filter((row) =>
+          after === null ||
+          compareInterruptOrder(row, { createdAt: after.time, interruptId: after.id }) > 0
+        )
+        .sort(compareInterruptOrder);
+      const items = rest.slice(0, limit).map((row) => structuredClone(row));
+      const last = items.at(-1);
+      return {
+        items,
+        nextCursor: rest.length > limit && last !== undefined
+          ? encodeCursor([last.createdAt, last.interruptId])
+          : null,
+      };
+    });
+  }
+
+  /**
+   * Appends an audit entry.
+   *
+   * @param record The entry.
+   */
+  appendAudit(record: AuditRecord): Promise<void> {
+    return this.#do(() => {
+      this.#audit.push(encodeJson(record, "audit record"));
+    });
+  }
+
+  /**
+   * Lists audit entries, newest first.
+   *
+   * @param options Filters, limit and cursor.
+   * @returns One page.
+   */
+  listAudit(options: ListAuditOptions = {}): Promise<Page<AuditRecord>> {
+    return this.#do(() => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const order = (a: AuditRecord, b: AuditRecord) =>
+        compareInterruptOrder(
+          { createdAt: a.createdAt, interruptId: a.auditId },
+          { createdAt: b.createdAt, interruptId: b.auditId },
+        );
+      const rest = this.#audit
+        .map((json) => JSON.parse(json) as AuditRecord)
+        .filter((record) =>
+          options.requestId === undefined || record.requestId === options.requestId
+        )
+        .filter((record) => options.action === undefined || record.action === options.action)
+        .filter((record) => options.fromMs === undefined || record.createdAt >= options.fromMs)
+        .filter((record) => options.toMs === undefined || record.createdAt <= options.toMs)
+        .filter((record) =>
+          after === null ||
+          compareInterruptOrder(
+              { createdAt: record.createdAt, interruptId: record.auditId },
+              { createdAt: after.time, interruptId: after.id },
+            ) > 0
+        )
+        .sort(order);
+      const items = rest.slice(0, limit);
+      const last = items.at(-1);
+      return {
+        items,
+        nextCursor: rest.length > limit && last !== undefined
+          ? encodeCursor([last.createdAt, last.auditId])
+          : null,
+      };
+    });
+  }
+
+  /**
+   * Creates or replaces an API key.
+   *
+   * @param record The key (its secret hashed).
+   */
+  putApiKey(record: ApiKeyRecord): Promise<void> {
+    return this.#do(() => {
+      this.#apiKeys.set(record.keyId, encodeJson(record, "API key"));
+    });
+  }
+
+  /**
+   * Gets an API key.
+   *
+   * @param keyId The key's id.
+   * @returns The key, or `null`.
+   */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
+    return this.#do(() => {
+      const stored = this.#apiKeys.get(keyId);
+      return stored === undefined ? null : JSON.parse(stored) as ApiKeyRecord;
+    });
+  }
+
+  /**
+   * Counts the stored API keys.
+   *
+   * @returns How many there are.
+   */
+  countApiKeys(): Promise<number> {
+    return this.#do(() => this.#apiKeys.size);
   }
 
   /** Resolves while the store is open. */

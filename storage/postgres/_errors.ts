@@ -133,7 +133,8 @@ export function toStorageError(action: string, error: unknown): OrisError {
   if (error instanceof OrisError) return error;
   const message = `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}`;
   const code = errorCode(error);
-  if (code.startsWith("22") || code === "23502") {
+  // Data exceptions, a NULL where a value is required, a CHECK refusing a value.
+  if (code.startsWith("22") || code === "23502" || code === "23514") {
     return new InvalidArgumentError(message, { cause: error, details: { sqlstate: code } });
   }
   return new StorageError(message, {

@@ -20,6 +20,16 @@ export interface Statements {
    * thread id when the run was at its expected version.
    */
   appendOne: string;
+  /**
+   * {@linkcode Statements.append} and, only for the runs that move on, the
+   * net changes to the interrupt index (see `_interrupts.ts`): `$18..$26`
+   * arrays of final rows of raised interrupts (id, thread id, node, step,
+   * value, status, answer, created at, resolved at); `$27..$30` arrays of
+   * answers (the appending run, interrupt id, answer, at); `$31..$34` arrays
+   * of closes (thread id, status, rejected id, at). A close leaves alone the
+   * rows the other changes of the batch write.
+   */
+  appendWithInterrupts: string;
   /** `$1` thread ids: their current versions. */
   versions: string;
   /** `$1` thread id: the latest snapshot (first row) and the events after it. */
@@ -48,6 +58,45 @@ export interface Statements {
   listEffects: string;
   /** `$1` thread id, `$2` step. */
   listEffectsOfStep: string;
+  /**
+   * Claims an idempotency key, `$1..$6` key, operation, thread id, payload
+   * hash, response, created at: the inserted row (`claimed` true) or the
+   * stored one (`claimed` false); none when a racing claim is not yet visible.
+   */
+  claimIdempotency: string;
+  /** `$1` key: the stored record. */
+  getIdempotency: string;
+  /** `$1` key, `$2` response: returns the key when it was stored. */
+  completeIdempotency: string;
+  /** `$1` key. */
+  releaseIdempotency: string;
+  /** `$1` interrupt id. */
+  getInterrupt: string;
+  /**
+   * Lists interrupts newest first: `$1` limit, then, for each filter given
+   * and in this order, status, thread id, and the cursor's time and id.
+   */
+  listInterrupts(filters: { status: boolean; threadId: boolean; after: boolean }): string;
+  /** `$1..$11` the entry's columns; an entry whose id is stored already is kept. */
+  appendAudit: string;
+  /**
+   * Lists audit entries newest first: `$1` limit, then, for each filter
+   * given and in this order, request id, action, from, to, and the cursor's
+   * time and id.
+   */
+  listAudit(filters: {
+    requestId: boolean;
+    action: boolean;
+    from: boolean;
+    to: boolean;
+    after: boolean;
+  }): string;
+  /** `$1..$6` key id, secret hash, role, status, created at, updated at. */
+  putApiKey: string;
+  /** `$1` key id. */
+  getApiKey: string;
+  /** Returns `count`. */
+  countApiKeys: string;
 }
 
 /**
@@ -70,30 +119,24 @@ export function statements(q: string): Statements {
   const snapshots = `${q}.runtime_snapshots`;
   const checkpoints = `${q}.runtime_checkpoints`;
   const effects = `${q}.runtime_effects`;
+  const idempotency = `${q}.runtime_idempotency_keys`;
+  const interrupts = `${q}.runtime_interrupts`;
+  const audit = `${q}.runtime_audit_logs`;
+  const apiKeys = `${q}.runtime_api_keys`;
+  const idempotencyColumns = "key, operation, thread_id, payload_hash, response, created_at";
+  const interrupt = "interrupt_id, thread_id, node, step::float8 AS step, value, status, " +
+    "resume_value, created_at, resolved_at";
+  const auditColumns = "audit_id, actor_type, actor_id, actor_role, action, resource_type, " +
+    "resource_id, result, request_id, details, created_at";
+  const apiKey = "key_id, secret_hash, role, status, created_at, updated_at";
   const summary = "thread_id, status, graph, version::float8 AS version, created_at, updated_at";
   const checkpoint = "thread_id, checkpoint_id, parent_checkpoint_id, step::float8 AS step, " +
     "version::float8 AS version, created_at";
-  return {
-    createRun: `
-WITH run AS (
-  INSERT INTO ${runs} (thread_id, status, graph, payload_hash, version, created_at, updated_at)
-  VALUES ($1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8)
-  ON CONFLICT (thread_id) DO NOTHING
-  RETURNING thread_id
-), event AS (
-  INSERT INTO ${events} (thread_id, seq, type, at, event)
-  SELECT thread_id, $5::int8, $8::text, $9::float8, $10::text FROM run
-), snapshot AS (
-  INSERT INTO ${snapshots} (thread_id, version, snapshot)
-  SELECT thread_id, $5::int8, $11::text FROM run
-)
-SELECT count(*)::int4 AS created FROM run`,
-    // One statement, one transaction: the runs that are at their expected
-    // version move on, and only for those are events, snapshots and
-    // checkpoints inserted. A run at another version is left out (no error),
-    // so the other appends of the batch still land.
-    append: `
-WITH input AS MATERIALIZED (
+  // One statement, one transaction: the runs that are at their expected
+  // version move on, and only for those are events, snapshots and
+  // checkpoints inserted. A run at another version is left out (no error),
+  // so the other appends of the batch still land.
+  const appendCtes = `WITH input AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::float8[], $6::text[])
     AS i(thread_id, expected, version, status, updated_at, snapshot)
 ), updated AS (
@@ -121,7 +164,94 @@ WITH input AS MATERIALIZED (
       AS c(thread_id, version, checkpoint_id, parent_checkpoint_id, step, created_at)
    WHERE c.thread_id IN (SELECT thread_id FROM updated)
 )
-SELECT thread_id FROM updated`,
+`;
+  // The interrupt index changes of the runs that moved on (see `_interrupts.ts`).
+  // Each row is written by one sub-statement only: the closes skip the rows
+  // that the upserts and answers write.
+  const interruptCtes = `, raised AS MATERIALIZED (
+  SELECT x.* FROM unnest($18::text[], $19::text[], $20::text[], $21::int8[], $22::text[],
+                         $23::text[], $24::text[], $25::float8[], $26::float8[])
+    AS x(interrupt_id, thread_id, node, step, value, status, resume_value, created_at, resolved_at)
+   WHERE x.thread_id IN (SELECT thread_id FROM updated)
+), answered AS MATERIALIZED (
+  SELECT x.* FROM unnest($27::text[], $28::text[], $29::text[], $30::float8[])
+    AS x(owner, interrupt_id, resume_value, resolved_at)
+   WHERE x.owner IN (SELECT thread_id FROM updated)
+), raised_rows AS (
+  INSERT INTO ${interrupts}
+    (interrupt_id, thread_id, node, step, value, status, resume_value, created_at, resolved_at)
+  SELECT interrupt_id, thread_id, node, step, value, status, resume_value, created_at, resolved_at
+    FROM raised
+  ON CONFLICT (interrupt_id) DO UPDATE SET
+    thread_id = excluded.thread_id, node = excluded.node, step = excluded.step,
+    value = excluded.value, status = excluded.status, resume_value = excluded.resume_value,
+    created_at = excluded.created_at, resolved_at = excluded.resolved_at
+), answered_rows AS (
+  UPDATE ${interrupts} AS r
+     SET status = 'resumed', resume_value = a.resume_value, resolved_at = a.resolved_at
+    FROM answered AS a
+   WHERE r.interrupt_id = a.interrupt_id
+), closed_rows AS (
+  UPDATE ${interrupts} AS r
+     SET status = CASE WHEN r.interrupt_id = c.rejected_id THEN 'rejected' ELSE c.status END,
+         resolved_at = c.at
+    FROM unnest($31::text[], $32::text[], $33::text[], $34::float8[])
+      AS c(thread_id, status, rejected_id, at)
+   WHERE r.thread_id = c.thread_id AND r.status = 'pending'
+     AND c.thread_id IN (SELECT thread_id FROM updated)
+     AND r.interrupt_id NOT IN (SELECT interrupt_id FROM raised)
+     AND r.interrupt_id NOT IN (SELECT interrupt_id FROM answered)
+)
+`;
+  const listInterrupts = memoize(
+    (filters: { status: boolean; threadId: boolean; after: boolean }) => {
+      const where = conditions([
+        [filters.status, (n) => `status = $${n}::text`],
+        [filters.threadId, (n) => `thread_id = $${n}::text`],
+        [filters.after, (n) => `(created_at, interrupt_id) < ($${n}::float8, $${n + 1}::text)`, 2],
+      ]);
+      return `
+SELECT ${interrupt} FROM ${interrupts}${where}
+ ORDER BY created_at DESC, interrupt_id DESC LIMIT $1::int8`;
+    },
+  );
+  const listAudit = memoize((filters: {
+    requestId: boolean;
+    action: boolean;
+    from: boolean;
+    to: boolean;
+    after: boolean;
+  }) => {
+    const where = conditions([
+      [filters.requestId, (n) => `request_id = $${n}::text`],
+      [filters.action, (n) => `action = $${n}::text`],
+      [filters.from, (n) => `created_at >= $${n}::float8`],
+      [filters.to, (n) => `created_at <= $${n}::float8`],
+      [filters.after, (n) => `(created_at, audit_id) < ($${n}::float8, $${n + 1}::text)`, 2],
+    ]);
+    return `
+SELECT ${auditColumns} FROM ${audit}${where}
+ ORDER BY created_at DESC, audit_id DESC LIMIT $1::int8`;
+  });
+  return {
+    createRun: `
+WITH run AS (
+  INSERT INTO ${runs} (thread_id, status, graph, payload_hash, version, created_at, updated_at)
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8)
+  ON CONFLICT (thread_id) DO NOTHING
+  RETURNING thread_id
+), event AS (
+  INSERT INTO ${events} (thread_id, seq, type, at, event)
+  SELECT thread_id, $5::int8, $8::text, $9::float8, $10::text FROM run
+), snapshot AS (
+  INSERT INTO ${snapshots} (thread_id, version, snapshot)
+  SELECT thread_id, $5::int8, $11::text FROM run
+)
+SELECT count(*)::int4 AS created FROM run`,
+    append: `
+${appendCtes}SELECT thread_id FROM updated`,
+    appendWithInterrupts: `
+${appendCtes}${interruptCtes}SELECT thread_id FROM updated`,
     appendOne: `
 WITH updated AS (
   UPDATE ${runs}
@@ -203,5 +333,69 @@ SELECT record FROM ${effects}
 SELECT record FROM ${effects} WHERE thread_id = $1::text ORDER BY step, node, idx`,
     listEffectsOfStep: `
 SELECT record FROM ${effects} WHERE thread_id = $1::text AND step = $2::int8 ORDER BY node, idx`,
+    claimIdempotency: `
+WITH inserted AS (
+  INSERT INTO ${idempotency} (${idempotencyColumns})
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::float8)
+  ON CONFLICT (key) DO NOTHING
+  RETURNING ${idempotencyColumns}
+)
+SELECT true AS claimed, ${idempotencyColumns} FROM inserted
+UNION ALL
+SELECT false, ${idempotencyColumns} FROM ${idempotency} WHERE key = $1::text
+LIMIT 1`,
+    getIdempotency: `SELECT ${idempotencyColumns} FROM ${idempotency} WHERE key = $1::text`,
+    completeIdempotency:
+      `UPDATE ${idempotency} SET response = $2::text WHERE key = $1::text RETURNING key`,
+    releaseIdempotency: `DELETE FROM ${idempotency} WHERE key = $1::text`,
+    getInterrupt: `SELECT ${interrupt} FROM ${interrupts} WHERE interrupt_id = $1::text`,
+    listInterrupts,
+    appendAudit: `
+INSERT INTO ${audit} (${auditColumns})
+VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+        $9::text, $10::text, $11::float8)
+ON CONFLICT (audit_id) DO NOTHING`,
+    listAudit,
+    putApiKey: `
+INSERT INTO ${apiKeys} (${apiKey})
+VALUES ($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8)
+ON CONFLICT (key_id) DO UPDATE SET
+  secret_hash = excluded.secret_hash, role = excluded.role, status = excluded.status,
+  created_at = excluded.created_at, updated_at = excluded.updated_at`,
+    getApiKey: `SELECT ${apiKey} FROM ${apiKeys} WHERE key_id = $1::text`,
+    countApiKeys: `SELECT count(*)::int4 AS count FROM ${apiKeys}`,
+  };
+}
+
+/**
+ * A WHERE clause of the conditions that apply, numbering their parameters
+ * from `$2` (`$1` is the limit) in order.
+ */
+function conditions(
+  parts: [apply: boolean, condition: (n: number) => string, parameters?: number][],
+): string {
+  let n = 2;
+  const applied: string[] = [];
+  for (const [apply, condition, parameters = 1] of parts) {
+    if (!apply) continue;
+    applied.push(condition(n));
+    n += parameters;
+  }
+  return applied.length === 0 ? "" : `\n WHERE ${applied.join("\n   AND ")}`;
+}
+
+/** Caches a statement builder by its (boolean) filters. */
+function memoize<F extends Record<string, boolean>>(
+  build: (filters: F) => string,
+): (filters: F) => string {
+  const cache = new Map<string, string>();
+  return (filters) => {
+    const key = Object.keys(filters).sort().map((name) => `${name}:${filters[name]}`).join(",");
+    let text = cache.get(key);
+    if (text === undefined) {
+      text = build(filters);
+      cache.set(key, text);
+    }
+    return text;
   };
 }

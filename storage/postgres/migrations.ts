@@ -35,6 +35,11 @@ export interface Migration {
  * - `runtime_snapshots`: the latest persisted snapshot of each run.
  * - `runtime_checkpoints`: the committed steps of each run.
  * - `runtime_effects`: the effect journal, by `(thread_id, step, node, idx)`.
+ * - `runtime_idempotency_keys` (2): claimed idempotency keys and their responses.
+ * - `runtime_interrupts` (2): the interrupt index, written by appends in the
+ *   same statement as their events.
+ * - `runtime_audit_logs` (2): control-plane audit entries.
+ * - `runtime_api_keys` (2): API keys (the secret's hash, never the secret).
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
  * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
@@ -45,7 +50,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./migrations.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1]);
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = [
@@ -99,6 +104,68 @@ CREATE TABLE runtime_effects (
   name       text NOT NULL,
   record     text NOT NULL,
   PRIMARY KEY (thread_id, step, node, idx)
+);
+`,
+  },
+  {
+    version: 2,
+    name: "create idempotency keys, interrupts, audit logs and API keys",
+    sql: `
+CREATE TABLE runtime_idempotency_keys (
+  key           text COLLATE "C" PRIMARY KEY,
+  operation     text NOT NULL,
+  thread_id     text COLLATE "C" NOT NULL,
+  payload_hash  text NOT NULL,
+  response      text,
+  created_at    double precision NOT NULL
+);
+
+CREATE TABLE runtime_interrupts (
+  interrupt_id  text COLLATE "C" PRIMARY KEY,
+  thread_id     text COLLATE "C" NOT NULL,
+  node          text COLLATE "C" NOT NULL,
+  step          bigint NOT NULL,
+  value         text NOT NULL,
+  status        text NOT NULL
+    CHECK (status IN ('pending', 'resumed', 'rejected', 'cancelled')),
+  resume_value  text,
+  created_at    double precision NOT NULL,
+  resolved_at   double precision
+);
+CREATE INDEX runtime_interrupts_created_idx
+  ON runtime_interrupts (created_at DESC, interrupt_id DESC);
+CREATE INDEX runtime_interrupts_status_created_idx
+  ON runtime_interrupts (status, created_at DESC, interrupt_id DESC);
+CREATE INDEX runtime_interrupts_thread_created_idx
+  ON runtime_interrupts (thread_id, created_at DESC, interrupt_id DESC);
+
+CREATE TABLE runtime_audit_logs (
+  audit_id       text COLLATE "C" PRIMARY KEY,
+  actor_type     text NOT NULL,
+  actor_id       text,
+  actor_role     text,
+  action         text NOT NULL,
+  resource_type  text NOT NULL,
+  resource_id    text,
+  result         text NOT NULL,
+  request_id     text NOT NULL,
+  details        text NOT NULL,
+  created_at     double precision NOT NULL
+);
+CREATE INDEX runtime_audit_logs_created_idx
+  ON runtime_audit_logs (created_at DESC, audit_id DESC);
+CREATE INDEX runtime_audit_logs_action_created_idx
+  ON runtime_audit_logs (action, created_at DESC, audit_id DESC);
+CREATE INDEX runtime_audit_logs_request_created_idx
+  ON runtime_audit_logs (request_id, created_at DESC, audit_id DESC);
+
+CREATE TABLE runtime_api_keys (
+  key_id       text COLLATE "C" PRIMARY KEY,
+  secret_hash  text NOT NULL,
+  role         text NOT NULL,
+  status       text NOT NULL CHECK (status IN ('active', 'disabled')),
+  created_at   double precision NOT NULL,
+  updated_at   double precision NOT NULL
 );
 `,
   },

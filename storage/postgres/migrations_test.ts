@@ -35,6 +35,14 @@ async function tables(schema: string): Promise<string[]> {
   return rows.map((row) => String(row.table_name));
 }
 
+async function indexes(schema: string, table: string): Promise<string[]> {
+  const rows = await adminQuery(
+    `SELECT indexname FROM pg_indexes WHERE schemaname = '${schema}' AND tablename = '${table}'
+      ORDER BY 1`,
+  );
+  return rows.map((row) => String(row.indexname));
+}
+
 async function schemaExists(schema: string): Promise<boolean> {
   const rows = await adminQuery(`SELECT 1 FROM pg_namespace WHERE nspname = '${schema}'`);
   return rows.length > 0;
@@ -71,12 +79,28 @@ postgresTest("migrate() applies every migration once and records it", async () =
       MIGRATIONS.map(({ version, name }) => ({ version, name })),
     );
     assert.deepEqual(await tables(schema), [
+      "runtime_api_keys",
+      "runtime_audit_logs",
       "runtime_checkpoints",
       "runtime_effects",
       "runtime_events",
+      "runtime_idempotency_keys",
+      "runtime_interrupts",
       "runtime_runs",
       "runtime_schema_migrations",
       "runtime_snapshots",
+    ]);
+    assert.deepEqual(await indexes(schema, "runtime_interrupts"), [
+      "runtime_interrupts_created_idx",
+      "runtime_interrupts_pkey",
+      "runtime_interrupts_status_created_idx",
+      "runtime_interrupts_thread_created_idx",
+    ]);
+    assert.deepEqual(await indexes(schema, "runtime_audit_logs"), [
+      "runtime_audit_logs_action_created_idx",
+      "runtime_audit_logs_created_idx",
+      "runtime_audit_logs_pkey",
+      "runtime_audit_logs_request_created_idx",
     ]);
 
     // Ids compare byte-wise whatever the database's collation, as the kernel compares them.
@@ -84,7 +108,7 @@ postgresTest("migrate() applies every migration once and records it", async () =
       `SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns
         WHERE table_schema = '${schema}' AND column_name IN ('thread_id', 'checkpoint_id', 'node')`,
     );
-    assert.equal(collations.length, 7);
+    assert.equal(collations.length, 10);
     for (const row of collations) assert.equal(row.collation_name, "C", String(row.col));
 
     const again = await migrate({ url: postgresTestUrl(), schema });
@@ -130,17 +154,61 @@ postgresTest("concurrent migrations of one schema apply each migration once", as
   }
 });
 
+postgresTest("a database at version 1 migrates to version 2 and keeps its data", async () => {
+  const schema = freshSchemaName();
+  const sql = postgres(postgresTestUrl(), { max: 1, onnotice: () => {} });
+  try {
+    const v1 = await applyMigrations(sql, schema, {
+      createSchema: true,
+      migrations: MIGRATIONS.slice(0, 1),
+    });
+    assert.deepEqual([v1.from, v1.to], [0, 1]);
+    assert.ok(!(await tables(schema)).includes("runtime_interrupts"));
+    await adminQuery(
+      `INSERT INTO ${schema}.runtime_runs
+         (thread_id, status, graph, payload_hash, version, created_at, updated_at)
+       VALUES ('old-run', 'paused', 'g', 'h', 3, 1, 2)`,
+    );
+    const v2 = await migrate({ url: postgresTestUrl(), schema });
+    assert.deepEqual([v2.from, v2.to], [1, 2]);
+    assert.deepEqual(v2.applied, [MIGRATIONS[1]]);
+    assert.equal(MIGRATIONS[1]?.version, 2);
+    assert.deepEqual(
+      (await recorded(schema)).map((row) => row.version),
+      [1, 2],
+    );
+    for (
+      const table of [
+        "runtime_idempotency_keys",
+        "runtime_interrupts",
+        "runtime_audit_logs",
+        "runtime_api_keys",
+      ]
+    ) {
+      assert.ok((await tables(schema)).includes(table), table);
+    }
+    await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+    assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
+    assert.equal(await store.countApiKeys(), 0);
+    assert.deepEqual((await store.listInterrupts()).items, []);
+  } finally {
+    await sql.end();
+    await dropSchema(schema);
+  }
+});
+
 postgresTest("a database at a newer schema version is refused", async () => {
   const schema = freshSchemaName();
   try {
     await migrate({ url: postgresTestUrl(), schema });
+    const future = MIGRATIONS.length + 1;
     await adminQuery(
-      `INSERT INTO ${schema}.runtime_schema_migrations (version, name) VALUES (7, 'from the future')`,
+      `INSERT INTO ${schema}.runtime_schema_migrations (version, name) VALUES (${future}, 'from the future')`,
     );
     const newer = (error: unknown) =>
       error instanceof StorageError && !error.retryable &&
       error.message.includes(
-        `schema version 7 is newer than this Oris (knows up to ${MIGRATIONS.length}): upgrade Oris`,
+        `schema version ${future} is newer than this Oris (knows up to ${MIGRATIONS.length}): upgrade Oris`,
       );
     await assert.rejects(() => migrate({ url: postgresTestUrl(), schema }), newer);
     await assert.rejects(() => PostgresStore.connect({ url: postgresTestUrl(), schema }), newer);

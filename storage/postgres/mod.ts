@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL storage adapter: {@linkcode PostgresStore}, a durable
- * `Store` that several processes can share, and {@linkcode migrate},
+ * `Store` and `ControlStore` (idempotency keys, the interrupt index, audit
+ * logs, API keys) that several processes can share, and {@linkcode migrate},
  * which brings a database's Oris schema up to date (`oris migrate`).
  *
  * Tables live in a configurable schema and carry the `runtime_` prefix; they

@@ -6,20 +6,33 @@
  * version), so one transaction and one round trip. Appends of different runs
  * that arrive while a batch is in flight are grouped into the next batch: one
  * statement over arrays, each append succeeding or conflicting on its own.
+ * Appends whose events raise, answer or close interrupts write the interrupt
+ * index in that same statement (more CTEs over arrays, guarded by the same
+ * version check); batches without such changes use the statements without
+ * those CTEs.
+ *
+ * It is also the {@linkcode ControlStore}: idempotency keys, the interrupt
+ * index, audit logs and API keys, each in its own table.
  *
  * @module
  */
 
 import postgres from "postgres";
 import {
+  type ApiKeyRecord,
   type AppendResult,
+  type AuditRecord,
   checkEffectKey,
+  checkIdempotencyKey,
+  checkIdempotencyRecord,
   type CheckpointId,
   type CheckpointRecord,
+  type ControlStore,
   type CreateRunResult,
   currentSnapshot,
   decodeEvent,
   decodeRunCursor,
+  decodeTimeIdCursor,
   decodeVersionCursor,
   type EffectKey,
   type EffectRecord,
@@ -28,10 +41,19 @@ import {
   encodeCursor,
   type EncodedAppend,
   encodeEffect,
+  encodeJson,
   IdempotencyConflictError,
+  type IdempotencyRecord,
+  type InterruptRow,
+  type InterruptStatus,
   InvalidArgumentError,
+  type Json,
+  type JsonObject,
+  type ListAuditOptions,
+  type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  NotFoundError,
   OrisError,
   type Page,
   pageLimit,
@@ -53,6 +75,7 @@ import {
 import { checkFromSeq, decodeSnapshot as decodeStoredSnapshot } from "../../kernel/mod.ts";
 import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "./_group_commit.ts";
+import { type InterruptPlan, planInterruptChanges } from "./_interrupts.ts";
 import { type Statements, statements } from "./_sql.ts";
 import { applyMigrations, parseSchemaName, quoteIdentifier } from "./migrations.ts";
 
@@ -100,6 +123,15 @@ const MIN_SPLIT = 32;
 const MAX_REMEMBERED_RUNS = 100_000;
 /** How often a transaction that lost a deadlock race is tried again. */
 const RACE_RETRIES = 3;
+/** How often a claim of an idempotency key is tried while the key is claimed and released meanwhile. */
+const CLAIM_ATTEMPTS = 5;
+
+/** An append ready for a batch: encoded, with the net changes to the interrupt index. */
+interface PreparedAppend {
+  encoded: EncodedAppend;
+  /** `null` when the append changes no interrupt. */
+  interrupts: InterruptPlan | null;
+}
 
 /**
  * A {@linkcode Store} on PostgreSQL (postgres.js). Open it with
@@ -123,12 +155,12 @@ const RACE_RETRIES = 3;
  * await store.append(run.threadId, run.version, [paused], fold(run, paused));
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, ControlStore {
   #sql: postgres.Sql;
   #schema: string;
   #statements: Statements;
   #snapshotEvery: number;
-  #appends: GroupCommitter<EncodedAppend, number>;
+  #appends: GroupCommitter<PreparedAppend, number>;
   /**
    * The version of the stored snapshot of runs this store has written or
    * read, for the snapshot policy. It may lag behind the database (another
@@ -143,12 +175,13 @@ export class PostgresStore implements Store {
     this.#schema = schema;
     this.#statements = statements(quoteIdentifier(schema));
     this.#snapshotEvery = snapshotEvery;
-    this.#appends = new GroupCommitter<EncodedAppend, number>({
+    this.#appends = new GroupCommitter<PreparedAppend, number>({
       execute: (items) => this.#appendBatch(items),
-      key: (item) => item.threadId,
-      size: (item) =>
-        (item.snapshotJson?.length ?? 0) +
-        item.events.reduce((total, event) => total + event.json.length, 0),
+      key: (item) => item.encoded.threadId,
+      size: ({ encoded, interrupts }) =>
+        (encoded.snapshotJson?.length ?? 0) +
+        encoded.events.reduce((total, event) => total + event.json.length, 0) +
+        (interrupts?.upserts.reduce((total, row) => total + row.valueJson.length, 0) ?? 0),
       maxInFlight: MAX_BATCHES_IN_FLIGHT,
       minSplit: MIN_SPLIT,
       maxItems: MAX_BATCH_ITEMS,
@@ -263,19 +296,34 @@ export class PostgresStore implements Store {
       const stored = this.#snapshotVersions.get(threadId) ?? null;
       const due = snapshotDue(snapshot, stored, this.#snapshotEvery);
       const encoded = encodeAppend(threadId, expectedVersion, events, snapshot, due);
-      return { version: await this.#appends.submit(encoded) };
+      const interrupts = planInterruptChanges(threadId, encoded.interruptChanges);
+      return { version: await this.#appends.submit({ encoded, interrupts }) };
     });
   }
 
   /** Writes one batch of appends; see the module doc. */
-  async #appendBatch(items: EncodedAppend[]): Promise<Settled<number>[]> {
+  async #appendBatch(batch: PreparedAppend[]): Promise<Settled<number>[]> {
+    if (batch.length > 1 && sharesInterrupts(batch)) {
+      // Appends of two runs that write the same interrupt row (interrupt ids
+      // are unique, so hardly ever): one statement cannot write a row twice,
+      // so the batch goes one append after another.
+      const results: Settled<number>[] = [];
+      for (const item of batch) results.push(await this.#appendAlone(item));
+      return results;
+    }
+    const items = batch.map((item) => item.encoded);
+    const withInterrupts = batch.some((item) => item.interrupts !== null);
     let updated: Set<string>;
     for (let attempt = 1;; attempt++) {
       try {
-        const one = items.length === 1 ? appendOneParameters(items[0]!) : null;
+        const one = items.length === 1 && !withInterrupts ? appendOneParameters(items[0]!) : null;
+        const s = this.#statements;
         const rows = await this.#query<{ thread_id: string }>(
-          one === null ? this.#statements.append : this.#statements.appendOne,
-          one ?? appendParameters(items),
+          one !== null ? s.appendOne : withInterrupts ? s.appendWithInterrupts : s.append,
+          one ??
+            (withInterrupts
+              ? [...appendParameters(items), ...interruptParameters(batch)]
+              : appendParameters(items)),
         );
         updated = new Set(rows.map((row) => row.thread_id));
         break;
@@ -291,14 +339,7 @@ export class PostgresStore implements Store {
         }
         if (items.length === 1) throw error;
         // Nothing of the batch was written; let each append succeed or fail alone.
-        return await Promise.all(items.map(async (item): Promise<Settled<number>> => {
-          try {
-            const [result] = await this.#appendBatch([item]);
-            return result!;
-          } catch (error) {
-            return { ok: false, error: toStorageError(`append to run "${item.threadId}"`, error) };
-          }
-        }));
+        return await Promise.all(batch.map((item) => this.#appendAlone(item)));
       }
     }
     // Only on conflict, a second query: the versions the stale appends missed.
@@ -334,6 +375,18 @@ export class PostgresStore implements Store {
       if (item.snapshotJson !== null) this.#remember(item.threadId, item.summary.version);
       return { ok: true, value: item.summary.version };
     });
+  }
+
+  async #appendAlone(item: PreparedAppend): Promise<Settled<number>> {
+    try {
+      const [result] = await this.#appendBatch([item]);
+      return result!;
+    } catch (error) {
+      return {
+        ok: false,
+        error: toStorageError(`append to run "${item.encoded.threadId}"`, error),
+      };
+    }
   }
 
   /**
@@ -548,6 +601,236 @@ export class PostgresStore implements Store {
   }
 
   /**
+   * Claims an idempotency key atomically: the first claim inserts the record
+   * and gets `claimed: true`; later claims, from this process or another,
+   * get the stored record.
+   *
+   * @param record The claim.
+   * @returns Whether this call claimed the key, and the stored record.
+   * @throws {InvalidArgumentError} when the key or a field is malformed, or not JSON.
+   */
+  claimIdempotency(
+    record: IdempotencyRecord,
+  ): Promise<{ claimed: boolean; record: IdempotencyRecord }> {
+    return this.#io("claim an idempotency key", async () => {
+      checkIdempotencyRecord(record);
+      encodeJson(record, "idempotency record");
+      const response = record.response === null
+        ? null
+        : encodeJson(record.response, "idempotency response");
+      const s = this.#statements;
+      for (let attempt = 1;; attempt++) {
+        const [row] = await this.#query<IdempotencyRow & { claimed: boolean }>(
+          s.claimIdempotency,
+          [
+            record.key,
+            record.operation,
+            record.threadId,
+            record.payloadHash,
+            response,
+            record.createdAt,
+          ],
+        );
+        if (row !== undefined) return { claimed: row.claimed, record: toIdempotency(row) };
+        // A racing claim committed after this statement's snapshot: read it now.
+        const [stored] = await this.#query<IdempotencyRow>(s.getIdempotency, [record.key]);
+        if (stored !== undefined) return { claimed: false, record: toIdempotency(stored) };
+        // ... and was released already: claim again.
+        if (attempt >= CLAIM_ATTEMPTS) {
+          throw new StorageError(
+            "Cannot claim an idempotency key: it was claimed and released repeatedly meanwhile",
+            { retryable: true },
+          );
+        }
+      }
+    });
+  }
+
+  /**
+   * Stores the response of a claimed key, for later claims to replay.
+   *
+   * @param key The key.
+   * @param response The response.
+   * @throws {NotFoundError} when the key is not claimed.
+   * @throws {InvalidArgumentError} when the key is malformed or the response not JSON.
+   */
+  completeIdempotency(key: string, response: Json): Promise<void> {
+    return this.#io("complete an idempotency key", async () => {
+      checkIdempotencyKey(key);
+      const json = encodeJson(response, "idempotency response");
+      const rows = await this.#query(this.#statements.completeIdempotency, [key, json]);
+      if (rows.length === 0) throw new NotFoundError("idempotency key", key);
+    });
+  }
+
+  /**
+   * Releases a claim (a no-op for a key that is not claimed).
+   *
+   * @param key The key.
+   * @throws {InvalidArgumentError} when the key is malformed.
+   */
+  releaseIdempotency(key: string): Promise<void> {
+    return this.#io("release an idempotency key", async () => {
+      checkIdempotencyKey(key);
+      await this.#query(this.#statements.releaseIdempotency, [key]);
+    });
+  }
+
+  /**
+   * Gets an interrupt of the index.
+   *
+   * @param interruptId The interrupt.
+   * @returns The row, or `null`.
+   */
+  getInterrupt(interruptId: string): Promise<InterruptRow | null> {
+    return this.#io(`get interrupt "${interruptId}"`, async () => {
+      if (typeof interruptId !== "string") return null;
+      const [row] = await this.#query<InterruptDbRow>(this.#statements.getInterrupt, [
+        interruptId,
+      ]);
+      return row === undefined ? null : toInterrupt(row);
+    });
+  }
+
+  /**
+   * Lists interrupts, newest first (then by id, descending), paged by key.
+   *
+   * @param options Status and run filters, limit and cursor.
+   * @returns One page.
+   */
+  listInterrupts(options: ListInterruptsOptions = {}): Promise<Page<InterruptRow>> {
+    return this.#io("list interrupts", async () => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const parameters: Parameter[] = [limit + 1];
+      if (options.status !== undefined) parameters.push(options.status);
+      if (options.threadId !== undefined) parameters.push(options.threadId);
+      if (after !== null) parameters.push(after.time, after.id);
+      const text = this.#statements.listInterrupts({
+        status: options.status !== undefined,
+        threadId: options.threadId !== undefined,
+        after: after !== null,
+      });
+      const rows = await this.#query<InterruptDbRow>(text, parameters);
+      const items = rows.slice(0, limit).map(toInterrupt);
+      const last = items.at(-1);
+      return {
+        items,
+        nextCursor: rows.length > limit && last !== undefined
+          ? encodeCursor([last.createdAt, last.interruptId])
+          : null,
+      };
+    });
+  }
+
+  /**
+   * Appends an audit entry. An entry whose id is stored already is kept as
+   * it is, so that a retried write does not add it twice.
+   *
+   * @param record The entry.
+   * @throws {InvalidArgumentError} when it is not JSON.
+   */
+  appendAudit(record: AuditRecord): Promise<void> {
+    return this.#io("append an audit entry", async () => {
+      encodeJson(record, "audit record");
+      await this.#query(this.#statements.appendAudit, [
+        record.auditId,
+        record.actorType,
+        record.actorId,
+        record.actorRole,
+        record.action,
+        record.resourceType,
+        record.resourceId,
+        record.result,
+        record.requestId,
+        encodeJson(record.details, "audit details"),
+        record.createdAt,
+      ]);
+    });
+  }
+
+  /**
+   * Lists audit entries, newest first (then by id, descending), paged by key.
+   *
+   * @param options Request, action and time filters, limit and cursor.
+   * @returns One page.
+   */
+  listAudit(options: ListAuditOptions = {}): Promise<Page<AuditRecord>> {
+    return this.#io("list audit entries", async () => {
+      const limit = pageLimit(options.limit);
+      const after = decodeTimeIdCursor(options.cursor);
+      const parameters: Parameter[] = [limit + 1];
+      if (options.requestId !== undefined) parameters.push(options.requestId);
+      if (options.action !== undefined) parameters.push(options.action);
+      if (options.fromMs !== undefined) parameters.push(options.fromMs);
+      if (options.toMs !== undefined) parameters.push(options.toMs);
+      if (after !== null) parameters.push(after.time, after.id);
+      const text = this.#statements.listAudit({
+        requestId: options.requestId !== undefined,
+        action: options.action !== undefined,
+        from: options.fromMs !== undefined,
+        to: options.toMs !== undefined,
+        after: after !== null,
+      });
+      const rows = await this.#query<AuditRow>(text, parameters);
+      const items = rows.slice(0, limit).map(toAudit);
+      const last = items.at(-1);
+      return {
+        items,
+        nextCursor: rows.length > limit && last !== undefined
+          ? encodeCursor([last.createdAt, last.auditId])
+          : null,
+      };
+    });
+  }
+
+  /**
+   * Creates or replaces an API key.
+   *
+   * @param record The key (its secret hashed).
+   * @throws {InvalidArgumentError} when it is not JSON or its status is unknown.
+   */
+  putApiKey(record: ApiKeyRecord): Promise<void> {
+    return this.#io(`put API key "${record?.keyId}"`, async () => {
+      encodeJson(record, "API key");
+      await this.#query(this.#statements.putApiKey, [
+        record.keyId,
+        record.secretHash,
+        record.role,
+        record.status,
+        record.createdAt,
+        record.updatedAt,
+      ]);
+    });
+  }
+
+  /**
+   * Gets an API key.
+   *
+   * @param keyId The key's id.
+   * @returns The key, or `null`.
+   */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
+    return this.#io(`get API key "${keyId}"`, async () => {
+      if (typeof keyId !== "string") return null;
+      const [row] = await this.#query<ApiKeyRow>(this.#statements.getApiKey, [keyId]);
+      return row === undefined ? null : toApiKey(row);
+    });
+  }
+
+  /**
+   * Counts the stored API keys.
+   *
+   * @returns How many there are.
+   */
+  countApiKeys(): Promise<number> {
+    return this.#io("count API keys", async () => {
+      const [row] = await this.#query<{ count: number }>(this.#statements.countApiKeys, []);
+      return row?.count ?? 0;
+    });
+  }
+
+  /**
    * Checks that PostgreSQL answers.
    *
    * @throws {StorageError} when it does not.
@@ -620,6 +903,161 @@ interface CheckpointRow {
   step: number;
   version: number;
   created_at: number;
+}
+
+interface IdempotencyRow {
+  key: string;
+  operation: string;
+  thread_id: string;
+  payload_hash: string;
+  response: string | null;
+  created_at: number;
+}
+
+interface InterruptDbRow {
+  interrupt_id: string;
+  thread_id: string;
+  node: string;
+  step: number;
+  value: string;
+  status: InterruptStatus;
+  resume_value: string | null;
+  created_at: number;
+  resolved_at: number | null;
+}
+
+interface AuditRow {
+  audit_id: string;
+  actor_type: AuditRecord["actorType"];
+  actor_id: string | null;
+  actor_role: string | null;
+  action: string;
+  resource_type: string;
+  resource_id: string | null;
+  result: AuditRecord["result"];
+  request_id: string;
+  details: string;
+  created_at: number;
+}
+
+interface ApiKeyRow {
+  key_id: string;
+  secret_hash: string;
+  role: ApiKeyRecord["role"];
+  status: ApiKeyRecord["status"];
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * Whether two appends of a batch write the same interrupt row (raise or
+ * answer the same id), which one statement cannot do.
+ */
+function sharesInterrupts(batch: PreparedAppend[]): boolean {
+  const seen = new Set<string>();
+  for (const { interrupts } of batch) {
+    for (const id of interrupts?.ids ?? []) {
+      if (seen.has(id)) return true;
+      seen.add(id);
+    }
+  }
+  return false;
+}
+
+/** The parameters `$18..$34` of `appendWithInterrupts`. */
+function interruptParameters(batch: PreparedAppend[]): Parameter[] {
+  const raised: [
+    string[],
+    string[],
+    string[],
+    number[],
+    string[],
+    string[],
+    (string | null)[],
+    number[],
+    (number | null)[],
+  ] = [[], [], [], [], [], [], [], [], []];
+  const answered: [string[], string[], (string | null)[], number[]] = [[], [], [], []];
+  const closed: [string[], string[], (string | null)[], number[]] = [[], [], [], []];
+  for (const { encoded, interrupts } of batch) {
+    if (interrupts === null) continue;
+    for (const { row, valueJson, resumeValueJson } of interrupts.upserts) {
+      raised[0].push(row.interruptId);
+      raised[1].push(row.threadId);
+      raised[2].push(row.node);
+      raised[3].push(row.step);
+      raised[4].push(valueJson);
+      raised[5].push(row.status);
+      raised[6].push(resumeValueJson);
+      raised[7].push(row.createdAt);
+      raised[8].push(row.resolvedAt);
+    }
+    for (const answer of interrupts.resolves) {
+      answered[0].push(encoded.threadId);
+      answered[1].push(answer.interruptId);
+      answered[2].push(answer.resumeValueJson);
+      answered[3].push(answer.at);
+    }
+    if (interrupts.close !== null) {
+      closed[0].push(encoded.threadId);
+      closed[1].push(interrupts.close.status);
+      closed[2].push(interrupts.close.rejectedId);
+      closed[3].push(interrupts.close.at);
+    }
+  }
+  return [...raised, ...answered, ...closed];
+}
+
+function toIdempotency(row: IdempotencyRow): IdempotencyRecord {
+  return {
+    key: row.key,
+    operation: row.operation,
+    threadId: row.thread_id,
+    payloadHash: row.payload_hash,
+    response: row.response === null ? null : JSON.parse(row.response) as Json,
+    createdAt: row.created_at,
+  };
+}
+
+function toInterrupt(row: InterruptDbRow): InterruptRow {
+  return {
+    interruptId: row.interrupt_id,
+    threadId: row.thread_id,
+    node: row.node,
+    step: row.step,
+    value: JSON.parse(row.value) as Json,
+    status: row.status,
+    resumeValue: row.resume_value === null ? null : JSON.parse(row.resume_value) as Json,
+    createdAt: row.created_at,
+    resolvedAt: row.resolved_at,
+  };
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  return {
+    auditId: row.audit_id,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    actorRole: row.actor_role,
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    result: row.result,
+    requestId: row.request_id,
+    details: JSON.parse(row.details) as JsonObject,
+    createdAt: row.created_at,
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    keyId: row.key_id,
+    secretHash: row.secret_hash,
+    role: row.role,
+    status: row.status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 /** The parameters of `appendOne`, or `null` when the append has several events. */

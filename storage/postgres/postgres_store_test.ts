@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import {
+  type AppendResult,
   type CheckpointId,
+  type ControlStore,
   currentSnapshot,
   diffJson,
   fold,
   foldAll,
+  type IdempotencyRecord,
+  type InterruptId,
   InvalidArgumentError,
   type Json,
   type JsonObject,
@@ -19,6 +23,8 @@ import {
   VersionConflictError,
 } from "../../kernel/mod.ts";
 import { runStoreConformance } from "../_conformance.ts";
+import { runControlStoreConformance } from "../_control_conformance.ts";
+import { MemoryStore } from "../memory/mod.ts";
 import {
   adminQuery,
   assertPostgres,
@@ -47,6 +53,14 @@ if (SKIP_POSTGRES) {
       snapshotEvery: options.snapshotEvery,
     });
     return dropSchemaOnClose(store, schema);
+  });
+  runControlStoreConformance("PostgresStore", async () => {
+    assertPostgres();
+    const schema = freshSchemaName();
+    return dropSchemaOnClose(
+      await PostgresStore.connect({ url: postgresTestUrl(), schema }),
+      schema,
+    );
   });
 }
 
@@ -344,6 +358,280 @@ postgresTest(
         error instanceof OrisError && error.code === "unavailable" && /closed/.test(error.message),
     );
     await store[Symbol.asyncDispose]();
+  },
+);
+
+postgresTest(
+  "PostgresStore: concurrent claims of one key from two stores yield exactly one claim",
+  async () => {
+    const schema = freshSchemaName();
+    const url = postgresTestUrl();
+    try {
+      await using a = await PostgresStore.connect({ url, schema, max: 4 });
+      await using b = await PostgresStore.connect({ url, schema, max: 4 });
+      const claim = (key: string, i: number): IdempotencyRecord => ({
+        key,
+        operation: "job.run",
+        threadId: `t-${i}`,
+        payloadHash: `p${i}`,
+        response: null,
+        createdAt: ++clock,
+      });
+      for (let round = 0; round < 25; round++) {
+        const key = `race-${round}`;
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => {
+            const store = i % 2 === 0 ? a : b;
+            return store.claimIdempotency(claim(key, i));
+          }),
+        );
+        const winners = results.filter((result) => result.claimed);
+        assert.equal(winners.length, 1, `round ${round}`);
+        for (const result of results) assert.deepEqual(result.record, winners[0]!.record);
+      }
+      // The response one store completes is what the other replays.
+      await a.completeIdempotency("race-0", { status: "completed", n: 1 });
+      const replay = await b.claimIdempotency(claim("race-0", 99));
+      assert.equal(replay.claimed, false);
+      assert.deepEqual(replay.record.response, { status: "completed", n: 1 });
+      await assert.rejects(
+        () => b.completeIdempotency("never-claimed", null),
+        (error) => error instanceof OrisError && error.code === "not_found",
+      );
+      // Claims racing a store that claims and releases the key: every claim
+      // either wins or reads a stored record, never fails.
+      const churn = (async () => {
+        for (let i = 0; i < 30; i++) {
+          if ((await a.claimIdempotency(claim("churn", i))).claimed) {
+            await a.releaseIdempotency("churn");
+          }
+        }
+      })();
+      const claims = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => b.claimIdempotency(claim("churn", 100 + i))),
+      );
+      await churn;
+      assert.ok(claims.some((result) => result.record.key === "churn"));
+    } finally {
+      await dropSchema(schema);
+    }
+  },
+);
+
+/**
+ * Runs appends that change the interrupt index on a store: setup appends one
+ * at a time, then one batch of appends of several runs, made in one tick,
+ * mixing appends with and without interrupt changes and one stale append.
+ * Events are the same on every store, so two stores must end up with the
+ * same index.
+ */
+async function interruptBatch(store: Store & ControlStore): Promise<{
+  results: PromiseSettledResult<AppendResult>[];
+  batchFrom: number;
+}> {
+  let time = 1_900_000_000_000;
+  const at = () => ++time;
+  const start = async (threadId: string): Promise<RunSnapshot> => {
+    const { run } = await store.createRun(created(threadId, {}, at()));
+    return apply(run, [{ type: "run.started", v: 1, at: at(), attemptId: "at_1" as never }]);
+  };
+  const apply = async (run: RunSnapshot, events: RunEvent[]): Promise<RunSnapshot> => {
+    const next = foldAll(run, events)!;
+    await store.append(run.threadId, run.version, events, next);
+    return next;
+  };
+  const raise = (run: RunSnapshot, ...ids: string[]): RunEvent => ({
+    type: "interrupt.raised",
+    v: 1,
+    at: at(),
+    step: run.step + 1,
+    interrupts: ids.map((id, index) => ({
+      id: id as InterruptId,
+      step: run.step + 1,
+      taskId: `${run.step + 1}:a`,
+      node: "a",
+      index,
+      value: { ask: id, note: 'quote " ✓' },
+    })),
+    writes: [],
+  });
+  const plainStep = (run: RunSnapshot): RunEvent => ({ ...step(run, { n: 1 }), at: at() });
+
+  const plain = await start("mx-plain");
+  const plain2 = await start("mx-plain2");
+  const raiser = await start("mx-raise");
+  let again = await start("mx-again");
+  again = await apply(again, [raise(again, "in_g1", "in_g2")]);
+  let reject = await start("mx-reject");
+  reject = await apply(reject, [raise(reject, "in_j1", "in_j2")]);
+  const raiseCancel = await start("mx-rc");
+  let resumeCancel = await start("mx-resc");
+  resumeCancel = await apply(resumeCancel, [raise(resumeCancel, "in_m1", "in_m2")]);
+  let updated = await start("mx-upd");
+  updated = await apply(updated, [raise(updated, "in_u1")]);
+  const staleBefore = await start("mx-stale");
+  await apply(staleBefore, [raise(staleBefore, "in_s1")]);
+
+  const batchFrom = time + 1;
+  const afterResume = foldAll(again, [{
+    type: "run.resumed",
+    v: 1,
+    at: 0,
+    values: { in_g1: null },
+  }])!;
+  const batch: [RunSnapshot, RunEvent[]][] = [
+    [plain, [plainStep(plain)]],
+    [raiser, [raise(raiser, "in_n1", "in_n2")]],
+    // Answer one interrupt, and its task asks again (same id).
+    [again, [
+      { type: "run.resumed", v: 1, at: at(), values: { in_g1: { ok: true } } },
+      raise(afterResume, "in_g1"),
+    ]],
+    [reject, [{
+      type: "run.cancelled",
+      v: 1,
+      at: at(),
+      reason: "interrupt rejected",
+      rejectedInterruptId: "in_j2" as InterruptId,
+    }]],
+    [raiseCancel, [raise(raiseCancel, "in_k1"), {
+      type: "run.cancelled",
+      v: 1,
+      at: at(),
+      reason: null,
+    }]],
+    [resumeCancel, [
+      { type: "run.resumed", v: 1, at: at(), values: { in_m1: [1, "two"] } },
+      { type: "run.cancelled", v: 1, at: at(), reason: null },
+    ]],
+    [updated, [{
+      type: "state.updated",
+      v: 1,
+      at: at(),
+      step: updated.step + 1,
+      checkpointId: "cp_mx_upd" as CheckpointId,
+      parentCheckpointId: updated.checkpointId,
+      asNode: "a",
+      update: null,
+      delta: null,
+      next: [],
+    }]],
+    // Stale: it would raise in_s2 and cancel in_s1.
+    [staleBefore, [raise(staleBefore, "in_s2"), {
+      type: "run.cancelled",
+      v: 1,
+      at: at(),
+      reason: null,
+    }]],
+    [plain2, [plainStep(plain2)]],
+  ];
+  const results = await Promise.allSettled(
+    batch.map(([run, events]) =>
+      store.append(run.threadId, run.version, events, foldAll(run, events)!)
+    ),
+  );
+  return { results, batchFrom };
+}
+
+postgresTest(
+  "PostgresStore: a batch mixing appends with and without interrupt changes lands in one transaction, the stale one alone failing",
+  async () => {
+    await using store = await freshStore();
+    await using memory = new MemoryStore();
+    const { results, batchFrom } = await interruptBatch(store);
+    const expected = await interruptBatch(memory);
+    assert.equal(results.length, 9);
+    results.forEach((result, i) => {
+      if (i === 7) {
+        assert.equal(result.status, "rejected");
+        const error = (result as PromiseRejectedResult).reason;
+        assert.ok(error instanceof VersionConflictError, String(error));
+        assert.equal(error.actualVersion, 3);
+      } else {
+        assert.equal(result.status, "fulfilled", String((result as PromiseRejectedResult).reason));
+      }
+    });
+    assert.deepEqual(
+      results.map((result) => result.status),
+      expected.results.map((result) => result.status),
+    );
+
+    // The index is what the reference (memory) store keeps, row for row.
+    const all = await store.listInterrupts({ limit: 1000 });
+    assert.deepEqual(all, await memory.listInterrupts({ limit: 1000 }));
+    const status = Object.fromEntries(all.items.map((row) => [row.interruptId, row.status]));
+    assert.deepEqual(status, {
+      in_n1: "pending",
+      in_n2: "pending",
+      in_g1: "pending",
+      in_g2: "pending",
+      in_j1: "cancelled",
+      in_j2: "rejected",
+      in_k1: "cancelled",
+      in_m1: "resumed",
+      in_m2: "cancelled",
+      in_u1: "cancelled",
+      in_s1: "pending",
+    });
+    const g1 = (await store.getInterrupt("in_g1"))!;
+    assert.deepEqual([g1.resumeValue, g1.resolvedAt], [null, null]);
+    assert.deepEqual((await store.getInterrupt("in_m1"))?.resumeValue, [1, "two"]);
+    assert.equal(await store.getInterrupt("in_s2"), null);
+    assert.equal(
+      currentSnapshot((await store.load("mx-stale" as ThreadId))!).status,
+      "interrupted",
+    );
+    for (const status of ["pending", "resumed", "rejected", "cancelled"] as const) {
+      assert.deepEqual(
+        await store.listInterrupts({ status }),
+        await memory.listInterrupts({ status }),
+      );
+    }
+
+    // Events and index rows of the batch were written by one transaction.
+    const [row] = await adminQuery(
+      `SELECT count(DISTINCT x)::int AS transactions, count(*)::int AS rows FROM (
+         SELECT xmin::text AS x FROM ${store.schema}.runtime_events WHERE at >= ${batchFrom}
+         UNION ALL
+         SELECT xmin::text FROM ${store.schema}.runtime_interrupts
+          WHERE created_at >= ${batchFrom} OR resolved_at >= ${batchFrom}
+       ) AS written`,
+    );
+    assert.equal(row?.transactions, 1);
+    assert.equal(row?.rows, 11 + 9); // in_g2 and in_s1 stay as they were
+  },
+);
+
+postgresTest(
+  "PostgresStore: two runs of one batch writing the same interrupt id go one after another",
+  async () => {
+    await using store = await freshStore();
+    const runs = await Promise.all(["dup-a", "dup-b", "dup-c"].map((id) => startRun(store, id)));
+    const events = runs.map((run, i): RunEvent =>
+      i === 2 ? step(run, { n: 1 }) : {
+        type: "interrupt.raised",
+        v: 1,
+        at: ++clock,
+        step: 1,
+        interrupts: [{
+          id: "in_dup" as InterruptId,
+          step: 1,
+          taskId: "1:a",
+          node: "a",
+          index: 0,
+          value: run.threadId,
+        }],
+        writes: [],
+      }
+    );
+    const results = await Promise.all(
+      runs.map((run, i) =>
+        store.append(run.threadId, run.version, [events[i]!], fold(run, events[i]!))
+      ),
+    );
+    assert.deepEqual(results.map((result) => result.version), [3, 3, 3]);
+    const row = await store.getInterrupt("in_dup");
+    assert.deepEqual([row?.threadId, row?.value, row?.status], ["dup-b", "dup-b", "pending"]);
   },
 );
 

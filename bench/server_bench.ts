@@ -1,0 +1,409 @@
+/**
+ * Server benchmark: prints JSON lines. `POST /v1/jobs/run` of the `hello`
+ * graph (the example graph the server registers: one node, a mock model
+ * reply) against a real server, and the same graph invoked in-process, on the
+ * same store, side by side in one run, so that the ratio gives what the HTTP
+ * layer adds.
+ *
+ * - HTTP: the server of `deno task start` (`createServer` with the example
+ *   graphs and no credentials) is started in this process with `Deno.serve`
+ *   on `127.0.0.1`, a free port. The load comes from a separate process,
+ *   `bench/_server_client.ts` (so that it does not share the server's event
+ *   loop): 64 clients, each sending one request after another over keep-alive
+ *   connections, each request a fresh thread id and the input `"hi"`. A run
+ *   counts when its response is a 200 whose run `completed`. Latency is from
+ *   sending the request to having read the whole response.
+ * - in-process: 64 callers of `runtime.invoke("hello", ...)` on the same
+ *   runtime and store, each a fresh thread id, the same input.
+ *
+ * The two alternate in blocks (`ORIS_BENCH_SERVER_BLOCKS`, default 4, each
+ * `ORIS_BENCH_SERVER_SECONDS / blocks` seconds; which goes first alternates
+ * too), after a warm-up block of each that is not counted, so that a store
+ * growing and load elsewhere on the machine fall on both alike. Each mode
+ * gets `ORIS_BENCH_SERVER_SECONDS` (default 20) in all. Runs/s is runs over
+ * the time from a block's start until its last request answered (requests in
+ * flight at the deadline finish); latency percentiles are over every run of
+ * every block. The overhead line gives in-process runs/s over HTTP runs/s
+ * (overall, and the median, min and max of the per-block ratios), and HTTP
+ * latency over in-process latency at p50 and p99.
+ *
+ * What a `POST /v1/jobs/run` does beyond `invoke`: routing, zod validation of
+ * the body, a `runtime.get` of the thread (is it cancelled?), the trace
+ * span, the response envelope and an audit record (one more store write),
+ * and metrics; plus HTTP/1.1 parsing and loopback TCP.
+ *
+ * Stores: Deno KV in a temporary file (removed at the end), and PostgreSQL in
+ * a fresh schema (dropped at the end) from `ORIS_BENCH_POSTGRES_URL`, else
+ * `ORIS_TEST_POSTGRES_URL`, else the local server; a `skip` line when it is
+ * unreachable. Targets (reported, never asserted): at least 1,000 runs/s over
+ * HTTP on KV, and p99 under 50 ms.
+ *
+ * Run: `deno task bench` (storage, graph, then this), or only this file with
+ * `deno run -A bench/server_bench.ts [kv] [postgres]` (default: both).
+ * `ORIS_BENCH_SERVER_WARMUP_SECONDS` (default 2) sets the warm-up.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { createRuntime, humanMessage, type Runtime, type Store } from "../mod.ts";
+import { createServer } from "../server/mod.ts";
+import { registerExamples } from "../server/main.ts";
+import { KvStore } from "../storage/kv/mod.ts";
+import { PostgresStore } from "../storage/postgres/mod.ts";
+
+const CLIENTS = 64;
+const SECONDS = envNumber("ORIS_BENCH_SERVER_SECONDS", 20);
+const BLOCKS = envNumber("ORIS_BENCH_SERVER_BLOCKS", 4);
+const WARMUP_SECONDS = envNumber("ORIS_BENCH_SERVER_WARMUP_SECONDS", 2);
+/** How long past a block's end the load generator may take to answer before it is stopped. */
+const CLIENT_GRACE_MS = 60_000;
+const TARGET_KV_RUNS_PER_S = 1_000;
+const TARGET_P99_MS = 50;
+
+function envNumber(name: string, fallback: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number, got "${raw}"`);
+  }
+  return value;
+}
+
+function emit(line: Record<string, unknown>): void {
+  console.log(JSON.stringify(line));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+function round(value: number, digits = 3): number {
+  return Number(value.toFixed(digits));
+}
+
+/** What one block of one mode measured. */
+interface BlockResult {
+  runs: number;
+  errors: number;
+  firstError: string | null;
+  seconds: number;
+  latencies: number[];
+}
+
+interface Backend {
+  name: string;
+  store: Store;
+  close(): Promise<void>;
+}
+
+async function kvBackend(): Promise<Backend> {
+  const dir = await Deno.makeTempDir({ prefix: "oris-bench-server-" });
+  const store = await KvStore.open({ path: `${dir}/oris.kv` });
+  return {
+    name: "kv",
+    store,
+    async close() {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function postgresBackend(url: string): Promise<Backend | null> {
+  const admin = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 3 });
+  try {
+    await admin`select 1`;
+  } catch (error) {
+    emit({ bench: "skip", backend: "postgres", reason: String(error) });
+    await admin.end({ timeout: 1 });
+    return null;
+  }
+  const schema = `oris_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  let store: PostgresStore;
+  try {
+    store = await PostgresStore.connect({ url, schema });
+  } catch (error) {
+    await admin.unsafe(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await admin.end({ timeout: 1 });
+    throw error;
+  }
+  return {
+    name: "postgres",
+    store,
+    async close() {
+      try {
+        await store.close();
+      } finally {
+        await admin.unsafe(`drop schema if exists ${schema} cascade`);
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** The load generator process, driven one block at a time. */
+class LoadClient {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+
+  constructor(baseUrl: string) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./_server_client.ts", import.meta.url).pathname, baseUrl],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(lineSplitter())[Symbol.asyncIterator]();
+  }
+
+  async block(seconds: number, prefix: string): Promise<BlockResult> {
+    const command = { seconds, clients: CLIENTS, prefix };
+    await this.#writer.write(new TextEncoder().encode(`${JSON.stringify(command)}\n`));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("the load generator did not answer in time")),
+        seconds * 1000 + CLIENT_GRACE_MS,
+      );
+    });
+    try {
+      const next = await Promise.race([this.#lines.next(), timeout]);
+      if (next.done) throw new Error("the load generator exited");
+      const answer = JSON.parse(next.value) as {
+        runs: number;
+        errors: number;
+        first_error: string | null;
+        elapsed_ms: number;
+        latencies_ms: number[];
+      };
+      return {
+        runs: answer.runs,
+        errors: answer.errors,
+        firstError: answer.first_error,
+        seconds: answer.elapsed_ms / 1000,
+        latencies: answer.latencies_ms,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes its stdin (it exits then); stops it by its own pid if it does not. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }, 5_000);
+    try {
+      await this.#child.status;
+      await this.#lines.return?.();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function lineSplitter(): TransformStream<string, string> {
+  let buffer = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        controller.enqueue(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+      }
+    },
+    flush(controller) {
+      if (buffer !== "") controller.enqueue(buffer);
+    },
+  });
+}
+
+/** 64 in-process callers of `runtime.invoke` for `seconds`. */
+async function inProcessBlock(
+  runtime: Runtime,
+  seconds: number,
+  prefix: string,
+): Promise<BlockResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(Array.from({ length: CLIENTS }, async (_, worker) => {
+    for (let n = 0; performance.now() < deadline; n++) {
+      const t0 = performance.now();
+      try {
+        const result = await runtime.invoke("hello", { messages: [humanMessage("hi")] }, {
+          threadId: `${prefix}-${worker}-${n}`,
+        });
+        const ms = performance.now() - t0;
+        if (result.status === "completed") {
+          latencies.push(ms);
+        } else {
+          errors++;
+          firstError ??= `status ${result.status}`;
+        }
+      } catch (error) {
+        errors++;
+        firstError ??= String(error);
+      }
+    }
+  }));
+  return {
+    runs: latencies.length,
+    errors,
+    firstError,
+    seconds: (performance.now() - started) / 1000,
+    latencies,
+  };
+}
+
+interface ModeSummary {
+  runs: number;
+  errors: number;
+  first_error: string | null;
+  seconds: number;
+  runs_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+function summarize(blocks: BlockResult[]): ModeSummary {
+  const runs = blocks.reduce((sum, block) => sum + block.runs, 0);
+  const seconds = blocks.reduce((sum, block) => sum + block.seconds, 0);
+  const latencies = blocks.flatMap((block) => block.latencies).sort((a, b) => a - b);
+  return {
+    runs,
+    errors: blocks.reduce((sum, block) => sum + block.errors, 0),
+    first_error: blocks.find((block) => block.firstError !== null)?.firstError ?? null,
+    seconds: round(seconds, 2),
+    runs_per_s: Math.round(runs / seconds),
+    p50_ms: round(percentile(latencies, 0.5), 2),
+    p99_ms: round(percentile(latencies, 0.99), 2),
+    max_ms: round(latencies.at(-1) ?? NaN, 2),
+  };
+}
+
+async function benchBackend(backend: Backend): Promise<void> {
+  const runtime = createRuntime({ store: backend.store });
+  registerExamples(runtime);
+  const server = await createServer({ runtime });
+  const stop = new AbortController();
+  const { promise: listening, resolve: onListen } = Promise.withResolvers<number>();
+  const http = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: stop.signal,
+    onListen: ({ port }) => onListen(port),
+  }, server.app.fetch);
+  const port = await listening;
+  const client = new LoadClient(`http://127.0.0.1:${port}`);
+  try {
+    const blockSeconds = SECONDS / BLOCKS;
+    const httpBlocks: BlockResult[] = [];
+    const localBlocks: BlockResult[] = [];
+    const ratios: number[] = [];
+    // Warm-up (not counted): JIT, connections, the store's first writes.
+    await client.block(WARMUP_SECONDS, `warm-http-${backend.name}`);
+    await inProcessBlock(runtime, WARMUP_SECONDS, `warm-local-${backend.name}`);
+    for (let block = 0; block < BLOCKS; block++) {
+      const runHttp = () => client.block(blockSeconds, `http-${backend.name}-${block}`);
+      const runLocal = () => inProcessBlock(runtime, blockSeconds, `local-${backend.name}-${block}`);
+      let httpBlock: BlockResult;
+      let localBlock: BlockResult;
+      if (block % 2 === 0) {
+        httpBlock = await runHttp();
+        localBlock = await runLocal();
+      } else {
+        localBlock = await runLocal();
+        httpBlock = await runHttp();
+      }
+      httpBlocks.push(httpBlock);
+      localBlocks.push(localBlock);
+      ratios.push((localBlock.runs / localBlock.seconds) / (httpBlock.runs / httpBlock.seconds));
+    }
+    const httpSummary = summarize(httpBlocks);
+    const localSummary = summarize(localBlocks);
+    const target = {
+      target_runs_per_s_min: backend.name === "kv" ? TARGET_KV_RUNS_PER_S : null,
+      target_p99_ms_max: TARGET_P99_MS,
+    };
+    emit({
+      bench: "server_jobs_run",
+      mode: "http",
+      backend: backend.name,
+      clients: CLIENTS,
+      blocks: BLOCKS,
+      ...httpSummary,
+      ...target,
+    });
+    emit({
+      bench: "server_jobs_run",
+      mode: "in_process",
+      backend: backend.name,
+      clients: CLIENTS,
+      blocks: BLOCKS,
+      ...localSummary,
+    });
+    emit({
+      bench: "server_http_overhead",
+      backend: backend.name,
+      throughput_ratio_in_process_over_http: round(
+        localSummary.runs_per_s / httpSummary.runs_per_s,
+      ),
+      throughput_ratio_block_median: round(median(ratios)),
+      throughput_ratio_block_min: round(Math.min(...ratios)),
+      throughput_ratio_block_max: round(Math.max(...ratios)),
+      latency_ratio_http_over_in_process_p50: round(httpSummary.p50_ms / localSummary.p50_ms),
+      latency_ratio_http_over_in_process_p99: round(httpSummary.p99_ms / localSummary.p99_ms),
+    });
+  } finally {
+    await client.close();
+    stop.abort();
+    await http.finished;
+    server.close();
+    await runtime.close();
+  }
+}
+
+if (import.meta.main) {
+  const url = Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
+    "postgres://postgres@127.0.0.1:5432/test";
+  const wanted = Deno.args.length > 0 ? Deno.args : ["kv", "postgres"];
+  const makers: Record<string, () => Promise<Backend | null>> = {
+    kv: kvBackend,
+    postgres: () => postgresBackend(url),
+  };
+  for (const name of wanted) {
+    const make = makers[name];
+    if (make === undefined) throw new RangeError(`unknown backend "${name}" (kv, postgres)`);
+    const backend = await make();
+    if (backend === null) continue;
+    try {
+      await benchBackend(backend);
+    } finally {
+      await backend.close();
+    }
+  }
+}

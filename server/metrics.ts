@@ -1,0 +1,134 @@
+/**
+ * Prometheus metrics through prom-client: HTTP requests, steps and their
+ * latency, run status changes, queue depth, active runs, and the lease and
+ * backpressure counters of the worker plane.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import type { ActorEvent, Runtime } from "../actors/mod.ts";
+
+/** The server's metrics. */
+export interface ServerMetrics {
+  /** The registry (one per server, so tests do not share counters). */
+  readonly registry: client.Registry;
+  /** Records one HTTP request. */
+  observeRequest(method: string, route: string, status: number, ms: number): void;
+  /** Stops observing the runtime. */
+  close(): void;
+}
+
+const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/**
+ * Creates the metrics of a server over a runtime.
+ *
+ * @param runtime The runtime whose runs are observed.
+ * @param now The clock, in ms.
+ * @returns The metrics.
+ */
+export function createMetrics(
+  runtime: Runtime,
+  now: () => number = () => performance.now(),
+): ServerMetrics {
+  const registry = new client.Registry();
+  const requests = new client.Counter({
+    name: "oris_http_requests_total",
+    help: "HTTP requests by method, route and status",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  const requestLatency = new client.Histogram({
+    name: "oris_http_request_duration_ms",
+    help: "HTTP request latency in ms",
+    labelNames: ["route"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const steps = new client.Counter({
+    name: "oris_steps_total",
+    help: "Supersteps executed, by outcome (committed, interrupted, failed)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const stepLatency = new client.Histogram({
+    name: "oris_step_duration_ms",
+    help: "Superstep latency from start to commit, in ms",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const runs = new client.Counter({
+    name: "oris_run_status_changes_total",
+    help: "Runs entering each status in this process",
+    labelNames: ["status"],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: "oris_runtime_queue_depth",
+    help: "Runs waiting for a place to execute a step",
+    registers: [registry],
+    collect() {
+      this.set(runtime.queueDepth());
+    },
+  });
+  new client.Gauge({
+    name: "oris_active_runs",
+    help: "Runs with an actor in memory",
+    registers: [registry],
+    collect() {
+      this.set(runtime.activeRuns());
+    },
+  });
+  new client.Counter({
+    name: "oris_runtime_lease_operations_total",
+    help: "Lease operations of the worker plane",
+    labelNames: ["operation"],
+    registers: [registry],
+  });
+  new client.Counter({
+    name: "oris_runtime_lease_conflicts_total",
+    help: "Lease ownership conflicts of the worker plane",
+    registers: [registry],
+  });
+  new client.Counter({
+    name: "oris_runtime_backpressure_total",
+    help: "Polls refused for backpressure, by reason",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const started = new Map<string, number>();
+  const stop = runtime.observe((threadId: string, event: ActorEvent) => {
+    if (event.kind === "step_start") {
+      started.set(threadId, now());
+      return;
+    }
+    if (event.kind !== "committed") return;
+    let previous: string | null = null;
+    for (const item of event.events) {
+      const outcome = item.type === "step.committed"
+        ? "committed"
+        : item.type === "interrupt.raised"
+        ? "interrupted"
+        : item.type === "run.failed" && started.has(threadId)
+        ? "failed"
+        : null;
+      if (outcome !== null) {
+        steps.inc({ outcome });
+        const begun = started.get(threadId);
+        if (begun !== undefined) stepLatency.observe(now() - begun);
+        started.delete(threadId);
+      }
+      previous = item.type;
+    }
+    if (previous !== null && previous !== "effect.recorded") runs.inc({ status: event.run.status });
+  });
+  return {
+    registry,
+    observeRequest(method, route, status, ms) {
+      requests.inc({ method, route, status: String(status) });
+      requestLatency.observe({ route }, ms);
+    },
+    close: stop,
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The OpenAPI 3.1 document of the v1 API, generated from the route table and
+ * the same zod schemas that validate requests.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import denoJson from "../deno.json" with { type: "json" };
+import type { RouteDef } from "./route.ts";
+
+type JsonSchema = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType): JsonSchema {
+  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  delete json.$schema;
+  return json;
+}
+
+const ERROR_RESPONSE = {
+  description: "Error envelope",
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        required: ["request_id", "error"],
+        properties: {
+          request_id: { type: "string" },
+          error: {
+            type: "object",
+            required: ["code", "message", "details"],
+            properties: {
+              code: {
+                type: "string",
+                enum: [
+                  "invalid_argument",
+                  "unauthorized",
+                  "forbidden",
+                  "not_found",
+                  "conflict",
+                  "internal",
+                ],
+              },
+              message: { type: "string" },
+              details: {},
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+const SUCCESS_RESPONSE = {
+  description: "Success envelope",
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        required: ["meta", "request_id", "data"],
+        properties: {
+          meta: {
+            type: "object",
+            properties: { status: { const: "ok" }, api_version: { const: "v1" } },
+          },
+          request_id: { type: "string" },
+          data: {},
+        },
+      },
+    },
+  },
+};
+
+/**
+ * Builds the OpenAPI document.
+ *
+ * @param routes The route table.
+ * @returns The document.
+ */
+export function openApiDocument(routes: readonly RouteDef[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const item of routes) {
+    const path = item.path.replace(/:([A-Za-z_]+)/g, "{$1}");
+    const parameters: unknown[] = [...item.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
+      name: match[1],
+      in: "path",
+      required: true,
+      schema: { type: "string", pattern: "^[A-Za-z0-9\\-_.:]{1,128}$" },
+    }));
+    if (item.query !== undefined) {
+      const query = schemaOf(item.query);
+      const required = new Set((query.required as string[] | undefined) ?? []);
+      for (
+        const [name, schema] of Object.entries(
+          (query.properties ?? {}) as Record<string, JsonSchema>,
+        )
+      ) {
+        parameters.push({ name, in: "query", required: required.has(name), schema });
+      }
+    }
+    const operation: Record<string, unknown> = {
+      summary: item.summary,
+      operationId: `${item.method.toLowerCase()}${
+        item.path.replace(/\/:?([A-Za-z_]+)/g, (_, part: string) =>
+          part[0]!.toUpperCase() + part.slice(1))
+      }`,
+      parameters,
+      responses: {
+        "200": SUCCESS_RESPONSE,
+        "400": ERROR_RESPONSE,
+        ...(item.public ? {} : { "401": ERROR_RESPONSE, "403": ERROR_RESPONSE }),
+        "404": ERROR_RESPONSE,
+        "409": ERROR_RESPONSE,
+        "500": ERROR_RESPONSE,
+      },
+    };
+    if (item.body !== undefined) {
+      operation.requestBody = {
+        required: false,
+        content: { "application/json": { schema: schemaOf(item.body) } },
+      };
+    }
+    if (!item.public) {
+      operation.security = [{ bearer: [] }, { apiKey: [] }, { apiKeyId: [], apiKey: [] }];
+    }
+    if (item.audit !== undefined) operation["x-oris-audit-action"] = item.audit.action;
+    paths[path] = { ...paths[path], [item.method.toLowerCase()]: operation };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Oris v1 control-plane API",
+      version: denoJson.version,
+      description: "Durable execution of reasoning graphs: jobs, interrupts, audit.",
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
+        apiKeyId: { type: "apiKey", in: "header", name: "x-api-key-id" },
+      },
+    },
+    paths,
+  };
+}

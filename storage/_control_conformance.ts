@@ -1,0 +1,286 @@
+/**
+ * The ControlStore conformance suite: idempotency keys, the interrupt index
+ * (kept by appends, atomically with the events), audit logs and API keys.
+ * Every storage adapter's test file runs it against a fresh store.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  type ApiKeyRecord,
+  type AuditRecord,
+  type CheckpointId,
+  type ControlStore,
+  fold,
+  foldAll,
+  type IdempotencyRecord,
+  type InterruptId,
+  InvalidArgumentError,
+  type RunEvent,
+  type RunSnapshot,
+  type Store,
+  type ThreadId,
+  VersionConflictError,
+} from "../kernel/mod.ts";
+
+/** Makes a fresh, empty store with control records; the suite closes it. */
+export type ControlStoreFactory = () => Promise<Store & ControlStore>;
+
+let clock = 1_800_000_000_000;
+const tick = () => ++clock;
+
+async function appendAll(store: Store, run: RunSnapshot, events: RunEvent[]): Promise<RunSnapshot> {
+  const next = foldAll(run, events)!;
+  await store.append(run.threadId, run.version, events, next);
+  return next;
+}
+
+async function runningRun(store: Store, threadId: string): Promise<RunSnapshot> {
+  const { run } = await store.createRun({
+    type: "run.created",
+    v: 1,
+    at: tick(),
+    threadId: threadId as ThreadId,
+    graph: "control",
+    input: null,
+    payloadHash: "h",
+    state: {},
+    next: [{ id: "1:a", node: "a" }, { id: "1:b", node: "b" }],
+  });
+  return appendAll(store, run, [{
+    type: "run.started",
+    v: 1,
+    at: tick(),
+    attemptId: "at_1" as never,
+  }]);
+}
+
+function raised(step: number, ...ids: string[]): RunEvent {
+  return {
+    type: "interrupt.raised",
+    v: 1,
+    at: tick(),
+    step,
+    interrupts: ids.map((id, index) => ({
+      id: id as InterruptId,
+      step,
+      taskId: `${step}:${index === 0 ? "a" : "b"}`,
+      node: index === 0 ? "a" : "b",
+      index: 0,
+      value: { question: id },
+    })),
+    writes: [],
+  };
+}
+
+function idempotency(key: string, payloadHash = "p1"): IdempotencyRecord {
+  return {
+    key,
+    operation: "job.run",
+    threadId: "t-1",
+    payloadHash,
+    response: null,
+    createdAt: tick(),
+  };
+}
+
+/**
+ * Registers the control-record conformance tests for one adapter.
+ *
+ * @param name The adapter's name, prefixed to every test name.
+ * @param factory Makes a fresh, empty store.
+ */
+export function runControlStoreConformance(name: string, factory: ControlStoreFactory): void {
+  function test(title: string, body: (store: Store & ControlStore) => Promise<void>): void {
+    Deno.test(`${name}: ${title}`, async () => {
+      await using store = await factory();
+      await body(store);
+    });
+  }
+
+  test("claimIdempotency() lets exactly one caller claim a key", async (store) => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.claimIdempotency(idempotency("key-1", `p${i}`))),
+    );
+    const winners = results.filter((result) => result.claimed);
+    assert.equal(winners.length, 1);
+    for (const result of results) assert.deepEqual(result.record, winners[0]!.record);
+    assert.equal(results.filter((result) => !result.claimed).length, 7);
+  });
+
+  test("completeIdempotency() stores the response that later claims see; release frees the key", async (store) => {
+    const first = idempotency("key-2");
+    await store.claimIdempotency(first);
+    const response = { thread_id: "t-1", status: "completed", unicode: "✓ 你好" };
+    await store.completeIdempotency("key-2", response);
+    const again = await store.claimIdempotency(idempotency("key-2", "other"));
+    assert.equal(again.claimed, false);
+    assert.deepEqual(again.record, { ...first, response });
+    await store.claimIdempotency(idempotency("key-3"));
+    await store.releaseIdempotency("key-3");
+    assert.equal((await store.claimIdempotency(idempotency("key-3", "p2"))).claimed, true);
+    await assert.rejects(() => store.claimIdempotency(idempotency("")), InvalidArgumentError);
+    await assert.rejects(
+      () => store.claimIdempotency(idempotency("x".repeat(300))),
+      InvalidArgumentError,
+    );
+  });
+
+  test("appends keep the interrupt index: raised, resumed, re-raised, rejected, cancelled", async (store) => {
+    let run = await runningRun(store, "int-1");
+    run = await appendAll(store, run, [raised(1, "in_a", "in_b")]);
+    const pending = await store.listInterrupts({ status: "pending" });
+    assert.deepEqual(pending.items.map((row) => row.interruptId).sort(), ["in_a", "in_b"]);
+    const a = await store.getInterrupt("in_a");
+    assert.deepEqual(a, {
+      interruptId: "in_a",
+      threadId: "int-1",
+      node: "a",
+      step: 1,
+      value: { question: "in_a" },
+      status: "pending",
+      resumeValue: null,
+      createdAt: a!.createdAt,
+      resolvedAt: null,
+    });
+    // Answer one; the other task raises its interrupt again with the same id.
+    run = await appendAll(store, run, [{
+      type: "run.resumed",
+      v: 1,
+      at: tick(),
+      values: { in_a: { ok: true } },
+    }]);
+    const resumed = await store.getInterrupt("in_a");
+    assert.equal(resumed?.status, "resumed");
+    assert.deepEqual(resumed?.resumeValue, { ok: true });
+    assert.ok(resumed!.resolvedAt !== null);
+    run = await appendAll(store, run, [raised(1, "in_b")]);
+    assert.equal((await store.getInterrupt("in_b"))?.status, "pending");
+    run = await appendAll(store, run, [{
+      type: "run.cancelled",
+      v: 1,
+      at: tick(),
+      reason: "interrupt rejected",
+      rejectedInterruptId: "in_b" as InterruptId,
+    }]);
+    assert.equal((await store.getInterrupt("in_b"))?.status, "rejected");
+    assert.equal((await store.getInterrupt("in_a"))?.status, "resumed");
+    assert.equal(run.status, "cancelled");
+
+    let other = await runningRun(store, "int-2");
+    other = await appendAll(store, other, [raised(1, "in_c")]);
+    await appendAll(store, other, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
+    assert.equal((await store.getInterrupt("in_c"))?.status, "cancelled");
+
+    let third = await runningRun(store, "int-3");
+    third = await appendAll(store, third, [raised(1, "in_d")]);
+    await appendAll(store, third, [{
+      type: "state.updated",
+      v: 1,
+      at: tick(),
+      step: 1,
+      checkpointId: "cp_upd" as CheckpointId,
+      parentCheckpointId: null,
+      asNode: "a",
+      update: null,
+      delta: null,
+      next: [],
+    }]);
+    assert.equal((await store.getInterrupt("in_d"))?.status, "cancelled");
+    assert.equal(await store.getInterrupt("in_missing"), null);
+  });
+
+  test("a stale append changes nothing in the interrupt index", async (store) => {
+    const run = await runningRun(store, "int-stale");
+    await appendAll(store, run, [{ type: "run.paused", v: 1, at: tick(), reason: null }]);
+    const event = raised(1, "in_stale");
+    await assert.rejects(
+      () => store.append(run.threadId, run.version, [event], fold(run, event)),
+      VersionConflictError,
+    );
+    assert.equal(await store.getInterrupt("in_stale"), null);
+  });
+
+  test("listInterrupts() filters by status and run, pages newest first", async (store) => {
+    for (let i = 0; i < 7; i++) {
+      const run = await runningRun(store, `page-${i}`);
+      await appendAll(store, run, [raised(1, `in_p${i}`)]);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await store.listInterrupts({ status: "pending", limit: 3, cursor });
+      seen.push(...page.items.map((row) => row.interruptId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    assert.deepEqual(seen, ["in_p6", "in_p5", "in_p4", "in_p3", "in_p2", "in_p1", "in_p0"]);
+    const one = await store.listInterrupts({ threadId: "page-3" });
+    assert.deepEqual(one.items.map((row) => row.interruptId), ["in_p3"]);
+    assert.deepEqual((await store.listInterrupts({ status: "resumed" })).items, []);
+  });
+
+  test("audit entries list newest first with filters and paging", async (store) => {
+    const base = tick();
+    const entry = (i: number, action: string, requestId: string): AuditRecord => ({
+      auditId: `au_${String(i).padStart(4, "0")}`,
+      actorType: i % 2 === 0 ? "bearer" : "anonymous",
+      actorId: i % 2 === 0 ? "admin" : null,
+      actorRole: i % 2 === 0 ? "admin" : null,
+      action,
+      resourceType: "thread",
+      resourceId: `t-${i}`,
+      result: i % 3 === 0 ? "error" : "success",
+      requestId,
+      details: { method: "POST", path: `/v1/jobs/t-${i}/cancel`, status_code: 200 },
+      createdAt: base + i,
+    });
+    for (let i = 0; i < 9; i++) {
+      await store.appendAudit(entry(i, i < 5 ? "job.run" : "job.cancel", `req-${i % 3}`));
+    }
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await store.listAudit({ limit: 4, cursor });
+      all.push(...page.items.map((item) => item.auditId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    assert.deepEqual(
+      all,
+      Array.from({ length: 9 }, (_, i) => `au_${String(8 - i).padStart(4, "0")}`),
+    );
+    const runs = await store.listAudit({ action: "job.run" });
+    assert.equal(runs.items.length, 5);
+    const byRequest = await store.listAudit({ requestId: "req-1" });
+    assert.deepEqual(byRequest.items.map((item) => item.auditId), [
+      "au_0007",
+      "au_0004",
+      "au_0001",
+    ]);
+    const window = await store.listAudit({ fromMs: base + 2, toMs: base + 4 });
+    assert.deepEqual(window.items.map((item) => item.auditId), ["au_0004", "au_0003", "au_0002"]);
+    assert.deepEqual(
+      (await store.listAudit({ limit: 1 })).items[0],
+      entry(8, "job.cancel", "req-2"),
+    );
+  });
+
+  test("API keys are stored, replaced and counted", async (store) => {
+    assert.equal(await store.countApiKeys(), 0);
+    const key: ApiKeyRecord = {
+      keyId: "ops-1",
+      secretHash: "ab".repeat(32),
+      role: "operator",
+      status: "active",
+      createdAt: tick(),
+      updatedAt: tick(),
+    };
+    await store.putApiKey(key);
+    assert.deepEqual(await store.getApiKey("ops-1"), key);
+    await store.putApiKey({ ...key, status: "disabled", updatedAt: tick() });
+    assert.equal((await store.getApiKey("ops-1"))?.status, "disabled");
+    await store.putApiKey({ ...key, keyId: "worker-1", role: "worker" });
+    assert.equal(await store.countApiKeys(), 2);
+    assert.equal(await store.getApiKey("nobody"), null);
+  });
+}

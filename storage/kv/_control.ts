@@ -1,0 +1,503 @@
+/**
+ * The control records of the Deno KV store: the key layout of idempotency
+ * keys, the interrupt index, audit entries and API keys, and the part of an
+ * append's commit that keeps the interrupt index (see `kv_store.ts` for the
+ * layout table).
+ *
+ * @module
+ */
+
+import {
+  type InterruptChange,
+  type InterruptRow,
+  type InterruptStatus,
+  type Json,
+  sha256Hex,
+  StorageError,
+} from "../../kernel/mod.ts";
+import { type BlobValue, type ChunkRef, deleteChunks, prepareBlob, readBlob } from "./_blobs.ts";
+
+const ROOT = "oris";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The largest string used as it is in a key; longer ones are replaced by their hash. */
+const KEY_PART_MAX = 512;
+
+/** Deno KV's limits on one atomic commit. */
+const MAX_MUTATIONS = 1000;
+/** The commit's mutation bytes we plan for (the limit is 800 KiB; the rest is margin). */
+const MAX_COMMIT_BYTES = 700 * 1024;
+/** The commit's key bytes we plan for (the limit is 80 KiB). */
+const MAX_KEY_BYTES = 72 * 1024;
+/** Values and answers of interrupts up to this size are stored inline (two copies per row). */
+const INTERRUPT_BLOB_INLINE_MAX = 16 * 1024;
+/** What a chunk reference costs in a commit, in bytes (an estimate with margin). */
+const CHUNK_REF_BYTES = 128;
+/** What a stored row costs besides its strings and blobs, in bytes (an estimate with margin). */
+const ROW_OVERHEAD_BYTES = 256;
+/** Interrupt rows read per `getMany` (Deno KV's maximum). */
+const GET_MANY_MAX = 10;
+
+/** Where the chunks of large control values are. */
+export const CHUNKS = {
+  interrupts: [ROOT, "cchunk", "int"] as Deno.KvKey,
+  idempotency: [ROOT, "cchunk", "idem"] as Deno.KvKey,
+  audit: [ROOT, "cchunk", "aud"] as Deno.KvKey,
+};
+
+/**
+ * A string as a key part: itself, or when it is too long for a key, a hash of
+ * it (records read through such a key are compared with the string).
+ *
+ * @param value A caller's string.
+ * @returns The key part.
+ */
+export function keyPart(value: string): string {
+  if (value.length * 3 <= KEY_PART_MAX || encoder.encode(value).length <= KEY_PART_MAX) {
+    return value;
+  }
+  return `#sha256:${sha256Hex(value)}`;
+}
+
+/** An idempotency record, by key. */
+export function idempotencyKey(key: string): Deno.KvKey {
+  return [ROOT, "idem", keyPart(key)];
+}
+
+/** An interrupt row, by id. */
+export function interruptKey(interruptId: string): Deno.KvKey {
+  return [ROOT, "int", keyPart(interruptId)];
+}
+
+/** The interrupts of one status, newest last (a copy of each row). */
+export function interruptStatusPrefix(status: InterruptStatus): Deno.KvKey {
+  return [ROOT, "ints", status];
+}
+
+function interruptStatusKey(status: string, createdAt: number, interruptId: string): Deno.KvKey {
+  return [ROOT, "ints", status, createdAt, keyPart(interruptId)];
+}
+
+/** The interrupts of one run, newest last (keys only; the rows are under `int`). */
+export function interruptThreadPrefix(threadId: string): Deno.KvKey {
+  return [ROOT, "intt", threadId];
+}
+
+function interruptThreadKey(threadId: string, createdAt: number, interruptId: string): Deno.KvKey {
+  return [ROOT, "intt", threadId, createdAt, keyPart(interruptId)];
+}
+
+/** The ids of a run's interrupts that may be pending (a superset of the pending ones). */
+export function pendingInterruptsKey(threadId: string): Deno.KvKey {
+  return [ROOT, "intp", threadId];
+}
+
+/** All audit entries, by time. */
+export function auditPrefix(): Deno.KvKey {
+  return [ROOT, "aud"];
+}
+
+/** The audit entries of one action, by time. */
+export function auditActionPrefix(action: string): Deno.KvKey {
+  return [ROOT, "auda", keyPart(action)];
+}
+
+/** The audit entries of one request, by time. */
+export function auditRequestPrefix(requestId: string): Deno.KvKey {
+  return [ROOT, "audr", keyPart(requestId)];
+}
+
+/** An API key, by id. */
+export function apiKeyKey(keyId: string): Deno.KvKey {
+  return [ROOT, "key", keyPart(keyId)];
+}
+
+/** How many API keys there are (a `Deno.KvU64`). */
+export const API_KEY_COUNT_KEY: Deno.KvKey = [ROOT, "keyn"];
+
+/** An interrupt row as stored: its fields, with its value and answer as JSON bytes or chunks. */
+export interface StoredInterrupt {
+  interruptId: string;
+  threadId: string;
+  node: string;
+  step: number;
+  status: InterruptStatus;
+  createdAt: number;
+  resolvedAt: number | null;
+  value: BlobValue;
+  resumeValue: BlobValue | null;
+}
+
+/**
+ * Reads a stored interrupt row back.
+ *
+ * @param kv The database.
+ * @param stored The row as stored.
+ * @returns The row.
+ * @throws {MissingChunksError} when its chunks were replaced meanwhile (read again).
+ */
+export async function decodeInterrupt(kv: Deno.Kv, stored: StoredInterrupt): Promise<InterruptRow> {
+  const [value, resumeValue] = await Promise.all([
+    readBlob(kv, CHUNKS.interrupts, stored.value),
+    stored.resumeValue === null ? null : readBlob(kv, CHUNKS.interrupts, stored.resumeValue),
+  ]);
+  return {
+    interruptId: stored.interruptId,
+    threadId: stored.threadId,
+    node: stored.node,
+    step: stored.step,
+    value: JSON.parse(decoder.decode(value)) as Json,
+    status: stored.status,
+    resumeValue: resumeValue === null ? null : JSON.parse(decoder.decode(resumeValue)) as Json,
+    createdAt: stored.createdAt,
+    resolvedAt: stored.resolvedAt,
+  };
+}
+
+/**
+ * Reads interrupt rows by id, 10 keys per read, in parallel.
+ *
+ * @param kv The database.
+ * @param ids The ids.
+ * @returns The entries, in the order of `ids`.
+ */
+export async function getInterrupts(
+  kv: Deno.Kv,
+  ids: readonly string[],
+): Promise<Deno.KvEntryMaybe<StoredInterrupt>[]> {
+  const groups: Promise<Deno.KvEntryMaybe<StoredInterrupt>[]>[] = [];
+  for (let i = 0; i < ids.length; i += GET_MANY_MAX) {
+    groups.push(kv.getMany<StoredInterrupt[]>(ids.slice(i, i + GET_MANY_MAX).map(interruptKey)));
+  }
+  return (await Promise.all(groups)).flat();
+}
+
+/** What the rest of an append's commit uses of Deno KV's limits. */
+export interface CommitUsage {
+  /** Mutations. */
+  mutations: number;
+  /** Bytes of keys and values. */
+  bytes: number;
+  /** Bytes of keys. */
+  keyBytes: number;
+}
+
+/** What adding the interrupt changes to a commit left to do. */
+export interface InterruptCommit {
+  /** Chunks written for the commit: delete them if it does not land. */
+  written: ChunkRef[];
+  /** Chunks the commit no longer references: delete them once it lands. */
+  replaced: ChunkRef[];
+}
+
+/**
+ * A value or answer of a row being written: its JSON bytes (new, or stored
+ * inline) or its stored chunks; `chunk` says whether it is to be written as
+ * chunks.
+ */
+interface Blob {
+  bytes: Uint8Array | null;
+  ref: ChunkRef | null;
+  chunk: boolean;
+}
+
+/** A row being written, its blobs not yet final. */
+interface WorkingRow {
+  interruptId: string;
+  threadId: string;
+  node: string;
+  step: number;
+  status: InterruptStatus;
+  createdAt: number;
+  resolvedAt: number | null;
+  value: Blob;
+  resumeValue: Blob | null;
+}
+
+/**
+ * Adds an append's changes to the interrupt index to its commit, following
+ * the reference semantics of `applyInterruptChanges`.
+ *
+ * The rows it changes are read first: the ones the changes name, and for a
+ * `close`, the run's possibly pending ones (listed under `intp, threadId`).
+ * The commit's own check (no batch after the expected version) already makes
+ * the reads current: a run's rows change only in appends to that run. The
+ * commit also checks the run's pending list, and the rows of other runs it
+ * changes (only possible when two runs share an interrupt id).
+ *
+ * Values over {@linkcode INTERRUPT_BLOB_INLINE_MAX}, and the largest others
+ * when the commit would exceed Deno KV's size limit, are written as chunks
+ * before the commit (invisible until it lands).
+ *
+ * @param kv The database.
+ * @param atomic The append's commit.
+ * @param threadId The run.
+ * @param changes The changes of the append.
+ * @param usage What the rest of the commit uses.
+ * @returns The chunks written and replaced.
+ * @throws {StorageError} when the changes do not fit in one commit.
+ */
+export async function addInterruptChanges(
+  kv: Deno.Kv,
+  atomic: Deno.AtomicOperation,
+  threadId: string,
+  changes: readonly InterruptChange[],
+  usage: CommitUsage,
+): Promise<InterruptCommit> {
+  // Read the rows the changes touch.
+  const named = new Set<string>();
+  let closes = false;
+  for (const change of changes) {
+    if (change.kind === "raise") named.add(change.row.interruptId);
+    else if (change.kind === "resolve") named.add(change.interruptId);
+    else closes = true;
+  }
+  const pendingKey = pendingInterruptsKey(threadId);
+  const namedList = [...named];
+  const [pendingEntry, namedEntries] = await Promise.all([
+    kv.get<string[]>(pendingKey),
+    getInterrupts(kv, namedList),
+  ]);
+  const pendingBefore = pendingEntry.value ?? [];
+  // A close changes every pending row of the run: read the ones not read yet.
+  const extraList = closes ? pendingBefore.filter((id) => !named.has(id)) : [];
+  const idList = [...namedList, ...extraList];
+  const entries = [...namedEntries, ...await getInterrupts(kv, extraList)];
+  const before = new Map<string, { row: WorkingRow; versionstamp: string }>();
+  entries.forEach((entry, i) => {
+    if (entry.value === null || entry.value.interruptId !== idList[i]) return;
+    const stored = entry.value;
+    before.set(stored.interruptId, {
+      row: {
+        ...stored,
+        value: storedBlob(stored.value),
+        resumeValue: stored.resumeValue === null ? null : storedBlob(stored.resumeValue),
+      },
+      versionstamp: entry.versionstamp,
+    });
+  });
+
+  // Apply the changes as the reference does.
+  const rows = new Map<string, WorkingRow>();
+  for (const [id, { row }] of before) rows.set(id, row);
+  for (const change of changes) {
+    if (change.kind === "raise") {
+      const row = change.row;
+      rows.set(row.interruptId, {
+        interruptId: row.interruptId,
+        threadId: row.threadId,
+        node: row.node,
+        step: row.step,
+        status: row.status,
+        createdAt: row.createdAt,
+        resolvedAt: row.resolvedAt,
+        value: newBlob(row.value),
+        resumeValue: row.resumeValue === null ? null : newBlob(row.resumeValue),
+      });
+    } else if (change.kind === "resolve") {
+      const row = rows.get(change.interruptId);
+      if (row !== undefined) {
+        rows.set(change.interruptId, {
+          ...row,
+          status: "resumed",
+          resumeValue: newBlob(change.resumeValue),
+          resolvedAt: change.at,
+        });
+      }
+    } else {
+      for (const [id, row] of rows) {
+        if (row.threadId !== change.threadId || row.status !== "pending") continue;
+        rows.set(id, {
+          ...row,
+          status: id === change.rejectedId ? "rejected" : change.status,
+          resolvedAt: change.at,
+        });
+      }
+    }
+  }
+
+  // The rows that changed, and the run's pending list after the changes.
+  const changed: { row: WorkingRow; old: WorkingRow | null }[] = [];
+  for (const [id, row] of rows) {
+    const old = before.get(id)?.row ?? null;
+    if (row !== old) changed.push({ row, old });
+  }
+  const pendingAfter = pendingBefore.filter((id) => {
+    const row = rows.get(id);
+    return row === undefined || (row.threadId === threadId && row.status === "pending");
+  });
+  const listed = new Set(pendingAfter);
+  for (const { row } of changed) {
+    if (row.threadId === threadId && row.status === "pending" && !listed.has(row.interruptId)) {
+      pendingAfter.push(row.interruptId);
+      listed.add(row.interruptId);
+    }
+  }
+  const pendingChanged = pendingAfter.length !== pendingBefore.length ||
+    pendingAfter.some((id, i) => pendingBefore[i] !== id);
+
+  // Plan the mutations, then fit the blobs into what is left of the commit.
+  const sets: [Deno.KvKey, WorkingRow][] = [];
+  const deletes: Deno.KvKey[] = [];
+  const checks: Deno.AtomicCheck[] = [{ key: pendingKey, versionstamp: pendingEntry.versionstamp }];
+  const markers: Deno.KvKey[] = [];
+  for (const { row, old } of changed) {
+    const id = row.interruptId;
+    sets.push([interruptKey(id), row]);
+    sets.push([interruptStatusKey(row.status, row.createdAt, id), row]);
+    if (old === null || old.createdAt !== row.createdAt || old.threadId !== row.threadId) {
+      markers.push(interruptThreadKey(row.threadId, row.createdAt, id));
+      if (old !== null) deletes.push(interruptThreadKey(old.threadId, old.createdAt, id));
+    }
+    if (old !== null && (old.status !== row.status || old.createdAt !== row.createdAt)) {
+      deletes.push(interruptStatusKey(old.status, old.createdAt, id));
+    }
+    if (old !== null && old.threadId !== threadId) {
+      checks.push({ key: interruptKey(id), versionstamp: before.get(id)!.versionstamp });
+    }
+  }
+  const mutations = usage.mutations + sets.length + deletes.length + markers.length +
+    (pendingChanged ? 1 : 0);
+  let keyBytes = usage.keyBytes;
+  for (const [key] of sets) keyBytes += keySize(key);
+  for (const key of [...deletes, ...markers]) keyBytes += keySize(key);
+  for (const check of checks) keyBytes += keySize(check.key);
+  keyBytes += keySize(pendingKey);
+  const pendingBytes = pendingChanged
+    ? 16 + pendingAfter.reduce((n, id) => n + id.length * 3 + 4, 0)
+    : 0;
+  let bytes = usage.bytes + keyBytes - usage.keyBytes + pendingBytes + markers.length * 8;
+  const inline: Blob[] = [];
+  for (const [, row] of sets) {
+    bytes += ROW_OVERHEAD_BYTES +
+      3 * (row.interruptId.length + row.threadId.length + row.node.length);
+    for (const blob of [row.value, row.resumeValue]) {
+      if (blob === null) continue;
+      const size = blobSize(blob);
+      bytes += size;
+      if (!blob.chunk && !inline.includes(blob)) inline.push(blob);
+    }
+  }
+  // Each inline blob is stored twice (row and status copy): chunk the largest until it fits.
+  inline.sort((a, b) => b.bytes!.length - a.bytes!.length);
+  for (const blob of inline) {
+    if (bytes <= MAX_COMMIT_BYTES || blob.bytes!.length <= CHUNK_REF_BYTES) break;
+    bytes -= 2 * (blob.bytes!.length - CHUNK_REF_BYTES);
+    blob.chunk = true;
+  }
+  if (mutations > MAX_MUTATIONS || bytes > MAX_COMMIT_BYTES || keyBytes > MAX_KEY_BYTES) {
+    throw new StorageError(
+      `Cannot append to run "${threadId}": its ${changed.length} interrupt index changes do not fit in one commit`,
+    );
+  }
+
+  // Write the chunks, then the mutations.
+  const written: ChunkRef[] = [];
+  const finals = new Map<Blob, BlobValue>();
+  try {
+    const writes: Promise<void>[] = [];
+    for (const [, row] of sets) {
+      for (const blob of [row.value, row.resumeValue]) {
+        if (blob === null || finals.has(blob)) continue;
+        if (blob.ref !== null) {
+          finals.set(blob, blob.ref);
+        } else if (!blob.chunk) {
+          finals.set(blob, blob.bytes!);
+        } else {
+          finals.set(blob, blob.bytes!); // until its chunks are written
+          writes.push(
+            prepareBlob(kv, CHUNKS.interrupts, blob.bytes!, 0).then(({ value, ref }) => {
+              finals.set(blob, value);
+              if (ref !== null) written.push(ref);
+            }),
+          );
+        }
+      }
+    }
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  } catch (error) {
+    await discardChunks(kv, written);
+    throw error;
+  }
+  for (const check of checks) atomic.check(check);
+  for (const key of deletes) atomic.delete(key);
+  for (const [key, row] of sets) {
+    const stored: StoredInterrupt = {
+      interruptId: row.interruptId,
+      threadId: row.threadId,
+      node: row.node,
+      step: row.step,
+      status: row.status,
+      createdAt: row.createdAt,
+      resolvedAt: row.resolvedAt,
+      value: finals.get(row.value)!,
+      resumeValue: row.resumeValue === null ? null : finals.get(row.resumeValue)!,
+    };
+    atomic.set(key, stored);
+  }
+  for (const key of markers) atomic.set(key, true);
+  if (pendingChanged) {
+    if (pendingAfter.length === 0) atomic.delete(pendingKey);
+    else atomic.set(pendingKey, pendingAfter);
+  }
+
+  // The chunks of old values and answers that no row references any more.
+  const kept = new Set<string>();
+  for (const value of finals.values()) if (isChunk(value)) kept.add(value.nonce);
+  const replaced: ChunkRef[] = [];
+  for (const { old } of changed) {
+    for (const blob of [old?.value, old?.resumeValue]) {
+      const ref = blob?.ref ?? null;
+      if (ref !== null && !kept.has(ref.nonce)) {
+        kept.add(ref.nonce);
+        replaced.push(ref);
+      }
+    }
+  }
+  return { written, replaced };
+}
+
+/**
+ * Deletes interrupt value chunks, ignoring failures (they are unreferenced).
+ *
+ * @param kv The database.
+ * @param refs The chunks.
+ */
+export async function discardChunks(kv: Deno.Kv, refs: readonly ChunkRef[]): Promise<void> {
+  await Promise.all(refs.map((ref) => deleteChunks(kv, CHUNKS.interrupts, ref).catch(() => {})));
+}
+
+function newBlob(value: Json): Blob {
+  const bytes = encoder.encode(JSON.stringify(value));
+  return { bytes, ref: null, chunk: bytes.length > INTERRUPT_BLOB_INLINE_MAX };
+}
+
+function storedBlob(value: BlobValue): Blob {
+  return isChunk(value)
+    ? { bytes: null, ref: value, chunk: true }
+    : { bytes: value, ref: null, chunk: false };
+}
+
+function blobSize(blob: Blob): number {
+  return blob.chunk ? CHUNK_REF_BYTES : blob.bytes!.length;
+}
+
+function isChunk(value: BlobValue): value is ChunkRef {
+  return !(value instanceof Uint8Array);
+}
+
+/**
+ * An estimate of a key's encoded size, with margin.
+ *
+ * @param key A key.
+ * @returns Bytes.
+ */
+export function keySize(key: Deno.KvKey): number {
+  let size = 0;
+  for (const part of key) size += typeof part === "string" ? part.length * 3 + 2 : 10;
+  return size;
+}

@@ -1,0 +1,141 @@
+/**
+ * The interrupt index changes of an append, reduced to writes that one SQL
+ * statement can make together with the append.
+ *
+ * The kernel describes an append's changes as an ordered list
+ * ({@linkcode InterruptChange}), applied one after another
+ * ({@linkcode applyInterruptChanges}). Sub-statements of one PostgreSQL
+ * statement do not see each other's writes and must not write a row twice,
+ * so the list is folded here into its net effect, which touches each row once:
+ *
+ * - every interrupt the append raises gets its final row, computed here from
+ *   its last raise and the changes after it (an upsert);
+ * - every interrupt it resumes without raising it gets its last answer (an
+ *   update by id, a no-op for an unknown id);
+ * - the other pending interrupts of the run are closed by the append's first
+ *   close (later closes find them no longer pending), leaving out the rows
+ *   above, whose final state does not depend on it.
+ *
+ * @module
+ */
+
+import {
+  encodeJson,
+  type InterruptChange,
+  type InterruptRow,
+  type Json,
+} from "../../kernel/mod.ts";
+
+/** An interrupt row with its JSON encoded, as written. */
+export interface EncodedInterruptRow {
+  /** The row. */
+  row: InterruptRow;
+  /** `row.value` as JSON text. */
+  valueJson: string;
+  /** `row.resumeValue` as JSON text, `null` when there is none. */
+  resumeValueJson: string | null;
+}
+
+/** The net effect of one append's interrupt changes. */
+export interface InterruptPlan {
+  /** Final rows of the interrupts the append raises. */
+  upserts: EncodedInterruptRow[];
+  /** Interrupts the append resumes without raising them: the last answer of each. */
+  resolves: { interruptId: string; resumeValueJson: string | null; at: number }[];
+  /** The first close of the append's run, if any. */
+  close: { status: "rejected" | "cancelled"; rejectedId: string | null; at: number } | null;
+  /** The ids of `upserts` and `resolves`: rows the close leaves alone. */
+  ids: string[];
+}
+
+/**
+ * Folds an append's interrupt changes into their net effect; see the module doc.
+ *
+ * @param threadId The run of the append.
+ * @param changes The append's changes, in order.
+ * @returns The plan, or `null` when there are no changes.
+ * @throws {InvalidArgumentError} when a value is not JSON.
+ *
+ * @example
+ * ```ts
+ * import { planInterruptChanges } from "./_interrupts.ts";
+ * import { interruptChanges, type InterruptId } from "../../kernel/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = planInterruptChanges("t", interruptChanges("t", [
+ *   { type: "run.resumed", v: 1, at: 1, values: { in_old: "yes" } },
+ *   {
+ *     type: "interrupt.raised", v: 1, at: 2, step: 1, writes: [],
+ *     interrupts: [{ id: "in_new" as InterruptId, step: 1, taskId: "1:a", node: "a", index: 0, value: "ok?" }],
+ *   },
+ *   { type: "run.cancelled", v: 1, at: 3, reason: null },
+ * ]));
+ * assert.equal(plan?.upserts[0]?.row.status, "cancelled");
+ * assert.deepEqual(plan?.resolves, [{ interruptId: "in_old", resumeValueJson: '"yes"', at: 1 }]);
+ * assert.deepEqual(plan?.close, { status: "cancelled", rejectedId: null, at: 3 });
+ * ```
+ */
+export function planInterruptChanges(
+  threadId: string,
+  changes: readonly InterruptChange[],
+): InterruptPlan | null {
+  if (changes.length === 0) return null;
+  // Rows raised by this append, as they stand after each change.
+  const raised = new Map<string, InterruptRow>();
+  // Answers to interrupts raised before this append: the last one of each.
+  const resolved = new Map<string, Extract<InterruptChange, { kind: "resolve" }>>();
+  let close: InterruptPlan["close"] = null;
+  for (const change of changes) {
+    if (change.kind === "raise") {
+      raised.set(change.row.interruptId, { ...change.row });
+    } else if (change.kind === "resolve") {
+      const row = raised.get(change.interruptId);
+      if (row !== undefined) {
+        raised.set(change.interruptId, {
+          ...row,
+          status: "resumed",
+          resumeValue: change.resumeValue,
+          resolvedAt: change.at,
+        });
+      } else {
+        // It overwrites whatever a close did to the row before.
+        resolved.set(change.interruptId, change);
+      }
+    } else {
+      for (const [id, row] of raised) {
+        if (row.threadId !== change.threadId || row.status !== "pending") continue;
+        raised.set(id, {
+          ...row,
+          status: id === change.rejectedId ? "rejected" : change.status,
+          resolvedAt: change.at,
+        });
+      }
+      if (close === null && change.threadId === threadId) {
+        close = { status: change.status, rejectedId: change.rejectedId, at: change.at };
+      }
+    }
+  }
+  // An id raised after it was resumed: its final row is the raised one.
+  for (const id of raised.keys()) resolved.delete(id);
+  const upserts = [...raised.values()].map((row): EncodedInterruptRow => ({
+    row,
+    valueJson: encodeJson(row.value, `value of interrupt "${row.interruptId}"`),
+    resumeValueJson: encodeAnswer(row.interruptId, row.resumeValue),
+  }));
+  const resolves = [...resolved.values()].map((change) => ({
+    interruptId: change.interruptId,
+    resumeValueJson: encodeAnswer(change.interruptId, change.resumeValue),
+    at: change.at,
+  }));
+  return {
+    upserts,
+    resolves,
+    close,
+    ids: [...raised.keys(), ...resolved.keys()],
+  };
+}
+
+/** An answer as stored: JSON text, or `NULL` for none (and for `null`, which reads back the same). */
+function encodeAnswer(interruptId: string, value: Json | null): string | null {
+  return value === null ? null : encodeJson(value, `answer to interrupt "${interruptId}"`);
+}
