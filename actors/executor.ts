@@ -125,9 +125,8 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   }
   const effects: EffectRecord[] = [];
   const tasks = run.next.filter((task) => !request.skip.has(task.id));
-  const results = await Promise.all(
-    tasks.map((task) => runTask(task, { ...request, recorded, effects, step, journalStep }, env)),
-  );
+  const taskRun: TaskRun = { ...request, recorded, effects, step, journalStep };
+  const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
   const outcome: StepOutcome = {
     writes: [],
     interrupts: [],

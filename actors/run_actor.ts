@@ -323,9 +323,11 @@ export class RunActor {
         writes: outcome.writes,
       }));
     } else {
-      const order = new Map(run.next.map((task, index) => [task.id, index]));
-      const writes: TaskWrite[] = [...run.pendingWrites, ...outcome.writes]
-        .sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);
+      const writes: TaskWrite[] = [...run.pendingWrites, ...outcome.writes];
+      if (writes.length > 1) {
+        const order = new Map(run.next.map((task, index) => [task.id, index]));
+        writes.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);
+      }
       try {
         const plan = await planNext(this.#deps.graph, run.state, writes, run.step + 1);
         const committed: StepCommittedEvent = {

@@ -132,6 +132,8 @@ export interface RunOptions {
   listener?: (event: ActorEvent) => void;
   /** A child run of a subgraph: its steps do not count against `maxConcurrentRuns`. @internal */
   nested?: boolean;
+  /** Facts stored with a new run (`run.created`'s `metadata`), e.g. priority and tenant. */
+  metadata?: JsonObject;
   /** Start from this state and these tasks instead of the input (fork). @internal */
   initial?: { state: JsonObject; next: TaskSpec[] };
   /** The OpenTelemetry context whose span parents the run's spans (e.g. from a `traceparent`). */
@@ -449,11 +451,17 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         const actor = await existing;
         if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
           // Let the store decide: the same payload is the same run.
-          await createInStore(graph, threadId, input, options.initial);
+          await createInStore(graph, threadId, input, options.initial, options.metadata);
         }
         return actor;
       }
-      const { run } = await createInStore(graph, threadId, input, options.initial);
+      const { run } = await createInStore(
+        graph,
+        threadId,
+        input,
+        options.initial,
+        options.metadata,
+      );
       const current = actors.get(threadId);
       if (current !== undefined) return await current;
       const actor = makeActor(run, options.durability ?? defaultDurability, options.nested);
@@ -474,6 +482,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     threadId: ThreadId,
     input: unknown,
     initial?: { state: JsonObject; next: TaskSpec[] },
+    metadata?: JsonObject,
   ) {
     const plan = initial ??
       await planStart(graph.spec, graph.spec.schema.initial(input) as JsonObject);
@@ -487,6 +496,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       payloadHash: hashOf(graph.name, input),
       state: plan.state,
       next: plan.next,
+      ...(metadata === undefined ? {} : { metadata }),
     });
   }
 

@@ -70,7 +70,7 @@
  *   each of one Oris run and 10 raw commits;
  * - `ORIS_BENCH_GRAPH_TURNS` (200): turns of the conversation;
  * - `ORIS_BENCH_GRAPH_INTERRUPTED` (100000): runs left interrupted;
- * - `ORIS_BENCH_GRAPH_INTERRUPTED_SECONDS` (240): time allowed to start them.
+ * - `ORIS_BENCH_GRAPH_INTERRUPTED_SECONDS` (300): time allowed to start them.
  *
  * @module
  */
@@ -107,7 +107,7 @@ const RAW_RUNS = envInt("ORIS_BENCH_GRAPH_RAW_RUNS", 30);
 const CONCURRENCY = envInt("ORIS_BENCH_GRAPH_CONCURRENCY", 32);
 const TURNS = envInt("ORIS_BENCH_GRAPH_TURNS", 200);
 const INTERRUPTED = envInt("ORIS_BENCH_GRAPH_INTERRUPTED", 100_000);
-const INTERRUPTED_SECONDS = envInt("ORIS_BENCH_GRAPH_INTERRUPTED_SECONDS", 240);
+const INTERRUPTED_SECONDS = envInt("ORIS_BENCH_GRAPH_INTERRUPTED_SECONDS", 300);
 /**
  * The early window of the conversation ends at this turn. Each window is 8
  * turns (16 steps: twice the stores' default snapshot interval of 8 versions).

@@ -32,11 +32,22 @@
  * span, the response envelope and an audit record (one more store write),
  * and metrics; plus HTTP/1.1 parsing and loopback TCP.
  *
- * Stores: Deno KV in a temporary file (removed at the end), and PostgreSQL in
- * a fresh schema (dropped at the end) from `ORIS_BENCH_POSTGRES_URL`, else
+ * Stores: Deno KV in a temporary file (removed at the end; the directory it
+ * is made in is `ORIS_BENCH_SERVER_KV_DIR`, default the system's temp dir,
+ * e.g. `/dev/shm` to take the disk out), and PostgreSQL in a fresh schema
+ * (dropped at the end) from `ORIS_BENCH_POSTGRES_URL`, else
  * `ORIS_TEST_POSTGRES_URL`, else the local server; a `skip` line when it is
  * unreachable. Targets (reported, never asserted): at least 1,000 runs/s over
  * HTTP on KV, and p99 under 50 ms.
+ *
+ * On KV, a Deno KV commit waits for the disk, and commits do not overlap, so
+ * the disk bounds runs/s: each KV line gives the KV commits a run made
+ * (counted in this process by wrapping `Deno.AtomicOperation#commit`,
+ * `Deno.Kv#set` and `#delete`), and the `kv_commit_ceiling` line the raw
+ * commits/s of 64 writers of 1 KiB values on a database beside the store's,
+ * and so the runs/s the disk allows each mode. With 64 clients that each wait
+ * for their answer, latency is about 64 / runs/s: p99 under 50 ms needs well
+ * over 1,280 runs/s.
  *
  * Run: `deno task bench` (storage, graph, then this), or only this file with
  * `deno run -A bench/server_bench.ts [kv] [postgres]` (default: both).
@@ -56,8 +67,12 @@ const CLIENTS = 64;
 const SECONDS = envNumber("ORIS_BENCH_SERVER_SECONDS", 20);
 const BLOCKS = envNumber("ORIS_BENCH_SERVER_BLOCKS", 4);
 const WARMUP_SECONDS = envNumber("ORIS_BENCH_SERVER_WARMUP_SECONDS", 2);
+/** Where the KV temp directory is made (default: the system's temp dir). */
+const KV_DIR = Deno.env.get("ORIS_BENCH_SERVER_KV_DIR") || undefined;
 /** How long past a block's end the load generator may take to answer before it is stopped. */
 const CLIENT_GRACE_MS = 60_000;
+/** How long the raw KV commit ceiling is measured. */
+const CEILING_SECONDS = 3;
 const TARGET_KV_RUNS_PER_S = 1_000;
 const TARGET_P99_MS = 50;
 
@@ -91,6 +106,32 @@ function round(value: number, digits = 3): number {
   return Number(value.toFixed(digits));
 }
 
+/**
+ * Counts Deno KV commits made in this process (atomic commits, and `set` and
+ * `delete`, each its own commit), so that each KV line can say how many
+ * commits a run costs. Counting only: every call goes through unchanged.
+ */
+const kvCommits = { count: 0 };
+function countKvCommits(): void {
+  const atomic = Deno.AtomicOperation.prototype;
+  const commit = atomic.commit;
+  atomic.commit = function (this: Deno.AtomicOperation) {
+    kvCommits.count++;
+    return commit.call(this);
+  };
+  const kv = Deno.Kv.prototype;
+  for (const name of ["set", "delete"] as const) {
+    const original = kv[name] as (...args: unknown[]) => unknown;
+    (kv as unknown as Record<string, unknown>)[name] = function (
+      this: Deno.Kv,
+      ...args: unknown[]
+    ) {
+      kvCommits.count++;
+      return original.apply(this, args);
+    };
+  }
+}
+
 /** What one block of one mode measured. */
 interface BlockResult {
   runs: number;
@@ -98,20 +139,46 @@ interface BlockResult {
   firstError: string | null;
   seconds: number;
   latencies: number[];
+  /** KV commits made during the block. */
+  commits: number;
 }
 
 interface Backend {
   name: string;
   store: Store;
+  /** KV only: raw commits/s of 64 writers on a database beside the store's. */
+  rawCommitsPerSecond?(): Promise<number>;
   close(): Promise<void>;
 }
 
 async function kvBackend(): Promise<Backend> {
-  const dir = await Deno.makeTempDir({ prefix: "oris-bench-server-" });
+  const dir = await Deno.makeTempDir({
+    prefix: "oris-bench-server-",
+    ...(KV_DIR === undefined ? {} : { dir: KV_DIR }),
+  });
   const store = await KvStore.open({ path: `${dir}/oris.kv` });
   return {
     name: "kv",
     store,
+    async rawCommitsPerSecond() {
+      const kv = await Deno.openKv(`${dir}/raw.kv`);
+      try {
+        const body = "x".repeat(1024);
+        let commits = 0;
+        const started = performance.now();
+        const deadline = started + CEILING_SECONDS * 1000;
+        await Promise.all(Array.from({ length: CLIENTS }, async (_, worker) => {
+          for (let n = 0; performance.now() < deadline; n++) {
+            const result = await kv.atomic().set(["raw", worker, n], body).commit();
+            if (!result.ok) throw new Error("raw commit failed");
+            commits++;
+          }
+        }));
+        return commits / ((performance.now() - started) / 1000);
+      } finally {
+        kv.close();
+      }
+    },
     async close() {
       await store.close();
       await Deno.remove(dir, { recursive: true });
@@ -172,6 +239,7 @@ class LoadClient {
 
   async block(seconds: number, prefix: string): Promise<BlockResult> {
     const command = { seconds, clients: CLIENTS, prefix };
+    const commits = kvCommits.count;
     await this.#writer.write(new TextEncoder().encode(`${JSON.stringify(command)}\n`));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -196,6 +264,7 @@ class LoadClient {
         firstError: answer.first_error,
         seconds: answer.elapsed_ms / 1000,
         latencies: answer.latencies_ms,
+        commits: kvCommits.count - commits,
       };
     } finally {
       clearTimeout(timer);
@@ -247,6 +316,7 @@ async function inProcessBlock(
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | null = null;
+  const commits = kvCommits.count;
   const started = performance.now();
   const deadline = started + seconds * 1000;
   await Promise.all(Array.from({ length: CLIENTS }, async (_, worker) => {
@@ -275,6 +345,7 @@ async function inProcessBlock(
     firstError,
     seconds: (performance.now() - started) / 1000,
     latencies,
+    commits: kvCommits.count - commits,
   };
 }
 
@@ -287,9 +358,10 @@ interface ModeSummary {
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
+  kv_commits_per_run: number | null;
 }
 
-function summarize(blocks: BlockResult[]): ModeSummary {
+function summarize(blocks: BlockResult[], kv: boolean): ModeSummary {
   const runs = blocks.reduce((sum, block) => sum + block.runs, 0);
   const seconds = blocks.reduce((sum, block) => sum + block.seconds, 0);
   const latencies = blocks.flatMap((block) => block.latencies).sort((a, b) => a - b);
@@ -302,6 +374,9 @@ function summarize(blocks: BlockResult[]): ModeSummary {
     p50_ms: round(percentile(latencies, 0.5), 2),
     p99_ms: round(percentile(latencies, 0.99), 2),
     max_ms: round(latencies.at(-1) ?? NaN, 2),
+    kv_commits_per_run: kv
+      ? round(blocks.reduce((sum, block) => sum + block.commits, 0) / runs, 2)
+      : null,
   };
 }
 
@@ -327,9 +402,11 @@ async function benchBackend(backend: Backend): Promise<void> {
     // Warm-up (not counted): JIT, connections, the store's first writes.
     await client.block(WARMUP_SECONDS, `warm-http-${backend.name}`);
     await inProcessBlock(runtime, WARMUP_SECONDS, `warm-local-${backend.name}`);
+    const rawCommitsPerSecond = await backend.rawCommitsPerSecond?.();
     for (let block = 0; block < BLOCKS; block++) {
       const runHttp = () => client.block(blockSeconds, `http-${backend.name}-${block}`);
-      const runLocal = () => inProcessBlock(runtime, blockSeconds, `local-${backend.name}-${block}`);
+      const runLocal = () =>
+        inProcessBlock(runtime, blockSeconds, `local-${backend.name}-${block}`);
       let httpBlock: BlockResult;
       let localBlock: BlockResult;
       if (block % 2 === 0) {
@@ -343,8 +420,9 @@ async function benchBackend(backend: Backend): Promise<void> {
       localBlocks.push(localBlock);
       ratios.push((localBlock.runs / localBlock.seconds) / (httpBlock.runs / httpBlock.seconds));
     }
-    const httpSummary = summarize(httpBlocks);
-    const localSummary = summarize(localBlocks);
+    const kv = backend.rawCommitsPerSecond !== undefined;
+    const httpSummary = summarize(httpBlocks, kv);
+    const localSummary = summarize(localBlocks, kv);
     const target = {
       target_runs_per_s_min: backend.name === "kv" ? TARGET_KV_RUNS_PER_S : null,
       target_p99_ms_max: TARGET_P99_MS,
@@ -378,6 +456,21 @@ async function benchBackend(backend: Backend): Promise<void> {
       latency_ratio_http_over_in_process_p50: round(httpSummary.p50_ms / localSummary.p50_ms),
       latency_ratio_http_over_in_process_p99: round(httpSummary.p99_ms / localSummary.p99_ms),
     });
+    if (rawCommitsPerSecond !== undefined) {
+      // What the disk allows: raw commits/s over the commits a run makes.
+      emit({
+        bench: "kv_commit_ceiling",
+        backend: backend.name,
+        clients: CLIENTS,
+        raw_commits_per_s: Math.round(rawCommitsPerSecond),
+        http_kv_commits_per_run: httpSummary.kv_commits_per_run,
+        in_process_kv_commits_per_run: localSummary.kv_commits_per_run,
+        http_runs_per_s_ceiling: Math.round(rawCommitsPerSecond / httpSummary.kv_commits_per_run!),
+        in_process_runs_per_s_ceiling: Math.round(
+          rawCommitsPerSecond / localSummary.kv_commits_per_run!,
+        ),
+      });
+    }
   } finally {
     await client.close();
     stop.abort();
@@ -388,6 +481,7 @@ async function benchBackend(backend: Backend): Promise<void> {
 }
 
 if (import.meta.main) {
+  countKvCommits();
   const url = Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
     "postgres://postgres@127.0.0.1:5432/test";
   const wanted = Deno.args.length > 0 ? Deno.args : ["kv", "postgres"];

@@ -106,6 +106,8 @@ export interface RunCreatedEvent extends EventBase {
   state: JsonObject;
   /** The first tasks. */
   next: TaskSpec[];
+  /** Facts about the run that do not change its execution (priority, tenant, timeout policy). */
+  metadata?: JsonObject;
 }
 
 /** An attempt took up the run. Status becomes `running`. */

@@ -98,9 +98,10 @@ function isJsonFast(value: unknown, depth: number): boolean {
   }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return false;
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const child = (value as Record<string, unknown>)[keys[i]!];
+  // `for...in` allocates no key array; `hasOwn` keeps it to own keys, as `Object.keys`.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child = (value as Record<string, unknown>)[key];
     if (child !== undefined && !isJsonFast(child, depth + 1)) return false;
   }
   return true;

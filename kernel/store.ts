@@ -252,6 +252,41 @@ export function pageLimit(limit: number | undefined): number {
 }
 
 /**
+ * Builds a page from rows read with one more than `limit`: the first `limit`
+ * rows, and a cursor at the last of them when more remain.
+ *
+ * @internal Shared by the storage adapters.
+ * @param rows The rows read (at most `limit`, or more when a next page exists).
+ * @param limit The page size.
+ * @param position The listing position of an item, encoded into the cursor.
+ * @param map Converts a row to an item (default: as is).
+ * @returns The page.
+ *
+ * @example
+ * ```ts
+ * import { decodeCursor, pageOf } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const page = pageOf([3, 2, 1], 2, (n) => n);
+ * assert.deepEqual(page.items, [3, 2]);
+ * assert.equal(decodeCursor(page.nextCursor!), 2);
+ * ```
+ */
+export function pageOf<R, T = R>(
+  rows: readonly R[],
+  limit: number,
+  position: (last: T) => Json,
+  map: (row: R) => T = (row) => row as unknown as T,
+): Page<T> {
+  const items = rows.slice(0, limit).map(map);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(position(last)) : null,
+  };
+}
+
+/**
  * Encodes a listing position as an opaque cursor.
  *
  * @param position JSON describing where the page ended.

@@ -226,6 +226,34 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     c.res.headers.set("x-request-id", requestId);
   });
 
+  /**
+   * Authenticates a request (401) and checks its role may call the method on
+   * its path (403); `state.principal` is set before RBAC can refuse, so a 403
+   * is audited with the caller's identity.
+   */
+  async function checkAccess(
+    c: Context,
+    method: string,
+    state: { principal?: Principal },
+  ): Promise<void> {
+    const principal = await authenticate(c.req.raw.headers, auth, store);
+    if (principal === null) {
+      throw new OrisError("unauthorized", "Authentication required", {
+        details: { supported_auth: [...SUPPORTED_AUTH] },
+      });
+    }
+    state.principal = principal;
+    if (!authorize(principal.role!, method, c.req.path)) {
+      throw new OrisError(
+        "forbidden",
+        `Role "${principal.role}" may not ${method} ${c.req.path}`,
+        {
+          details: { role: principal.role, method, path: c.req.path },
+        },
+      );
+    }
+  }
+
   async function handle(c: Context, def: RouteDef): Promise<Response> {
     const started = performance.now();
     const state: Partial<RequestState> & { requestId: string } = {
@@ -236,24 +264,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     let response: Response;
     try {
       state.trace = startRequestTrace(c.req.header("traceparent"), `${def.method} ${def.path}`);
-      if (!def.public && authEnabled) {
-        const principal = await authenticate(c.req.raw.headers, auth, store);
-        if (principal === null) {
-          throw new OrisError("unauthorized", "Authentication required", {
-            details: { supported_auth: [...SUPPORTED_AUTH] },
-          });
-        }
-        state.principal = principal;
-        if (!authorize(principal.role!, def.method, c.req.path)) {
-          throw new OrisError(
-            "forbidden",
-            `Role "${principal.role}" may not ${def.method} ${c.req.path}`,
-            {
-              details: { role: principal.role, method: def.method, path: c.req.path },
-            },
-          );
-        }
-      }
+      if (!def.public && authEnabled) await checkAccess(c, def.method, state);
       const params = c.req.param() as Record<string, string>;
       for (const [name, value] of Object.entries(params)) {
         if (!isValidId(value)) {
@@ -302,13 +313,20 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   for (const def of routes) app.on(def.method, def.path, (c) => handle(c, def));
 
   const patterns = routes.map((def) => ({ def, pattern: pathPattern(def.path) }));
-  app.notFound((c) => {
-    const allowed = [
-      ...new Set(
-        patterns.filter(({ pattern }) => pattern.test(c.req.path)).map(({ def }) => def.method),
-      ),
-    ];
+  app.notFound(async (c) => {
+    const matched = patterns.filter((item) => item.pattern.test(c.req.path)).map((item) =>
+      item.def
+    );
+    const allowed = [...new Set(matched.map((def) => def.method))];
     if (allowed.length > 0) {
+      // A known /v1 path needs credentials and the role, whatever the method (401/403 before 405).
+      if (authEnabled && matched.some((def) => !def.public)) {
+        try {
+          await checkAccess(c, c.req.method, {});
+        } catch (error) {
+          return errorResponse(c, error);
+        }
+      }
       const response = errorResponse(
         c,
         new HttpError(

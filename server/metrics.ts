@@ -21,6 +21,17 @@ export interface ServerMetrics {
 
 const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
+/** The events that move a run into a status. */
+const STATUS_EVENTS: ReadonlySet<string> = new Set([
+  "run.started",
+  "run.resumed",
+  "run.paused",
+  "interrupt.raised",
+  "run.completed",
+  "run.failed",
+  "run.cancelled",
+]);
+
 /**
  * Creates the metrics of a server over a runtime.
  *
@@ -104,7 +115,7 @@ export function createMetrics(
       return;
     }
     if (event.kind !== "committed") return;
-    let previous: string | null = null;
+    let transition = false;
     for (const item of event.events) {
       const outcome = item.type === "step.committed"
         ? "committed"
@@ -119,9 +130,10 @@ export function createMetrics(
         if (begun !== undefined) stepLatency.observe(now() - begun);
         started.delete(threadId);
       }
-      previous = item.type;
+      transition ||= STATUS_EVENTS.has(item.type);
     }
-    if (previous !== null && previous !== "effect.recorded") runs.inc({ status: event.run.status });
+    // Only a batch that changes the run's status counts (not every step committed while running).
+    if (transition) runs.inc({ status: event.run.status });
   });
   return {
     registry,

@@ -11,10 +11,42 @@ import type { RouteDef } from "./route.ts";
 
 type JsonSchema = Record<string, unknown>;
 
-function schemaOf(schema: z.ZodType): JsonSchema {
+/**
+ * The JSON Schema of a request schema as the OpenAPI document embeds it:
+ * `z.toJSONSchema` of the validating zod schema, with its local definitions
+ * (`$defs`, e.g. the recursive JSON value) moved to `components.schemas` and
+ * their `$ref`s pointed there, so that the document resolves.
+ *
+ * @param schema A zod schema of server/schemas.ts.
+ * @returns The schema and the definitions it refers to.
+ */
+export function openApiSchema(
+  schema: z.ZodType,
+): { schema: JsonSchema; components: Record<string, JsonSchema> } {
   const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
   delete json.$schema;
-  return json;
+  const defs = (json.$defs ?? {}) as Record<string, JsonSchema>;
+  delete json.$defs;
+  const names = new Map(
+    Object.keys(defs).map((name) => [name, name.startsWith("__schema") ? "JsonValue" : name]),
+  );
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (value === null || typeof value !== "object") return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => {
+        if (key === "$ref" && typeof item === "string" && item.startsWith("#/$defs/")) {
+          const name = item.slice("#/$defs/".length);
+          return [key, `#/components/schemas/${names.get(name) ?? name}`];
+        }
+        return [key, rewrite(item)];
+      }),
+    );
+  };
+  const components = Object.fromEntries(
+    Object.entries(defs).map(([name, def]) => [names.get(name)!, rewrite(def) as JsonSchema]),
+  );
+  return { schema: rewrite(json) as JsonSchema, components };
 }
 
 const ERROR_RESPONSE = {
@@ -79,6 +111,12 @@ const SUCCESS_RESPONSE = {
  */
 export function openApiDocument(routes: readonly RouteDef[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, JsonSchema> = {};
+  const schemaOf = (zod: z.ZodType): JsonSchema => {
+    const { schema, components } = openApiSchema(zod);
+    Object.assign(schemas, components);
+    return schema;
+  };
   for (const item of routes) {
     const path = item.path.replace(/:([A-Za-z_]+)/g, "{$1}");
     const parameters: unknown[] = [...item.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
@@ -134,6 +172,7 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       description: "Durable execution of reasoning graphs: jobs, interrupts, audit.",
     },
     components: {
+      schemas,
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer" },
         apiKey: { type: "apiKey", in: "header", name: "x-api-key" },

@@ -67,6 +67,22 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve };
 }
 
+/**
+ * A clock that follows `Date.now()` but never returns the same value twice
+ * (each call is at least 1 ms after the previous one), so that records made
+ * in a row have distinct, ordered times without waiting.
+ *
+ * @returns The clock.
+ */
+export function strictClock(): () => number {
+  let last = 0;
+  return () => {
+    const now = Date.now();
+    last = now > last ? now : last + 1;
+    return last;
+  };
+}
+
 /** A gate on the `gate` graph's node for one thread. */
 export interface Gate {
   /** Resolves when the node has started and is waiting. */
@@ -125,12 +141,12 @@ interface GateEntry {
  *
  * @param name The test's name (` (<kind>)` is appended).
  * @param fn The test body.
- * @param options Credentials for the server.
+ * @param options Credentials for the server, and the clock of the runtime and server.
  */
 export function serverTest(
   name: string,
   fn: (h: Harness) => Promise<void>,
-  options: { auth?: AuthConfig } = {},
+  options: { auth?: AuthConfig; now?: () => number } = {},
 ): void {
   storeTest(name, async (rawStore, kind) => {
     const store = rawStore as Store & ControlStore;
@@ -173,7 +189,10 @@ export function serverTest(
     }
 
     async function start(): Promise<{ runtime: Runtime; server: OrisServer }> {
-      const runtime = createRuntime({ store });
+      const runtime = createRuntime({
+        store,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
       setup(runtime);
       const server = await createServer({ runtime, ...options });
       return { runtime, server };

@@ -10,6 +10,7 @@
  * failure messages (`ORIS_CRASH_SEED` replays one).
  */
 
+import { mulberry32 } from "./_random.ts";
 import assert from "node:assert/strict";
 import { currentSnapshot, foldAll, type Store, type ThreadId } from "../mod.ts";
 import {
@@ -23,17 +24,6 @@ import { dropSchema, freshSchemaName, postgresTest, postgresTestUrl } from "./_p
 const FIXTURE = new URL("./fixtures/crash_appender.ts", import.meta.url).pathname;
 const ROUNDS = 6;
 const SEED = Number(Deno.env.get("ORIS_CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ChildResult {
   /** The highest version the child reported as committed. */

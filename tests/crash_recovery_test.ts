@@ -26,6 +26,7 @@
  * message, and `ORIS_CRASH_SEED` replays one.
  */
 
+import { mulberry32 } from "./_random.ts";
 import assert from "node:assert/strict";
 import {
   createRuntime,
@@ -55,17 +56,6 @@ const SEED = Number(Deno.env.get("ORIS_CRASH_SEED") ?? Math.floor(Math.random() 
 interface Halt {
   step: number;
   phase: HaltPhase;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The phases outside the at-least-once window. */

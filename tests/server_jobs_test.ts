@@ -916,3 +916,31 @@ serverTest(
     assert.equal(row.resume_value, true);
   },
 );
+
+serverTest(
+  "POST /v1/jobs/run stores priority, tenant and timeout policy with the run",
+  async (h) => {
+    assertOk(
+      await h.request("POST", "/v1/jobs/run", {
+        body: {
+          thread_id: "meta-1",
+          input: "hi",
+          priority: 7,
+          tenant_id: "acme",
+          timeout_policy: { timeout_ms: 60_000, on_timeout_status: "cancelled" },
+        },
+      }),
+    );
+    const detail = assertOk(await h.request("GET", "/v1/jobs/meta-1/detail"));
+    assert.deepEqual(detail.metadata, {
+      priority: 7,
+      tenant_id: "acme",
+      timeout_policy: { timeout_ms: 60_000, on_timeout_status: "cancelled" },
+    });
+    assertOk(
+      await h.request("POST", "/v1/jobs/run", { body: { thread_id: "meta-2", input: "hi" } }),
+    );
+    const plain = assertOk(await h.request("GET", "/v1/jobs/meta-2/detail"));
+    assert.deepEqual(plain.metadata, { priority: 0, tenant_id: null, timeout_policy: null });
+  },
+);

@@ -210,6 +210,11 @@ async function runJob(
     const options = {
       threadId,
       parentContext: requestState(c).trace.context,
+      metadata: {
+        priority: body.priority ?? 0,
+        tenant_id: body.tenant_id ?? null,
+        timeout_policy: body.timeout_policy ?? null,
+      },
       ...(body.timeout_policy === undefined ? {} : {
         deadline: {
           ms: body.timeout_policy.timeout_ms,
@@ -325,8 +330,10 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
             value: record.value,
           }))
           : [];
+        const created = log[0]!.event;
         return {
           ...runJson(current),
+          metadata: created.type === "run.created" ? created.metadata ?? {} : {},
           attempts,
           pending_interrupt: pending[0] ?? null,
           pending_interrupts: pending,

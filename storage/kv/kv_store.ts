@@ -81,7 +81,6 @@ import {
   type EffectRecord,
   encodeAppend,
   encodeCreate,
-  encodeCursor,
   type EncodedAppend,
   encodeEffect,
   encodeJson,
@@ -117,6 +116,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
+import { pageOf } from "../../kernel/mod.ts";
 import { checkFromSeq } from "../../kernel/mod.ts";
 import {
   type BlobValue,
@@ -788,12 +788,7 @@ export class KvStore implements Store, ControlStore {
       const selector = before === null ? { prefix } : { prefix, end: [...prefix, before] };
       const entries = this.#kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
       for await (const entry of entries) items.push(decodeValue<CheckpointRecord>(entry.value));
-      const page = items.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page,
-        nextCursor: items.length > limit && last !== undefined ? encodeCursor(last.version) : null,
-      };
+      return pageOf(items, limit, (last) => last.version);
     });
   }
 
@@ -837,14 +832,7 @@ export class KvStore implements Store, ControlStore {
         if (seen === undefined || seen.version < line.version) newest.set(line.threadId, line);
       }
       const rest = [...newest.values()].sort(compareRunOrder);
-      const items = rest.slice(0, limit);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rest.length > limit && last !== undefined
-          ? encodeCursor([last.updatedAt, last.threadId])
-          : null,
-      };
+      return pageOf(rest, limit, (last) => [last.updatedAt, last.threadId]);
     });
   }
 
@@ -1184,14 +1172,7 @@ export class KvStore implements Store, ControlStore {
           const page = [...latest.values()].sort(compareInterruptOrder).slice(0, limit + 1);
           rows = await Promise.all(page.map((row) => decodeInterrupt(this.#kv, row)));
         }
-        const items = rows.slice(0, limit);
-        const last = items.at(-1);
-        return {
-          items,
-          nextCursor: rows.length > limit && last !== undefined
-            ? encodeCursor([last.createdAt, last.interruptId])
-            : null,
-        };
+        return pageOf(rows, limit, (last) => [last.createdAt, last.interruptId]);
       });
     });
   }
@@ -1381,14 +1362,7 @@ export class KvStore implements Store, ControlStore {
           found.push(record);
           if (found.length > limit) break;
         }
-        const items = found.slice(0, limit);
-        const last = items.at(-1);
-        return {
-          items,
-          nextCursor: found.length > limit && last !== undefined
-            ? encodeCursor([last.createdAt, last.auditId])
-            : null,
-        };
+        return pageOf(found, limit, (last) => [last.createdAt, last.auditId]);
       });
     });
   }

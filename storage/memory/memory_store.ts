@@ -31,7 +31,6 @@ import {
   type EffectRecord,
   encodeAppend,
   encodeCreate,
-  encodeCursor,
   type EncodedAppend,
   encodeEffect,
   encodeJson,
@@ -60,6 +59,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
+import { pageOf } from "../../kernel/mod.ts";
 
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -269,12 +269,7 @@ export class MemoryStore implements Store, ControlStore {
       const before = decodeVersionCursor(options.cursor);
       const all = [...(this.#runs.get(threadId)?.checkpoints ?? [])].reverse();
       const rest = before === null ? all : all.filter((record) => record.version < before);
-      const items = rest.slice(0, limit).map((record) => ({ ...record }));
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rest.length > limit && last !== undefined ? encodeCursor(last.version) : null,
-      };
+      return pageOf(rest, limit, (last) => last.version, (record) => ({ ...record }));
     });
   }
 
@@ -293,14 +288,12 @@ export class MemoryStore implements Store, ControlStore {
         .filter((summary) => options.status === undefined || summary.status === options.status)
         .filter((summary) => after === null || compareRunOrder(summary, after) > 0)
         .sort(compareRunOrder);
-      const items = rest.slice(0, limit).map((summary) => ({ ...summary }));
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rest.length > limit && last !== undefined
-          ? encodeCursor([last.updatedAt, last.threadId])
-          : null,
-      };
+      return pageOf(
+        rest,
+        limit,
+        (last) => [last.updatedAt, last.threadId],
+        (summary) => ({ ...summary }),
+      );
     });
   }
 
@@ -433,14 +426,12 @@ export class MemoryStore implements Store, ControlStore {
           compareInterruptOrder(row, { createdAt: after.time, interruptId: after.id }) > 0
         )
         .sort(compareInterruptOrder);
-      const items = rest.slice(0, limit).map((row) => structuredClone(row));
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rest.length > limit && last !== undefined
-          ? encodeCursor([last.createdAt, last.interruptId])
-          : null,
-      };
+      return pageOf(
+        rest,
+        limit,
+        (last) => [last.createdAt, last.interruptId],
+        (row) => structuredClone(row),
+      );
     });
   }
 
@@ -486,14 +477,7 @@ export class MemoryStore implements Store, ControlStore {
             ) > 0
         )
         .sort(order);
-      const items = rest.slice(0, limit);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rest.length > limit && last !== undefined
-          ? encodeCursor([last.createdAt, last.auditId])
-          : null,
-      };
+      return pageOf(rest, limit, (last) => [last.createdAt, last.auditId]);
     });
   }
 

@@ -38,7 +38,6 @@ import {
   type EffectRecord,
   encodeAppend,
   encodeCreate,
-  encodeCursor,
   type EncodedAppend,
   encodeEffect,
   encodeJson,
@@ -72,6 +71,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
+import { pageOf } from "../../kernel/mod.ts";
 import { checkFromSeq, decodeSnapshot as decodeStoredSnapshot } from "../../kernel/mod.ts";
 import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "./_group_commit.ts";
@@ -476,12 +476,7 @@ export class PostgresStore implements Store, ControlStore {
           limit + 1,
           before,
         ]);
-      const items = rows.slice(0, limit).map(toCheckpoint);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.version) : null,
-      };
+      return pageOf(rows, limit, (last) => last.version, toCheckpoint);
     });
   }
 
@@ -514,14 +509,7 @@ export class PostgresStore implements Store, ControlStore {
           after.updatedAt,
           after.threadId,
         ]);
-      const items = rows.slice(0, limit).map(toSummary);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rows.length > limit && last !== undefined
-          ? encodeCursor([last.updatedAt, last.threadId])
-          : null,
-      };
+      return pageOf(rows, limit, (last) => [last.updatedAt, last.threadId], toSummary);
     });
   }
 
@@ -712,14 +700,7 @@ export class PostgresStore implements Store, ControlStore {
         after: after !== null,
       });
       const rows = await this.#query<InterruptDbRow>(text, parameters);
-      const items = rows.slice(0, limit).map(toInterrupt);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rows.length > limit && last !== undefined
-          ? encodeCursor([last.createdAt, last.interruptId])
-          : null,
-      };
+      return pageOf(rows, limit, (last) => [last.createdAt, last.interruptId], toInterrupt);
     });
   }
 
@@ -773,14 +754,7 @@ export class PostgresStore implements Store, ControlStore {
         after: after !== null,
       });
       const rows = await this.#query<AuditRow>(text, parameters);
-      const items = rows.slice(0, limit).map(toAudit);
-      const last = items.at(-1);
-      return {
-        items,
-        nextCursor: rows.length > limit && last !== undefined
-          ? encodeCursor([last.createdAt, last.auditId])
-          : null,
-      };
+      return pageOf(rows, limit, (last) => [last.createdAt, last.auditId], toAudit);
     });
   }
 

@@ -1,0 +1,783 @@
+/**
+ * Observability of the v1 API over HTTP (`app.request()`, no network), on
+ * memory, Deno KV and PostgreSQL.
+ *
+ * - W3C trace context: a valid `traceparent` continues its trace (the
+ *   response's `trace` names the request's own span); a malformed one is a
+ *   400 that writes nothing; without one, every request starts a new trace;
+ * - spans: with a small recording tracer provider registered through
+ *   `@opentelemetry/api` (no SDK), the request span is the child of the
+ *   caller's span, `oris.run` is the child of the request span, and
+ *   `oris.step` / `oris.node` spans carry their node and checkpoint;
+ * - `GET /metrics`: Prometheus text with the run, step, queue, lease,
+ *   backpressure and HTTP series, whose values move as jobs run;
+ * - `GET /v1/openapi.json`: OpenAPI 3.1 with every route, whose request
+ *   bodies are the JSON Schema of the same zod schemas that validate requests;
+ * - `/healthz` and `/readyz` (503 with the envelope once the store is closed).
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Context,
+  context as otelContext,
+  INVALID_SPAN_CONTEXT,
+  type Span,
+  type SpanAttributes,
+  type SpanAttributeValue,
+  type SpanContext,
+  SpanKind,
+  type SpanOptions,
+  type SpanStatus,
+  trace,
+  TraceFlags,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
+import { z } from "zod";
+import { openApiSchema } from "../server/openapi.ts";
+import { createRuntime, defineState, END, START, StateGraph } from "../mod.ts";
+import { createServer } from "../server/mod.ts";
+import { registerExamples } from "../server/main.ts";
+import {
+  CancelJobBody,
+  HistoryQuery,
+  ListAuditQuery,
+  ListInterruptsQuery,
+  ListJobsQuery,
+  RejectInterruptBody,
+  ReplayJobBody,
+  ResumeInterruptBody,
+  ResumeJobBody,
+  RunJobBody,
+  RunJobQuery,
+  StreamJobQuery,
+} from "../server/schemas.ts";
+import { assertError, assertOk, type Body, type Harness, serverTest } from "./_server.ts";
+import { freshLocation, openStoreAt } from "./_stores.ts";
+
+// ---------------------------------------------------------------------------
+// A recording tracer provider (the api's interfaces, no SDK)
+
+interface Recorded {
+  name: string;
+  kind: SpanKind | undefined;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  attributes: SpanAttributes;
+  status: SpanStatus | null;
+  ended: boolean;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+class RecordingSpan implements Span {
+  readonly record: Recorded;
+  readonly #context: SpanContext;
+
+  constructor(name: string, options: SpanOptions, parent: SpanContext | undefined) {
+    this.#context = {
+      traceId: parent?.traceId ?? randomHex(16),
+      spanId: randomHex(8),
+      traceFlags: parent?.traceFlags ?? TraceFlags.SAMPLED,
+      isRemote: false,
+    };
+    this.record = {
+      name,
+      kind: options.kind,
+      traceId: this.#context.traceId,
+      spanId: this.#context.spanId,
+      parentSpanId: parent?.spanId ?? null,
+      attributes: { ...options.attributes },
+      status: null,
+      ended: false,
+    };
+  }
+
+  spanContext(): SpanContext {
+    return this.#context;
+  }
+  setAttribute(key: string, value: SpanAttributeValue): this {
+    this.record.attributes[key] = value;
+    return this;
+  }
+  setAttributes(attributes: SpanAttributes): this {
+    Object.assign(this.record.attributes, attributes);
+    return this;
+  }
+  addEvent(): this {
+    return this;
+  }
+  addLink(): this {
+    return this;
+  }
+  addLinks(): this {
+    return this;
+  }
+  setStatus(status: SpanStatus): this {
+    this.record.status = status;
+    return this;
+  }
+  updateName(name: string): this {
+    this.record.name = name;
+    return this;
+  }
+  end(): void {
+    this.record.ended = true;
+  }
+  isRecording(): boolean {
+    return !this.record.ended;
+  }
+  recordException(): void {}
+}
+
+/**
+ * Records spans while `recording`; otherwise behaves like the API's no-op
+ * tracer. One instance serves the whole file: `@opentelemetry/api` caches
+ * the tracer its module-level proxies first delegate to, so after
+ * `trace.disable()` and a new registration, the same provider keeps
+ * receiving spans from the server's and the runtime's tracers.
+ */
+class RecordingProvider implements TracerProvider {
+  spans: Recorded[] = [];
+  recording = false;
+
+  getTracer(): Tracer {
+    return new RecordingTracer(this);
+  }
+}
+
+class RecordingTracer implements Tracer {
+  constructor(readonly provider: RecordingProvider) {}
+
+  startSpan(name: string, options: SpanOptions = {}, context?: Context): Span {
+    const parentContext = options.root ? undefined : trace.getSpanContext(
+      context ?? otelContext.active(),
+    );
+    const parent = parentContext !== undefined && trace.isSpanContextValid(parentContext)
+      ? parentContext
+      : undefined;
+    if (!this.provider.recording) return trace.wrapSpanContext(parent ?? INVALID_SPAN_CONTEXT);
+    const span = new RecordingSpan(name, options, parent);
+    this.provider.spans.push(span.record);
+    return span;
+  }
+
+  startActiveSpan<F extends (span: Span) => unknown>(
+    name: string,
+    ...args: unknown[]
+  ): ReturnType<F> {
+    const fn = args.at(-1) as (span: Span) => ReturnType<F>;
+    const options = (args.length > 1 ? args[0] : {}) as SpanOptions;
+    const context = (args.length > 2 ? args[1] : otelContext.active()) as Context;
+    const span = this.startSpan(name, options, context);
+    return otelContext.with(trace.setSpan(context, span), fn, undefined, span);
+  }
+}
+
+const provider = new RecordingProvider();
+
+/** Runs `body` with the recording provider registered globally, then disables it. */
+async function withRecorder(body: () => Promise<void>): Promise<void> {
+  provider.spans = [];
+  assert.equal(trace.setGlobalTracerProvider(provider), true, "registered the provider");
+  provider.recording = true;
+  try {
+    await body();
+  } finally {
+    provider.recording = false;
+    trace.disable();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+const TRACE_ID = "0123456789abcdef0123456789abcdef";
+const PARENT = "1111111111111111";
+const TRACEPARENT = `00-${TRACE_ID}-${PARENT}-01`;
+
+function runJob(h: Harness, body: unknown, headers: Record<string, string> = {}) {
+  return h.request("POST", "/v1/jobs/run", { body, headers });
+}
+
+function assertTraceBlock(block: Body): void {
+  assert.deepEqual(Object.keys(block).sort(), ["span_id", "trace_id", "traceparent"]);
+  assert.match(block.trace_id, /^[0-9a-f]{32}$/);
+  assert.match(block.span_id, /^[0-9a-f]{16}$/);
+  assert.notEqual(block.trace_id, "0".repeat(32));
+  assert.notEqual(block.span_id, "0".repeat(16));
+  assert.match(block.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  assert.ok(block.traceparent.startsWith(`00-${block.trace_id}-${block.span_id}-`));
+}
+
+/** Prometheus samples by series (`name{labels}`). */
+function samples(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const cut = line.lastIndexOf(" ");
+    map.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return map;
+}
+
+async function scrape(h: Harness): Promise<{ text: string; values: Map<string, number> }> {
+  const response = await h.server.app.request("/metrics");
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+  const text = await response.text();
+  return { text, values: samples(text) };
+}
+
+const METRICS: [string, string][] = [
+  ["oris_steps_total", "counter"],
+  ["oris_step_duration_ms", "histogram"],
+  ["oris_run_status_changes_total", "counter"],
+  ["oris_runtime_queue_depth", "gauge"],
+  ["oris_active_runs", "gauge"],
+  ["oris_runtime_lease_operations_total", "counter"],
+  ["oris_runtime_backpressure_total", "counter"],
+  ["oris_http_requests_total", "counter"],
+  ["oris_http_request_duration_ms", "histogram"],
+];
+
+// ---------------------------------------------------------------------------
+// Trace context
+
+serverTest("a valid traceparent continues its trace in the response's trace block", async (h) => {
+  const response = await runJob(h, { thread_id: "tp-1", input: "hi" }, {
+    traceparent: TRACEPARENT,
+  });
+  const data = assertOk(response);
+  assertTraceBlock(data.trace);
+  assert.equal(data.trace.trace_id, TRACE_ID);
+  assert.notEqual(data.trace.span_id, PARENT, "the request has its own span");
+  assert.equal(data.trace.traceparent, `00-${TRACE_ID}-${data.trace.span_id}-01`);
+
+  // Not sampled stays not sampled; other routes that answer with a trace continue it too.
+  const other = "00-abcdefabcdefabcdefabcdefabcdef01-2222222222222222-00";
+  const approval = assertOk(
+    await runJob(h, { thread_id: "tp-2", graph: "approval", input: {} }, { traceparent: other }),
+  );
+  assert.equal(approval.trace.trace_id, "abcdefabcdefabcdefabcdefabcdef01");
+  assert.equal(
+    approval.trace.traceparent,
+    `00-${approval.trace.trace_id}-${approval.trace.span_id}-00`,
+  );
+  const id = approval.pending_interrupts[0].interrupt_id;
+  const rejected = assertOk(
+    await h.request("POST", `/v1/interrupts/${id}/reject`, {
+      body: {},
+      headers: { traceparent: TRACEPARENT },
+    }),
+  );
+  assert.equal(rejected.trace.trace_id, TRACE_ID);
+  assert.notEqual(rejected.trace.span_id, PARENT);
+  assert.notEqual(rejected.trace.span_id, data.trace.span_id);
+});
+
+serverTest("without a traceparent every request starts a fresh trace", async (h) => {
+  const traces = [];
+  for (let i = 0; i < 5; i++) {
+    const data = assertOk(await runJob(h, { thread_id: `fresh-${i}`, input: "hi" }));
+    assertTraceBlock(data.trace);
+    assert.ok(data.trace.traceparent.endsWith("-01"));
+    traces.push(data.trace);
+  }
+  assert.equal(new Set(traces.map((t) => t.trace_id)).size, 5);
+  assert.equal(new Set(traces.map((t) => t.span_id)).size, 5);
+});
+
+serverTest("a malformed traceparent is a 400 that writes nothing", async (h) => {
+  const invalid = [
+    "00-invalid",
+    "invalid",
+    `00-${"0".repeat(32)}-${PARENT}-01`,
+    `00-${TRACE_ID}-${"0".repeat(16)}-01`,
+    `00-${TRACE_ID.slice(1)}-${PARENT}-01`,
+    `00-${TRACE_ID}0-${PARENT}-01`,
+    `00-${TRACE_ID}-${PARENT.slice(1)}-01`,
+    `00-${TRACE_ID}-${PARENT}1-01`,
+    `00-${TRACE_ID}-${PARENT}-1`,
+    `00-${TRACE_ID}-${PARENT}-001`,
+    `00-${TRACE_ID.toUpperCase().replace(/^0/, "A")}-${PARENT}-01`,
+    `00-0123456789ABCDEF0123456789ABCDEF-${PARENT}-01`,
+    `00-${TRACE_ID}-AAAAAAAAAAAAAAAA-01`,
+    `00-${TRACE_ID}-${PARENT}-0G`,
+    `0-${TRACE_ID}-${PARENT}-01`,
+    `00_${TRACE_ID}_${PARENT}_01`,
+    `00-${TRACE_ID}-${PARENT}-01-extra`,
+    `${TRACE_ID}-${PARENT}-01`,
+  ];
+  const seeded = assertOk(await runJob(h, { thread_id: "tp-seed", graph: "approval", input: {} }));
+  const interruptId = seeded.pending_interrupts[0].interrupt_id;
+  const log = await h.events("tp-seed");
+  for (const [i, traceparent] of invalid.entries()) {
+    const run = assertError(
+      await runJob(h, { thread_id: `tp-bad-${i}`, input: "hi" }, { traceparent }),
+      400,
+      "invalid_argument",
+    );
+    assert.equal(run.details.field, "traceparent", traceparent);
+    assert.match(run.message, /traceparent/);
+    assertError(
+      await h.request("POST", `/v1/interrupts/${interruptId}/resume`, {
+        body: { value: true },
+        headers: { traceparent },
+      }),
+      400,
+      "invalid_argument",
+    );
+    assertError(
+      await h.request("POST", "/v1/jobs/tp-seed/cancel", { body: {}, headers: { traceparent } }),
+      400,
+      "invalid_argument",
+    );
+    assertError(
+      await h.request("GET", "/v1/jobs", { headers: { traceparent } }),
+      400,
+      "invalid_argument",
+    );
+  }
+  assert.deepEqual(await h.allRuns(), [{ threadId: "tp-seed", status: "interrupted" }]);
+  assert.deepEqual(await h.events("tp-seed"), log, "nothing was written");
+  assert.equal(
+    assertOk(await h.request("GET", `/v1/interrupts/${interruptId}`)).status,
+    "pending",
+  );
+  assert.deepEqual(await h.store.listEffects("tp-seed" as never), []);
+  // A refused resume left no idempotency claim behind: a valid resume works.
+  const done = assertOk(
+    await h.request("POST", `/v1/interrupts/${interruptId}/resume`, {
+      body: { value: true },
+      headers: { traceparent: TRACEPARENT },
+    }),
+  );
+  assert.equal(done.status, "completed");
+});
+
+// ---------------------------------------------------------------------------
+// Spans
+
+serverTest(
+  "spans: the caller's span parents the request span, which parents oris.run, oris.step and oris.node",
+  (h) =>
+    withRecorder(async () => {
+      const data = assertOk(
+        await runJob(h, { thread_id: "span-1", graph: "approval", input: { request: "x" } }, {
+          traceparent: TRACEPARENT,
+        }),
+      );
+      assert.equal(data.status, "interrupted");
+      const interruptId = data.pending_interrupts[0].interrupt_id;
+
+      const request = provider.spans.filter((span) => span.spanId === data.trace.span_id);
+      assert.equal(request.length, 1, "the response names the recorded request span");
+      assert.equal(request[0]!.name, "POST /v1/jobs/run");
+      assert.equal(request[0]!.kind, SpanKind.SERVER);
+      assert.equal(request[0]!.traceId, TRACE_ID);
+      assert.equal(request[0]!.parentSpanId, PARENT);
+      assert.equal(request[0]!.ended, true);
+
+      const runs = provider.spans.filter((span) => span.name === "oris.run");
+      assert.equal(runs.length, 1);
+      const run = runs[0]!;
+      assert.equal(run.parentSpanId, data.trace.span_id, "oris.run is a child of the request");
+      assert.equal(run.traceId, TRACE_ID);
+      assert.equal(run.attributes["oris.thread_id"], "span-1");
+      assert.equal(run.attributes["oris.status"], "interrupted");
+      assert.equal(run.ended, true);
+
+      const steps = provider.spans.filter((span) => span.name === "oris.step");
+      assert.deepEqual(steps.map((span) => span.parentSpanId), steps.map(() => run.spanId));
+      assert.ok(steps.every((span) => span.traceId === TRACE_ID && span.ended));
+      assert.ok(steps.every((span) => span.attributes["oris.thread_id"] === "span-1"));
+      const history = assertOk(await h.request("GET", "/v1/jobs/span-1/history")).history;
+      assert.equal(history.length, 1);
+      assert.deepEqual(
+        steps.map((span) => [span.attributes["oris.step"], span.attributes["oris.checkpoint_id"]]),
+        [[1, history[0].checkpoint_id], [2, undefined]],
+      );
+      assert.equal(steps[1]!.attributes["oris.interrupted"], 1);
+
+      const nodes = provider.spans.filter((span) => span.name === "oris.node");
+      assert.deepEqual(nodes.map((span) => span.attributes["oris.node"]), ["prepare", "approve"]);
+      assert.deepEqual(nodes.map((span) => span.parentSpanId), steps.map((span) => span.spanId));
+      assert.ok(nodes.every((span) => span.traceId === TRACE_ID && span.ended));
+      assert.equal(nodes[1]!.attributes["oris.interrupt_id"], interruptId);
+
+      // The resume's spans belong to the resume request's trace.
+      provider.spans = [];
+      const resumeParent = "00-fedcba9876543210fedcba9876543210-2222222222222222-01";
+      const resumed = assertOk(
+        await h.request("POST", `/v1/interrupts/${interruptId}/resume`, {
+          body: { value: true },
+          headers: { traceparent: resumeParent },
+        }),
+      );
+      assert.equal(resumed.status, "completed");
+      assert.equal(resumed.trace.trace_id, "fedcba9876543210fedcba9876543210");
+      const request2 = provider.spans.find((span) => span.spanId === resumed.trace.span_id)!;
+      assert.equal(request2.name, "POST /v1/interrupts/:interrupt_id/resume");
+      assert.equal(request2.parentSpanId, "2222222222222222");
+      const run2 = provider.spans.filter((span) => span.name === "oris.run");
+      assert.equal(run2.length, 1);
+      assert.equal(run2[0]!.parentSpanId, resumed.trace.span_id);
+      assert.equal(run2[0]!.attributes["oris.thread_id"], "span-1");
+      assert.equal(run2[0]!.attributes["oris.status"], "completed");
+      assert.equal(run2[0]!.attributes["oris.checkpoint_id"], resumed.checkpoint_id);
+      const steps2 = provider.spans.filter((span) => span.name === "oris.step");
+      const full = assertOk(await h.request("GET", "/v1/jobs/span-1/history")).history;
+      assert.deepEqual(
+        steps2.map((span) => [
+          span.parentSpanId,
+          span.attributes["oris.step"],
+          span.attributes["oris.checkpoint_id"],
+        ]),
+        [
+          [run2[0]!.spanId, 2, full[1].checkpoint_id],
+          [run2[0]!.spanId, 3, full[0].checkpoint_id],
+        ],
+      );
+      const nodes2 = provider.spans.filter((span) => span.name === "oris.node");
+      assert.deepEqual(nodes2.map((span) => span.attributes["oris.node"]), ["approve", "act"]);
+      assert.deepEqual(nodes2.map((span) => span.parentSpanId), steps2.map((span) => span.spanId));
+      assert.ok(
+        provider.spans
+          .filter((span) => !span.name.startsWith("GET "))
+          .every((span) => span.traceId === "fedcba9876543210fedcba9876543210"),
+      );
+
+      // Without a traceparent the request span is a root, still parenting the run.
+      provider.spans = [];
+      const fresh = assertOk(await runJob(h, { thread_id: "span-2", input: "hi" }));
+      const root = provider.spans.find((span) => span.spanId === fresh.trace.span_id)!;
+      assert.equal(root.parentSpanId, null);
+      assert.equal(root.traceId, fresh.trace.trace_id);
+      const run3 = provider.spans.find((span) => span.name === "oris.run")!;
+      assert.equal(run3.parentSpanId, root.spanId);
+      const node3 = provider.spans.find((span) => span.name === "oris.node")!;
+      assert.equal(node3.attributes["oris.node"], "mock_llm");
+      const step3 = provider.spans.find((span) => span.name === "oris.step")!;
+      assert.equal(step3.attributes["oris.checkpoint_id"], fresh.checkpoint_id);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+const Boom = defineState({ log: { default: (): string[] => [] } });
+
+serverTest("GET /metrics is Prometheus text whose values move as jobs run", async (h) => {
+  new StateGraph(Boom)
+    .addNode("explode", () => {
+      throw new Error("boom");
+    })
+    .addEdge(START, "explode")
+    .addEdge("explode", END)
+    .compile({ name: "boom", runtime: h.runtime });
+
+  const before = await scrape(h);
+  for (const [name, type] of METRICS) {
+    assert.match(before.text, new RegExp(`^# HELP ${name} \\S`, "m"), name);
+    assert.match(before.text, new RegExp(`^# TYPE ${name} ${type}$`, "m"), name);
+  }
+  assert.equal(before.values.get("oris_runtime_queue_depth"), 0);
+  assert.equal(before.values.get("oris_active_runs"), 0);
+  assert.equal(before.values.get('oris_step_duration_ms_bucket{le="+Inf"}'), 0);
+  assert.equal(before.values.get("oris_step_duration_ms_count"), 0);
+  assert.equal(before.values.get('oris_steps_total{outcome="committed"}'), undefined);
+
+  // hello: one step; approval: prepare, an interrupt, then approve and act.
+  assertOk(await runJob(h, { thread_id: "m-1", input: "hi" }));
+  const approval = assertOk(await runJob(h, { thread_id: "m-2", graph: "approval", input: {} }));
+  assertOk(
+    await h.request(
+      "POST",
+      `/v1/interrupts/${approval.pending_interrupts[0].interrupt_id}/resume`,
+      {
+        body: { value: true },
+      },
+    ),
+  );
+  const failed = assertOk(await runJob(h, { thread_id: "m-3", graph: "boom" }));
+  assert.equal(failed.status, "failed");
+  assertError(await runJob(h, { thread_id: "bad id" }), 400, "invalid_argument");
+
+  const after = await scrape(h);
+  const v = after.values;
+  assert.equal(v.get('oris_steps_total{outcome="committed"}'), 4);
+  assert.equal(v.get('oris_steps_total{outcome="interrupted"}'), 1);
+  assert.equal(v.get('oris_steps_total{outcome="failed"}'), 1);
+  assert.equal(v.get("oris_step_duration_ms_count"), 6);
+  assert.equal(v.get('oris_step_duration_ms_bucket{le="+Inf"}'), 6);
+  assert.ok(v.get("oris_step_duration_ms_sum")! >= 0);
+  const buckets = [...v.entries()].filter(([key]) =>
+    key.startsWith("oris_step_duration_ms_bucket")
+  );
+  assert.ok(buckets.length > 1);
+  const counts = buckets.map(([, value]) => value);
+  assert.deepEqual(counts, [...counts].sort((a, b) => a - b), "buckets are cumulative");
+  // Status changes: m-1 and m-2 start, m-2 interrupts and resumes, m-3 fails.
+  assert.equal(v.get('oris_run_status_changes_total{status="running"}'), 4);
+  assert.equal(v.get('oris_run_status_changes_total{status="interrupted"}'), 1);
+  assert.equal(v.get('oris_run_status_changes_total{status="completed"}'), 2);
+  assert.equal(v.get('oris_run_status_changes_total{status="failed"}'), 1);
+  assert.equal(
+    v.get('oris_http_requests_total{method="POST",route="/v1/jobs/run",status="200"}'),
+    3,
+  );
+  assert.equal(
+    v.get('oris_http_requests_total{method="POST",route="/v1/jobs/run",status="400"}'),
+    1,
+  );
+  assert.equal(
+    v.get(
+      'oris_http_requests_total{method="POST",route="/v1/interrupts/:interrupt_id/resume",status="200"}',
+    ),
+    1,
+  );
+  assert.equal(v.get('oris_http_requests_total{method="GET",route="/metrics",status="200"}'), 1);
+  assert.equal(v.get('oris_http_request_duration_ms_count{route="/v1/jobs/run"}'), 4);
+  assert.equal(v.get("oris_runtime_queue_depth"), 0);
+
+  // A run blocked in its node is an active run.
+  const blocked = h.block("m-5");
+  assertOk(
+    await h.request("POST", "/v1/jobs/run?wait=false", {
+      body: { thread_id: "m-5", graph: "gate" },
+    }),
+  );
+  await blocked.entered;
+  const during = await scrape(h);
+  assert.equal(during.values.get("oris_active_runs"), 1);
+  assert.equal(during.values.get("oris_runtime_queue_depth"), 0);
+  blocked.release();
+  const settled = assertOk(await runJob(h, { thread_id: "m-5", graph: "gate" }));
+  assert.equal(settled.status, "completed");
+  const end = await scrape(h);
+  assert.equal(
+    end.values.get('oris_http_requests_total{method="GET",route="/metrics",status="200"}'),
+    3,
+  );
+  assert.equal(end.values.get('oris_steps_total{outcome="committed"}'), 5);
+});
+
+// ---------------------------------------------------------------------------
+// OpenAPI
+
+const BODIES: Record<string, z.ZodType> = {
+  "POST /v1/jobs/run": RunJobBody,
+  "POST /v1/jobs": RunJobBody,
+  "POST /v1/jobs/:thread_id/resume": ResumeJobBody,
+  "POST /v1/jobs/:thread_id/replay": ReplayJobBody,
+  "POST /v1/jobs/:thread_id/cancel": CancelJobBody,
+  "POST /v1/interrupts/:interrupt_id/resume": ResumeInterruptBody,
+  "POST /v1/interrupts/:interrupt_id/reject": RejectInterruptBody,
+};
+
+const QUERIES: Record<string, z.ZodType> = {
+  "POST /v1/jobs/run": RunJobQuery,
+  "POST /v1/jobs": RunJobQuery,
+  "GET /v1/jobs": ListJobsQuery,
+  "GET /v1/jobs/:thread_id/history": HistoryQuery,
+  "GET /v1/jobs/:thread_id/stream": StreamJobQuery,
+  "GET /v1/interrupts": ListInterruptsQuery,
+  "GET /v1/audit/logs": ListAuditQuery,
+};
+
+/** The JSON Schema of a request schema, as the document embeds it. */
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  return openApiSchema(schema).schema;
+}
+
+serverTest(
+  "GET /v1/openapi.json is OpenAPI 3.1 with every route, generated from the validating zod schemas",
+  async (h) => {
+    const response = await h.server.app.request("/v1/openapi.json");
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type")!, /application\/json/);
+    assert.ok(response.headers.get("x-request-id"));
+    const doc = await response.json();
+    assert.equal(doc.openapi, "3.1.0");
+    // Every $ref resolves inside the document.
+    const refs: string[] = [];
+    const walk = (value: unknown): void => {
+      if (Array.isArray(value)) value.forEach(walk);
+      else if (value !== null && typeof value === "object") {
+        for (const [key, item] of Object.entries(value)) {
+          if (key === "$ref" && typeof item === "string") refs.push(item);
+          else walk(item);
+        }
+      }
+    };
+    walk(doc);
+    assert.ok(refs.length > 0);
+    for (const ref of refs) {
+      assert.match(ref, /^#\/components\/schemas\//, ref);
+      assert.ok(doc.components.schemas[ref.split("/").pop()!] !== undefined, ref);
+    }
+    assert.equal(typeof doc.info.title, "string");
+    assert.equal(typeof doc.info.version, "string");
+
+    const routes = h.server.routes;
+    assert.ok(routes.length >= 20, `${routes.length} routes`);
+    const operations = new Set<string>();
+    for (const route of routes) {
+      const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}");
+      const operation = doc.paths[path]?.[route.method.toLowerCase()];
+      const key = `${route.method} ${route.path}`;
+      assert.ok(operation !== undefined, `${key} is in the document`);
+      operations.add(`${route.method.toLowerCase()} ${path}`);
+      assert.equal(operation.summary, route.summary, key);
+      assert.equal(operation["x-oris-audit-action"], route.audit?.action, key);
+      assert.ok(operation.responses["200"], key);
+      assert.ok(operation.responses["400"], key);
+      const isPublic = ["/healthz", "/readyz", "/metrics"].includes(route.path);
+      assert.equal(operation.security === undefined, isPublic, key);
+      assert.equal(operation.responses["401"] === undefined, isPublic, key);
+
+      // Path parameters.
+      const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => m[1]);
+      const inPath = operation.parameters.filter((p: Body) => p.in === "path");
+      assert.deepEqual(inPath.map((p: Body) => p.name), params, key);
+      assert.ok(inPath.every((p: Body) => p.required === true), key);
+
+      // Query parameters: the query schema's properties.
+      const inQuery = operation.parameters.filter((p: Body) => p.in === "query");
+      const query = QUERIES[key];
+      if (query === undefined) {
+        assert.deepEqual(inQuery, [], key);
+      } else {
+        const schema = jsonSchema(query) as { properties: Record<string, unknown> };
+        assert.deepEqual(
+          inQuery,
+          Object.entries(schema.properties).map(([name, property]) => ({
+            name,
+            in: "query",
+            required: false,
+            schema: property,
+          })),
+          key,
+        );
+      }
+
+      // Request bodies: the JSON Schema of the zod schema that validates them.
+      const body = BODIES[key];
+      if (body === undefined) {
+        assert.equal(operation.requestBody, undefined, key);
+      } else {
+        assert.deepEqual(
+          operation.requestBody.content["application/json"].schema,
+          jsonSchema(body),
+          key,
+        );
+      }
+    }
+    // Nothing else is documented, and every body-taking route is covered.
+    const documented = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods as object).map((method) => `${method} ${path}`)
+    );
+    assert.deepEqual(documented.sort(), [...operations].sort());
+    for (const key of Object.keys(BODIES)) {
+      assert.ok(routes.some((route) => `${route.method} ${route.path}` === key), key);
+    }
+    for (const key of ["POST /v1/jobs/run", "GET /v1/interrupts", "GET /v1/audit/logs"]) {
+      assert.ok(routes.some((route) => `${route.method} ${route.path}` === key), key);
+    }
+
+    // The document's limits are the ones requests are held to.
+    const run = doc.paths["/v1/jobs/run"].post.requestBody.content["application/json"].schema;
+    assert.equal(run.properties.thread_id.maxLength, 128);
+    assert.equal(run.properties.thread_id.minLength, 1);
+    assert.deepEqual(run.required, ["thread_id"]);
+    assert.equal(run.additionalProperties, false);
+    assert.equal(run.properties.priority.maximum, 100);
+    const longest = "t".repeat(128);
+    assert.equal(assertOk(await runJob(h, { thread_id: longest, input: "hi" })).thread_id, longest);
+    const tooLong = assertError(
+      await runJob(h, { thread_id: "t".repeat(129), input: "hi" }),
+      400,
+      "invalid_argument",
+    );
+    assert.equal(tooLong.details.field, "thread_id");
+    assertError(await runJob(h, { thread_id: "", input: "hi" }), 400, "invalid_argument");
+    assertError(
+      await runJob(h, { thread_id: "p-1", input: "hi", priority: 101 }),
+      400,
+      "invalid_argument",
+    );
+    assertOk(await runJob(h, { thread_id: "p-2", input: "hi", priority: 100 }));
+    assertError(
+      await runJob(h, { thread_id: "p-3", input: "hi", surprise: 1 }),
+      400,
+      "invalid_argument",
+    );
+    assert.deepEqual(
+      (await h.allRuns()).map((r) => r.threadId).sort(),
+      ["p-2", longest].sort(),
+      "refused requests created nothing",
+    );
+    const reject = doc.paths["/v1/interrupts/{interrupt_id}/reject"].post.requestBody
+      .content["application/json"].schema;
+    assert.equal(reject.properties.reason.maxLength, 1000);
+    const limit = doc.paths["/v1/interrupts"].get.parameters.find((p: Body) => p.name === "limit");
+    assert.equal(limit.required, false);
+  },
+);
+
+// ---------------------------------------------------------------------------
+// Health
+
+serverTest(
+  "/healthz is 200; /readyz is 200, and 503 with the envelope once the store is closed",
+  async (h) => {
+    assert.deepEqual(assertOk(await h.request("GET", "/healthz")), { status: "ok" });
+    assert.deepEqual(assertOk(await h.request("GET", "/readyz")), { status: "ready" });
+    const { location, cleanup } = await freshLocation(h.kind);
+    try {
+      const store = await openStoreAt(location);
+      const runtime = createRuntime({ store });
+      registerExamples(runtime);
+      const server = await createServer({ runtime });
+      try {
+        const request = async (path: string) => {
+          const response = await server.app.request(path, {
+            headers: { "x-request-id": "ready-1" },
+          });
+          const text = await response.text();
+          return {
+            status: response.status,
+            headers: response.headers,
+            body: JSON.parse(text),
+            text,
+          };
+        };
+        assert.deepEqual(assertOk(await request("/readyz")), { status: "ready" });
+        await store.close();
+        const down = await request("/readyz");
+        const error = assertError(down, 503, "internal");
+        assert.equal(down.body.request_id, "ready-1");
+        assert.equal(error.details.reason, "unavailable");
+        assert.equal(typeof error.details.cause, "string");
+        assert.match(error.message, /store/);
+        // Liveness does not depend on the store.
+        assert.deepEqual(assertOk(await request("/healthz")), { status: "ok" });
+      } finally {
+        server.close();
+        await runtime.close().catch(() => {});
+        await store.close();
+      }
+    } finally {
+      await cleanup();
+    }
+    // The shared server is unaffected.
+    assert.deepEqual(assertOk(await h.request("GET", "/readyz")), { status: "ready" });
+  },
+);
