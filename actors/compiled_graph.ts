@@ -26,7 +26,7 @@ import {
   type ThreadId,
   type UpdateOf,
 } from "../kernel/mod.ts";
-import { type ReplayReport, replayRun } from "./replay.ts";
+import type { ReplayReport } from "./replay.ts";
 import type { Durability } from "./run_actor.ts";
 import type { GraphDefinition, PendingInterrupt, RunResult, Runtime } from "./runtime.ts";
 import { type StreamChunk, type StreamOptions, streamRun } from "./stream.ts";
@@ -338,12 +338,7 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
    * @throws {NondeterminismError} naming the step, node and both values at the first difference.
    */
   async replay(threadId: string, options: { checkpointId?: string } = {}): Promise<ReplayReport> {
-    return await replayRun(
-      this.runtime.store,
-      this.definition.spec,
-      parseThreadId(threadId),
-      options,
-    );
+    return await this.runtime.replay(threadId, options);
   }
 
   /** Closes the graph's private runtime (not a runtime passed to `compile`). */

@@ -464,6 +464,14 @@ export class RunActor {
     await this.#flush().catch(() => {});
   }
 
+  /**
+   * Tells the actor that its run was just created by this runtime, so its
+   * first step cannot have journaled effects and need not read the journal.
+   */
+  markCreated(): void {
+    if (this.#run.step === 0 && this.#run.version === 1) this.#freshStep = 1;
+  }
+
   /** Whether the actor can no longer be used (a commit failed); the runtime drops it. */
   get broken(): boolean {
     return this.#broken !== null;

@@ -455,7 +455,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         }
         return actor;
       }
-      const { run } = await createInStore(
+      const { run, created } = await createInStore(
         graph,
         threadId,
         input,
@@ -465,6 +465,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       const current = actors.get(threadId);
       if (current !== undefined) return await current;
       const actor = makeActor(run, options.durability ?? defaultDurability, options.nested);
+      if (created) actor.markCreated();
       actors.set(threadId, Promise.resolve(actor));
       return actor;
     } catch (error) {

@@ -355,6 +355,8 @@ export interface EncodedAppend {
   expectedVersion: number;
   /** The events with their seqs. */
   events: EncodedEvent[];
+  /** The size of the events' JSON texts together (characters), for the snapshot policy. */
+  eventBytes: number;
   /** The snapshot's JSON text, or `null` when the snapshot is not to be written. */
   snapshotJson: string | null;
   /** The snapshot. */
@@ -371,14 +373,18 @@ export interface EncodedAppend {
  * Validates and encodes an append so that every adapter checks the same
  * things before writing anything: a valid thread id, a whole expected
  * version, at least one event, everything JSON, and a snapshot of this run at
- * the resulting version.
+ * the resulting version. Whether the snapshot is written may depend on the
+ * size of the encoded events ({@linkcode snapshotDue}): `writeSnapshot` may
+ * be a function, called once everything else is validated and encoded.
  *
  * @internal Shared by the storage adapters.
  * @param threadId The run.
  * @param expectedVersion The version the run must be at.
  * @param events The events to append.
  * @param snapshot The run after them.
- * @param writeSnapshot Whether the snapshot will be persisted (then it is encoded too).
+ * @param writeSnapshot Whether the snapshot will be persisted (then it is encoded and checked
+ * too), or a function of the events' encoded size ({@linkcode EncodedAppend.eventBytes}) that
+ * decides it.
  * @returns The encoded append.
  * @throws {InvalidArgumentError} on any violation.
  *
@@ -395,6 +401,9 @@ export interface EncodedAppend {
  * const event: RunEvent = { type: "run.cancelled", v: 1, at: 2, reason: null };
  * const append = encodeAppend("t" as ThreadId, 1, [event], fold(run, event));
  * assert.equal(append.events[0]?.seq, 2);
+ * assert.equal(append.eventBytes, append.events[0]?.json.length);
+ * const skipped = encodeAppend("t" as ThreadId, 1, [event], fold(run, event), (bytes) => bytes > 1e6);
+ * assert.equal(skipped.snapshotJson, null);
  * ```
  */
 export function encodeAppend(
@@ -402,7 +411,7 @@ export function encodeAppend(
   expectedVersion: number,
   events: readonly RunEvent[],
   snapshot: RunSnapshot,
-  writeSnapshot = true,
+  writeSnapshot: boolean | ((eventBytes: number) => boolean) = true,
 ): EncodedAppend {
   parseThreadId(threadId);
   if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
@@ -440,7 +449,6 @@ export function encodeAppend(
       field: "snapshot",
     });
   }
-  const snapshotJson = writeSnapshot ? encodeJson(snapshot, "snapshot") : null;
   const checkpoints: CheckpointRecord[] = [];
   encoded.forEach((item, i) => {
     const event = events[i]!;
@@ -457,28 +465,69 @@ export function encodeAppend(
       });
     }
   });
+  const changes = interruptChanges(threadId, events);
+  let eventBytes = 0;
+  for (const item of encoded) eventBytes += item.json.length;
+  const due = typeof writeSnapshot === "function" ? writeSnapshot(eventBytes) : writeSnapshot;
+  const snapshotJson = due ? encodeJson(snapshot, "snapshot") : null;
   return {
     threadId,
     expectedVersion,
     events: encoded,
+    eventBytes,
     snapshotJson,
     snapshot,
     summary: summarize(snapshot),
     checkpoints,
-    interruptChanges: interruptChanges(threadId, events),
+    interruptChanges: changes,
   };
+}
+
+/** The default of the adapters' `snapshotEvery`: at most this many versions between snapshots. */
+export const DEFAULT_SNAPSHOT_EVERY = 64;
+
+/**
+ * The floor of the byte rule of {@linkcode snapshotDue}: a running run whose
+ * snapshot is smaller than this gets a new one once this many characters of
+ * events follow it (so that a tiny state is not rewritten at every step).
+ */
+export const SNAPSHOT_MIN_BYTES = 4096;
+
+/**
+ * What an adapter knows of a run's stored snapshot, for {@linkcode snapshotDue}.
+ * Sizes are lengths of JSON text (characters: bytes for ASCII).
+ *
+ * @internal Shared by the storage adapters.
+ */
+export interface StoredSnapshotInfo {
+  /** The stored snapshot's version. */
+  version: number;
+  /** The size of its JSON text. */
+  bytes: number;
+  /** The size of the JSON texts of the events stored after it. */
+  tailBytes: number;
 }
 
 /**
  * The snapshot policy of the adapters: whether an append should persist its
- * snapshot. A run at rest (not `queued` or `running`) always gets one, so it
- * loads in one read; a running run gets one every `every` versions, so that a
- * long conversation does not rewrite its whole state at every step.
+ * snapshot. It is written
+ * - when nothing is known of the stored snapshot (`stored` is `null`: a run
+ *   the adapter has not written or read since it opened);
+ * - when the run comes to rest (not `queued` or `running`), so that it loads
+ *   in one read;
+ * - when the events stored after the snapshot, this append's included, reach
+ *   its size (or {@linkcode SNAPSHOT_MIN_BYTES}, whichever is larger);
+ * - and at the latest `every` versions after the stored one.
+ *
+ * So a step of a long conversation writes, amortized, about twice its events'
+ * bytes rather than its whole state every few versions, and a load reads at
+ * most about one snapshot's worth of events after the snapshot.
  *
  * @internal Shared by the storage adapters.
  * @param snapshot The run after the append.
- * @param storedVersion The version of the run's stored snapshot (`null`: none or unknown).
- * @param every The interval in versions; 1 writes every snapshot.
+ * @param stored The run's stored snapshot before the append (`null`: none or unknown).
+ * @param appendBytes The size of this append's events ({@linkcode EncodedAppend.eventBytes}).
+ * @param every At most this many versions between snapshots; 1 writes at every append.
  * @returns Whether to write the snapshot.
  *
  * @example
@@ -489,17 +538,57 @@ export function encodeAppend(
  * import assert from "node:assert/strict";
  *
  * const run = fold(null, { type: "run.created", v: 1, at: 1, threadId: "t" as ThreadId, graph: "g", input: null, payloadHash: "h", state: {}, next: [] });
- * assert.ok(snapshotDue(run, null, 8));
+ * assert.ok(snapshotDue(run, null, 100, 64));
+ * const stored = { version: 0, bytes: 50_000, tailBytes: 10_000 };
+ * assert.ok(!snapshotDue(run, stored, 100, 64));
+ * assert.ok(snapshotDue(run, stored, 40_000, 64));
  * ```
  */
 export function snapshotDue(
   snapshot: RunSnapshot,
-  storedVersion: number | null,
+  stored: StoredSnapshotInfo | null,
+  appendBytes: number,
   every: number,
 ): boolean {
-  if (storedVersion === null) return true;
+  if (stored === null) return true;
   if (snapshot.status !== "running" && snapshot.status !== "queued") return true;
-  return snapshot.version - storedVersion >= every;
+  if (snapshot.version - stored.version >= every) return true;
+  return stored.tailBytes + appendBytes >= Math.max(stored.bytes, SNAPSHOT_MIN_BYTES);
+}
+
+/**
+ * What is known of a run's stored snapshot after an append was written: the
+ * snapshot it wrote, or the one before with the append's events added to its
+ * tail.
+ *
+ * @internal Shared by the storage adapters.
+ * @param stored What was known before the append (`null`: unknown).
+ * @param append The append as written.
+ * @returns What is known now (`null`: unknown).
+ *
+ * @example
+ * ```ts
+ * import { encodeAppend, storedSnapshotAfter } from "./store.ts";
+ * import { fold } from "./snapshot.ts";
+ * import type { RunEvent } from "./events.ts";
+ * import type { ThreadId } from "./ids.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const run = fold(null, { type: "run.created", v: 1, at: 1, threadId: "t" as ThreadId, graph: "g", input: null, payloadHash: "h", state: {}, next: [] });
+ * const event: RunEvent = { type: "run.paused", v: 1, at: 2, reason: null };
+ * const append = encodeAppend("t" as ThreadId, 1, [event], fold(run, event), false);
+ * const after = storedSnapshotAfter({ version: 1, bytes: 200, tailBytes: 0 }, append);
+ * assert.deepEqual(after, { version: 1, bytes: 200, tailBytes: append.eventBytes });
+ * ```
+ */
+export function storedSnapshotAfter(
+  stored: StoredSnapshotInfo | null,
+  append: EncodedAppend,
+): StoredSnapshotInfo | null {
+  if (append.snapshotJson !== null) {
+    return { version: append.snapshot.version, bytes: append.snapshotJson.length, tailBytes: 0 };
+  }
+  return stored === null ? null : { ...stored, tailBytes: stored.tailBytes + append.eventBytes };
 }
 
 /**

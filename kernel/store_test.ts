@@ -18,6 +18,7 @@ import {
   decodeRunCursor,
   decodeVersionCursor,
   DEFAULT_PAGE_LIMIT,
+  DEFAULT_SNAPSHOT_EVERY,
   type EffectRecord,
   encodeAppend,
   encodeCreate,
@@ -26,7 +27,9 @@ import {
   MAX_PAGE_LIMIT,
   pageLimit,
   serializeError,
+  SNAPSHOT_MIN_BYTES,
   snapshotDue,
+  storedSnapshotAfter,
   summarize,
 } from "./store.ts";
 
@@ -156,6 +159,31 @@ Deno.test("encodeAppend() encodes the snapshot only when it is to be written", (
   assert.equal(skipped.snapshotJson, null);
   assert.equal(skipped.snapshot, snapshot);
   assert.equal(skipped.events.length, 4);
+});
+
+Deno.test("encodeAppend() asks a policy with the events' size, after validating them", () => {
+  const { events, snapshot } = appendAfterRunning();
+  const asked: number[] = [];
+  const written = encodeAppend(THREAD, 2, events, snapshot, (bytes) => asked.push(bytes) > 0);
+  assert.deepEqual(asked, [written.eventBytes]);
+  assert.equal(written.eventBytes, written.events.reduce((n, event) => n + event.json.length, 0));
+  assert.equal(written.snapshotJson, JSON.stringify(snapshot));
+  assert.equal(encodeAppend(THREAD, 2, events, snapshot, () => false).snapshotJson, null);
+  const bad = { ...startedEvent, at: NaN } as RunEvent;
+  assertInvalid(
+    () =>
+      encodeAppend(THREAD, 1, [bad], running, () => {
+        throw new Error("the policy is asked only about a valid append");
+      }),
+    "event 1 of the append.at",
+  );
+  assertInvalid(
+    () =>
+      encodeAppend(THREAD, 1, [startedEvent], queued, () => {
+        throw new Error("the policy is asked only about a valid append");
+      }),
+    "snapshot",
+  );
 });
 
 Deno.test("encodeAppend() leaves out undefined properties of events", () => {
@@ -343,9 +371,9 @@ Deno.test("encodeCreate() refuses input that is not JSON", () => {
 // ---------------------------------------------------------------------------
 // snapshotDue
 
-Deno.test("snapshotDue() always writes the first snapshot", () => {
-  assert.ok(snapshotDue(queued, null, 100));
-  assert.ok(snapshotDue(running, null, 100));
+Deno.test("snapshotDue() always writes the first snapshot (or when nothing is known)", () => {
+  assert.ok(snapshotDue(queued, null, 10, 100));
+  assert.ok(snapshotDue(running, null, 10, 100));
 });
 
 Deno.test("snapshotDue() always writes a run at rest", () => {
@@ -369,14 +397,16 @@ Deno.test("snapshotDue() always writes a run at rest", () => {
     fold(running, { type: "run.failed", v: 1, at: 300, error: { code: "x", message: "y" } }),
   ];
   for (const snapshot of rest) {
-    assert.ok(snapshotDue(snapshot, snapshot.version - 1, 1000), snapshot.status);
-    assert.ok(snapshotDue(snapshot, snapshot.version, 1000), snapshot.status);
+    const stored = { version: snapshot.version - 1, bytes: 1_000_000, tailBytes: 0 };
+    assert.ok(snapshotDue(snapshot, stored, 10, 1000), snapshot.status);
+    assert.ok(snapshotDue(snapshot, { ...stored, version: snapshot.version }, 10, 1000));
   }
 });
 
-Deno.test("snapshotDue() writes a running or queued run every `every` versions", () => {
+/** `running` after `n` more events (at version 2 + n). */
+function runningAt(n: number): RunSnapshot {
   let snapshot = running;
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < n; i++) {
     snapshot = fold(snapshot, {
       type: "effect.recorded",
       v: 1,
@@ -388,14 +418,67 @@ Deno.test("snapshotDue() writes a running or queued run every `every` versions",
       ok: true,
     });
   }
+  return snapshot;
+}
+
+Deno.test("snapshotDue() writes a running or queued run at least every `every` versions", () => {
+  const snapshot = runningAt(10);
   assert.equal(snapshot.version, 12);
-  assert.ok(!snapshotDue(snapshot, 5, 8));
-  assert.ok(snapshotDue(snapshot, 4, 8));
-  assert.ok(snapshotDue(snapshot, 3, 8));
-  assert.ok(snapshotDue(snapshot, 11, 1));
-  assert.ok(!snapshotDue(snapshot, 12, 1));
-  assert.ok(!snapshotDue(queued, 1, 2));
-  assert.ok(snapshotDue(queued, 0, 1));
+  const big = (version: number) => ({ version, bytes: 1_000_000, tailBytes: 0 });
+  assert.ok(!snapshotDue(snapshot, big(5), 10, 8));
+  assert.ok(snapshotDue(snapshot, big(4), 10, 8));
+  assert.ok(snapshotDue(snapshot, big(3), 10, 8));
+  assert.ok(snapshotDue(snapshot, big(11), 10, 1));
+  assert.ok(!snapshotDue(snapshot, big(12), 10, 1));
+  assert.ok(!snapshotDue(queued, big(1), 10, 2));
+  assert.ok(snapshotDue(queued, big(0), 10, 1));
+});
+
+Deno.test("snapshotDue() writes a running run once the events after its snapshot outweigh it", () => {
+  const snapshot = runningAt(10);
+  const stored = { version: 11, bytes: 50_000, tailBytes: 30_000 };
+  assert.ok(!snapshotDue(snapshot, stored, 19_999, 64));
+  assert.ok(snapshotDue(snapshot, stored, 20_000, 64));
+  assert.ok(snapshotDue(snapshot, { ...stored, tailBytes: 50_000 }, 1, 64));
+  assert.ok(snapshotDue(snapshot, stored, 100_000, 64), "one append larger than the snapshot");
+});
+
+Deno.test("snapshotDue() lets a small snapshot be followed by SNAPSHOT_MIN_BYTES of events", () => {
+  const snapshot = runningAt(10);
+  const stored = { version: 11, bytes: 100, tailBytes: 0 };
+  assert.ok(!snapshotDue(snapshot, stored, 200, 64), "not at every step");
+  assert.ok(!snapshotDue(snapshot, stored, SNAPSHOT_MIN_BYTES - 1, 64));
+  assert.ok(snapshotDue(snapshot, stored, SNAPSHOT_MIN_BYTES, 64));
+  assert.ok(snapshotDue(snapshot, { ...stored, tailBytes: SNAPSHOT_MIN_BYTES - 5 }, 5, 64));
+});
+
+Deno.test("storedSnapshotAfter() follows the stored snapshot and its tail", () => {
+  const { events, snapshot } = appendAfterRunning();
+  const skipped = encodeAppend(THREAD, 2, events, snapshot, false);
+  assert.equal(
+    skipped.eventBytes,
+    skipped.events.reduce((total, event) => total + event.json.length, 0),
+  );
+  const before = { version: 1, bytes: 300, tailBytes: 40 };
+  assert.deepEqual(storedSnapshotAfter(before, skipped), {
+    version: 1,
+    bytes: 300,
+    tailBytes: 40 + skipped.eventBytes,
+  });
+  assert.deepEqual(before, { version: 1, bytes: 300, tailBytes: 40 }, "not modified");
+  assert.equal(storedSnapshotAfter(null, skipped), null);
+  const written = encodeAppend(THREAD, 2, events, snapshot, true);
+  assert.deepEqual(storedSnapshotAfter(before, written), {
+    version: snapshot.version,
+    bytes: JSON.stringify(snapshot).length,
+    tailBytes: 0,
+  });
+  assert.deepEqual(storedSnapshotAfter(null, written), storedSnapshotAfter(before, written));
+});
+
+Deno.test("the default snapshot cap is 64 versions", () => {
+  assert.equal(DEFAULT_SNAPSHOT_EVERY, 64);
+  assert.equal(SNAPSHOT_MIN_BYTES, 4096);
 });
 
 // ---------------------------------------------------------------------------

@@ -352,6 +352,63 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     assert.deepEqual(atRest, { snapshot: run, events: [] });
   }, 4);
 
+  test("a large state is rewritten only once the events after it outweigh it", async (store) => {
+    // A 64 KiB state changed by small steps: the byte rule of the snapshot policy (the
+    // version cap is set out of the way).
+    const blob = "b".repeat(64 * 1024);
+    let run = await startRun(store, "large-1", { blob, scratch: "" });
+    const small = (i: number): RunEvent => {
+      const state = { ...run.state, scratch: `${i}:`.padEnd(512, "s") };
+      return {
+        type: "step.committed",
+        v: 1,
+        at: tick(),
+        step: run.step + 1,
+        checkpointId: `cp_${String(++checkpointCounter).padStart(8, "0")}` as CheckpointId,
+        parentCheckpointId: run.checkpointId,
+        tasks: [{ taskId: `${run.step + 1}:a`, node: "a", update: { scratch: state.scratch } }],
+        delta: diffJson(run.state, state),
+        next: [{ id: `${run.step + 2}:a`, node: "a" }],
+      };
+    };
+    const size = (value: unknown) => JSON.stringify(value).length;
+    const first = (await store.load(run.threadId))!;
+    const firstSize = size(first.snapshot);
+    assert.ok(firstSize > 64 * 1024);
+
+    // Appends alone (no loads between them): the store follows its own writes.
+    for (let i = 1; i <= 30; i++) run = await appendAll(store, run, [small(i)]);
+    let loaded = (await store.load(run.threadId))!;
+    assert.equal(loaded.snapshot.version, first.snapshot.version, "30 small steps: no rewrite");
+    assert.deepEqual(currentSnapshot(loaded), run);
+
+    // Then with a load after each append: each rewrite comes once the tail outweighs the
+    // snapshot, not before it is half as large.
+    let rewrites = 0;
+    for (let i = 31; i <= 150; i++) {
+      const event = small(i);
+      const threshold = Math.max(size(loaded.snapshot), 4096);
+      const tail = loaded.events.reduce((total, item) => total + size(item.event), 0);
+      const before = loaded.snapshot.version;
+      run = await appendAll(store, run, [event]);
+      loaded = (await store.load(run.threadId))!;
+      assert.deepEqual(currentSnapshot(loaded), run);
+      const rewritten = loaded.snapshot.version !== before;
+      if (rewritten) {
+        rewrites++;
+        assert.equal(loaded.snapshot.version, run.version);
+        assert.ok(tail + size(event) >= threshold / 2, `step ${i}: rewritten too early`);
+      } else {
+        assert.ok(tail + size(event) < threshold, `step ${i}: the tail outweighs the snapshot`);
+      }
+    }
+    assert.ok(rewrites >= 1, "a snapshot is written once the tail outweighs it");
+    assert.ok(rewrites <= 6, `most appends do not rewrite the snapshot (${rewrites} of 120)`);
+    assert.deepEqual(foldAll(null, await store.readEvents(run.threadId, 1)), run);
+    run = await appendAll(store, run, [{ type: "run.paused", v: 1, at: tick(), reason: null }]);
+    assert.deepEqual(await store.load(run.threadId), { snapshot: run, events: [] });
+  }, 1000);
+
   test("listRuns() pages without duplicates or gaps while runs are updated", async (store) => {
     const runs = new Map<string, RunSnapshot>();
     for (let i = 0; i < 30; i++) {

@@ -33,7 +33,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { z } from "zod";
+import type { z } from "zod";
 import { openApiSchema } from "../server/openapi.ts";
 import { createRuntime, defineState, END, START, StateGraph } from "../mod.ts";
 import { createServer } from "../server/mod.ts";

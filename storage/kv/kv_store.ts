@@ -77,6 +77,7 @@ import {
   decodeRunCursor,
   decodeTimeIdCursor,
   decodeVersionCursor,
+  DEFAULT_SNAPSHOT_EVERY,
   type EffectKey,
   type EffectRecord,
   encodeAppend,
@@ -113,6 +114,8 @@ import {
   StorageError,
   type Store,
   type StoredEvent,
+  storedSnapshotAfter,
+  type StoredSnapshotInfo,
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
@@ -158,9 +161,12 @@ export interface KvStoreOptions {
    */
   path?: string;
   /**
-   * Persist a running run's snapshot every this many versions (runs at rest
-   * always get one).
-   * @default {8}
+   * The snapshot policy's cap: persist a running run's snapshot at least
+   * every this many versions (1: at every append). Between, a snapshot is
+   * persisted once the events after the last one outweigh it; runs at rest,
+   * and runs this instance has not written or loaded since it opened, always
+   * get one. See `snapshotDue`.
+   * @default {64}
    */
   snapshotEvery?: number;
 }
@@ -190,6 +196,13 @@ interface RunHead {
   status: RunStatus;
   updatedAt: number;
   snapshot: SnapshotPointer;
+  /**
+   * The sizes of the stored snapshot and of the events after it, for the
+   * snapshot policy: known when this instance wrote or loaded them, `null`
+   * when the head was read from a batch (then the next append writes a
+   * snapshot). Not stored.
+   */
+  stored: StoredSnapshotInfo | null;
 }
 
 /** A batch as stored (JSON text): the run's head after it, its checkpoints, its events. */
@@ -262,6 +275,7 @@ function decodeBatch(firstSeq: number, bytes: Uint8Array, withEvents: boolean): 
     status: document.status,
     updatedAt: document.updatedAt,
     snapshot: document.snapshot,
+    stored: null,
   };
   const events = withEvents
     ? document.events.map((raw, i): StoredEvent => ({ seq: firstSeq + i, event: decodeEvent(raw) }))
@@ -335,7 +349,7 @@ export class KvStore implements Store, ControlStore {
    * ```
    */
   static async open(options: KvStoreOptions = {}): Promise<KvStore> {
-    const snapshotEvery = options.snapshotEvery ?? 8;
+    const snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) {
       throw new RangeError(
         `Cannot open the store: snapshotEvery must be a whole number from 1, got ${snapshotEvery}`,
@@ -434,8 +448,14 @@ export class KvStore implements Store, ControlStore {
       parseThreadId(threadId);
       let head = this.#heads.get(threadId) ?? null;
       if (head === null || head.version !== expectedVersion) head = await this.#readHead(threadId);
-      const due = snapshotDue(snapshot, head?.snapshot.version ?? null, this.#snapshotEvery);
-      const encoded = encodeAppend(threadId, expectedVersion, events, snapshot, due);
+      const stored = head?.version === expectedVersion ? head.stored : null;
+      const encoded = encodeAppend(
+        threadId,
+        expectedVersion,
+        events,
+        snapshot,
+        (bytes) => snapshotDue(snapshot, stored, bytes, this.#snapshotEvery),
+      );
       for (let attempt = 0; attempt < 2; attempt++) {
         if (head === null || head.version !== expectedVersion) break;
         if (await this.#write(head, encoded) !== null) return { version: encoded.summary.version };
@@ -511,6 +531,7 @@ export class KvStore implements Store, ControlStore {
       status: summary.status,
       updatedAt: summary.updatedAt,
       snapshot,
+      stored: storedSnapshotAfter(head?.stored ?? null, encoded),
     };
     this.#remember(threadId, next);
     const replaced = head?.snapshot.chunks ?? null;
@@ -553,6 +574,10 @@ export class KvStore implements Store, ControlStore {
   #remember(threadId: string, head: RunHead): void {
     const known = this.#heads.get(threadId);
     if (known !== undefined && known.version > head.version) return;
+    if (known?.version === head.version && head.stored === null) {
+      // Batches are immutable: what is known of the run at this version still holds.
+      head = { ...head, stored: known.stored };
+    }
     this.#heads.delete(threadId);
     this.#heads.set(threadId, head);
     if (this.#heads.size > HEAD_CACHE_SIZE) {
@@ -595,14 +620,18 @@ export class KvStore implements Store, ControlStore {
     const entry = await this.#kv.get<BlobValue>(snapshotKey(threadId));
     if (entry.value === null) return null;
     const bytes = await readBlob(this.#kv, chunksPrefix(threadId), entry.value);
-    const snapshot = JSON.parse(decoder.decode(bytes)) as RunSnapshot;
+    const text = decoder.decode(bytes);
+    const snapshot = JSON.parse(text) as RunSnapshot;
     const events: StoredEvent[] = [];
     let head: RunHead = {
       version: snapshot.version,
       status: snapshot.status,
       updatedAt: snapshot.updatedAt,
       snapshot: { version: snapshot.version, chunks: isChunk(entry.value) ? entry.value : null },
+      stored: null,
     };
+    // The batches' sizes stand for their events' (a little more: a snapshot comes a little early).
+    let tailBytes = 0;
     const prefix = eventsPrefix(threadId);
     for await (
       const batch of this.#kv.list<BlobValue>({
@@ -614,7 +643,12 @@ export class KvStore implements Store, ControlStore {
       const decoded = decodeBatch(sequenceOf(batch.key), blob, true);
       events.push(...decoded.events);
       head = decoded.head;
+      tailBytes += blob.length;
     }
+    // (A snapshot written meanwhile, after the one read, leaves the sizes unknown.)
+    head.stored = head.snapshot.version === snapshot.version
+      ? { version: snapshot.version, bytes: text.length, tailBytes }
+      : null;
     this.#remember(threadId, head);
     return { snapshot, events };
   }

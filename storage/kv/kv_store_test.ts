@@ -713,3 +713,53 @@ Deno.test("KvStore interrupt index: changes over one commit's limits fail and wr
     assert.deepEqual(await chunkNonces(path, "limit-1"), new Map(), "so are the batch's");
   });
 });
+
+Deno.test("KvStore: a run this instance has not written or loaded gets a snapshot at its next append", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/policy.db`;
+    const blob = "x".repeat(64 * 1024);
+    let run: RunSnapshot;
+    {
+      await using store = await KvStore.open({ path });
+      run = await startRun(store, "policy-1", { blob });
+      run = await append(store, run, [effect(0)]);
+      const loaded = (await store.load(run.threadId))!;
+      assert.equal(loaded.snapshot.version, 1, "small events after a large state: no rewrite");
+      assert.deepEqual(currentSnapshot(loaded), run);
+    }
+    {
+      await using store = await KvStore.open({ path });
+      run = await append(store, run, [effect(1)]);
+      assert.deepEqual(await store.load(run.threadId), { snapshot: run, events: [] });
+    }
+    {
+      await using store = await KvStore.open({ path });
+      assert.deepEqual(await current(store, run.threadId), run);
+      run = await append(store, run, [effect(2)]);
+      run = await append(store, run, [effect(3)]);
+      const loaded = (await store.load(run.threadId))!;
+      assert.equal(loaded.snapshot.version, run.version - 2, "a loaded run's sizes are known");
+      assert.deepEqual(currentSnapshot(loaded), run);
+    }
+  });
+});
+
+Deno.test("KvStore: a stale head cache costs extra snapshots, never a wrong load", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/stale.db`;
+    await using a = await KvStore.open({ path });
+    await using b = await KvStore.open({ path });
+    await using reader = await KvStore.open({ path });
+    let run = await startRun(a, "stale-1", { blob: "x".repeat(64 * 1024) });
+    for (let i = 0; i < 6; i++) {
+      // Each instance appends after the other: its cached head is behind, so it writes one.
+      run = await append(i % 2 === 0 ? b : a, run, [effect(i)]);
+      assert.deepEqual(await reader.load(run.threadId), { snapshot: run, events: [] });
+    }
+    run = await append(a, run, [effect(6)]);
+    const loaded = (await reader.load(run.threadId))!;
+    assert.equal(loaded.snapshot.version, run.version - 1, "a wrote the last one: no rewrite");
+    assert.deepEqual(currentSnapshot(loaded), run);
+    assert.deepEqual(foldAll(null, await reader.readEvents(run.threadId, 1)), run);
+  });
+});

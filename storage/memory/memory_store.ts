@@ -27,6 +27,7 @@ import {
   decodeSnapshot,
   decodeTimeIdCursor,
   decodeVersionCursor,
+  DEFAULT_SNAPSHOT_EVERY,
   type EffectKey,
   type EffectRecord,
   encodeAppend,
@@ -56,6 +57,8 @@ import {
   snapshotDue,
   type Store,
   type StoredEvent,
+  storedSnapshotAfter,
+  type StoredSnapshotInfo,
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
@@ -64,9 +67,11 @@ import { pageOf } from "../../kernel/mod.ts";
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * Persist a running run's snapshot every this many versions (runs at rest
-   * always get one).
-   * @default {8}
+   * The snapshot policy's cap: persist a running run's snapshot at least
+   * every this many versions (1: at every append). Between, a snapshot is
+   * persisted once the events after the last one outweigh it; runs at rest
+   * always get one. See `snapshotDue`.
+   * @default {64}
    */
   snapshotEvery?: number;
 }
@@ -76,6 +81,8 @@ interface StoredRun {
   payloadHash: string;
   snapshotJson: string;
   snapshotVersion: number;
+  /** The size of the JSON texts of the events after the snapshot. */
+  tailBytes: number;
   events: string[];
   checkpoints: CheckpointRecord[];
 }
@@ -117,7 +124,7 @@ export class MemoryStore implements Store, ControlStore {
    * @param options The snapshot policy.
    */
   constructor(options: MemoryStoreOptions = {}) {
-    this.#snapshotEvery = options.snapshotEvery ?? 8;
+    this.#snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
   }
 
   /**
@@ -142,6 +149,7 @@ export class MemoryStore implements Store, ControlStore {
         payloadHash: event.payloadHash,
         snapshotJson: encoded.snapshotJson!,
         snapshotVersion: encoded.snapshot.version,
+        tailBytes: 0,
         events: [],
         checkpoints: [],
       });
@@ -168,8 +176,14 @@ export class MemoryStore implements Store, ControlStore {
   ): Promise<AppendResult> {
     return this.#do(() => {
       const run = this.#runs.get(threadId);
-      const due = snapshotDue(snapshot, run?.snapshotVersion ?? null, this.#snapshotEvery);
-      const encoded = encodeAppend(threadId, expectedVersion, events, snapshot, due);
+      const stored = run === undefined ? null : this.#stored(run);
+      const encoded = encodeAppend(
+        threadId,
+        expectedVersion,
+        events,
+        snapshot,
+        (bytes) => snapshotDue(snapshot, stored, bytes, this.#snapshotEvery),
+      );
       if (run === undefined || run.summary.version !== expectedVersion) {
         throw new VersionConflictError(threadId, expectedVersion, run?.summary.version ?? null);
       }
@@ -178,15 +192,23 @@ export class MemoryStore implements Store, ControlStore {
     });
   }
 
+  #stored(run: StoredRun): StoredSnapshotInfo {
+    return {
+      version: run.snapshotVersion,
+      bytes: run.snapshotJson.length,
+      tailBytes: run.tailBytes,
+    };
+  }
+
   #write(run: StoredRun, encoded: EncodedAppend): void {
     for (const event of encoded.events) run.events.push(event.json);
     run.checkpoints.push(...encoded.checkpoints.map((record) => ({ ...record })));
     run.summary = encoded.summary;
     applyInterruptChanges(this.#interrupts, encoded.interruptChanges);
-    if (encoded.snapshotJson !== null) {
-      run.snapshotJson = encoded.snapshotJson;
-      run.snapshotVersion = encoded.snapshot.version;
-    }
+    const stored = storedSnapshotAfter(this.#stored(run), encoded)!;
+    if (encoded.snapshotJson !== null) run.snapshotJson = encoded.snapshotJson;
+    run.snapshotVersion = stored.version;
+    run.tailBytes = stored.tailBytes;
   }
 
   /**

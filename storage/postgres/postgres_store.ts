@@ -34,6 +34,7 @@ import {
   decodeRunCursor,
   decodeTimeIdCursor,
   decodeVersionCursor,
+  DEFAULT_SNAPSHOT_EVERY,
   type EffectKey,
   type EffectRecord,
   encodeAppend,
@@ -68,6 +69,8 @@ import {
   StorageError,
   type Store,
   type StoredEvent,
+  storedSnapshotAfter,
+  type StoredSnapshotInfo,
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
@@ -100,10 +103,13 @@ export interface PostgresStoreOptions {
    */
   createSchema?: boolean;
   /**
-   * Persist a running run's snapshot every this many versions (runs at rest
-   * always get one), so that a long run does not rewrite its whole state at
-   * every step.
-   * @default {8}
+   * The snapshot policy's cap: persist a running run's snapshot at least
+   * every this many versions (1: at every append). Between, a snapshot is
+   * persisted once the events after the last one outweigh it, so that a long
+   * run does not rewrite its whole state at every step; runs at rest, and
+   * runs this store has not written or loaded since it connected, always get
+   * one. See `snapshotDue`.
+   * @default {64}
    */
   snapshotEvery?: number;
 }
@@ -119,12 +125,20 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCHES_IN_FLIGHT = 2;
 /** A long queue is shared among free batch slots, but no batch is split below this. */
 const MIN_SPLIT = 32;
-/** How many stored snapshot versions are remembered (see `#snapshotVersions`). */
+/** How many runs' stored snapshots are remembered (see `#snapshots`). */
 const MAX_REMEMBERED_RUNS = 100_000;
 /** How often a transaction that lost a deadlock race is tried again. */
 const RACE_RETRIES = 3;
 /** How often a claim of an idempotency key is tried while the key is claimed and released meanwhile. */
 const CLAIM_ATTEMPTS = 5;
+
+/** What the store knows of a run's stored snapshot, for the snapshot policy. */
+interface KnownSnapshot {
+  /** The run's version these sizes are for. */
+  head: number;
+  /** The stored snapshot and the events after it, through `head`. */
+  stored: StoredSnapshotInfo;
+}
 
 /** An append ready for a batch: encoded, with the net changes to the interrupt index. */
 interface PreparedAppend {
@@ -162,12 +176,13 @@ export class PostgresStore implements Store, ControlStore {
   #snapshotEvery: number;
   #appends: GroupCommitter<PreparedAppend, number>;
   /**
-   * The version of the stored snapshot of runs this store has written or
-   * read, for the snapshot policy. It may lag behind the database (another
-   * process wrote a newer snapshot), which only makes a snapshot come early;
-   * an unknown run gets one at its next append.
+   * The stored snapshot of runs this store has written or read (its version
+   * and size, and the size of the events after it), for the snapshot policy.
+   * It is used only by an append at the version it was recorded at (so
+   * another process's appends make it unused); an unknown run gets a snapshot
+   * at its next append.
    */
-  #snapshotVersions = new Map<string, number>();
+  #snapshots = new Map<string, KnownSnapshot>();
   #closing: Promise<void> | null = null;
 
   private constructor(sql: postgres.Sql, schema: string, snapshotEvery: number) {
@@ -179,8 +194,7 @@ export class PostgresStore implements Store, ControlStore {
       execute: (items) => this.#appendBatch(items),
       key: (item) => item.encoded.threadId,
       size: ({ encoded, interrupts }) =>
-        (encoded.snapshotJson?.length ?? 0) +
-        encoded.events.reduce((total, event) => total + event.json.length, 0) +
+        (encoded.snapshotJson?.length ?? 0) + encoded.eventBytes +
         (interrupts?.upserts.reduce((total, row) => total + row.valueJson.length, 0) ?? 0),
       maxInFlight: MAX_BATCHES_IN_FLIGHT,
       minSplit: MIN_SPLIT,
@@ -212,7 +226,10 @@ export class PostgresStore implements Store, ControlStore {
    */
   static async connect(options: PostgresStoreOptions): Promise<PostgresStore> {
     const schema = parseSchemaName(options.schema ?? "public");
-    const snapshotEvery = wholeNumber(options.snapshotEvery ?? 8, "snapshotEvery");
+    const snapshotEvery = wholeNumber(
+      options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
+      "snapshotEvery",
+    );
     const max = wholeNumber(options.max ?? 10, "max");
     const sql = openPool(options.url, max);
     try {
@@ -256,7 +273,10 @@ export class PostgresStore implements Store, ControlStore {
         encoded.snapshotJson!,
       ]);
       if (row?.created === 1) {
-        this.#remember(encoded.threadId, encoded.summary.version);
+        this.#remember(encoded.threadId, {
+          head: encoded.summary.version,
+          stored: storedSnapshotAfter(null, encoded)!,
+        });
         return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
       }
       const loaded = await this.#load(encoded.threadId);
@@ -293,9 +313,15 @@ export class PostgresStore implements Store, ControlStore {
     snapshot: RunSnapshot,
   ): Promise<AppendResult> {
     return this.#io(`append to run "${threadId}"`, async () => {
-      const stored = this.#snapshotVersions.get(threadId) ?? null;
-      const due = snapshotDue(snapshot, stored, this.#snapshotEvery);
-      const encoded = encodeAppend(threadId, expectedVersion, events, snapshot, due);
+      const known = this.#snapshots.get(threadId);
+      const stored = known?.head === expectedVersion ? known.stored : null;
+      const encoded = encodeAppend(
+        threadId,
+        expectedVersion,
+        events,
+        snapshot,
+        (bytes) => snapshotDue(snapshot, stored, bytes, this.#snapshotEvery),
+      );
       const interrupts = planInterruptChanges(threadId, encoded.interruptChanges);
       return { version: await this.#appends.submit({ encoded, interrupts }) };
     });
@@ -372,7 +398,7 @@ export class PostgresStore implements Store, ControlStore {
           );
         return { ok: false, error };
       }
-      if (item.snapshotJson !== null) this.#remember(item.threadId, item.summary.version);
+      this.#appended(item);
       return { ok: true, value: item.summary.version };
     });
   }
@@ -408,7 +434,12 @@ export class PostgresStore implements Store, ControlStore {
     const [first, ...rest] = rows;
     if (first === undefined) return null;
     const snapshot = decodeSnapshot(first.json);
-    this.#remember(threadId, snapshot.version);
+    let tailBytes = 0;
+    for (const row of rest) tailBytes += row.json.length;
+    this.#remember(threadId, {
+      head: rest.at(-1)?.seq ?? snapshot.version,
+      stored: { version: snapshot.version, bytes: first.json.length, tailBytes },
+    });
     return { snapshot, events: rest.map(toStoredEvent) };
   }
 
@@ -849,12 +880,26 @@ export class PostgresStore implements Store, ControlStore {
     >;
   }
 
-  #remember(threadId: string, version: number): void {
-    const versions = this.#snapshotVersions;
-    versions.delete(threadId);
-    versions.set(threadId, version);
-    if (versions.size > MAX_REMEMBERED_RUNS) {
-      versions.delete(versions.keys().next().value!);
+  /** Records what a committed append changed of its run's stored snapshot. */
+  #appended(append: EncodedAppend): void {
+    const known = this.#snapshots.get(append.threadId);
+    if (known !== undefined && known.head >= append.summary.version) return; // A load saw it.
+    const stored = storedSnapshotAfter(
+      known?.head === append.expectedVersion ? known.stored : null,
+      append,
+    );
+    if (stored === null) this.#snapshots.delete(append.threadId);
+    else this.#remember(append.threadId, { head: append.summary.version, stored });
+  }
+
+  #remember(threadId: string, known: KnownSnapshot): void {
+    const snapshots = this.#snapshots;
+    const previous = snapshots.get(threadId);
+    if (previous !== undefined && previous.head > known.head) return;
+    snapshots.delete(threadId);
+    snapshots.set(threadId, known);
+    if (snapshots.size > MAX_REMEMBERED_RUNS) {
+      snapshots.delete(snapshots.keys().next().value!);
     }
   }
 }

@@ -653,3 +653,94 @@ Deno.test("PostgresStore.connect() refuses bad options before connecting", async
   await assert.rejects(() => PostgresStore.connect({ url, snapshotEvery: 0 }), RangeError);
   await assert.rejects(() => PostgresStore.connect({ url, max: 1.5 }), RangeError);
 });
+
+function effectEvent(index: number): RunEvent {
+  return {
+    type: "effect.recorded",
+    v: 1,
+    at: ++clock,
+    step: 1,
+    node: "a",
+    index,
+    name: "tool",
+    ok: true,
+  };
+}
+
+async function appendOne(store: Store, run: RunSnapshot, event: RunEvent): Promise<RunSnapshot> {
+  const next = fold(run, event);
+  assert.deepEqual(await store.append(run.threadId, run.version, [event], next), {
+    version: next.version,
+  });
+  return next;
+}
+
+postgresTest(
+  "PostgresStore: a run this store has not written or loaded gets a snapshot at its next append",
+  async () => {
+    const schema = freshSchemaName();
+    const url = postgresTestUrl();
+    try {
+      let run: RunSnapshot;
+      {
+        await using store = await PostgresStore.connect({ url, schema });
+        run = await startRun(store, "policy-1", { blob: "x".repeat(64 * 1024) });
+        run = await appendOne(store, run, effectEvent(0));
+        const loaded = (await store.load(run.threadId))!;
+        assert.equal(loaded.snapshot.version, 1, "small events after a large state: no rewrite");
+        assert.deepEqual(currentSnapshot(loaded), run);
+      }
+      {
+        await using store = await PostgresStore.connect({ url, schema });
+        run = await appendOne(store, run, effectEvent(1));
+        assert.deepEqual(await store.load(run.threadId), { snapshot: run, events: [] });
+      }
+      {
+        await using store = await PostgresStore.connect({ url, schema });
+        assert.deepEqual(currentSnapshot((await store.load(run.threadId))!), run);
+        run = await appendOne(store, run, effectEvent(2));
+        run = await appendOne(store, run, effectEvent(3));
+        const loaded = (await store.load(run.threadId))!;
+        assert.equal(loaded.snapshot.version, run.version - 2, "a loaded run's sizes are known");
+        assert.deepEqual(currentSnapshot(loaded), run);
+      }
+    } finally {
+      await dropSchema(schema);
+    }
+  },
+);
+
+postgresTest(
+  "PostgresStore: a stale snapshot cache costs extra snapshots, never a wrong load",
+  async () => {
+    const schema = freshSchemaName();
+    const url = postgresTestUrl();
+    try {
+      await using a = await PostgresStore.connect({ url, schema, max: 2 });
+      await using b = await PostgresStore.connect({ url, schema, max: 2 });
+      await using reader = await PostgresStore.connect({ url, schema, max: 2 });
+      let run = await startRun(a, "stale-1", { blob: "x".repeat(64 * 1024) });
+      for (let i = 0; i < 6; i++) {
+        // Each store appends after the other: what it knows is behind, so it writes one.
+        run = await appendOne(i % 2 === 0 ? b : a, run, effectEvent(i));
+        assert.deepEqual(await reader.load(run.threadId), { snapshot: run, events: [] });
+      }
+      run = await appendOne(a, run, effectEvent(6));
+      const loaded = (await reader.load(run.threadId))!;
+      assert.equal(loaded.snapshot.version, run.version - 1, "a wrote the last one: no rewrite");
+      assert.deepEqual(currentSnapshot(loaded), run);
+      // A conflict leaves what the loser knows unused, not wrong.
+      const ahead = fold(run, effectEvent(7));
+      const event = effectEvent(8);
+      await assert.rejects(
+        () => b.append(run.threadId, ahead.version, [event], fold(ahead, event)),
+        VersionConflictError,
+      );
+      run = await appendOne(b, run, effectEvent(9));
+      assert.deepEqual(await reader.load(run.threadId), { snapshot: run, events: [] });
+      assert.deepEqual(foldAll(null, await reader.readEvents(run.threadId, 1)), run);
+    } finally {
+      await dropSchema(schema);
+    }
+  },
+);
