@@ -48,24 +48,8 @@ export interface ApiResponse {
   text: string;
 }
 
-/** A deferred promise. */
-export interface Deferred<T> {
-  /** The promise. */
-  promise: Promise<T>;
-  /** Settles it. */
-  resolve(value: T): void;
-}
-
-/**
- * A deferred promise.
- *
- * @returns The promise and its resolver.
- */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((done) => resolve = done);
-  return { promise, resolve };
-}
+export { type Deferred, deferred } from "./_helpers.ts";
+import { type Deferred, deferred } from "./_helpers.ts";
 
 /**
  * A clock that follows `Date.now()` but never returns the same value twice

@@ -19,7 +19,6 @@
 import assert from "node:assert/strict";
 import {
   Command,
-  ConflictError,
   currentSnapshot,
   defineState,
   END,
@@ -28,34 +27,9 @@ import {
   parseThreadId,
   START,
   StateGraph,
-  type Store,
-  type StoredEvent,
 } from "../mod.ts";
+import { assertConflict, deferred, readLog } from "./_helpers.ts";
 import { storeTest } from "./_stores.ts";
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((done) => resolve = done);
-  return { promise, resolve };
-}
-
-function readLog(store: Store, threadId: string): Promise<StoredEvent[]> {
-  return store.readEvents(parseThreadId(threadId), 1);
-}
-
-async function assertConflict(action: () => Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(action, (error: unknown) => {
-    assert.ok(error instanceof ConflictError, `expected a ConflictError, got ${String(error)}`);
-    assert.equal(error.code, "conflict");
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },

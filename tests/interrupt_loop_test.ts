@@ -20,7 +20,6 @@
 import assert from "node:assert/strict";
 import {
   Command,
-  ConflictError,
   defineState,
   END,
   interrupt,
@@ -30,29 +29,14 @@ import {
   START,
   StateGraph,
   type Store,
-  type StoredEvent,
 } from "../mod.ts";
 import { approvalGraph } from "../examples/approval.ts";
+import { assertConflict, readLog } from "./_helpers.ts";
 import { freshLocation, openStoreAt, type StoreKind, storeTest } from "./_stores.ts";
 import { SKIP_POSTGRES } from "./_postgres.ts";
 import { checkoutGraph, readLines, type RestartConfig } from "./fixtures/interrupt_restart.ts";
 
 const FIXTURE = new URL("./fixtures/interrupt_restart.ts", import.meta.url).pathname;
-
-/** The run's whole event log. */
-function readLog(store: Store, threadId: string): Promise<StoredEvent[]> {
-  return store.readEvents(parseThreadId(threadId), 1);
-}
-
-/** Asserts that `action` rejects with a `ConflictError` (code `conflict`). */
-async function assertConflict(action: () => Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(action, (error: unknown) => {
-    assert.ok(error instanceof ConflictError, `expected a ConflictError, got ${String(error)}`);
-    assert.equal(error.code, "conflict");
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 function onlyInterrupt(result: RunResult): { id: string; node: string; value: Json } {
   assert.equal(result.status, "interrupted");

@@ -37,6 +37,14 @@
  * batches committed since the last time (`cpw`). Committed batches never change,
  * so concurrent indexers write the same keys and a crash mid-way loses nothing.
  *
+ * Group commit: a local commit waits for the disk whatever its size, so the
+ * appends (and creations, and audit entries) of different runs that arrive
+ * while a commit is in flight go out together as one atomic operation once it
+ * lands; with nothing in flight, an append goes at once, alone. A batch whose
+ * checks fail wrote nothing, and its appends are then committed one by one, so
+ * each lands or conflicts on its own. Appends that change the interrupt index
+ * are always committed alone (see `_group_commit.ts`).
+ *
  * A run has one listing key (by status), so an append moves one key, not two;
  * listing all runs merges the seven status ranges. A value over 60 KiB is
  * written as chunks before the commit and becomes visible with it; the loser
@@ -131,6 +139,7 @@ import {
   readBlob,
 } from "./_blobs.ts";
 import { commit, isBusy } from "./_commit.ts";
+import { KvGroupCommitter } from "./_group_commit.ts";
 import {
   addInterruptChanges,
   API_KEY_COUNT_KEY,
@@ -324,12 +333,14 @@ export class KvStore implements Store, ControlStore {
   #kv: Deno.Kv;
   #snapshotEvery: number;
   #heads = new Map<string, RunHead>();
+  #group: KvGroupCommitter;
   #closed = false;
 
   // A TypeScript `private` constructor (a `#` one does not exist): open with KvStore.open().
   private constructor(kv: Deno.Kv, snapshotEvery: number) {
     this.#kv = kv;
     this.#snapshotEvery = snapshotEvery;
+    this.#group = new KvGroupCommitter(kv);
   }
 
   /**
@@ -474,7 +485,9 @@ export class KvStore implements Store, ControlStore {
     const threadId = encoded.threadId;
     const summary = encoded.summary;
     const batchKey = [...eventsPrefix(threadId), (head?.version ?? 0) + 1];
-    const atomic = this.#kv.atomic().check({ key: batchKey, versionstamp: null });
+    const checks: Deno.AtomicCheck[] = [{ key: batchKey, versionstamp: null }];
+    const mutations: Deno.KvMutation[] = [];
+    let atomic: Deno.AtomicOperation | null = null;
     let snapshot = head?.snapshot ?? null;
     const written: ChunkRef[] = [];
     let index: InterruptCommit | null = null;
@@ -482,7 +495,7 @@ export class KvStore implements Store, ControlStore {
       let snapshotValue: BlobValue | null = null;
       if (encoded.snapshotJson !== null) {
         snapshotValue = await this.#blob(threadId, encoder.encode(encoded.snapshotJson), written);
-        atomic.set(snapshotKey(threadId), snapshotValue);
+        mutations.push({ type: "set", key: snapshotKey(threadId), value: snapshotValue });
         snapshot = {
           version: encoded.snapshot.version,
           chunks: isChunk(snapshotValue) ? snapshotValue : null,
@@ -493,18 +506,26 @@ export class KvStore implements Store, ControlStore {
       }
       const batch = batchText(summary, snapshot, encoded);
       const batchValue = await this.#blob(threadId, encoder.encode(batch), written);
-      atomic.set(batchKey, batchValue);
+      mutations.push({ type: "set", key: batchKey, value: batchValue });
       const moved = head !== null &&
         (head.status !== summary.status || head.updatedAt !== summary.updatedAt);
-      if (moved) atomic.delete(runKey(head.status, head.updatedAt, threadId));
+      if (moved) {
+        mutations.push({ type: "delete", key: runKey(head.status, head.updatedAt, threadId) });
+      }
       const line = encodeValue(summary);
-      atomic.set(runKey(summary.status, summary.updatedAt, threadId), line);
+      mutations.push({
+        type: "set",
+        key: runKey(summary.status, summary.updatedAt, threadId),
+        value: line,
+      });
       if (encoded.interruptChanges.length > 0) {
         // The interrupt index goes into the same commit, within what the rest leaves of its limits.
         const keys = [batchKey, runKey(summary.status, summary.updatedAt, threadId)];
         if (moved) keys.push(runKey(head.status, head.updatedAt, threadId));
         if (snapshotValue !== null) keys.push(snapshotKey(threadId));
         const keyBytes = keys.reduce((n, key) => n + keySize(key), 0);
+        // It stays in this append's own commit, out of group commits.
+        atomic = this.#kv.atomic().check(...checks).mutate(...mutations);
         index = await addInterruptChanges(this.#kv, atomic, threadId, encoded.interruptChanges, {
           mutations: keys.length,
           keyBytes,
@@ -517,8 +538,10 @@ export class KvStore implements Store, ControlStore {
       throw error;
     }
     // A commit that throws may still have landed: its chunks are kept rather than risked.
-    const result = await commit(atomic);
-    if (!result.ok) {
+    const ok = atomic === null
+      ? await this.#group.submit({ key: threadId, checks, mutations })
+      : (await commit(atomic)).ok;
+    if (!ok) {
       await this.#discard(threadId, written);
       if (index !== null) await discardChunks(this.#kv, index.written);
       return null;
@@ -1314,12 +1337,18 @@ export class KvStore implements Store, ControlStore {
       }
       const { value, ref } = await prepareBlob(this.#kv, CHUNKS.audit, encoder.encode(json));
       const id = keyPart(record.auditId);
-      const atomic = this.#kv.atomic()
-        .set([...auditPrefix(), record.createdAt, id], value)
-        .set([...auditActionPrefix(record.action), record.createdAt, id], value)
-        .set([...auditRequestPrefix(record.requestId), record.createdAt, id], value);
+      const mutations: Deno.KvMutation[] = [
+        { type: "set", key: [...auditPrefix(), record.createdAt, id], value },
+        { type: "set", key: [...auditActionPrefix(record.action), record.createdAt, id], value },
+        {
+          type: "set",
+          key: [...auditRequestPrefix(record.requestId), record.createdAt, id],
+          value,
+        },
+      ];
       try {
-        await commit(atomic);
+        // Group-committed with appends and other entries (a NUL never starts a run's id).
+        await this.#group.submit({ key: `\0audit:${record.auditId}`, checks: [], mutations });
       } catch (error) {
         if (ref !== null) await deleteChunks(this.#kv, CHUNKS.audit, ref).catch(() => {});
         throw error;

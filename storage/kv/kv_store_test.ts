@@ -763,3 +763,127 @@ Deno.test("KvStore: a stale head cache costs extra snapshots, never a wrong load
     assert.deepEqual(foldAll(null, await reader.readEvents(run.threadId, 1)), run);
   });
 });
+
+/** Counts the Deno KV atomic commits made in this process while `body` runs. */
+async function countingCommits<T>(body: () => Promise<T>): Promise<{ value: T; commits: number }> {
+  const prototype = Deno.AtomicOperation.prototype;
+  const original = prototype.commit;
+  let commits = 0;
+  prototype.commit = function (this: Deno.AtomicOperation) {
+    commits++;
+    return original.call(this);
+  };
+  try {
+    const value = await body();
+    return { value, commits };
+  } finally {
+    prototype.commit = original;
+  }
+}
+
+Deno.test("KvStore group commit: 100 concurrent appends to 100 runs land in fewer commits", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  const runs = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => startRun(store, `group-${i}`, { n: 0 })),
+  );
+  const events = runs.map((run) => step(run, { n: 1 }));
+  const { value: results, commits } = await countingCommits(() =>
+    Promise.all(
+      runs.map((run, i) =>
+        store.append(run.threadId, run.version, [events[i]!], fold(run, events[i]!))
+      ),
+    )
+  );
+  assert.deepEqual(results, runs.map((run) => ({ version: run.version + 1 })));
+  assert.ok(commits < 100, `100 appends made ${commits} commits`);
+  for (const [i, run] of runs.entries()) {
+    const expected = fold(run, events[i]!);
+    assert.deepEqual(await current(store, run.threadId), expected);
+    assert.deepEqual(foldAll(null, await store.readEvents(run.threadId, 1)), expected);
+    const listed = await store.listRuns({ status: expected.status, limit: 200 });
+    assert.equal(listed.items.filter((item) => item.threadId === run.threadId).length, 1);
+  }
+  // Each run's next append still goes through (the head cache followed the batch).
+  const next = step(fold(runs[0]!, events[0]!), { n: 2 });
+  const base = fold(runs[0]!, events[0]!);
+  assert.deepEqual(await store.append(base.threadId, base.version, [next], fold(base, next)), {
+    version: base.version + 1,
+  });
+});
+
+Deno.test("KvStore group commit: 100 concurrent creations land in fewer commits", async () => {
+  await using store = await KvStore.open({ path: ":memory:" });
+  const { value: results, commits } = await countingCommits(() =>
+    Promise.all(Array.from({ length: 100 }, (_, i) => store.createRun(created(`make-${i}`))))
+  );
+  assert.ok(results.every((result) => result.created));
+  assert.ok(commits < 100, `100 creations made ${commits} commits`);
+  assert.equal((await store.listRuns({ limit: 200 })).items.length, 100);
+  const again = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => store.createRun(created(`make-${i}`))),
+  );
+  assert.ok(again.every((result) => !result.created && result.run.version === 1));
+});
+
+Deno.test("KvStore group commit: a stale append in a batch fails alone, the others land", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/group.db`;
+    await using a = await KvStore.open({ path });
+    await using b = await KvStore.open({ path });
+    const runs = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => startRun(a, `stale-${i}`, { n: 0 })),
+    );
+    // Another instance moves the last run on: `a`'s head cache still has it at the old version.
+    const stale = runs[99]!;
+    const moved = step(stale, { n: 7 });
+    await b.append(stale.threadId, stale.version, [moved], fold(stale, moved));
+    const events = runs.map((run) => step(run, { n: 1 }));
+    const { value: results, commits } = await countingCommits(() =>
+      Promise.allSettled(
+        runs.map((run, i) =>
+          a.append(run.threadId, run.version, [events[i]!], fold(run, events[i]!))
+        ),
+      )
+    );
+    for (const [i, result] of results.entries()) {
+      if (i === 99) {
+        assert.equal(result.status, "rejected");
+        const reason = (result as PromiseRejectedResult).reason;
+        assert.ok(reason instanceof VersionConflictError, String(reason));
+        assert.equal(reason.expectedVersion, stale.version);
+        assert.equal(reason.actualVersion, stale.version + 1);
+      } else {
+        assert.deepEqual(result, { status: "fulfilled", value: { version: runs[i]!.version + 1 } });
+      }
+    }
+    // The batch holding the stale append failed as a whole and its appends went alone.
+    assert.ok(commits > 100, `the fallback commits each append alone (${commits} commits)`);
+    for (const [i, run] of runs.entries()) {
+      const expected = i === 99 ? fold(run, moved) : fold(run, events[i]!);
+      assert.deepEqual(await current(b, run.threadId), expected);
+      assert.deepEqual(foldAll(null, await b.readEvents(run.threadId, 1)), expected);
+    }
+  });
+});
+
+Deno.test("KvStore group commit: large appends are split under the commit size limit", async () => {
+  await using store = await KvStore.open({ path: ":memory:", snapshotEvery: 1 });
+  const runs = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => startRun(store, `large-${i}`, { text: "" })),
+  );
+  // About 50 KiB of event and 50 KiB of snapshot each: 30 of them are over 800 KiB.
+  const events = runs.map((run, i) => step(run, { text: `${i}:`.padEnd(50_000, "x") }));
+  const { value: results, commits } = await countingCommits(() =>
+    Promise.all(
+      runs.map((run, i) =>
+        store.append(run.threadId, run.version, [events[i]!], fold(run, events[i]!))
+      ),
+    )
+  );
+  assert.deepEqual(results, runs.map((run) => ({ version: run.version + 1 })));
+  // Split by size (no batch over the limit falling back to one commit per append).
+  assert.ok(commits < 30, `30 large appends made ${commits} commits`);
+  for (const [i, run] of runs.entries()) {
+    assert.deepEqual(await current(store, run.threadId), fold(run, events[i]!));
+  }
+});

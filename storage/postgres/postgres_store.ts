@@ -77,7 +77,7 @@ import {
 import { pageOf } from "../../kernel/mod.ts";
 import { checkFromSeq, decodeSnapshot as decodeStoredSnapshot } from "../../kernel/mod.ts";
 import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
-import { GroupCommitter, type Settled } from "./_group_commit.ts";
+import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { type InterruptPlan, planInterruptChanges } from "./_interrupts.ts";
 import { type Statements, statements } from "./_sql.ts";
 import { applyMigrations, parseSchemaName, quoteIdentifier } from "./migrations.ts";

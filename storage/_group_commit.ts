@@ -1,5 +1,5 @@
 /**
- * Group commit: writes that arrive while earlier ones are in flight wait, and
+ * Group commit, shared by the storage adapters: writes that arrive while earlier ones are in flight wait, and
  * then go out together as one batch (one statement, one transaction, one WAL
  * flush). Each item of a batch gets its own outcome, so one failing item does
  * not fail the others. Items with the same key never share a batch and never

@@ -1,0 +1,56 @@
+/**
+ * Small helpers shared by the integration tests.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ConflictError, parseThreadId, type Store, type StoredEvent } from "../mod.ts";
+
+/** A promise with its resolve function, for gating code under test. */
+export interface Deferred<T> {
+  /** Settles when `resolve` is called. */
+  promise: Promise<T>;
+  /** Resolves `promise`. */
+  resolve(value: T): void;
+}
+
+/**
+ * Makes a {@linkcode Deferred}.
+ *
+ * @returns The deferred.
+ */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => resolve = done);
+  return { promise, resolve };
+}
+
+/**
+ * A run's whole event log.
+ *
+ * @param store The store.
+ * @param threadId The run.
+ * @returns Its events from seq 1.
+ */
+export function readLog(store: Store, threadId: string): Promise<StoredEvent[]> {
+  return store.readEvents(parseThreadId(threadId), 1);
+}
+
+/**
+ * Asserts that `action` rejects with a `ConflictError` (code `conflict`) whose message matches.
+ *
+ * @param action The call.
+ * @param pattern The expected message.
+ */
+export async function assertConflict(
+  action: () => Promise<unknown>,
+  pattern: RegExp,
+): Promise<void> {
+  await assert.rejects(action, (error: unknown) => {
+    assert.ok(error instanceof ConflictError, `expected a ConflictError, got ${String(error)}`);
+    assert.equal(error.code, "conflict");
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
