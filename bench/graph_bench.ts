@@ -704,10 +704,20 @@ function textBytes(value: unknown): number {
 function countKvWrites(): { on: boolean; bytes: number; restore(): void } {
   const counter = { on: false, bytes: 0, restore: () => {} };
   const atomicSet = Deno.AtomicOperation.prototype.set;
+  const atomicMutate = Deno.AtomicOperation.prototype.mutate;
   const kvSet = Deno.Kv.prototype.set;
   Deno.AtomicOperation.prototype.set = function (key, value, options) {
     if (counter.on) counter.bytes += textBytes(value);
     return atomicSet.call(this, key, value, options);
+  };
+  // The KV store's group commit writes through `mutate`.
+  Deno.AtomicOperation.prototype.mutate = function (...mutations) {
+    if (counter.on) {
+      for (const mutation of mutations) {
+        if (mutation.type === "set") counter.bytes += textBytes(mutation.value);
+      }
+    }
+    return atomicMutate.apply(this, mutations);
   };
   Deno.Kv.prototype.set = function (key, value, options) {
     if (counter.on) counter.bytes += textBytes(value);
@@ -715,6 +725,7 @@ function countKvWrites(): { on: boolean; bytes: number; restore(): void } {
   };
   counter.restore = () => {
     Deno.AtomicOperation.prototype.set = atomicSet;
+    Deno.AtomicOperation.prototype.mutate = atomicMutate;
     Deno.Kv.prototype.set = kvSet;
   };
   return counter;
