@@ -81,6 +81,7 @@
  */
 
 import postgres from "postgres";
+import { emit, median, openBenchPostgres, round } from "./_common.ts";
 import {
   aiMessage,
   type CompiledGraph,
@@ -126,20 +127,6 @@ function envInt(name: string, fallback: number): number {
     throw new RangeError(`${name} must be a whole number from 1, got "${raw}"`);
   }
   return value;
-}
-
-function emit(line: Record<string, unknown>): void {
-  console.log(JSON.stringify(line));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function round(value: number, digits = 3): number {
-  return Number(value.toFixed(digits));
 }
 
 function mb(bytes: number): number {
@@ -438,11 +425,6 @@ async function stepVsRaw(
 // ---------------------------------------------------------------------------
 // Postgres
 
-function postgresUrl(): string {
-  return Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
-    "postgres://postgres@127.0.0.1:5432/test";
-}
-
 /** A fresh schema for Oris and one for LangGraph.js, dropped by `close()`. */
 interface PostgresBench {
   url: string;
@@ -453,28 +435,14 @@ interface PostgresBench {
 }
 
 async function openPostgres(what: string): Promise<PostgresBench | null> {
-  const url = postgresUrl();
-  const admin = postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 3 });
-  try {
-    await admin`select 1`;
-  } catch (error) {
-    emit({ bench: "skip", backend: "postgres", part: what, reason: String(error) });
-    await admin.end({ timeout: 1 });
-    return null;
-  }
-  const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
-  const orisSchema = `oris_gbench_${suffix}`;
-  const lgSchema = `lg_gbench_${suffix}`;
+  const pg = await openBenchPostgres(what);
+  if (pg === null) return null;
   return {
-    url,
-    admin,
-    orisSchema,
-    lgSchema,
-    async close() {
-      await admin.unsafe(`drop schema if exists ${orisSchema} cascade`);
-      await admin.unsafe(`drop schema if exists ${lgSchema} cascade`);
-      await admin.end();
-    },
+    url: pg.url,
+    admin: pg.admin,
+    orisSchema: pg.freshSchema("oris_gbench"),
+    lgSchema: pg.freshSchema("lg_gbench"),
+    close: () => pg.close(),
   };
 }
 

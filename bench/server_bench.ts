@@ -57,7 +57,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import { emit, median, openBenchPostgres, round } from "./_common.ts";
 import { createRuntime, humanMessage, type Runtime, type Store } from "../mod.ts";
 import { createServer } from "../server/mod.ts";
 import { registerExamples } from "../server/main.ts";
@@ -87,24 +87,10 @@ function envNumber(name: string, fallback: number): number {
   return value;
 }
 
-function emit(line: Record<string, unknown>): void {
-  console.log(JSON.stringify(line));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-function round(value: number, digits = 3): number {
-  return Number(value.toFixed(digits));
 }
 
 /**
@@ -185,22 +171,16 @@ async function kvBackend(): Promise<Backend> {
   };
 }
 
-async function postgresBackend(url: string): Promise<Backend | null> {
-  const admin = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 3 });
-  try {
-    await admin`select 1`;
-  } catch (error) {
-    emit({ bench: "skip", backend: "postgres", reason: String(error) });
-    await admin.end({ timeout: 1 });
-    return null;
-  }
-  const schema = `oris_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+async function postgresBackend(): Promise<Backend | null> {
+  const pg = await openBenchPostgres("server");
+  if (pg === null) return null;
+  const url = pg.url;
+  const schema = pg.freshSchema("oris_bench");
   let store: PostgresStore;
   try {
     store = await PostgresStore.connect({ url, schema });
   } catch (error) {
-    await admin.unsafe(`drop schema if exists ${schema} cascade`).catch(() => {});
-    await admin.end({ timeout: 1 });
+    await pg.close().catch(() => {});
     throw error;
   }
   return {
@@ -210,8 +190,7 @@ async function postgresBackend(url: string): Promise<Backend | null> {
       try {
         await store.close();
       } finally {
-        await admin.unsafe(`drop schema if exists ${schema} cascade`);
-        await admin.end();
+        await pg.close();
       }
     },
   };
@@ -493,12 +472,10 @@ async function benchBackend(backend: Backend): Promise<void> {
 
 if (import.meta.main) {
   countKvCommits();
-  const url = Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
-    "postgres://postgres@127.0.0.1:5432/test";
   const wanted = Deno.args.length > 0 ? Deno.args : ["kv", "postgres"];
   const makers: Record<string, () => Promise<Backend | null>> = {
     kv: kvBackend,
-    postgres: () => postgresBackend(url),
+    postgres: postgresBackend,
   };
   for (const name of wanted) {
     const make = makers[name];

@@ -17,6 +17,7 @@
  */
 
 import postgres from "postgres";
+import { emit, median, openBenchPostgres } from "./_common.ts";
 import {
   type CheckpointId,
   diffJson,
@@ -39,16 +40,6 @@ const CONCURRENT_APPENDS_PER_RUN = Number(Deno.env.get("ORIS_BENCH_CONCURRENT_PE
 
 let at = 1_700_000_000_000;
 let checkpoint = 0;
-
-function emit(line: Record<string, unknown>): void {
-  console.log(JSON.stringify(line));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 /** A state of about 1 KiB whose `n` changes at every step. */
 function stateAt(n: number): JsonObject {
@@ -121,22 +112,16 @@ async function kvBackend(): Promise<Backend> {
   };
 }
 
-async function postgresBackend(url: string): Promise<Backend | null> {
-  const admin = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 3 });
-  try {
-    await admin`select 1`;
-  } catch (error) {
-    emit({ bench: "skip", backend: "postgres", reason: String(error) });
-    await admin.end({ timeout: 1 });
-    return null;
-  }
-  const schema = `oris_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  await admin.unsafe(`create schema ${schema}`);
-  await admin.unsafe(
+async function postgresBackend(): Promise<Backend | null> {
+  const pg = await openBenchPostgres("storage");
+  if (pg === null) return null;
+  const schema = pg.freshSchema("oris_bench");
+  await pg.admin.unsafe(`create schema ${schema}`);
+  await pg.admin.unsafe(
     `create table ${schema}.raw_commits (key text primary key, body text not null)`,
   );
-  const raw = postgres(url, { max: 10, onnotice: () => {} });
-  const store = await PostgresStore.connect({ url, schema, snapshotEvery: 1 });
+  const raw = postgres(pg.url, { max: 10, onnotice: () => {} });
+  const store = await PostgresStore.connect({ url: pg.url, schema, snapshotEvery: 1 });
   return {
     name: "postgres",
     store,
@@ -146,8 +131,7 @@ async function postgresBackend(url: string): Promise<Backend | null> {
     async close() {
       await store.close();
       await raw.end();
-      await admin.unsafe(`drop schema ${schema} cascade`);
-      await admin.end();
+      await pg.close();
     },
   };
 }
@@ -238,9 +222,7 @@ async function concurrentAppends(backend: Backend): Promise<void> {
 }
 
 if (import.meta.main) {
-  const url = Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
-    "postgres://postgres@127.0.0.1:5432/test";
-  for (const make of [kvBackend, () => postgresBackend(url)]) {
+  for (const make of [kvBackend, postgresBackend]) {
     const backend = await make();
     if (backend === null) continue;
     try {

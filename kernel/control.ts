@@ -149,12 +149,25 @@ export function interruptChanges(threadId: string, events: readonly RunEvent[]):
 }
 
 /**
- * Applies interrupt index changes to rows held in memory (the memory store's
- * index, and the reference the other adapters follow).
+ * An interrupt row whose value and answer are held as `V`: JSON in memory,
+ * or an adapter's own encoding of it (the KV store keeps bytes or chunks).
+ */
+export type IndexRow<V> = Omit<InterruptRow, "value" | "resumeValue"> & {
+  /** What the interrupt asked, as `V`. */
+  value: V;
+  /** The answer, as `V`, once resumed. */
+  resumeValue: V | null;
+};
+
+/**
+ * Applies interrupt index changes to rows held in memory: the one definition
+ * of what each change does, used by every adapter.
  *
  * @internal Shared by the storage adapters.
- * @param rows The index by interrupt id; changed in place.
+ * @typeParam V How the rows hold values (default: JSON).
+ * @param rows The index by interrupt id; changed in place (changed rows are replaced, never mutated).
  * @param changes The changes of one append.
+ * @param wrap Turns a JSON value of a change into the rows' representation.
  *
  * @example
  * ```ts
@@ -169,20 +182,26 @@ export function interruptChanges(threadId: string, events: readonly RunEvent[]):
  * assert.equal(rows.get("in_1")?.status, "pending");
  * ```
  */
-export function applyInterruptChanges(
-  rows: Map<string, InterruptRow>,
+export function applyInterruptChanges<V = Json>(
+  rows: Map<string, IndexRow<V>>,
   changes: readonly InterruptChange[],
+  wrap: (value: Json) => V = (value) => value as V,
 ): void {
   for (const change of changes) {
     if (change.kind === "raise") {
-      rows.set(change.row.interruptId, { ...change.row });
+      const row = change.row;
+      rows.set(row.interruptId, {
+        ...row,
+        value: wrap(row.value),
+        resumeValue: row.resumeValue === null ? null : wrap(row.resumeValue),
+      });
     } else if (change.kind === "resolve") {
       const row = rows.get(change.interruptId);
       if (row !== undefined) {
         rows.set(change.interruptId, {
           ...row,
           status: "resumed",
-          resumeValue: change.resumeValue,
+          resumeValue: wrap(change.resumeValue),
           resolvedAt: change.at,
         });
       }

@@ -8,6 +8,8 @@
  */
 
 import {
+  applyInterruptChanges,
+  type IndexRow,
   type InterruptChange,
   type InterruptRow,
   type InterruptStatus,
@@ -204,17 +206,7 @@ interface Blob {
 }
 
 /** A row being written, its blobs not yet final. */
-interface WorkingRow {
-  interruptId: string;
-  threadId: string;
-  node: string;
-  step: number;
-  status: InterruptStatus;
-  createdAt: number;
-  resolvedAt: number | null;
-  value: Blob;
-  resumeValue: Blob | null;
-}
+type WorkingRow = IndexRow<Blob>;
 
 /**
  * Adds an append's changes to the interrupt index to its commit, following
@@ -282,41 +274,7 @@ export async function addInterruptChanges(
   // Apply the changes as the reference does.
   const rows = new Map<string, WorkingRow>();
   for (const [id, { row }] of before) rows.set(id, row);
-  for (const change of changes) {
-    if (change.kind === "raise") {
-      const row = change.row;
-      rows.set(row.interruptId, {
-        interruptId: row.interruptId,
-        threadId: row.threadId,
-        node: row.node,
-        step: row.step,
-        status: row.status,
-        createdAt: row.createdAt,
-        resolvedAt: row.resolvedAt,
-        value: newBlob(row.value),
-        resumeValue: row.resumeValue === null ? null : newBlob(row.resumeValue),
-      });
-    } else if (change.kind === "resolve") {
-      const row = rows.get(change.interruptId);
-      if (row !== undefined) {
-        rows.set(change.interruptId, {
-          ...row,
-          status: "resumed",
-          resumeValue: newBlob(change.resumeValue),
-          resolvedAt: change.at,
-        });
-      }
-    } else {
-      for (const [id, row] of rows) {
-        if (row.threadId !== change.threadId || row.status !== "pending") continue;
-        rows.set(id, {
-          ...row,
-          status: id === change.rejectedId ? "rejected" : change.status,
-          resolvedAt: change.at,
-        });
-      }
-    }
-  }
+  applyInterruptChanges(rows, changes, newBlob);
 
   // The rows that changed, and the run's pending list after the changes.
   const changed: { row: WorkingRow; old: WorkingRow | null }[] = [];
