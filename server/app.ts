@@ -262,6 +262,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     };
     c.set("oris" as never, state as never);
     let response: Response;
+    let body: unknown = undefined;
     try {
       state.trace = startRequestTrace(c.req.header("traceparent"), `${def.method} ${def.path}`);
       if (!def.public && authEnabled) await checkAccess(c, def.method, state);
@@ -277,7 +278,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
         }
       }
       const query = validate(def.query ?? NoQuery, c.req.query(), "query");
-      const body = def.body === undefined
+      body = def.body === undefined
         ? {}
         : validate(def.body, await readJsonBody(c.req.raw), "body");
       const data = await def.handler(c, { body, query, params });
@@ -287,8 +288,9 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     }
     if (def.audit !== undefined) {
       const params = c.req.param() as Record<string, string>;
-      const named = params[def.audit.resourceParam ?? ""];
-      const resourceId = named !== undefined && isValidId(named) ? named : null;
+      const field = def.audit.resourceParam ?? "";
+      const named = params[field] ?? (body as Record<string, unknown> | undefined)?.[field];
+      const resourceId = isValidId(named) ? named : null;
       await store.appendAudit({
         auditId: `au_${ids.ulid()}`,
         actorType: state.principal!.actorType,
@@ -296,7 +298,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
         actorRole: state.principal!.role,
         action: def.audit.action,
         resourceType: def.audit.resourceType,
-        resourceId: resourceId ?? await bodyResource(response, def),
+        resourceId,
         result: response.status < 300 ? "success" : "error",
         requestId: state.requestId,
         details: { method: def.method, path: c.req.path, status_code: response.status },
@@ -355,15 +357,4 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     authEnabled,
     close: () => metrics.close(),
   };
-}
-
-/** The thread a `job.run` acted on, from its response (its body is not at hand after the handler). */
-async function bodyResource(response: Response, def: RouteDef): Promise<string | null> {
-  if (def.audit?.resourceType !== "thread") return null;
-  try {
-    const body = await response.clone().json() as { data?: { thread_id?: unknown } };
-    return typeof body.data?.thread_id === "string" ? body.data.thread_id : null;
-  } catch {
-    return null;
-  }
 }
