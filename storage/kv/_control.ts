@@ -120,17 +120,7 @@ export function apiKeyKey(keyId: string): Deno.KvKey {
 export const API_KEY_COUNT_KEY: Deno.KvKey = [ROOT, "keyn"];
 
 /** An interrupt row as stored: its fields, with its value and answer as JSON bytes or chunks. */
-export interface StoredInterrupt {
-  interruptId: string;
-  threadId: string;
-  node: string;
-  step: number;
-  status: InterruptStatus;
-  createdAt: number;
-  resolvedAt: number | null;
-  value: BlobValue;
-  resumeValue: BlobValue | null;
-}
+export type StoredInterrupt = IndexRow<BlobValue>;
 
 /**
  * Reads a stored interrupt row back.
