@@ -23,6 +23,7 @@
  */
 
 export { getContext, GraphInterrupt, interrupt, type NodeContext } from "./context.ts";
+export { createJsonLogger, type JsonLoggerOptions } from "./logger.ts";
 export { Mailbox } from "./mailbox.ts";
 export { Semaphore } from "./semaphore.ts";
 export { type ActorEvent, type ActorMessage, type Durability } from "./run_actor.ts";

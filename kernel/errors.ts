@@ -12,7 +12,8 @@
  *
  * `invalid_argument`, `not_found`, `conflict`, `unauthorized`, `forbidden`
  * and `internal` are the control-plane codes of the Oris v1 API;
- * `nondeterminism`, `cancelled`, `timeout` and `unavailable` are kernel codes.
+ * `nondeterminism`, `cancelled`, `timeout`, `unavailable` and `terminal` are
+ * kernel codes.
  */
 export type ErrorCode =
   | "invalid_argument"
@@ -24,7 +25,8 @@ export type ErrorCode =
   | "nondeterminism"
   | "cancelled"
   | "timeout"
-  | "unavailable";
+  | "unavailable"
+  | "terminal";
 
 /** Every code of {@linkcode ErrorCode}, in a stable order. */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -38,6 +40,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "cancelled",
   "timeout",
   "unavailable",
+  "terminal",
 ];
 
 /** Options of {@linkcode OrisError}. */
@@ -388,6 +391,37 @@ export class StorageError extends OrisError {
   constructor(message: string, options: OrisErrorOptions & { retryable?: boolean } = {}) {
     super(options.retryable ? "unavailable" : "internal", message, options);
     this.retryable = options.retryable ?? false;
+  }
+}
+
+/**
+ * Thrown by a node to fail its run for good: the node is not retried, whatever
+ * its retry policy says, and the run ends `failed` with code `terminal` and
+ * this message (as Restate's `TerminalError`). Use it for failures that no
+ * retry can mend: a refused payment, an invalid order.
+ *
+ * @example Fail a run without retries
+ * ```ts
+ * import { TerminalError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TerminalError("Card declined", { details: { order: 42 } });
+ * assert.equal(error.code, "terminal");
+ * assert.deepEqual(error.details, { order: 42 });
+ * ```
+ */
+export class TerminalError extends OrisError {
+  /** The error class name. */
+  override name = "TerminalError";
+
+  /**
+   * Creates the error.
+   *
+   * @param message Why the run fails, for people.
+   * @param options `details` (JSON-safe facts) and `cause`.
+   */
+  constructor(message: string, options: OrisErrorOptions = {}) {
+    super("terminal", message, options);
   }
 }
 

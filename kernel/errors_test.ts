@@ -9,6 +9,7 @@ import {
   NotFoundError,
   OrisError,
   StorageError,
+  TerminalError,
   toOrisError,
   VersionConflictError,
 } from "./errors.ts";
@@ -51,6 +52,7 @@ Deno.test("ERROR_CODES lists each code once", () => {
     "invalid_argument",
     "nondeterminism",
     "not_found",
+    "terminal",
     "timeout",
     "unauthorized",
     "unavailable",
@@ -231,6 +233,7 @@ Deno.test("every error class sets its name and a code from ERROR_CODES", () => {
       "NondeterminismError",
     ],
     [new StorageError("x"), "StorageError"],
+    [new TerminalError("x"), "TerminalError"],
   ];
   for (const [error, name] of errors) {
     assert.equal(error.name, name);

@@ -33,3 +33,4 @@ export * from "./graph/command.ts";
 export * from "./graph/state.ts";
 export * from "./graph/messages.ts";
 export * from "./graph/graph.ts";
+export * from "./logger.ts";

@@ -30,6 +30,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, { status: number; code: Ap
   internal: { status: 500, code: "internal" },
   timeout: { status: 504, code: "internal" },
   unavailable: { status: 503, code: "internal" },
+  terminal: { status: 500, code: "internal" },
 };
 
 /** The request id of a request (set by the request-id middleware). */
