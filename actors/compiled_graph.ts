@@ -8,28 +8,19 @@
  */
 
 import {
-  assertJson,
   Command,
-  foldAll,
   InvalidArgumentError,
-  type Json,
-  type JsonObject,
-  NotFoundError,
-  OrisError,
-  parseCheckpointId,
-  parseThreadId,
   type RunSnapshot,
-  type RunStatus,
   type StateOf,
   type StateSpec,
-  type TaskSpec,
-  type ThreadId,
   type UpdateOf,
 } from "../kernel/mod.ts";
+import type { Durability } from "./committer.ts";
 import type { ReplayReport } from "./replay.ts";
-import type { Durability } from "./run_actor.ts";
-import type { GraphDefinition, PendingInterrupt, RunResult, Runtime } from "./runtime.ts";
-import { type StreamChunk, type StreamOptions, streamRun } from "./stream.ts";
+import type { RunResult } from "./run_result.ts";
+import type { ForkOptions, GraphDefinition, Runtime } from "./runtime_api.ts";
+import { type StreamChunk, type StreamMode, type StreamOptions, streamRun } from "./stream.ts";
+import type { StateSnapshot } from "./time_travel.ts";
 
 /** Options of {@linkcode CompiledGraph.invoke}. */
 export interface InvokeOptions {
@@ -37,44 +28,6 @@ export interface InvokeOptions {
   threadId?: string;
   /** When steps are committed (default: the runtime's, `sync`). */
   durability?: Durability;
-}
-
-/** A run's state at one checkpoint (or now), as `getState` and `getStateHistory` return it. */
-export interface StateSnapshot<S = Record<string, unknown>> {
-  /** The run. */
-  threadId: ThreadId;
-  /** The state. */
-  values: S;
-  /** The nodes of the next superstep. */
-  next: string[];
-  /** The tasks of the next superstep. */
-  tasks: TaskSpec[];
-  /** The run's status (at this checkpoint, for history entries). */
-  status: RunStatus;
-  /** The superstep. */
-  step: number;
-  /** The checkpoint, or `null` before the first step. */
-  checkpointId: string | null;
-  /** The checkpoint before it. */
-  parentCheckpointId: string | null;
-  /** Pending interrupts. */
-  interrupts: PendingInterrupt[];
-  /** When it was made (ms). */
-  createdAt: number;
-  /** What made it: the nodes of the step, or the node an update was attributed to. */
-  source: { kind: "step"; nodes: string[] } | { kind: "update"; asNode: string | null } | {
-    kind: "input";
-  };
-}
-
-/** Options of {@linkcode CompiledGraph.fork}. */
-export interface ForkOptions<S extends StateSpec> {
-  /** The checkpoint to start from. */
-  checkpointId: string;
-  /** An update merged into the checkpoint's state first. */
-  update?: UpdateOf<S>;
-  /** The new run's id (default: `<threadId>-fork-<ulid>`). */
-  newThreadId?: string;
 }
 
 /**
@@ -135,21 +88,40 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
       }
       return await this.resume(options.threadId, input.resume);
     }
-    return await this.runtime.invoke(this.name, input ?? null, options) as RunResult<StateOf<S>>;
+    const { threadId, durability } = options;
+    return await this.runtime.invoke(this.name, input ?? null, {
+      ...(threadId === undefined ? {} : { threadId }),
+      ...(durability === undefined ? {} : { durability }),
+    }) as RunResult<StateOf<S>>;
   }
 
   /**
-   * Answers an interrupted run (one value for its only pending interrupt, or
-   * `{ [interruptId]: value }` for several), or continues a paused run (no
-   * value), and runs it until it comes to rest.
+   * Answers the only pending interrupt of a run with `value`, or continues a
+   * paused run (no value), and runs it until it comes to rest.
    *
    * @param threadId The run.
-   * @param value The answer(s).
+   * @param value The answer.
    * @returns The run's result.
-   * @throws {ConflictError} when the run has no pending interrupt, or an id is unknown.
+   * @throws {ConflictError} when the run has no pending interrupt, or several.
    */
   async resume(threadId: string, value?: unknown): Promise<RunResult<StateOf<S>>> {
     return await this.runtime.resume(threadId, value) as RunResult<StateOf<S>>;
+  }
+
+  /**
+   * Answers pending interrupts of a run by id (`{ [interruptId]: value }`)
+   * and runs it until it comes to rest.
+   *
+   * @param threadId The run.
+   * @param answers The answers by interrupt id.
+   * @returns The run's result.
+   * @throws {ConflictError} when an id is not pending.
+   */
+  async resumeById(
+    threadId: string,
+    answers: Record<string, unknown>,
+  ): Promise<RunResult<StateOf<S>>> {
+    return await this.runtime.resumeById(threadId, answers) as RunResult<StateOf<S>>;
   }
 
   /**
@@ -180,33 +152,37 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
    * With one mode, chunks are yielded as they are; with several, as
    * `[mode, chunk]`; with `subgraphs: true`, as `[namespace, mode, chunk]`.
    *
+   * @typeParam M The mode, or the list of modes.
+   * @typeParam Sub Whether subgraph chunks are included.
    * @param input The initial update, or a `Command` with `resume`.
    * @param options Thread id, modes, and whether to include subgraphs.
    * @returns The chunks, ending when the run comes to rest.
    */
-  stream(
+  stream<
+    const M extends StreamMode | readonly StreamMode[] = "values",
+    Sub extends boolean = false,
+  >(
     input: UpdateOf<S> | Command | null | undefined,
-    options: StreamOptions = {},
-  ): AsyncIterable<StreamChunk> {
-    return streamRun(this, input, options);
+    options: StreamOptions<M, Sub> = {},
+  ): AsyncIterable<StreamChunk<StateOf<S>, M, Sub>> {
+    return streamRun(this.runtime, this.name, input, options) as AsyncIterable<
+      StreamChunk<StateOf<S>, M, Sub>
+    >;
   }
 
   /**
-   * The run as it is now.
+   * The run's state now, or at one of its checkpoints.
    *
    * @param threadId The run.
+   * @param options `checkpointId`: the checkpoint (default: now).
    * @returns Its state snapshot.
-   * @throws {NotFoundError} for an unknown run.
+   * @throws {NotFoundError} for an unknown run or checkpoint.
    */
-  async getState(threadId: string): Promise<StateSnapshot<StateOf<S>>> {
-    const run = await this.runtime.get(threadId);
-    if (run === null) throw new NotFoundError("run", threadId);
-    const history = await this.getStateHistory(threadId, { limit: 1 });
-    const latest = history[0];
-    return {
-      ...snapshotOf(run, latest?.source ?? { kind: "input" }),
-      parentCheckpointId: latest?.parentCheckpointId ?? null,
-    } as StateSnapshot<StateOf<S>>;
+  async getState(
+    threadId: string,
+    options: { checkpointId?: string } = {},
+  ): Promise<StateSnapshot<StateOf<S>>> {
+    return await this.runtime.getState(threadId, options) as StateSnapshot<StateOf<S>>;
   }
 
   /**
@@ -222,34 +198,7 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
     threadId: string,
     options: { limit?: number } = {},
   ): Promise<StateSnapshot<StateOf<S>>[]> {
-    const events = await this.runtime.store.readEvents(parseThreadId(threadId), 1);
-    if (events.length === 0) throw new NotFoundError("run", threadId);
-    const history: StateSnapshot<StateOf<S>>[] = [];
-    let run: RunSnapshot | null = null;
-    let parent: string | null = null;
-    for (const { event } of events) {
-      run = foldAll(run, [event])!;
-      if (event.type === "run.created") {
-        history.push(snapshotOf(run, { kind: "input" }) as StateSnapshot<StateOf<S>>);
-      } else if (event.type === "step.committed" || event.type === "state.updated") {
-        const source = event.type === "step.committed"
-          ? { kind: "step" as const, nodes: event.tasks.map((task) => task.node) }
-          : { kind: "update" as const, asNode: event.asNode };
-        history.push(
-          { ...snapshotOf(run, source), parentCheckpointId: parent } as StateSnapshot<StateOf<S>>,
-        );
-        parent = event.checkpointId;
-      } else if (history.length > 0) {
-        // Later events (interrupts, status changes) update the latest entry.
-        const latest = history[history.length - 1]!;
-        history[history.length - 1] = {
-          ...snapshotOf(run, latest.source),
-          parentCheckpointId: latest.parentCheckpointId,
-        } as StateSnapshot<StateOf<S>>;
-      }
-    }
-    history.reverse();
-    return options.limit === undefined ? history : history.slice(0, options.limit);
+    return await this.runtime.getStateHistory(threadId, options) as StateSnapshot<StateOf<S>>[];
   }
 
   /**
@@ -269,18 +218,7 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
     update: UpdateOf<S>,
     options: { asNode?: string } = {},
   ): Promise<StateSnapshot<StateOf<S>>> {
-    const spec = this.definition.spec;
-    const asNode = options.asNode ?? null;
-    if (asNode !== null && !spec.nodes.has(asNode)) {
-      throw new InvalidArgumentError(
-        `Cannot update state as node "${asNode}": there is no such node`,
-        {
-          field: "asNode",
-        },
-      );
-    }
-    assertJson(update, "the update");
-    await this.runtime.send(threadId, { type: "update", update: update as Json, asNode });
+    await this.runtime.updateState(threadId, update, options);
     return await this.getState(threadId);
   }
 
@@ -293,38 +231,19 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
    * @param options The checkpoint, an update, and the new run's id.
    * @returns The new run's result.
    * @throws {NotFoundError} for an unknown run or checkpoint.
+   * @throws {InvalidArgumentError} when the run is of another graph.
    */
-  async fork(threadId: string, options: ForkOptions<S>): Promise<RunResult<StateOf<S>>> {
-    const source = parseThreadId(threadId);
-    const checkpointId = parseCheckpointId(options.checkpointId);
-    const checkpoint = await this.runtime.store.getCheckpoint(source, checkpointId);
-    if (checkpoint === null) {
-      throw new NotFoundError("checkpoint", checkpointId, { details: { thread_id: source } });
-    }
-    const events = await this.runtime.store.readEvents(source, 1, { limit: checkpoint.version });
-    const at = foldAll(null, events)!;
-    if (at.graph !== this.name) {
-      throw new OrisError(
-        "invalid_argument",
-        `Cannot fork run "${source}": it is a run of graph "${at.graph}"`,
+  async fork(
+    threadId: string,
+    options: ForkOptions<UpdateOf<S>>,
+  ): Promise<RunResult<StateOf<S>>> {
+    const run = await this.runtime.get(threadId);
+    if (run !== null && run.graph !== this.name) {
+      throw new InvalidArgumentError(
+        `Cannot fork run "${threadId}": it is a run of graph "${run.graph}"`,
       );
     }
-    const state = options.update === undefined
-      ? at.state
-      : this.definition.spec.schema.merge(at.state, [{
-        source: "the fork update",
-        update: options.update,
-      }]) as JsonObject;
-    const newThreadId = options.newThreadId ??
-      `${source.slice(0, 90)}-fork-${crypto.randomUUID().slice(0, 8)}`;
-    return await this.runtime.invoke(
-      this.name,
-      {
-        fork_of: { thread_id: source, checkpoint_id: checkpointId },
-        update: (options.update ?? null) as Json,
-      },
-      { threadId: newThreadId, initial: { state, next: at.next } },
-    ) as RunResult<StateOf<S>>;
+    return await this.runtime.fork(threadId, options) as RunResult<StateOf<S>>;
   }
 
   /**
@@ -345,22 +264,4 @@ export class CompiledGraph<S extends StateSpec = StateSpec> {
   async close(): Promise<void> {
     if (this.#owned) await this.runtime.close();
   }
-}
-
-function snapshotOf(run: RunSnapshot, source: StateSnapshot["source"]): StateSnapshot {
-  return {
-    threadId: run.threadId,
-    values: run.state as Record<string, unknown>,
-    next: run.next.map((task) => task.node),
-    tasks: run.next,
-    status: run.status,
-    step: run.step,
-    checkpointId: run.checkpointId,
-    parentCheckpointId: null,
-    interrupts: run.status === "interrupted"
-      ? run.interrupts.map(({ id, node, value }) => ({ id, node, value }))
-      : [],
-    createdAt: run.updatedAt,
-    source,
-  };
 }

@@ -18,8 +18,8 @@ import {
   TaskContext,
   type TaskContextOptions,
 } from "./context.ts";
-import { createRuntime, type Runtime } from "./runtime.ts";
-import { StateGraph } from "./state_graph.ts";
+import type { Runtime } from "./runtime_api.ts";
+import { createRuntime, StateGraph } from "../preset.ts";
 
 const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },

@@ -89,11 +89,18 @@ export interface StepRequest {
   fresh?: boolean;
 }
 
-const NOT_RETRIED = new Set(["invalid_argument", "conflict", "nondeterminism", "cancelled"]);
+const NOT_RETRIED = new Set([
+  "invalid_argument",
+  "conflict",
+  "nondeterminism",
+  "cancelled",
+  "terminal",
+]);
 
 /**
  * Whether an error is worth retrying by default: anything but an `OrisError`
- * that says the request itself is wrong or the run was cancelled.
+ * that says the request itself is wrong, the run was cancelled, or the node
+ * failed for good (a `TerminalError`, never retried whatever the policy says).
  *
  * @param error The error.
  * @returns Whether to retry.
@@ -236,7 +243,8 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
         error: message,
         interrupt: null,
       });
-      const retry = policy !== null && attempt < maxAttempts &&
+      const terminal = error instanceof OrisError && error.code === "terminal";
+      const retry = policy !== null && attempt < maxAttempts && !terminal &&
         (policy.retryOn ?? isRetryable)(error);
       if (!retry) return { kind: "error", node: task.node, error };
       if (request.mode === "live") {

@@ -13,8 +13,8 @@ import {
 } from "../kernel/mod.ts";
 import type { NodeContext } from "./context.ts";
 import { isRetryable, toWrite } from "./executor.ts";
-import { createRuntime, type RunResult } from "./runtime.ts";
-import { StateGraph } from "./state_graph.ts";
+import type { RunResult } from "./run_result.ts";
+import { createRuntime, StateGraph } from "../preset.ts";
 
 const State = defineState({ count: { default: () => 0 } });
 

@@ -1,11 +1,14 @@
 /**
  * Run actors and the graph API: `StateGraph` to build a graph, `compile()`
  * to bind it to a runtime, and `createRuntime()` for the actor system that
- * runs, passivates and recovers runs.
+ * runs, passivates and recovers runs. This folder is given a store and never
+ * picks one: the package root (`mod.ts`, through `preset.ts`) adds the
+ * in-memory default.
  *
  * @example Hello world (no API key)
  * ```ts
  * import { aiMessage, END, humanMessage, MessagesState, START } from "../kernel/mod.ts";
+ * import { MemoryStore } from "../storage/memory/mod.ts";
  * import { StateGraph } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
@@ -13,7 +16,7 @@
  *   .addNode("mock_llm", () => ({ messages: [aiMessage("hello world")] }))
  *   .addEdge(START, "mock_llm")
  *   .addEdge("mock_llm", END)
- *   .compile();
+ *   .compile({ store: new MemoryStore(), closeStore: true });
  * const result = await app.invoke({ messages: [humanMessage("hi!")] }, { threadId: "hello-1" });
  * assert.deepEqual(result.state.messages.map((m) => m.content), ["hi!", "hello world"]);
  * await app.close();
@@ -24,32 +27,45 @@
 
 export { getContext, GraphInterrupt, interrupt, type NodeContext } from "./context.ts";
 export { createJsonLogger, type JsonLoggerOptions } from "./logger.ts";
-export { Mailbox } from "./mailbox.ts";
-export { Semaphore } from "./semaphore.ts";
-export { type ActorEvent, type ActorMessage, type Durability } from "./run_actor.ts";
+export { type Durability } from "./committer.ts";
+export { type ActorEvent } from "./run_actor.ts";
 export { type ExecutionEvent } from "./executor.ts";
 export {
-  createRuntime,
-  type GraphDefinition,
   type PendingInterrupt,
-  type RunOptions,
+  pendingInterrupts,
   type RunResult,
+  type TraceEvent,
+} from "./run_result.ts";
+export { createRuntime, internalsOf } from "./runtime.ts";
+export {
+  type Deadline,
+  type ForkOptions,
+  type GraphDefinition,
+  type RecoverFailure,
+  type RecoverReport,
+  type ResumeOptions,
+  type RunOptions,
   type Runtime,
+  type RuntimeInternals,
   type RuntimeOptions,
   type TraceContext,
-  type TraceEvent,
-} from "./runtime.ts";
+} from "./runtime_api.ts";
 export {
   type CompileOptions,
   type NodeFunction,
   type NodeResult,
   StateGraph,
 } from "./state_graph.ts";
-export {
-  CompiledGraph,
-  type ForkOptions,
-  type InvokeOptions,
-  type StateSnapshot,
-} from "./compiled_graph.ts";
+export { CompiledGraph, type InvokeOptions } from "./compiled_graph.ts";
 export { type ReplayReport } from "./replay.ts";
-export { STREAM_MODES, type StreamChunk, type StreamMode, type StreamOptions } from "./stream.ts";
+export {
+  type DebugChunk,
+  type MessagesChunk,
+  STREAM_MODES,
+  type StreamChunk,
+  type StreamChunks,
+  type StreamMode,
+  type StreamOptions,
+  type UpdatesChunk,
+} from "./stream.ts";
+export { type CheckpointSource, type StateSnapshot } from "./time_travel.ts";

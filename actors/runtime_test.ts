@@ -14,9 +14,9 @@ import {
 } from "../kernel/mod.ts";
 import { MemoryStore } from "../storage/memory/mod.ts";
 import type { NodeContext } from "./context.ts";
-import type { Durability } from "./run_actor.ts";
-import { createRuntime, type Runtime } from "./runtime.ts";
-import { StateGraph } from "./state_graph.ts";
+import type { Durability } from "./committer.ts";
+import type { Runtime } from "./runtime_api.ts";
+import { createRuntime, StateGraph } from "../preset.ts";
 
 const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
@@ -147,7 +147,7 @@ Deno.test("Runtime.recover() resumes a run left running by another runtime", asy
       return { log: ["a"] };
     },
   });
-  const recovered = await runtimeB.recover();
+  const { recovered } = await runtimeB.recover();
   assert.ok(recovered.includes("crashed" as ThreadId));
   const result = await runtimeB.wait("crashed");
   assert.equal(result.status, "completed");
@@ -163,7 +163,7 @@ Deno.test("Runtime.recover() leaves runs at rest alone", async () => {
   assert.equal((await runtime.invoke("g", {}, { threadId: "interrupted" })).status, "interrupted");
   await using other = createRuntime({ store });
   chain(other);
-  assert.deepEqual(await other.recover(), []);
+  assert.deepEqual(await other.recover(), { recovered: [], failed: [] });
 });
 
 Deno.test("createRuntime() durability sync commits each step before the next starts", async () => {
@@ -293,7 +293,7 @@ Deno.test("Runtime.close() lets the step in flight commit, then stops", async ()
       return { log: ["b"] };
     },
   });
-  assert.deepEqual(await next.recover(), ["closing"]);
+  assert.deepEqual((await next.recover()).recovered, ["closing"]);
   const result = await next.wait("closing");
   assert.equal(result.status, "completed");
   assert.deepEqual(result.state.log, ["a", "b", "c"]);

@@ -8,6 +8,7 @@
 import {
   type GraphSpec,
   InvalidArgumentError,
+  type Logger,
   type NodeOptions,
   type NodeSpec,
   type RouteResult,
@@ -21,8 +22,9 @@ import {
 import type { Command } from "../kernel/mod.ts";
 import { CompiledGraph } from "./compiled_graph.ts";
 import type { NodeContext } from "./context.ts";
-import type { Durability } from "./run_actor.ts";
-import { createRuntime, type Runtime } from "./runtime.ts";
+import type { Durability } from "./committer.ts";
+import { createRuntime } from "./runtime.ts";
+import type { Runtime } from "./runtime_api.ts";
 import { runSubgraph } from "./subgraph.ts";
 
 /** What a node may return: an update, a `Command`, or nothing. */
@@ -53,12 +55,19 @@ export interface CompileOptions {
   name?: string;
   /** The runtime to register with (default: a private one over `store`). */
   runtime?: Runtime;
-  /** The store of the private runtime (default: a new `MemoryStore`). */
+  /** The store of the private runtime (required without `runtime`, except from the package's root, which defaults to a new `MemoryStore`). */
   store?: Store;
+  /**
+   * Whether closing the graph closes the store of its private runtime.
+   * @default {false}
+   */
+  closeStore?: boolean;
   /** The private runtime's durability mode (default `sync`). */
   durability?: Durability;
   /** The private runtime's step limit (default 1000). */
   stepLimit?: number;
+  /** The private runtime's logger (default: JSON lines on stderr). */
+  logger?: Logger;
 }
 
 /**
@@ -68,8 +77,7 @@ export interface CompileOptions {
  *
  * @example A graph with a conditional edge
  * ```ts
- * import { StateGraph } from "./state_graph.ts";
- * import { defineState, END, START } from "../kernel/mod.ts";
+ * import { defineState, END, START, StateGraph } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const State = defineState({
@@ -201,11 +209,7 @@ export class StateGraph<S extends StateSpec> {
     validateGraph(spec as GraphSpec, this.#duplicates);
     const name = options.name ?? "graph";
     const owned = options.runtime === undefined;
-    const runtime = options.runtime ?? createRuntime({
-      ...(options.store === undefined ? {} : { store: options.store }),
-      ...(options.durability === undefined ? {} : { durability: options.durability }),
-      ...(options.stepLimit === undefined ? {} : { stepLimit: options.stepLimit }),
-    });
+    const runtime = options.runtime ?? privateRuntime(options);
     const parentKeys = this.#schema.keys;
     for (const [node, child] of this.#subgraphs) {
       runtime.register(child.definition);
@@ -218,4 +222,21 @@ export class StateGraph<S extends StateSpec> {
     runtime.register(compiled.definition);
     return compiled;
   }
+}
+
+/** The runtime of a graph compiled without one. */
+function privateRuntime(options: CompileOptions): Runtime {
+  if (options.store === undefined) {
+    throw new InvalidArgumentError(
+      "Cannot compile the graph: pass a runtime or a store (or import StateGraph from the package root, which defaults to a MemoryStore)",
+      { field: "store" },
+    );
+  }
+  return createRuntime({
+    store: options.store,
+    ...(options.closeStore === undefined ? {} : { closeStore: options.closeStore }),
+    ...(options.durability === undefined ? {} : { durability: options.durability }),
+    ...(options.stepLimit === undefined ? {} : { stepLimit: options.stepLimit }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
 }

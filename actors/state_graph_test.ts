@@ -16,7 +16,7 @@ import {
   systemMessage,
   toolMessage,
 } from "../kernel/mod.ts";
-import { StateGraph } from "./state_graph.ts";
+import { StateGraph } from "../preset.ts";
 
 const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },

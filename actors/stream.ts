@@ -16,14 +16,76 @@
  * @module
  */
 
-import { Command, InvalidArgumentError } from "../kernel/mod.ts";
-import type { CompiledGraph } from "./compiled_graph.ts";
+import { Command, InvalidArgumentError, type Json } from "../kernel/mod.ts";
+import type { Durability } from "./committer.ts";
 import type { ExecutionEvent } from "./executor.ts";
-import type { ActorEvent, Durability } from "./run_actor.ts";
-import type { RunResult } from "./runtime.ts";
+import type { ActorEvent } from "./run_actor.ts";
+import type { PendingInterrupt, RunResult } from "./run_result.ts";
+import { internalsOf, resumeAnswer } from "./runtime.ts";
+import type { Runtime } from "./runtime_api.ts";
+
+/** An `updates` chunk: each task's update by node, or the interrupts that stopped the run. */
+export type UpdatesChunk = { [node: string]: Json } | { __interrupt__: PendingInterrupt[] };
+
+/** A `messages` chunk: what a node passed to `ctx.emitMessage`, and where it came from. */
+export type MessagesChunk = [
+  chunk: unknown,
+  metadata: { node: string; step: number; taskId: string },
+];
+
+/** A `debug` chunk: a task started or finished, or a checkpoint was made. */
+export type DebugChunk =
+  | {
+    type: "task";
+    step: number;
+    timestamp: number;
+    payload: { id: string; name: string; attempt: number };
+  }
+  | {
+    type: "task_result";
+    step: number;
+    timestamp: number;
+    payload: {
+      id: string;
+      name: string;
+      result: Json;
+      error: string | null;
+      interrupts: { id: string; value: Json }[];
+    };
+  }
+  | {
+    type: "checkpoint";
+    step: number;
+    timestamp: number;
+    payload: {
+      checkpointId: string;
+      parentCheckpointId: string | null;
+      values: Record<string, unknown>;
+      next: string[];
+    };
+  };
+
+/**
+ * The chunk of each stream mode, as `stream()` yields it when it streams
+ * that one mode (`custom` chunks are whatever nodes pass to `ctx.emit`).
+ *
+ * @typeParam S The state's type.
+ */
+export interface StreamChunks<S = Record<string, unknown>> {
+  /** The whole state. */
+  values: S;
+  /** Each task's update, or the interrupts. */
+  updates: UpdatesChunk;
+  /** A message chunk and its metadata. */
+  messages: MessagesChunk;
+  /** What a node passed to `ctx.emit`. */
+  custom: unknown;
+  /** Tasks and checkpoints. */
+  debug: DebugChunk;
+}
 
 /** A stream mode. */
-export type StreamMode = "values" | "updates" | "messages" | "custom" | "debug";
+export type StreamMode = keyof StreamChunks;
 
 /** Every stream mode. */
 export const STREAM_MODES: readonly StreamMode[] = [
@@ -34,26 +96,56 @@ export const STREAM_MODES: readonly StreamMode[] = [
   "debug",
 ];
 
-/** Options of `CompiledGraph.stream`. */
-export interface StreamOptions {
-  /** The run's id (default: a new id). */
+/** The modes a `streamMode` option asks for. */
+type ModesOf<M> = M extends readonly (infer E)[] ? E : M;
+
+/**
+ * What `stream()` yields for the modes `M` (one mode, or a list of them) and
+ * the subgraphs flag `Sub`: the chunk itself for one mode, `[mode, chunk]`
+ * for a list, each prefixed by its namespace (`[]` for the run itself) with
+ * subgraphs.
+ *
+ * @typeParam S The state's type.
+ * @typeParam M The mode, or the list of modes.
+ * @typeParam Sub Whether subgraph chunks are included.
+ */
+export type StreamChunk<
+  S = Record<string, unknown>,
+  M extends StreamMode | readonly StreamMode[] = StreamMode | readonly StreamMode[],
+  Sub extends boolean = boolean,
+> = ModesOf<M> extends infer E extends StreamMode ? E extends StreamMode ? (
+      M extends readonly StreamMode[]
+        ? (Sub extends true ? [string[], E, StreamChunks<S>[E]] : [E, StreamChunks<S>[E]])
+        : (Sub extends true ? [string[], StreamChunks<S>[E]] : StreamChunks<S>[E])
+    )
+  : never
+  : never;
+
+/**
+ * Options of `CompiledGraph.stream`.
+ *
+ * @typeParam M The mode, or the list of modes.
+ * @typeParam Sub Whether subgraph chunks are included.
+ */
+export interface StreamOptions<
+  M extends StreamMode | readonly StreamMode[] = StreamMode | readonly StreamMode[],
+  Sub extends boolean = boolean,
+> {
+  /** The run's id (default: a new id; required to resume with a `Command`). */
   threadId?: string;
   /**
    * The mode(s).
    * @default {"values"}
    */
-  streamMode?: StreamMode | readonly StreamMode[];
+  streamMode?: M;
   /**
    * Include chunks from subgraphs, prefixed by their namespace.
    * @default {false}
    */
-  subgraphs?: boolean;
+  subgraphs?: Sub;
   /** When steps are committed. */
   durability?: Durability;
 }
-
-/** A chunk: see the module documentation for its shape in each mode. */
-export type StreamChunk = unknown;
 
 interface Emitted {
   namespace: string[];
@@ -163,7 +255,7 @@ function executionChunks(
   }
 }
 
-function shape(emitted: Emitted, single: boolean, subgraphs: boolean): StreamChunk {
+function shape(emitted: Emitted, single: boolean, subgraphs: boolean): unknown {
   if (subgraphs) {
     return single
       ? [emitted.namespace, emitted.chunk]
@@ -176,33 +268,32 @@ function shape(emitted: Emitted, single: boolean, subgraphs: boolean): StreamChu
  * Runs (or resumes) a run and yields its chunks until it comes to rest.
  *
  * @internal Used by `CompiledGraph.stream`.
- * @param graph The graph.
+ * @param runtime The runtime.
+ * @param graph The graph's name.
  * @param input The input, or a `Command` with `resume`.
  * @param options Thread id, modes, subgraphs.
  * @returns The chunks.
  */
 export async function* streamRun(
-  // deno-lint-ignore no-explicit-any
-  graph: CompiledGraph<any>,
+  runtime: Runtime,
+  graph: string,
   input: unknown,
   options: StreamOptions,
-): AsyncGenerator<StreamChunk> {
+): AsyncGenerator<unknown> {
   const requested = options.streamMode ?? "values";
-  const list = typeof requested === "string" ? [requested] : [...requested];
+  const list: StreamMode[] = typeof requested === "string" ? [requested] : [...requested];
   for (const mode of list) {
     if (!STREAM_MODES.includes(mode)) {
       throw new InvalidArgumentError(
         `Cannot stream in mode "${mode}": use ${STREAM_MODES.join(", ")}`,
-        {
-          field: "streamMode",
-        },
+        { field: "streamMode" },
       );
     }
   }
   const modes = new Set(list);
   const single = typeof requested === "string";
   const subgraphs = options.subgraphs ?? false;
-  const queue: StreamChunk[] = [];
+  const queue: unknown[] = [];
   let wake: (() => void) | null = null;
   let finished = false;
   let failure: { error: unknown } | null = null;
@@ -212,14 +303,17 @@ export async function* streamRun(
     }
     wake?.();
   };
-  const threadId = options.threadId ?? `run-${crypto.randomUUID()}`;
+  const internals = internalsOf(runtime);
   let running: Promise<RunResult>;
   if (input instanceof Command) {
     if (!input.hasResume) throw new InvalidArgumentError("Cannot stream a Command without resume");
-    running = graph.runtime.resume(threadId, input.resume, { listener });
+    if (options.threadId === undefined) {
+      throw new InvalidArgumentError("Cannot resume: threadId is required", { field: "threadId" });
+    }
+    running = internals.resume(options.threadId, resumeAnswer(input.resume), { listener });
   } else {
-    running = graph.runtime.invoke(graph.name, input ?? null, {
-      threadId,
+    running = internals.invoke(graph, input ?? null, {
+      ...(options.threadId === undefined ? {} : { threadId: options.threadId }),
       listener,
       ...(options.durability === undefined ? {} : { durability: options.durability }),
     });

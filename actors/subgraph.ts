@@ -7,10 +7,19 @@
  * @module
  */
 
-import { isValidId, OrisError, parseThreadId, sha256Hex, type ThreadId } from "../kernel/mod.ts";
+import {
+  isValidId,
+  type Json,
+  OrisError,
+  parseThreadId,
+  sha256Hex,
+  type ThreadId,
+} from "../kernel/mod.ts";
 import { type NodeContext, TaskContext } from "./context.ts";
 import { replayRun } from "./replay.ts";
-import type { GraphDefinition, RunResult, Runtime } from "./runtime.ts";
+import type { RunResult } from "./run_result.ts";
+import { internalsOf } from "./runtime.ts";
+import type { GraphDefinition, Runtime } from "./runtime_api.ts";
 
 /**
  * The thread id of the child run a task starts: `<parent>.<task>`, or a hash
@@ -107,7 +116,8 @@ export async function runSubgraph(
     void runtime.cancel(threadId, "the parent run was cancelled").catch(() => {});
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
-    let result: RunResult = await runtime.invoke(child.name, childInput, {
+    const internals = internalsOf(runtime);
+    let result: RunResult = await internals.invoke(child.name, childInput, {
       threadId,
       nested: true,
       listener,
@@ -117,7 +127,7 @@ export async function runSubgraph(
         return await combinedUpdate(runtime, child, threadId, parentKeys);
       }
       if (result.status === "paused") {
-        result = await runtime.resume(threadId, undefined, { listener });
+        result = await internals.resume(threadId, { kind: "value" }, { listener });
         continue;
       }
       if (result.status !== "interrupted") {
@@ -132,7 +142,7 @@ export async function runSubgraph(
         );
       }
       const order = await interruptOrder(runtime, threadId);
-      const answers: Record<string, unknown> = {};
+      const answers: Record<string, Json> = {};
       let unanswered: { index: number; value: unknown } | null = null;
       for (const pending of result.interrupts) {
         const index = order.indexOf(pending.id);
@@ -141,7 +151,7 @@ export async function runSubgraph(
         else unanswered ??= { index, value: pending.value };
       }
       if (Object.keys(answers).length === 0) ctx.raiseAt(unanswered!.index, unanswered!.value);
-      result = await runtime.resume(threadId, answers, { listener });
+      result = await internals.resume(threadId, { kind: "by_id", values: answers }, { listener });
     }
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);

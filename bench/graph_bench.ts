@@ -86,7 +86,6 @@ import {
   aiMessage,
   type CompiledGraph,
   defineState,
-  encodeJson,
   END,
   humanMessage,
   MessagesState,
@@ -96,6 +95,7 @@ import {
   type Store,
   type ThreadId,
 } from "../mod.ts";
+import { encodeJson } from "../kernel/mod.ts";
 import { createRuntime } from "../actors/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";

@@ -18,18 +18,15 @@
 
 import postgres from "postgres";
 import { emit, median, openBenchPostgres } from "./_common.ts";
+import { type JsonObject, type RunSnapshot, type Store, type ThreadId } from "../mod.ts";
 import {
   type CheckpointId,
   diffJson,
   encodeJson,
   fold,
   foldAll,
-  type JsonObject,
   type RunEvent,
-  type RunSnapshot,
-  type Store,
-  type ThreadId,
-} from "../mod.ts";
+} from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 

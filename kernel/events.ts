@@ -262,6 +262,39 @@ export const RUN_EVENT_TYPES: readonly RunEventType[] = [
   "run.cancelled",
 ];
 
+/** The event of one `type`. */
+export type EventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
+
+/** The fields of an event of one `type`, besides `type`, `v` and `at`. */
+export type EventFields<T extends RunEventType> = Omit<EventOf<T>, "type" | "v" | "at">;
+
+/**
+ * Makes an event of the current format. Typed by `type`, so a missing or
+ * misspelled field is a type error.
+ *
+ * @typeParam T The event type.
+ * @param type The event type.
+ * @param at When it happened (ms since the epoch).
+ * @param fields The event's own fields.
+ * @returns The event.
+ *
+ * @example
+ * ```ts
+ * import { newEvent } from "./events.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const paused = newEvent("run.paused", 5, { reason: "maintenance" });
+ * assert.deepEqual(paused, { type: "run.paused", v: 1, at: 5, reason: "maintenance" });
+ * ```
+ */
+export function newEvent<T extends RunEventType>(
+  type: T,
+  at: number,
+  fields: EventFields<T>,
+): EventOf<T> {
+  return { type, v: EVENT_FORMAT_VERSION, at, ...fields } as unknown as EventOf<T>;
+}
+
 /** An event as stored: its position in the log and the event. */
 export interface StoredEvent {
   /** Position in the run's log, from 1, without gaps. */

@@ -34,3 +34,4 @@ export * from "./graph/state.ts";
 export * from "./graph/messages.ts";
 export * from "./graph/graph.ts";
 export * from "./logger.ts";
+export * from "./decide.ts";

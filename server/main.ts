@@ -176,7 +176,7 @@ export async function main(
         }));
       },
     }, server.app.fetch);
-    const recovered = await runtime.recover();
+    const { recovered } = await runtime.recover();
     if (recovered.length > 0) {
       console.log(
         JSON.stringify({ level: "info", msg: "recovering runs", count: recovered.length }),

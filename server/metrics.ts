@@ -7,7 +7,7 @@
  */
 
 import client from "prom-client";
-import type { ActorEvent, Runtime } from "../actors/mod.ts";
+import { type ActorEvent, internalsOf, type Runtime } from "../actors/mod.ts";
 
 /** The server's metrics. */
 export interface ServerMetrics {
@@ -109,7 +109,7 @@ export function createMetrics(
     registers: [registry],
   });
   const started = new Map<string, number>();
-  const stop = runtime.observe((threadId: string, event: ActorEvent) => {
+  const stop = internalsOf(runtime).observe((threadId: string, event: ActorEvent) => {
     if (event.kind === "step_start") {
       started.set(threadId, now());
       return;

@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ConflictError, parseThreadId, type Store, type StoredEvent } from "../mod.ts";
+import { ConflictError, type Store } from "../mod.ts";
+import { parseThreadId, type StoredEvent } from "../kernel/mod.ts";
 
 /** A promise with its resolve function, for gating code under test. */
 export interface Deferred<T> {

@@ -17,17 +17,15 @@
 
 import assert from "node:assert/strict";
 import {
-  type ControlStore,
   createRuntime,
   defineState,
   END,
-  parseThreadId,
   type Runtime,
   START,
   StateGraph,
   type Store,
-  type StoredEvent,
 } from "../mod.ts";
+import { type ControlStore, parseThreadId, type StoredEvent } from "../kernel/mod.ts";
 import { type AuthConfig, createServer, type OrisServer } from "../server/mod.ts";
 import { registerExamples } from "../server/main.ts";
 import { type StoreKind, storeTest } from "./_stores.ts";

@@ -17,17 +17,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  Command,
-  currentSnapshot,
-  defineState,
-  END,
-  interrupt,
-  OrisError,
-  parseThreadId,
-  START,
-  StateGraph,
-} from "../mod.ts";
+import { Command, defineState, END, interrupt, OrisError, START, StateGraph } from "../mod.ts";
+import { currentSnapshot, parseThreadId } from "../kernel/mod.ts";
 import { assertConflict, deferred, readLog } from "./_helpers.ts";
 import { storeTest } from "./_stores.ts";
 
@@ -211,7 +202,7 @@ storeTest("cancel: an interrupted run is cancelled at rest", async (store) => {
 
     const log = await readLog(store, "cancel-rest");
     await assertConflict(
-      () => app.resume("cancel-rest", { [pending.id]: true }),
+      () => app.resumeById("cancel-rest", { [pending.id]: true }),
       /cancelled, not interrupted/,
     );
     await assertConflict(() => app.resume("cancel-rest", true), /cancelled, not interrupted/);

@@ -28,14 +28,8 @@
 
 import { mulberry32 } from "./_random.ts";
 import assert from "node:assert/strict";
-import {
-  createRuntime,
-  currentSnapshot,
-  MemoryStore,
-  type RunSnapshot,
-  type Store,
-  type ThreadId,
-} from "../mod.ts";
+import { createRuntime, MemoryStore, type RunSnapshot, type Store, type ThreadId } from "../mod.ts";
+import { currentSnapshot } from "../kernel/mod.ts";
 import {
   CRASH_STEPS,
   type CrashBackend,
@@ -358,7 +352,7 @@ async function abandonAndRecover(
     if (round === 0) {
       app.invoke({}, { threadId }).catch(() => {});
     } else {
-      assert.deepEqual(await runtime.recover(), [threadId], context);
+      assert.deepEqual((await runtime.recover()).recovered, [threadId], context);
     }
     await reached;
     await verifyHalted(store, threadId, [...counter], halt, 0, context);
@@ -366,7 +360,7 @@ async function abandonAndRecover(
   const context = `${label} final recovery (ORIS_CRASH_SEED=${SEED})`;
   await using runtime = createRuntime({ store });
   crashGraph(sink).compile({ runtime, name: "crash" });
-  assert.deepEqual(await runtime.recover(), [threadId], context);
+  assert.deepEqual((await runtime.recover()).recovered, [threadId], context);
   const result = await runtime.wait(threadId);
   assert.equal(result.status, "completed", context);
   await verifyFinished(store, threadId, [...counter], expectedCounter, expectedState, context);

@@ -432,7 +432,7 @@ for (const kind of STORE_KINDS) {
         // `running`) and its effect waits too: neither has recorded anything.
         const doneA = appA.invoke({}, { threadId });
         await enteredA.promise;
-        assert.deepEqual(await runtimeB.recover(), [threadId]);
+        assert.deepEqual((await runtimeB.recover()).recovered, [threadId]);
         const doneB = runtimeB.wait(threadId);
         await enteredB.promise;
         assert.deepEqual(calls, ["A", "B"]);

@@ -24,12 +24,12 @@ import {
   END,
   interrupt,
   type Json,
-  parseThreadId,
   type RunResult,
   START,
   StateGraph,
   type Store,
 } from "../mod.ts";
+import { parseThreadId } from "../kernel/mod.ts";
 import { approvalGraph } from "../examples/approval.ts";
 import { assertConflict, readLog } from "./_helpers.ts";
 import { freshLocation, openStoreAt, type StoreKind, storeTest } from "./_stores.ts";
@@ -215,9 +215,9 @@ storeTest(
       assert.notEqual(age.id, name.id, "the second interrupt has its own id");
 
       // Answering the already answered first interrupt again is a conflict.
-      await assertConflict(() => app.resume("form-1", { [name.id]: "Grace" }), /not pending/);
+      await assertConflict(() => app.resumeById("form-1", { [name.id]: "Grace" }), /not pending/);
 
-      const done = await app.resume("form-1", { [age.id]: 36 });
+      const done = await app.resumeById("form-1", { [age.id]: 36 });
       assert.equal(done.status, "completed");
       assert.equal(done.state.profile, "Ada:36");
       assert.deepEqual(executions, [
@@ -299,7 +299,7 @@ storeTest(
       assert.deepEqual(pending.get("b")!.value, { branch: "b" });
       assert.notEqual(pending.get("a")!.id, pending.get("b")!.id);
 
-      const done = await app.resume("par-1", {
+      const done = await app.resumeById("par-1", {
         [pending.get("b")!.id]: "no",
         [pending.get("a")!.id]: "yes",
       });
@@ -330,7 +330,7 @@ storeTest(
       const idA = pending.get("a")!.id;
       const idB = pending.get("b")!.id;
 
-      const second = await app.resume("par-2", { [idA]: "yes" });
+      const second = await app.resumeById("par-2", { [idA]: "yes" });
       const left = onlyInterrupt(second);
       assert.equal(left.node, "b");
       assert.equal(left.id, idB, "the unanswered interrupt is raised again with the same id");
@@ -338,9 +338,9 @@ storeTest(
       assert.deepEqual(second.state.answers, [], "no update is merged before the step ends");
 
       // The answered interrupt is no longer pending.
-      await assertConflict(() => app.resume("par-2", { [idA]: "again" }), /not pending/);
+      await assertConflict(() => app.resumeById("par-2", { [idA]: "again" }), /not pending/);
 
-      const done = await app.resume("par-2", { [idB]: "no" });
+      const done = await app.resumeById("par-2", { [idB]: "no" });
       assert.equal(done.status, "completed");
       assert.deepEqual(done.state.answers, ["a=yes", "b=no"]);
       assert.equal(done.state.merged, "a=yes,b=no");
@@ -424,7 +424,7 @@ for (const kind of ["kv", "postgres"] as const satisfies readonly StoreKind[]) {
             assert.equal(before.status, "interrupted");
             assert.deepEqual(before.interrupts, child.result.interrupts);
 
-            const done = await app.resume(threadId, { [pending.id]: "yes" });
+            const done = await app.resumeById(threadId, { [pending.id]: "yes" });
             assert.equal(done.status, "completed");
             assert.deepEqual(done.state.receipt, { order: "order-1", line: 1 });
             assert.equal(done.state.confirmed, "yes");
@@ -549,7 +549,7 @@ storeTest("conflict: resuming a run with no pending interrupt changes nothing", 
       /completed, not interrupted/,
     );
     await assertConflict(
-      () => app.resume("nothing-pending", { [pending.id]: true }),
+      () => app.resumeById("nothing-pending", { [pending.id]: true }),
       /not interrupted/,
     );
     assert.deepEqual(await readLog(store, "nothing-pending"), before);
@@ -568,11 +568,11 @@ storeTest("conflict: resuming with an unknown interrupt id changes nothing", asy
     const unknown = `in_${"0".repeat(32)}`;
 
     await assertConflict(
-      () => app.resume("unknown-id", { [unknown]: true }),
+      () => app.resumeById("unknown-id", { [unknown]: true }),
       new RegExp(`interrupt "${unknown}" is not pending`),
     );
     await assertConflict(
-      () => app.resume("unknown-id", { [pending.id]: true, [unknown]: true }),
+      () => app.resumeById("unknown-id", { [pending.id]: true, [unknown]: true }),
       /is not pending/,
     );
     assert.deepEqual(await readLog(store, "unknown-id"), before);
@@ -580,7 +580,7 @@ storeTest("conflict: resuming with an unknown interrupt id changes nothing", asy
     assert.equal(performed, 0);
 
     // The run is still waiting for the same interrupt, and resumes normally.
-    const done = await app.resume("unknown-id", { [pending.id]: true });
+    const done = await app.resumeById("unknown-id", { [pending.id]: true });
     assert.equal(done.status, "completed");
     assert.equal(performed, 1);
   } finally {
@@ -612,7 +612,7 @@ storeTest(
       assert.equal(counts["a.runs"], 1);
       assert.equal(counts["b.runs"], 1);
 
-      const done = await app.resume("several", {
+      const done = await app.resumeById("several", {
         [pending.get("a")!.id]: "1",
         [pending.get("b")!.id]: "2",
       });

@@ -146,7 +146,7 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
           const result = await waitBounded(
             runtime,
             row.threadId,
-            runtime.resume(row.threadId, { [row.interruptId]: body.value }, {
+            runtime.resumeById(row.threadId, { [row.interruptId]: body.value }, {
               parentContext: requestState(c).trace.context,
             }),
             body.wait_ms ?? DEFAULT_WAIT_MS,

@@ -6,6 +6,7 @@
  */
 
 import type { Context } from "hono";
+import { internalsOf } from "../../actors/mod.ts";
 import { streamSSE } from "hono/streaming";
 import type { z } from "zod";
 import {
@@ -518,7 +519,7 @@ async function streamJob(
     const pending: StoredEvent[] = [];
     let wake: (() => void) | null = null;
     let rest = false;
-    const stop = await deps.runtime.listen(id, (event) => {
+    const stop = await internalsOf(deps.runtime).listen(id, (event) => {
       if (event.kind === "committed") {
         const first = event.run.version - event.events.length + 1;
         event.events.forEach((item, i) => pending.push({ seq: first + i, event: item }));
