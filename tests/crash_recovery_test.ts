@@ -45,7 +45,7 @@ import {
   type HaltPhase,
   openCrashStore,
 } from "./fixtures/crash_graph.ts";
-import { dropSchema, freshSchemaName, postgresTest, postgresTestUrl } from "./_postgres.ts";
+import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
 
 const FIXTURE = new URL("./fixtures/crash_graph.ts", import.meta.url).pathname;
 const KILLS = 4;
@@ -377,12 +377,7 @@ async function withBackend(
   fn: (backend: CrashBackend) => Promise<void>,
 ): Promise<void> {
   if (kind === "postgres") {
-    const schema = freshSchemaName();
-    try {
-      await fn({ kind: "postgres", url: postgresTestUrl(), schema });
-    } finally {
-      await dropSchema(schema);
-    }
+    await withFreshSchema((schema) => fn({ kind: "postgres", url: postgresTestUrl(), schema }));
     return;
   }
   const dir = await Deno.makeTempDir({ prefix: "oris-crash-kv-" });
