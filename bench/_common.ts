@@ -1,11 +1,18 @@
 /**
  * What the benchmarks share: JSON-line output, medians, and a PostgreSQL
- * connection that makes fresh schemas and drops them afterwards.
+ * connection that makes fresh schemas and drops them afterwards (with the
+ * tests' PostgreSQL helpers, `tests/_postgres.ts`).
  *
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
+import {
+  dropSchema,
+  freshSchemaName,
+  postgresClient,
+  postgresTestUrl,
+} from "../tests/_postgres.ts";
 
 /** Prints one JSON line. */
 export function emit(line: Record<string, unknown>): void {
@@ -26,8 +33,7 @@ export function round(value: number, digits = 3): number {
 
 /** The benchmarks' PostgreSQL: `ORIS_BENCH_POSTGRES_URL`, `ORIS_TEST_POSTGRES_URL`, or the local server. */
 export function benchPostgresUrl(): string {
-  return Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? Deno.env.get("ORIS_TEST_POSTGRES_URL") ??
-    "postgres://postgres@127.0.0.1:5432/test";
+  return Deno.env.get("ORIS_BENCH_POSTGRES_URL") ?? postgresTestUrl();
 }
 
 /** An admin connection to the benchmarks' PostgreSQL. */
@@ -51,7 +57,7 @@ export interface BenchPostgres {
  */
 export async function openBenchPostgres(part: string): Promise<BenchPostgres | null> {
   const url = benchPostgresUrl();
-  const admin = postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 3 });
+  const admin = postgresClient({ url, max: 2, connectTimeout: 3 });
   try {
     await admin`select 1`;
   } catch (error) {
@@ -64,13 +70,13 @@ export async function openBenchPostgres(part: string): Promise<BenchPostgres | n
     url,
     admin,
     freshSchema(prefix) {
-      const schema = `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      const schema = freshSchemaName(prefix);
       schemas.push(schema);
       return schema;
     },
     async close() {
       try {
-        for (const schema of schemas) await admin.unsafe(`drop schema if exists ${schema} cascade`);
+        for (const schema of schemas) await dropSchema(schema, url);
       } finally {
         await admin.end();
       }

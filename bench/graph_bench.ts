@@ -80,7 +80,8 @@
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
+import { postgresClient } from "../tests/_postgres.ts";
 import { emit, median, openBenchPostgres, round } from "./_common.ts";
 import {
   aiMessage,
@@ -477,7 +478,7 @@ async function durablePostgres(): Promise<void> {
   if (pg === null) return;
   const store = await PostgresStore.connect({ url: pg.url, schema: pg.orisSchema });
   const saver = await postgresSaver(pg.url, pg.lgSchema);
-  const raw = postgres(pg.url, { max: 1, onnotice: () => {} });
+  const raw = postgresClient({ url: pg.url });
   try {
     const [settings] = await pg.admin<{ synchronous_commit: string; fsync: string }[]>`
       select current_setting('synchronous_commit') as synchronous_commit,

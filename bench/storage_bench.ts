@@ -16,7 +16,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import { postgresClient } from "../tests/_postgres.ts";
 import { emit, median, openBenchPostgres } from "./_common.ts";
 import { type JsonObject, type RunSnapshot, type Store, type ThreadId } from "../mod.ts";
 import {
@@ -117,7 +117,7 @@ async function postgresBackend(): Promise<Backend | null> {
   await pg.admin.unsafe(
     `create table ${schema}.raw_commits (key text primary key, body text not null)`,
   );
-  const raw = postgres(pg.url, { max: 10, onnotice: () => {} });
+  const raw = postgresClient({ url: pg.url, max: 10 });
   const store = await PostgresStore.connect({ url: pg.url, schema, snapshotEvery: 1 });
   return {
     name: "postgres",

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import {
   adminQuery,
-  dropSchema,
   freshSchemaName,
   postgresTest,
   postgresTestUrl,
+  withFreshSchema,
 } from "../tests/_postgres.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
@@ -44,8 +44,7 @@ Deno.test("oris with an unknown command or bad flags exits 2 with the usage", as
 });
 
 postgresTest("oris migrate creates the schema once, then reports it up to date", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     const first = await oris(["migrate", "--postgres-url", postgresTestUrl(), "--schema", schema]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, new RegExp(`schema "${schema}" migrated from version 0 to \\d+`));
@@ -58,9 +57,7 @@ postgresTest("oris migrate creates the schema once, then reports it up to date",
     });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /is up to date/);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest("oris migrate --no-create-schema fails clearly on a missing schema", async () => {

@@ -137,6 +137,32 @@ export function parseAttemptId(value: unknown): AttemptId {
 }
 
 /**
+ * Validates a graph name: 1 to 128 of `[A-Za-z0-9-_.:]`.
+ *
+ * @param value Anything.
+ * @returns The name.
+ * @throws {InvalidArgumentError} otherwise.
+ *
+ * @example
+ * ```ts
+ * import { parseGraphName } from "./ids.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseGraphName("hello"), "hello");
+ * assert.throws(() => parseGraphName("a b"), /graph may contain only/);
+ * ```
+ */
+export function parseGraphName(value: unknown): string {
+  if (!isValidId(value)) {
+    throw new InvalidArgumentError(
+      `graph may contain only 1 to 128 letters, digits and "-_.:", got ${JSON.stringify(value)}`,
+      { field: "graph" },
+    );
+  }
+  return value;
+}
+
+/**
  * Where generated ids get their time and randomness. The kernel does no I/O:
  * the runtime injects a real source, tests inject a fixed one.
  */

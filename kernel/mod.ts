@@ -1,7 +1,8 @@
 /**
  * The Oris kernel: pure and free of I/O. Ids, errors, JSON and deltas, the
- * run's events and snapshot with its `fold`, and the Store interfaces that the
- * storage adapters implement.
+ * run's events and snapshot with its `fold`, the Store interfaces that the
+ * storage adapters implement, and the toolkit they share (encoding, paging,
+ * the snapshot policy and the interrupt index).
  *
  * @example Fold a run's log
  * ```ts
@@ -27,6 +28,10 @@ export * from "./events.ts";
 export * from "./snapshot.ts";
 export * from "./store.ts";
 export * from "./control.ts";
+export * from "./paging.ts";
+export * from "./codec.ts";
+export * from "./snapshot_policy.ts";
+export * from "./interrupt_index.ts";
 export * from "./replay.ts";
 export * from "./graph/constants.ts";
 export * from "./graph/command.ts";

@@ -1,7 +1,9 @@
 /**
- * Test helpers for PostgreSQL: the URL of the test database, whether it is
- * reachable (decided once per process, when this module loads), and fresh
- * schemas that tests drop afterwards.
+ * Test helpers for PostgreSQL, in one place for every test (and benchmark)
+ * that needs it: the URL of the test database, whether it is reachable
+ * (decided once per process, when this module loads), clients that do not
+ * print notices, fresh schemas that tests drop afterwards, and fresh stores
+ * that drop their schema when they close.
  *
  * Tests that need PostgreSQL are skipped when it is unreachable, unless
  * `ORIS_REQUIRE_POSTGRES=1` (CI), in which case they fail and say why.
@@ -10,7 +12,7 @@
  */
 
 import postgres from "postgres";
-import type { Store } from "../kernel/mod.ts";
+import { PostgresStore, type PostgresStoreOptions } from "../storage/postgres/mod.ts";
 
 const DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -28,6 +30,46 @@ const DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/test";
  */
 export function postgresTestUrl(): string {
   return readEnv("ORIS_TEST_POSTGRES_URL") || DEFAULT_URL;
+}
+
+/** Options of {@linkcode postgresClient}. */
+export interface PostgresClientOptions {
+  /**
+   * The database.
+   * @default {postgresTestUrl()}
+   */
+  url?: string;
+  /**
+   * The most connections the client opens.
+   * @default {1}
+   */
+  max?: number;
+  /** Seconds to wait for a connection (postgres.js's default when not given). */
+  connectTimeout?: number;
+}
+
+/**
+ * A postgres.js client that does not print notices ("schema exists,
+ * skipping" ...), by default one connection to the test database.
+ *
+ * @param options Where to connect, and how many connections.
+ * @returns The client; `end()` it.
+ *
+ * @example
+ * ```ts ignore
+ * import { postgresClient } from "./_postgres.ts";
+ *
+ * const sql = postgresClient({ max: 2 });
+ * await sql`SELECT 1`;
+ * await sql.end();
+ * ```
+ */
+export function postgresClient(options: PostgresClientOptions = {}): postgres.Sql {
+  return postgres(options.url ?? postgresTestUrl(), {
+    max: options.max ?? 1,
+    onnotice: ignoreNotice,
+    ...(options.connectTimeout === undefined ? {} : { connect_timeout: options.connectTimeout }),
+  });
 }
 
 /** Whether `ORIS_REQUIRE_POSTGRES=1`: then an unreachable database fails the tests. */
@@ -97,8 +139,9 @@ export function postgresTest(
 }
 
 /**
- * A fresh, unused schema name: `oris_test_` and random hex.
+ * A fresh, unused schema name: the prefix, `_` and random hex.
  *
+ * @param prefix How the name starts (a valid schema name).
  * @returns A valid schema name that does not exist yet.
  *
  * @example
@@ -108,15 +151,65 @@ export function postgresTest(
  * console.log(freshSchemaName()); // oris_test_5f0c9a...
  * ```
  */
-export function freshSchemaName(): string {
+export function freshSchemaName(prefix = "oris_test"): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return `oris_test_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `${prefix}_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /**
- * Runs SQL against the test database on a short-lived connection.
+ * Runs `fn` with a fresh schema name, then drops that schema (whether `fn`
+ * created it or not, and whether it succeeded or not).
+ *
+ * @typeParam T What `fn` returns.
+ * @param fn The work, given the schema.
+ * @returns What `fn` returns.
+ *
+ * @example
+ * ```ts ignore
+ * import { postgresTestUrl, withFreshSchema } from "./_postgres.ts";
+ * import { migrate } from "../storage/postgres/mod.ts";
+ *
+ * await withFreshSchema((schema) => migrate({ url: postgresTestUrl(), schema }));
+ * ```
+ */
+export async function withFreshSchema<T>(fn: (schema: string) => Promise<T>): Promise<T> {
+  const schema = freshSchemaName();
+  try {
+    return await fn(schema);
+  } finally {
+    await dropSchema(schema);
+  }
+}
+
+/**
+ * Connects a {@linkcode PostgresStore} to a fresh schema of the test
+ * database, which its `close()` drops. Fails with the reason when
+ * PostgreSQL is unreachable.
+ *
+ * @param options Store options other than the URL and the schema.
+ * @returns The store.
+ *
+ * @example
+ * ```ts ignore
+ * import { freshPostgresStore } from "./_postgres.ts";
+ *
+ * await using store = await freshPostgresStore({ snapshotEvery: 1 });
+ * ```
+ */
+export async function freshPostgresStore(
+  options: Omit<PostgresStoreOptions, "url" | "schema"> = {},
+): Promise<PostgresStore> {
+  assertPostgres();
+  const schema = freshSchemaName();
+  const store = await PostgresStore.connect({ ...options, url: postgresTestUrl(), schema });
+  return dropSchemaOnClose(store, schema);
+}
+
+/**
+ * Runs SQL on a short-lived connection, by default to the test database.
  *
  * @param text One or more statements (no parameters).
+ * @param url The database.
  * @returns The rows of the last statement.
  *
  * @example
@@ -126,8 +219,11 @@ export function freshSchemaName(): string {
  * await adminQuery("SELECT 1");
  * ```
  */
-export async function adminQuery(text: string): Promise<Record<string, unknown>[]> {
-  const sql = postgres(postgresTestUrl(), { max: 1, onnotice: () => {} });
+export async function adminQuery(
+  text: string,
+  url: string = postgresTestUrl(),
+): Promise<Record<string, unknown>[]> {
+  const sql = postgresClient({ url });
   try {
     return [...await sql.unsafe(text)] as Record<string, unknown>[];
   } finally {
@@ -136,9 +232,10 @@ export async function adminQuery(text: string): Promise<Record<string, unknown>[
 }
 
 /**
- * Drops a schema and everything in it.
+ * Drops a schema and everything in it, if it exists.
  *
  * @param schema The schema.
+ * @param url The database (default: the test database).
  *
  * @example
  * ```ts ignore
@@ -147,30 +244,12 @@ export async function adminQuery(text: string): Promise<Record<string, unknown>[
  * await dropSchema(freshSchemaName());
  * ```
  */
-export async function dropSchema(schema: string): Promise<void> {
-  await adminQuery(`DROP SCHEMA IF EXISTS "${schema.replaceAll('"', '""')}" CASCADE`);
+export async function dropSchema(schema: string, url: string = postgresTestUrl()): Promise<void> {
+  await adminQuery(`DROP SCHEMA IF EXISTS "${schema.replaceAll('"', '""')}" CASCADE`, url);
 }
 
-/**
- * Makes a store's `close()` also drop its test schema, once.
- *
- * @param store A store using `schema`.
- * @param schema The schema to drop after the store closes.
- * @returns The same store.
- *
- * @example
- * ```ts ignore
- * import { dropSchemaOnClose, freshSchemaName, postgresTestUrl } from "./_postgres.ts";
- * import { PostgresStore } from "../storage/postgres/mod.ts";
- *
- * const schema = freshSchemaName();
- * await using store = dropSchemaOnClose(
- *   await PostgresStore.connect({ url: postgresTestUrl(), schema }),
- *   schema,
- * );
- * ```
- */
-export function dropSchemaOnClose<S extends Store>(store: S, schema: string): S {
+/** Makes a store's `close()` also drop its test schema, once. */
+function dropSchemaOnClose(store: PostgresStore, schema: string): PostgresStore {
   const close = store.close.bind(store);
   let closing: Promise<void> | null = null;
   // An own property shadows the class's method, and `[Symbol.asyncDispose]`
@@ -197,7 +276,7 @@ function readEnv(name: string): string | undefined {
 }
 
 async function probe(url: string): Promise<string | null> {
-  const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  const sql = postgresClient({ url, connectTimeout: 3 });
   try {
     await sql`SELECT 1`;
     return null;
@@ -219,3 +298,6 @@ function redact(url: string): string {
     return "(an invalid URL)";
   }
 }
+
+/** Notices are not errors and are not printed. */
+function ignoreNotice(): void {}

@@ -13,7 +13,7 @@ import { MemoryStore } from "../storage/memory/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 import {
   assertPostgres,
-  dropSchemaOnClose,
+  dropSchema,
   freshSchemaName,
   postgresTestUrl,
   SKIP_POSTGRES,
@@ -69,11 +69,19 @@ export async function freshLocation(
   const schema = freshSchemaName();
   return {
     location: { kind, url: postgresTestUrl(), schema },
-    cleanup: async () => {
-      const store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
-      await dropSchemaOnClose(store, schema).close();
-    },
+    cleanup: () => dropSchema(schema),
   };
+}
+
+/**
+ * Whether tests on a store kind are skipped (`Deno.test` `ignore`): those on
+ * PostgreSQL when it is unreachable and not required.
+ *
+ * @param kind The store kind.
+ * @returns `true` to skip.
+ */
+export function skipStoreKind(kind: StoreKind): boolean {
+  return kind === "postgres" && SKIP_POSTGRES;
 }
 
 /**
@@ -92,7 +100,7 @@ export function storeTest(
   for (const kind of kinds) {
     Deno.test({
       name: `${name} (${kind})`,
-      ignore: kind === "postgres" && SKIP_POSTGRES,
+      ignore: skipStoreKind(kind),
       async fn() {
         const { location, cleanup } = await freshLocation(kind);
         try {

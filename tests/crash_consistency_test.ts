@@ -20,7 +20,7 @@ import {
   loadOrStart,
   openStore,
 } from "./fixtures/crash_appender.ts";
-import { dropSchema, freshSchemaName, postgresTest, postgresTestUrl } from "./_postgres.ts";
+import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
 
 const FIXTURE = new URL("./fixtures/crash_appender.ts", import.meta.url).pathname;
 const ROUNDS = 6;
@@ -145,8 +145,7 @@ Deno.test("crash consistency (kv): SIGKILL at arbitrary moments leaves a gap-fre
 postgresTest(
   "crash consistency (postgres): SIGKILL at arbitrary moments leaves a gap-free log whose fold is the snapshot",
   async () => {
-    const schema = freshSchemaName();
-    try {
+    await withFreshSchema(async (schema) => {
       await killLoop({
         backend: "postgres",
         url: postgresTestUrl(),
@@ -155,23 +154,20 @@ postgresTest(
         tag: "pg",
         count: null,
       });
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );
 
 postgresTest(
   "crash consistency (postgres): two processes appending to one run write each version exactly once",
   async () => {
-    const schema = freshSchemaName();
-    const base = {
-      backend: "postgres",
-      url: postgresTestUrl(),
-      schema,
-      threadId: "two-writers",
-    } as const;
-    try {
+    await withFreshSchema(async (schema) => {
+      const base = {
+        backend: "postgres",
+        url: postgresTestUrl(),
+        schema,
+        threadId: "two-writers",
+      } as const;
       {
         // Create the run first so that both writers append to it.
         await using store = await openStore({ ...base, tag: "setup", count: 0 });
@@ -195,8 +191,6 @@ postgresTest(
         log.map((entry) => Number(entry.split(":")[1])),
         Array.from({ length: 2 * perWriter }, (_, i) => i + 3),
       );
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );

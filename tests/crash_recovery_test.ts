@@ -39,7 +39,7 @@ import {
   type HaltPhase,
   openCrashStore,
 } from "./fixtures/crash_graph.ts";
-import { dropSchema, freshSchemaName, postgresTest, postgresTestUrl } from "./_postgres.ts";
+import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
 
 const FIXTURE = new URL("./fixtures/crash_graph.ts", import.meta.url).pathname;
 const KILLS = 4;
@@ -371,12 +371,7 @@ async function withBackend(
   fn: (backend: CrashBackend) => Promise<void>,
 ): Promise<void> {
   if (kind === "postgres") {
-    const schema = freshSchemaName();
-    try {
-      await fn({ kind: "postgres", url: postgresTestUrl(), schema });
-    } finally {
-      await dropSchema(schema);
-    }
+    await withFreshSchema((schema) => fn({ kind: "postgres", url: postgresTestUrl(), schema }));
     return;
   }
   const dir = await Deno.makeTempDir({ prefix: "oris-crash-kv-" });

@@ -22,8 +22,7 @@ import {
   StateGraph,
   type ThreadId,
 } from "../mod.ts";
-import { freshLocation, openStoreAt, STORE_KINDS, storeTest } from "./_stores.ts";
-import { SKIP_POSTGRES } from "./_postgres.ts";
+import { freshLocation, openStoreAt, skipStoreKind, STORE_KINDS, storeTest } from "./_stores.ts";
 
 const ROUNDS = 3;
 
@@ -399,7 +398,7 @@ for (const kind of STORE_KINDS) {
   Deno.test({
     name: "two runtimes on one store racing to record the same effect key both get the " +
       `first recorded result, and the run commits it once (${kind})`,
-    ignore: kind === "postgres" && SKIP_POSTGRES,
+    ignore: skipStoreKind(kind),
     async fn() {
       const { location, cleanup } = await freshLocation(kind);
       try {

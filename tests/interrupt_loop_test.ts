@@ -32,8 +32,7 @@ import {
 import { parseThreadId } from "../kernel/mod.ts";
 import { approvalGraph } from "../examples/approval.ts";
 import { assertConflict, readLog } from "./_helpers.ts";
-import { freshLocation, openStoreAt, type StoreKind, storeTest } from "./_stores.ts";
-import { SKIP_POSTGRES } from "./_postgres.ts";
+import { freshLocation, openStoreAt, skipStoreKind, type StoreKind, storeTest } from "./_stores.ts";
 import { checkoutGraph, readLines, type RestartConfig } from "./fixtures/interrupt_restart.ts";
 
 const FIXTURE = new URL("./fixtures/interrupt_restart.ts", import.meta.url).pathname;
@@ -403,7 +402,7 @@ for (const kind of ["kv", "postgres"] as const satisfies readonly StoreKind[]) {
     const how = hold ? "is killed with SIGKILL" : "exits";
     Deno.test({
       name: `restart: a run interrupted in a process that ${how} is resumed by another (${kind})`,
-      ignore: kind === "postgres" && SKIP_POSTGRES,
+      ignore: skipStoreKind(kind),
       async fn() {
         const { location, cleanup } = await freshLocation(kind);
         const dir = await Deno.makeTempDir({ prefix: "oris-restart-" });

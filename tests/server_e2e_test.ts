@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dropSchema, freshSchemaName, postgresTest, postgresTestUrl } from "./_postgres.ts";
+import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -159,18 +159,18 @@ postgresTest(
   "server e2e (postgres): an approval survives SIGKILL of the server and its action runs exactly once",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "oris-e2e-" });
-    const schema = freshSchemaName();
     try {
       const actionLog = `${dir}/actions.log`;
-      await approvalSurvivesSigkill({
-        ORIS_RUNTIME_BACKEND: "postgres",
-        ORIS_POSTGRES_DSN: postgresTestUrl(),
-        ORIS_POSTGRES_SCHEMA: schema,
-        ORIS_POSTGRES_REQUIRE_SCHEMA: "false",
-        ORIS_EXAMPLES_ACTION_LOG: actionLog,
-      }, actionLog);
+      await withFreshSchema((schema) =>
+        approvalSurvivesSigkill({
+          ORIS_RUNTIME_BACKEND: "postgres",
+          ORIS_POSTGRES_DSN: postgresTestUrl(),
+          ORIS_POSTGRES_SCHEMA: schema,
+          ORIS_POSTGRES_REQUIRE_SCHEMA: "false",
+          ORIS_EXAMPLES_ACTION_LOG: actionLog,
+        }, actionLog)
+      );
     } finally {
-      await dropSchema(schema);
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -212,21 +212,21 @@ Deno.test("server e2e: bad configuration is one line on stderr and exit code 1",
 postgresTest(
   "server e2e (postgres): a missing schema fails at start when the schema is required",
   async () => {
-    const schema = freshSchemaName();
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "server/main.ts"],
-      cwd: ROOT,
-      env: {
-        NO_COLOR: "1",
-        ORIS_RUNTIME_BACKEND: "postgres",
-        ORIS_POSTGRES_DSN: postgresTestUrl(),
-        ORIS_POSTGRES_SCHEMA: schema,
-      },
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 1, stderr);
-    assert.match(stderr, /does not exist/);
-    await dropSchema(schema);
+    await withFreshSchema(async (schema) => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "server/main.ts"],
+        cwd: ROOT,
+        env: {
+          NO_COLOR: "1",
+          ORIS_RUNTIME_BACKEND: "postgres",
+          ORIS_POSTGRES_DSN: postgresTestUrl(),
+          ORIS_POSTGRES_SCHEMA: schema,
+        },
+        stdin: "null",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 1, stderr);
+      assert.match(stderr, /does not exist/);
+    });
   },
 );

@@ -4,6 +4,8 @@
  * a large one is written before the commit that references it, as chunks
  * under a fresh nonce (nothing references them until that commit lands, so
  * they are invisible), and the commit stores a {@linkcode ChunkRef} instead.
+ * Chunks that nothing references (a commit that did not land, a replaced
+ * value) are discarded.
  *
  * @module
  */
@@ -31,6 +33,9 @@ export interface ChunkRef {
 
 /** A value as stored under its key: the bytes, or where its chunks are. */
 export type BlobValue = Uint8Array | ChunkRef;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** The chunks of a value are gone: a newer value replaced it while it was read. */
 export class MissingChunksError extends Error {
@@ -138,4 +143,62 @@ export async function deleteChunks(kv: Deno.Kv, prefix: Deno.KvKey, ref: ChunkRe
     commits.push(commit(atomic));
   }
   await Promise.all(commits);
+}
+
+/**
+ * Deletes chunks that nothing references, ignoring failures (unreferenced
+ * chunks are invisible).
+ *
+ * @param kv The database.
+ * @param prefix The key prefix of chunks.
+ * @param refs The chunks.
+ */
+export async function discardChunks(
+  kv: Deno.Kv,
+  prefix: Deno.KvKey,
+  refs: readonly ChunkRef[],
+): Promise<void> {
+  await Promise.all(refs.map((ref) => deleteChunks(kv, prefix, ref).catch(() => {})));
+}
+
+/**
+ * {@linkcode prepareBlob}, recording the chunks it writes in `written`, so
+ * that they can be discarded when the commit that would reference them does
+ * not land.
+ *
+ * @param kv The database.
+ * @param prefix The key prefix of chunks.
+ * @param bytes The value.
+ * @param written Where the chunks written are recorded.
+ * @returns What to store.
+ */
+export async function stageBlob(
+  kv: Deno.Kv,
+  prefix: Deno.KvKey,
+  bytes: Uint8Array,
+  written: ChunkRef[],
+): Promise<BlobValue> {
+  const { value, ref } = await prepareBlob(kv, prefix, bytes);
+  if (ref !== null) written.push(ref);
+  return value;
+}
+
+/**
+ * A value as JSON bytes (for values stored inline only).
+ *
+ * @param value A JSON value.
+ * @returns Its JSON text, UTF-8.
+ */
+export function encodeValue(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/**
+ * Reads JSON bytes back.
+ *
+ * @param bytes JSON text, UTF-8.
+ * @returns The value.
+ */
+export function decodeValue<T>(bytes: Uint8Array): T {
+  return JSON.parse(decoder.decode(bytes)) as T;
 }

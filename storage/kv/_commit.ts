@@ -5,8 +5,19 @@
  * (SQLITE_BUSY: the lock upgrade is refused rather than waited for). Such a
  * commit did not happen, so it is retried after a short, random pause.
  *
+ * Also Deno KV's limits on one atomic commit, as the store plans for them.
+ *
  * @module
  */
+
+/** Deno KV's limit on the checks of one atomic commit. */
+export const MAX_CHECKS = 100;
+/** Deno KV's limit on the mutations of one atomic commit. */
+export const MAX_MUTATIONS = 1000;
+/** The bytes of keys and values of one commit we plan for (the limit is 800 KiB; the rest is margin). */
+export const MAX_COMMIT_BYTES = 700 * 1024;
+/** The bytes of keys of one commit we plan for (the limit is 80 KiB). */
+export const MAX_KEY_BYTES = 72 * 1024;
 
 /** Attempts before a busy database is reported. */
 const ATTEMPTS = 40;

@@ -17,16 +17,9 @@
 
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { isChunkRef } from "./_blobs.ts";
-import { commit } from "./_commit.ts";
-import { keySize } from "./_control.ts";
+import { commit, MAX_CHECKS, MAX_COMMIT_BYTES, MAX_KEY_BYTES, MAX_MUTATIONS } from "./_commit.ts";
+import { keySize } from "./_keys.ts";
 
-/** Deno KV's limits on one atomic operation. */
-const MAX_CHECKS = 100;
-const MAX_MUTATIONS = 1000;
-/** Mutation bytes we plan for (the limit is 800 KiB; the rest is margin for our estimates). */
-const MAX_BYTES = 700 * 1024;
-/** Key bytes we plan for (the limit is 80 KiB). */
-const MAX_KEY_BYTES = 72 * 1024;
 /** A part's share of a commit is measured in millionths of the limits. */
 const WHOLE = 1_000_000;
 /** What a chunk reference or another small value costs, in bytes (an estimate with margin). */
@@ -116,7 +109,7 @@ function shareOf(part: CommitPart): number {
   const share = Math.max(
     part.checks.length / MAX_CHECKS,
     part.mutations.length / MAX_MUTATIONS,
-    bytes / MAX_BYTES,
+    bytes / MAX_COMMIT_BYTES,
     keyBytes / MAX_KEY_BYTES,
   );
   return Math.ceil(share * WHOLE);

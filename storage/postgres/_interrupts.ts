@@ -8,8 +8,9 @@
  * statement do not see each other's writes and must not write a row twice,
  * so the list is folded here into its net effect, which touches each row once:
  *
- * - every interrupt the append raises gets its final row, computed here from
- *   its last raise and the changes after it (an upsert);
+ * - every interrupt the append raises gets its final row (an upsert), which
+ *   is the kernel's {@linkcode applyInterruptChanges} applied to the rows the
+ *   append raises;
  * - every interrupt it resumes without raising it gets its last answer (an
  *   update by id, a no-op for an unknown id);
  * - the other pending interrupts of the run are closed by the append's first
@@ -20,6 +21,7 @@
  */
 
 import {
+  applyInterruptChanges,
   encodeJson,
   type InterruptChange,
   type InterruptRow,
@@ -80,43 +82,21 @@ export function planInterruptChanges(
   changes: readonly InterruptChange[],
 ): InterruptPlan | null {
   if (changes.length === 0) return null;
-  // Rows raised by this append, as they stand after each change.
+  // Final rows of the interrupts this append raises: the kernel's rule,
+  // applied to them alone (answers and closes of other rows do not touch them).
   const raised = new Map<string, InterruptRow>();
-  // Answers to interrupts raised before this append: the last one of each.
+  applyInterruptChanges(raised, changes);
+  // Answers to interrupts raised before this append: the last one of each
+  // overwrites whatever a close did to the row before.
   const resolved = new Map<string, Extract<InterruptChange, { kind: "resolve" }>>();
   let close: InterruptPlan["close"] = null;
   for (const change of changes) {
-    if (change.kind === "raise") {
-      raised.set(change.row.interruptId, { ...change.row });
-    } else if (change.kind === "resolve") {
-      const row = raised.get(change.interruptId);
-      if (row !== undefined) {
-        raised.set(change.interruptId, {
-          ...row,
-          status: "resumed",
-          resumeValue: change.resumeValue,
-          resolvedAt: change.at,
-        });
-      } else {
-        // It overwrites whatever a close did to the row before.
-        resolved.set(change.interruptId, change);
-      }
-    } else {
-      for (const [id, row] of raised) {
-        if (row.threadId !== change.threadId || row.status !== "pending") continue;
-        raised.set(id, {
-          ...row,
-          status: id === change.rejectedId ? "rejected" : change.status,
-          resolvedAt: change.at,
-        });
-      }
-      if (close === null && change.threadId === threadId) {
-        close = { status: change.status, rejectedId: change.rejectedId, at: change.at };
-      }
+    if (change.kind === "resolve" && !raised.has(change.interruptId)) {
+      resolved.set(change.interruptId, change);
+    } else if (change.kind === "close" && close === null && change.threadId === threadId) {
+      close = { status: change.status, rejectedId: change.rejectedId, at: change.at };
     }
   }
-  // An id raised after it was resumed: its final row is the raised one.
-  for (const id of raised.keys()) resolved.delete(id);
   const upserts = [...raised.values()].map((row): EncodedInterruptRow => ({
     row,
     valueJson: encodeJson(row.value, `value of interrupt "${row.interruptId}"`),

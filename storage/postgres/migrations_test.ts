@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError, StorageError } from "../../kernel/mod.ts";
 import {
   adminQuery,
-  dropSchema,
   freshSchemaName,
+  postgresClient,
   postgresTest,
   postgresTestUrl,
+  withFreshSchema,
 } from "../../tests/_postgres.ts";
 import {
   applyMigrations,
@@ -16,7 +17,6 @@ import {
   quoteIdentifier,
 } from "./migrations.ts";
 import { PostgresStore } from "./mod.ts";
-import postgres from "postgres";
 
 async function recorded(schema: string): Promise<{ version: number; name: string }[]> {
   const rows = await adminQuery(
@@ -68,8 +68,7 @@ Deno.test("parseSchemaName() accepts plain names and refuses anything else", () 
 });
 
 postgresTest("migrate() applies every migration once and records it", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     const result = await migrate({ url: postgresTestUrl(), schema });
     assert.equal(result.from, 0);
     assert.equal(result.to, MIGRATIONS.length);
@@ -119,14 +118,11 @@ postgresTest("migrate() applies every migration once and records it", async () =
       applied: [],
     });
     assert.equal((await recorded(schema)).length, MIGRATIONS.length);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest("PostgresStore.connect() migrates, and a second connect is a no-op", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     const first = await PostgresStore.connect({ url: postgresTestUrl(), schema });
     await first.close();
     const before = await recorded(schema);
@@ -135,71 +131,65 @@ postgresTest("PostgresStore.connect() migrates, and a second connect is a no-op"
     await second.ping();
     await second.close();
     assert.deepEqual(await recorded(schema), before);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest("concurrent migrations of one schema apply each migration once", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     const results = await Promise.all(
       Array.from({ length: 4 }, () => migrate({ url: postgresTestUrl(), schema })),
     );
     assert.equal(results.filter((result) => result.applied.length > 0).length, 1);
     assert.ok(results.every((result) => result.to === MIGRATIONS.length));
     assert.equal((await recorded(schema)).length, MIGRATIONS.length);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest("a database at version 1 migrates to version 2 and keeps its data", async () => {
-  const schema = freshSchemaName();
-  const sql = postgres(postgresTestUrl(), { max: 1, onnotice: () => {} });
-  try {
-    const v1 = await applyMigrations(sql, schema, {
-      createSchema: true,
-      migrations: MIGRATIONS.slice(0, 1),
-    });
-    assert.deepEqual([v1.from, v1.to], [0, 1]);
-    assert.ok(!(await tables(schema)).includes("runtime_interrupts"));
-    await adminQuery(
-      `INSERT INTO ${schema}.runtime_runs
-         (thread_id, status, graph, payload_hash, version, created_at, updated_at)
-       VALUES ('old-run', 'paused', 'g', 'h', 3, 1, 2)`,
-    );
-    const v2 = await migrate({ url: postgresTestUrl(), schema });
-    assert.deepEqual([v2.from, v2.to], [1, 2]);
-    assert.deepEqual(v2.applied, [MIGRATIONS[1]]);
-    assert.equal(MIGRATIONS[1]?.version, 2);
-    assert.deepEqual(
-      (await recorded(schema)).map((row) => row.version),
-      [1, 2],
-    );
-    for (
-      const table of [
-        "runtime_idempotency_keys",
-        "runtime_interrupts",
-        "runtime_audit_logs",
-        "runtime_api_keys",
-      ]
-    ) {
-      assert.ok((await tables(schema)).includes(table), table);
+  await withFreshSchema(async (schema) => {
+    const sql = postgresClient();
+    try {
+      const v1 = await applyMigrations(sql, schema, {
+        createSchema: true,
+        migrations: MIGRATIONS.slice(0, 1),
+      });
+      assert.deepEqual([v1.from, v1.to], [0, 1]);
+      assert.ok(!(await tables(schema)).includes("runtime_interrupts"));
+      await adminQuery(
+        `INSERT INTO ${schema}.runtime_runs
+           (thread_id, status, graph, payload_hash, version, created_at, updated_at)
+         VALUES ('old-run', 'paused', 'g', 'h', 3, 1, 2)`,
+      );
+      const v2 = await migrate({ url: postgresTestUrl(), schema });
+      assert.deepEqual([v2.from, v2.to], [1, 2]);
+      assert.deepEqual(v2.applied, [MIGRATIONS[1]]);
+      assert.equal(MIGRATIONS[1]?.version, 2);
+      assert.deepEqual(
+        (await recorded(schema)).map((row) => row.version),
+        [1, 2],
+      );
+      for (
+        const table of [
+          "runtime_idempotency_keys",
+          "runtime_interrupts",
+          "runtime_audit_logs",
+          "runtime_api_keys",
+        ]
+      ) {
+        assert.ok((await tables(schema)).includes(table), table);
+      }
+      await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+      assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
+      assert.equal(await store.countApiKeys(), 0);
+      assert.deepEqual((await store.listInterrupts()).items, []);
+    } finally {
+      await sql.end();
     }
-    await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
-    assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
-    assert.equal(await store.countApiKeys(), 0);
-    assert.deepEqual((await store.listInterrupts()).items, []);
-  } finally {
-    await sql.end();
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest("a database at a newer schema version is refused", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     await migrate({ url: postgresTestUrl(), schema });
     const future = MIGRATIONS.length + 1;
     await adminQuery(
@@ -212,9 +202,7 @@ postgresTest("a database at a newer schema version is refused", async () => {
       );
     await assert.rejects(() => migrate({ url: postgresTestUrl(), schema }), newer);
     await assert.rejects(() => PostgresStore.connect({ url: postgresTestUrl(), schema }), newer);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest(
@@ -238,66 +226,63 @@ postgresTest(
 );
 
 postgresTest("createSchema: false on an existing empty schema creates the tables", async () => {
-  const schema = freshSchemaName();
-  try {
+  await withFreshSchema(async (schema) => {
     await adminQuery(`CREATE SCHEMA ${schema}`);
     const result = await migrate({ url: postgresTestUrl(), schema, createSchema: false });
     assert.equal(result.to, MIGRATIONS.length);
-  } finally {
-    await dropSchema(schema);
-  }
+  });
 });
 
 postgresTest(
   "applyMigrations() applies only what is new, and a failing migration leaves no trace",
   async () => {
-    const schema = freshSchemaName();
-    const sql = postgres(postgresTestUrl(), { max: 1, onnotice: () => {} });
-    try {
-      const extra: Migration = {
-        version: MIGRATIONS.length + 1,
-        name: "add a test table",
-        sql:
-          "CREATE TABLE runtime_test_extra (id int PRIMARY KEY); INSERT INTO runtime_test_extra VALUES (1);",
-      };
-      const broken: Migration = {
-        version: MIGRATIONS.length + 2,
-        name: "broken",
-        sql: "CREATE TABLE runtime_test_broken (id int); SELECT * FROM no_such_table;",
-      };
-      await applyMigrations(sql, schema, { createSchema: true });
-      const next = await applyMigrations(sql, schema, {
-        createSchema: true,
-        migrations: [...MIGRATIONS, extra],
-      });
-      assert.deepEqual(next.applied, [extra]);
-      assert.deepEqual(await adminQuery(`SELECT id FROM ${schema}.runtime_test_extra`), [{
-        id: 1,
-      }]);
+    await withFreshSchema(async (schema) => {
+      const sql = postgresClient();
+      try {
+        const extra: Migration = {
+          version: MIGRATIONS.length + 1,
+          name: "add a test table",
+          sql:
+            "CREATE TABLE runtime_test_extra (id int PRIMARY KEY); INSERT INTO runtime_test_extra VALUES (1);",
+        };
+        const broken: Migration = {
+          version: MIGRATIONS.length + 2,
+          name: "broken",
+          sql: "CREATE TABLE runtime_test_broken (id int); SELECT * FROM no_such_table;",
+        };
+        await applyMigrations(sql, schema, { createSchema: true });
+        const next = await applyMigrations(sql, schema, {
+          createSchema: true,
+          migrations: [...MIGRATIONS, extra],
+        });
+        assert.deepEqual(next.applied, [extra]);
+        assert.deepEqual(await adminQuery(`SELECT id FROM ${schema}.runtime_test_extra`), [{
+          id: 1,
+        }]);
 
-      await assert.rejects(
-        () =>
-          applyMigrations(sql, schema, {
-            createSchema: true,
-            migrations: [...MIGRATIONS, extra, broken],
-          }),
-        (error) => error instanceof StorageError && /no_such_table/.test(error.message),
-      );
-      assert.equal((await recorded(schema)).length, MIGRATIONS.length + 1);
-      assert.ok(!(await tables(schema)).includes("runtime_test_broken"));
+        await assert.rejects(
+          () =>
+            applyMigrations(sql, schema, {
+              createSchema: true,
+              migrations: [...MIGRATIONS, extra, broken],
+            }),
+          (error) => error instanceof StorageError && /no_such_table/.test(error.message),
+        );
+        assert.equal((await recorded(schema)).length, MIGRATIONS.length + 1);
+        assert.ok(!(await tables(schema)).includes("runtime_test_broken"));
 
-      await assert.rejects(
-        () =>
-          applyMigrations(sql, schema, {
-            createSchema: true,
-            migrations: [{ ...extra, version: 5 }],
-          }),
-        /numbered 5/,
-      );
-    } finally {
-      await sql.end();
-      await dropSchema(schema);
-    }
+        await assert.rejects(
+          () =>
+            applyMigrations(sql, schema, {
+              createSchema: true,
+              migrations: [{ ...extra, version: 5 }],
+            }),
+          /numbered 5/,
+        );
+      } finally {
+        await sql.end();
+      }
+    });
   },
 );
 

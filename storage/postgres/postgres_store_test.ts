@@ -27,13 +27,11 @@ import { runControlStoreConformance } from "../_control_conformance.ts";
 import { MemoryStore } from "../memory/mod.ts";
 import {
   adminQuery,
-  assertPostgres,
-  dropSchema,
-  dropSchemaOnClose,
-  freshSchemaName,
+  freshPostgresStore,
   postgresTest,
   postgresTestUrl,
   SKIP_POSTGRES,
+  withFreshSchema,
 } from "../../tests/_postgres.ts";
 import { PostgresStore } from "./mod.ts";
 
@@ -44,32 +42,15 @@ if (SKIP_POSTGRES) {
     fn() {},
   });
 } else {
-  runStoreConformance("PostgresStore", async (options) => {
-    assertPostgres();
-    const schema = freshSchemaName();
-    const store = await PostgresStore.connect({
-      url: postgresTestUrl(),
-      schema,
-      snapshotEvery: options.snapshotEvery,
-    });
-    return dropSchemaOnClose(store, schema);
-  });
-  runControlStoreConformance("PostgresStore", async () => {
-    assertPostgres();
-    const schema = freshSchemaName();
-    return dropSchemaOnClose(
-      await PostgresStore.connect({ url: postgresTestUrl(), schema }),
-      schema,
-    );
-  });
+  runStoreConformance(
+    "PostgresStore",
+    (options) => freshPostgresStore({ snapshotEvery: options.snapshotEvery }),
+  );
+  runControlStoreConformance("PostgresStore", () => freshPostgresStore());
 }
 
-async function freshStore(snapshotEvery = 8): Promise<PostgresStore> {
-  const schema = freshSchemaName();
-  return dropSchemaOnClose(
-    await PostgresStore.connect({ url: postgresTestUrl(), schema, snapshotEvery }),
-    schema,
-  );
+function freshStore(snapshotEvery = 8): Promise<PostgresStore> {
+  return freshPostgresStore({ snapshotEvery });
 }
 
 let clock = 1_800_000_000_000;
@@ -225,9 +206,8 @@ postgresTest(
 postgresTest(
   "PostgresStore: two stores on one schema write each version of a run exactly once",
   async () => {
-    const schema = freshSchemaName();
-    const url = postgresTestUrl();
-    try {
+    await withFreshSchema(async (schema) => {
+      const url = postgresTestUrl();
       await using a = await PostgresStore.connect({ url, schema, snapshotEvery: 3, max: 3 });
       await using b = await PostgresStore.connect({ url, schema, snapshotEvery: 3, max: 3 });
       await startRun(a, "shared-1", { writes: [] });
@@ -268,9 +248,7 @@ postgresTest(
         const checkpoints = await store.listCheckpoints(run.threadId, { limit: 1000 });
         assert.equal(checkpoints.items.length, writers * perWriter);
       }
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );
 
@@ -364,9 +342,8 @@ postgresTest(
 postgresTest(
   "PostgresStore: concurrent claims of one key from two stores yield exactly one claim",
   async () => {
-    const schema = freshSchemaName();
-    const url = postgresTestUrl();
-    try {
+    await withFreshSchema(async (schema) => {
+      const url = postgresTestUrl();
       await using a = await PostgresStore.connect({ url, schema, max: 4 });
       await using b = await PostgresStore.connect({ url, schema, max: 4 });
       const claim = (key: string, i: number): IdempotencyRecord => ({
@@ -412,9 +389,7 @@ postgresTest(
       );
       await churn;
       assert.ok(claims.some((result) => result.record.key === "churn"));
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );
 
@@ -678,9 +653,8 @@ async function appendOne(store: Store, run: RunSnapshot, event: RunEvent): Promi
 postgresTest(
   "PostgresStore: a run this store has not written or loaded gets a snapshot at its next append",
   async () => {
-    const schema = freshSchemaName();
-    const url = postgresTestUrl();
-    try {
+    await withFreshSchema(async (schema) => {
+      const url = postgresTestUrl();
       let run: RunSnapshot;
       {
         await using store = await PostgresStore.connect({ url, schema });
@@ -704,18 +678,15 @@ postgresTest(
         assert.equal(loaded.snapshot.version, run.version - 2, "a loaded run's sizes are known");
         assert.deepEqual(currentSnapshot(loaded), run);
       }
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );
 
 postgresTest(
   "PostgresStore: a stale snapshot cache costs extra snapshots, never a wrong load",
   async () => {
-    const schema = freshSchemaName();
-    const url = postgresTestUrl();
-    try {
+    await withFreshSchema(async (schema) => {
+      const url = postgresTestUrl();
       await using a = await PostgresStore.connect({ url, schema, max: 2 });
       await using b = await PostgresStore.connect({ url, schema, max: 2 });
       await using reader = await PostgresStore.connect({ url, schema, max: 2 });
@@ -739,8 +710,6 @@ postgresTest(
       run = await appendOne(b, run, effectEvent(9));
       assert.deepEqual(await reader.load(run.threadId), { snapshot: run, events: [] });
       assert.deepEqual(foldAll(null, await reader.readEvents(run.threadId, 1)), run);
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   },
 );

@@ -1,38 +1,59 @@
 /**
- * The control records of the Deno KV store: the key layout of idempotency
- * keys, the interrupt index, audit entries and API keys, and the part of an
- * append's commit that keeps the interrupt index (see `kv_store.ts` for the
- * layout table).
+ * The interrupt index in Deno KV: its reads, and the writes an append makes.
+ *
+ * A row is kept under `int, interruptId`, with a copy under its status
+ * (`ints`) and a marker under its run (`intt`); `intp, threadId` lists the
+ * run's possibly pending interrupts. The index is kept in the commit of the
+ * append whose events change it ({@linkcode addInterruptChanges}), so it never
+ * disagrees with the log; closing a run turns each of its rows listed under
+ * `intp` that is still pending into cancelled (or rejected). Appends without
+ * interrupt changes read nothing more and write nothing more.
  *
  * @module
  */
 
 import {
   applyInterruptChanges,
+  compareInterruptOrder,
+  decodeTimeIdCursor,
   type IndexRow,
+  INTERRUPT_STATUSES,
   type InterruptChange,
   type InterruptRow,
   type InterruptStatus,
+  isValidId,
   type Json,
-  sha256Hex,
+  type ListInterruptsOptions,
+  type Page,
+  pageLimit,
+  pageOf,
   StorageError,
 } from "../../kernel/mod.ts";
-import { type BlobValue, type ChunkRef, deleteChunks, prepareBlob, readBlob } from "./_blobs.ts";
-
-const ROOT = "oris";
+import {
+  type BlobValue,
+  type ChunkRef,
+  decodeValue,
+  discardChunks,
+  isChunkRef,
+  prepareBlob,
+  readBlob,
+} from "./_blobs.ts";
+import { MAX_COMMIT_BYTES, MAX_KEY_BYTES, MAX_MUTATIONS } from "./_commit.ts";
+import { type KvContext, retryReads } from "./_context.ts";
+import {
+  CHUNKS,
+  interruptKey,
+  interruptStatusKey,
+  interruptStatusPrefix,
+  interruptThreadKey,
+  interruptThreadPrefix,
+  keyPart,
+  keySize,
+  pendingInterruptsKey,
+} from "./_keys.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
-/** The largest string used as it is in a key; longer ones are replaced by their hash. */
-const KEY_PART_MAX = 512;
-
-/** Deno KV's limits on one atomic commit. */
-const MAX_MUTATIONS = 1000;
-/** The commit's mutation bytes we plan for (the limit is 800 KiB; the rest is margin). */
-const MAX_COMMIT_BYTES = 700 * 1024;
-/** The commit's key bytes we plan for (the limit is 80 KiB). */
-const MAX_KEY_BYTES = 72 * 1024;
 /** Values and answers of interrupts up to this size are stored inline (two copies per row). */
 const INTERRUPT_BLOB_INLINE_MAX = 16 * 1024;
 /** What a chunk reference costs in a commit, in bytes (an estimate with margin). */
@@ -42,85 +63,138 @@ const ROW_OVERHEAD_BYTES = 256;
 /** Interrupt rows read per `getMany` (Deno KV's maximum). */
 const GET_MANY_MAX = 10;
 
-/** Where the chunks of large control values are. */
-export const CHUNKS = {
-  interrupts: [ROOT, "cchunk", "int"] as Deno.KvKey,
-  idempotency: [ROOT, "cchunk", "idem"] as Deno.KvKey,
-  audit: [ROOT, "cchunk", "aud"] as Deno.KvKey,
-};
+/** An interrupt row as stored: its fields, with its value and answer as JSON bytes or chunks. */
+type StoredInterrupt = IndexRow<BlobValue>;
 
 /**
- * A string as a key part: itself, or when it is too long for a key, a hash of
- * it (records read through such a key are compared with the string).
+ * Gets an interrupt of the index.
  *
- * @param value A caller's string.
- * @returns The key part.
+ * @param ctx The store.
+ * @param interruptId The interrupt.
+ * @returns The row, or `null`.
  */
-export function keyPart(value: string): string {
-  if (value.length * 3 <= KEY_PART_MAX || encoder.encode(value).length <= KEY_PART_MAX) {
-    return value;
+export function getInterrupt(ctx: KvContext, interruptId: string): Promise<InterruptRow | null> {
+  if (typeof interruptId !== "string") return Promise.resolve(null);
+  return retryReads(async () => {
+    const entry = await ctx.kv.get<StoredInterrupt>(interruptKey(interruptId));
+    if (entry.value === null || entry.value.interruptId !== interruptId) return null;
+    return decodeInterrupt(ctx.kv, entry.value);
+  });
+}
+
+/**
+ * Lists interrupts, newest first (by creation time, then id). A status
+ * filter reads one key range; a run filter reads the run's range.
+ *
+ * @param ctx The store.
+ * @param options Status and run filters, limit and cursor.
+ * @returns One page.
+ * @throws {InvalidArgumentError} when the limit or cursor is not valid.
+ */
+export function listInterrupts(
+  ctx: KvContext,
+  options: ListInterruptsOptions,
+): Promise<Page<InterruptRow>> {
+  const { kv } = ctx;
+  const limit = pageLimit(options.limit);
+  const after = decodeTimeIdCursor(options.cursor);
+  const { status, threadId } = options;
+  if (status !== undefined && !INTERRUPT_STATUSES.includes(status)) {
+    return Promise.resolve({ items: [], nextCursor: null });
   }
-  return `#sha256:${sha256Hex(value)}`;
+  return retryReads(async () => {
+    let rows: InterruptRow[];
+    if (threadId !== undefined) {
+      rows = isValidId(threadId)
+        ? await threadInterrupts(kv, threadId, status, after, limit + 1)
+        : [];
+    } else {
+      const statuses = status === undefined ? INTERRUPT_STATUSES : [status];
+      const ranges = await Promise.all(
+        statuses.map((one) => statusInterrupts(kv, one, after, limit + 1)),
+      );
+      // A row that changes status while the ranges are read can show up in two: keep its latest.
+      const latest = new Map<string, StoredInterrupt>();
+      for (const row of ranges.flat()) {
+        const seen = latest.get(row.interruptId);
+        if (seen === undefined || isLater(row, seen)) latest.set(row.interruptId, row);
+      }
+      const page = [...latest.values()].sort(compareInterruptOrder).slice(0, limit + 1);
+      rows = await Promise.all(page.map((row) => decodeInterrupt(kv, row)));
+    }
+    return pageOf(rows, limit, (last) => [last.createdAt, last.interruptId]);
+  });
 }
 
-/** An idempotency record, by key. */
-export function idempotencyKey(key: string): Deno.KvKey {
-  return [ROOT, "idem", keyPart(key)];
+/** The range of a listing by time and id up to a position (all of it when there is none). */
+function before(
+  prefix: Deno.KvKey,
+  after: { time: number; id: string } | null,
+): Deno.KvListSelector {
+  return after === null ? { prefix } : { prefix, end: [...prefix, after.time, keyPart(after.id)] };
 }
 
-/** An interrupt row, by id. */
-export function interruptKey(interruptId: string): Deno.KvKey {
-  return [ROOT, "int", keyPart(interruptId)];
+/** Up to `count` rows of one status after a position, newest first. */
+async function statusInterrupts(
+  kv: Deno.Kv,
+  status: InterruptStatus,
+  after: { time: number; id: string } | null,
+  count: number,
+): Promise<StoredInterrupt[]> {
+  const prefix = interruptStatusPrefix(status);
+  const selector = before(prefix, after);
+  const stored: StoredInterrupt[] = [];
+  const entries = kv.list<StoredInterrupt>(selector, { reverse: true, limit: count });
+  for await (const entry of entries) stored.push(entry.value);
+  return stored;
 }
 
-/** The interrupts of one status, newest last (a copy of each row). */
-export function interruptStatusPrefix(status: InterruptStatus): Deno.KvKey {
-  return [ROOT, "ints", status];
+/** Up to `count` rows of one run (of one status) after a position, newest first. */
+async function threadInterrupts(
+  kv: Deno.Kv,
+  threadId: string,
+  status: InterruptStatus | undefined,
+  after: { time: number; id: string } | null,
+  count: number,
+): Promise<InterruptRow[]> {
+  const prefix = interruptThreadPrefix(threadId);
+  const selector = before(prefix, after);
+  const found: InterruptRow[] = [];
+  let keys: Deno.KvKey[] = [];
+  const take = async (): Promise<void> => {
+    const ids = keys.map((key) => key[4] as string);
+    const entries = await getInterrupts(kv, ids);
+    const rows = await Promise.all(entries.map((entry, i) => {
+      const row = entry.value;
+      // Skip a key whose row moved on meanwhile (its new key lists it).
+      if (
+        row === null || keyPart(row.interruptId) !== ids[i] || row.threadId !== threadId ||
+        row.createdAt !== keys[i]![3] || (status !== undefined && row.status !== status)
+      ) {
+        return null;
+      }
+      return decodeInterrupt(kv, row);
+    }));
+    for (const row of rows) if (row !== null && found.length < count) found.push(row);
+    keys = [];
+  };
+  const batch = status === undefined ? count : Math.max(count, 50);
+  for await (const entry of kv.list(selector, { reverse: true, batchSize: batch })) {
+    keys.push(entry.key);
+    if (keys.length >= batch) {
+      await take();
+      if (found.length >= count) return found;
+    }
+  }
+  await take();
+  return found;
 }
 
-function interruptStatusKey(status: string, createdAt: number, interruptId: string): Deno.KvKey {
-  return [ROOT, "ints", status, createdAt, keyPart(interruptId)];
+/** Whether `a` is a later state of the same interrupt than `b`. */
+function isLater(a: StoredInterrupt, b: StoredInterrupt): boolean {
+  if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt;
+  return (a.resolvedAt ?? -Infinity) > (b.resolvedAt ?? -Infinity);
 }
-
-/** The interrupts of one run, newest last (keys only; the rows are under `int`). */
-export function interruptThreadPrefix(threadId: string): Deno.KvKey {
-  return [ROOT, "intt", threadId];
-}
-
-function interruptThreadKey(threadId: string, createdAt: number, interruptId: string): Deno.KvKey {
-  return [ROOT, "intt", threadId, createdAt, keyPart(interruptId)];
-}
-
-/** The ids of a run's interrupts that may be pending (a superset of the pending ones). */
-export function pendingInterruptsKey(threadId: string): Deno.KvKey {
-  return [ROOT, "intp", threadId];
-}
-
-/** All audit entries, by time. */
-export function auditPrefix(): Deno.KvKey {
-  return [ROOT, "aud"];
-}
-
-/** The audit entries of one action, by time. */
-export function auditActionPrefix(action: string): Deno.KvKey {
-  return [ROOT, "auda", keyPart(action)];
-}
-
-/** The audit entries of one request, by time. */
-export function auditRequestPrefix(requestId: string): Deno.KvKey {
-  return [ROOT, "audr", keyPart(requestId)];
-}
-
-/** An API key, by id. */
-export function apiKeyKey(keyId: string): Deno.KvKey {
-  return [ROOT, "key", keyPart(keyId)];
-}
-
-/** How many API keys there are (a `Deno.KvU64`). */
-export const API_KEY_COUNT_KEY: Deno.KvKey = [ROOT, "keyn"];
-
-/** An interrupt row as stored: its fields, with its value and answer as JSON bytes or chunks. */
-export type StoredInterrupt = IndexRow<BlobValue>;
 
 /**
  * Reads a stored interrupt row back.
@@ -130,7 +204,7 @@ export type StoredInterrupt = IndexRow<BlobValue>;
  * @returns The row.
  * @throws {MissingChunksError} when its chunks were replaced meanwhile (read again).
  */
-export async function decodeInterrupt(kv: Deno.Kv, stored: StoredInterrupt): Promise<InterruptRow> {
+async function decodeInterrupt(kv: Deno.Kv, stored: StoredInterrupt): Promise<InterruptRow> {
   const [value, resumeValue] = await Promise.all([
     readBlob(kv, CHUNKS.interrupts, stored.value),
     stored.resumeValue === null ? null : readBlob(kv, CHUNKS.interrupts, stored.resumeValue),
@@ -140,9 +214,9 @@ export async function decodeInterrupt(kv: Deno.Kv, stored: StoredInterrupt): Pro
     threadId: stored.threadId,
     node: stored.node,
     step: stored.step,
-    value: JSON.parse(decoder.decode(value)) as Json,
+    value: decodeValue<Json>(value),
     status: stored.status,
-    resumeValue: resumeValue === null ? null : JSON.parse(decoder.decode(resumeValue)) as Json,
+    resumeValue: resumeValue === null ? null : decodeValue<Json>(resumeValue),
     createdAt: stored.createdAt,
     resolvedAt: stored.resolvedAt,
   };
@@ -155,7 +229,7 @@ export async function decodeInterrupt(kv: Deno.Kv, stored: StoredInterrupt): Pro
  * @param ids The ids.
  * @returns The entries, in the order of `ids`.
  */
-export async function getInterrupts(
+async function getInterrupts(
   kv: Deno.Kv,
   ids: readonly string[],
 ): Promise<Deno.KvEntryMaybe<StoredInterrupt>[]> {
@@ -368,7 +442,7 @@ export async function addInterruptChanges(
     const failed = results.find((result) => result.status === "rejected");
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   } catch (error) {
-    await discardChunks(kv, written);
+    await discardChunks(kv, CHUNKS.interrupts, written);
     throw error;
   }
   for (const check of checks) atomic.check(check);
@@ -395,7 +469,7 @@ export async function addInterruptChanges(
 
   // The chunks of old values and answers that no row references any more.
   const kept = new Set<string>();
-  for (const value of finals.values()) if (isChunk(value)) kept.add(value.nonce);
+  for (const value of finals.values()) if (isChunkRef(value)) kept.add(value.nonce);
   const replaced: ChunkRef[] = [];
   for (const { old } of changed) {
     for (const blob of [old?.value, old?.resumeValue]) {
@@ -409,43 +483,17 @@ export async function addInterruptChanges(
   return { written, replaced };
 }
 
-/**
- * Deletes interrupt value chunks, ignoring failures (they are unreferenced).
- *
- * @param kv The database.
- * @param refs The chunks.
- */
-export async function discardChunks(kv: Deno.Kv, refs: readonly ChunkRef[]): Promise<void> {
-  await Promise.all(refs.map((ref) => deleteChunks(kv, CHUNKS.interrupts, ref).catch(() => {})));
-}
-
 function newBlob(value: Json): Blob {
   const bytes = encoder.encode(JSON.stringify(value));
   return { bytes, ref: null, chunk: bytes.length > INTERRUPT_BLOB_INLINE_MAX };
 }
 
 function storedBlob(value: BlobValue): Blob {
-  return isChunk(value)
+  return isChunkRef(value)
     ? { bytes: null, ref: value, chunk: true }
     : { bytes: value, ref: null, chunk: false };
 }
 
 function blobSize(blob: Blob): number {
   return blob.chunk ? CHUNK_REF_BYTES : blob.bytes!.length;
-}
-
-function isChunk(value: BlobValue): value is ChunkRef {
-  return !(value instanceof Uint8Array);
-}
-
-/**
- * An estimate of a key's encoded size, with margin.
- *
- * @param key A key.
- * @returns Bytes.
- */
-export function keySize(key: Deno.KvKey): number {
-  let size = 0;
-  for (const part of key) size += typeof part === "string" ? part.length * 3 + 2 : 10;
-  return size;
 }

@@ -1,0 +1,166 @@
+/**
+ * The interrupt index's one rule: which changes a run's events make to it
+ * ({@linkcode interruptChanges}) and what each change does to the rows
+ * ({@linkcode applyInterruptChanges}). Adapters derive the index inside the
+ * same atomic commit as the events themselves, so it never disagrees with the
+ * log.
+ *
+ * @module
+ */
+
+import type { InterruptRow } from "./control.ts";
+import type { RunEvent } from "./events.ts";
+import type { Json } from "./json.ts";
+
+/** A change to the interrupt index made by an append. */
+export type InterruptChange =
+  | { kind: "raise"; row: InterruptRow }
+  | { kind: "resolve"; interruptId: string; status: "resumed"; resumeValue: Json; at: number }
+  | {
+    kind: "close";
+    threadId: string;
+    status: "rejected" | "cancelled";
+    rejectedId: string | null;
+    at: number;
+  };
+
+/**
+ * The interrupt index changes that events make: raised interrupts become
+ * `pending` (again, if re-raised), answered ones `resumed`, and when a run is
+ * cancelled or its pending interrupts are dropped by a state update, its
+ * pending ones become `cancelled` (the one a reject names: `rejected`).
+ *
+ * @param threadId The run.
+ * @param events The events of one append.
+ * @returns The changes, in order.
+ *
+ * @example
+ * ```ts
+ * import { interruptChanges } from "./interrupt_index.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const changes = interruptChanges("t", [{ type: "run.resumed", v: 1, at: 5, values: { in_1: true } }]);
+ * assert.deepEqual(changes, [{ kind: "resolve", interruptId: "in_1", status: "resumed", resumeValue: true, at: 5 }]);
+ * ```
+ */
+export function interruptChanges(threadId: string, events: readonly RunEvent[]): InterruptChange[] {
+  const changes: InterruptChange[] = [];
+  for (const event of events) {
+    if (event.type === "interrupt.raised") {
+      for (const record of event.interrupts) {
+        changes.push({
+          kind: "raise",
+          row: {
+            interruptId: record.id,
+            threadId,
+            node: record.node,
+            step: record.step,
+            value: record.value,
+            status: "pending",
+            resumeValue: null,
+            createdAt: event.at,
+            resolvedAt: null,
+          },
+        });
+      }
+    } else if (event.type === "run.resumed") {
+      for (const [interruptId, resumeValue] of Object.entries(event.values)) {
+        changes.push({
+          kind: "resolve",
+          interruptId,
+          status: "resumed",
+          resumeValue,
+          at: event.at,
+        });
+      }
+    } else if (event.type === "run.cancelled") {
+      changes.push({
+        kind: "close",
+        threadId,
+        status: "cancelled",
+        rejectedId: event.rejectedInterruptId ?? null,
+        at: event.at,
+      });
+    } else if (event.type === "state.updated" && event.next !== null) {
+      changes.push({
+        kind: "close",
+        threadId,
+        status: "cancelled",
+        rejectedId: null,
+        at: event.at,
+      });
+    }
+  }
+  return changes;
+}
+
+/**
+ * An interrupt row whose value and answer are held as `V`: JSON in memory,
+ * or an adapter's own encoding of it (the KV store keeps bytes or chunks).
+ */
+export type IndexRow<V> = Omit<InterruptRow, "value" | "resumeValue"> & {
+  /** What the interrupt asked, as `V`. */
+  value: V;
+  /** The answer, as `V`, once resumed. */
+  resumeValue: V | null;
+};
+
+/**
+ * Applies interrupt index changes to rows held in memory: the one definition
+ * of what each change does, used by every adapter.
+ *
+ * @internal Shared by the storage adapters.
+ * @typeParam V How the rows hold values (default: JSON).
+ * @param rows The index by interrupt id; changed in place (changed rows are replaced, never mutated).
+ * @param changes The changes of one append.
+ * @param wrap Turns a JSON value of a change into the rows' representation.
+ *
+ * @example
+ * ```ts
+ * import { applyInterruptChanges, interruptChanges } from "./interrupt_index.ts";
+ * import type { InterruptRow } from "./control.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rows = new Map<string, InterruptRow>();
+ * applyInterruptChanges(rows, interruptChanges("t", [{
+ *   type: "interrupt.raised", v: 1, at: 1, step: 1, writes: [],
+ *   interrupts: [{ id: "in_1" as never, step: 1, taskId: "1:a", node: "a", index: 0, value: "ok?" }],
+ * }]));
+ * assert.equal(rows.get("in_1")?.status, "pending");
+ * ```
+ */
+export function applyInterruptChanges<V = Json>(
+  rows: Map<string, IndexRow<V>>,
+  changes: readonly InterruptChange[],
+  wrap: (value: Json) => V = (value) => value as V,
+): void {
+  for (const change of changes) {
+    if (change.kind === "raise") {
+      const row = change.row;
+      rows.set(row.interruptId, {
+        ...row,
+        value: wrap(row.value),
+        resumeValue: row.resumeValue === null ? null : wrap(row.resumeValue),
+      });
+    } else if (change.kind === "resolve") {
+      const row = rows.get(change.interruptId);
+      if (row !== undefined) {
+        rows.set(change.interruptId, {
+          ...row,
+          status: "resumed",
+          resumeValue: wrap(change.resumeValue),
+          resolvedAt: change.at,
+        });
+      }
+    } else {
+      for (const [id, row] of rows) {
+        if (row.threadId !== change.threadId || row.status !== "pending") continue;
+        rows.set(id, {
+          ...row,
+          status: id === change.rejectedId ? "rejected" : change.status,
+          resolvedAt: change.at,
+        });
+      }
+    }
+  }
+}

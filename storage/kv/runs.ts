@@ -1,0 +1,384 @@
+/**
+ * Runs and their event logs in Deno KV: creating runs, appending, loading,
+ * reading events and listing runs.
+ *
+ * An append is one atomic commit guarded by one check: no batch starts at
+ * `expectedVersion + 1`. Batches are immutable and gap-free, so when the
+ * store knows (from its head cache) that a batch ends at `expectedVersion`,
+ * that check alone proves the run is at that version. Each batch carries the
+ * run's head after it (status, updatedAt, stored snapshot), so a cache miss
+ * costs one reverse range read and there is no head record to rewrite.
+ *
+ * Group commit: a local commit waits for the disk whatever its size, so the
+ * appends (and creations, and audit entries) of different runs that arrive
+ * while a commit is in flight go out together as one atomic operation once it
+ * lands; with nothing in flight, an append goes at once, alone. A batch whose
+ * checks fail wrote nothing, and its appends are then committed one by one, so
+ * each lands or conflicts on its own. Appends that change the interrupt index
+ * are always committed alone, with the index's changes (`interrupts.ts`).
+ *
+ * A run has one listing key (by status), so an append moves one key, not two;
+ * listing all runs merges the seven status ranges. A value over 60 KiB is
+ * written as chunks before the commit and becomes visible with it; the loser
+ * of a race and a replaced snapshot delete their chunks. (A process killed
+ * between writing chunks and committing leaves them unreferenced: invisible,
+ * but not reclaimed.)
+ *
+ * @module
+ */
+
+import {
+  type AppendResult,
+  checkFromSeq,
+  compareRunOrder,
+  type CreateRunResult,
+  currentSnapshot,
+  decodeRunCursor,
+  encodeAppend,
+  encodeCreate,
+  type EncodedAppend,
+  IdempotencyConflictError,
+  isValidId,
+  type ListRunsOptions,
+  type LoadedRun,
+  OrisError,
+  type Page,
+  pageLimit,
+  pageOf,
+  parseThreadId,
+  type ReadEventsOptions,
+  RUN_STATUSES,
+  type RunCreatedEvent,
+  type RunEvent,
+  type RunSnapshot,
+  type RunSummary,
+  snapshotDue,
+  StorageError,
+  type StoredEvent,
+  storedSnapshotAfter,
+  type ThreadId,
+  VersionConflictError,
+} from "../../kernel/mod.ts";
+import { batchText, readBatch, type RunHead, sequenceOf } from "./_batches.ts";
+import {
+  type BlobValue,
+  type ChunkRef,
+  decodeValue,
+  discardChunks,
+  encodeValue,
+  isChunkRef,
+  readBlob,
+  stageBlob,
+} from "./_blobs.ts";
+import { commit } from "./_commit.ts";
+import { type KvContext, retryReads } from "./_context.ts";
+import {
+  CHUNKS,
+  chunksPrefix,
+  eventsPrefix,
+  keySize,
+  runKey,
+  runStatusPrefix,
+  snapshotKey,
+} from "./_keys.ts";
+import { addInterruptChanges, type InterruptCommit } from "./interrupts.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Creates a run from its `run.created` event, idempotently.
+ *
+ * @param ctx The store.
+ * @param event The creating event.
+ * @returns Whether it was created, and the run as it is now.
+ * @throws {IdempotencyConflictError} when the run exists with another payload.
+ */
+export async function createRun(ctx: KvContext, event: RunCreatedEvent): Promise<CreateRunResult> {
+  const encoded = encodeCreate(event);
+  const threadId = encoded.threadId;
+  if (ctx.heads.get(threadId) === null && await write(ctx, null, encoded) !== null) {
+    return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
+  }
+  const loaded = await load(ctx, threadId);
+  if (loaded === null) {
+    throw new StorageError(`Cannot create run "${threadId}": it exists but has no snapshot`);
+  }
+  if (loaded.snapshot.payloadHash !== event.payloadHash) {
+    throw new IdempotencyConflictError(threadId);
+  }
+  return { created: false, run: currentSnapshot(loaded) };
+}
+
+/**
+ * Appends events in one atomic commit if the run is at `expectedVersion`.
+ *
+ * @param ctx The store.
+ * @param threadId The run.
+ * @param expectedVersion The version the run must be at.
+ * @param events The events.
+ * @param snapshot The run after them.
+ * @returns The new version.
+ * @throws {VersionConflictError} when the run is at another version (nothing is written).
+ */
+export async function append(
+  ctx: KvContext,
+  threadId: ThreadId,
+  expectedVersion: number,
+  events: readonly RunEvent[],
+  snapshot: RunSnapshot,
+): Promise<AppendResult> {
+  parseThreadId(threadId);
+  let head = ctx.heads.get(threadId);
+  if (head === null || head.version !== expectedVersion) head = await readHead(ctx, threadId);
+  const stored = head?.version === expectedVersion ? head.stored : null;
+  const encoded = encodeAppend(
+    threadId,
+    expectedVersion,
+    events,
+    snapshot,
+    (bytes) => snapshotDue(snapshot, stored, bytes, ctx.snapshotEvery),
+  );
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (head === null || head.version !== expectedVersion) break;
+    if (await write(ctx, head, encoded) !== null) return { version: encoded.summary.version };
+    head = await readHead(ctx, threadId);
+  }
+  throw new VersionConflictError(threadId, expectedVersion, head?.version ?? null);
+}
+
+/**
+ * Writes an append (or a creation, when `head` is `null`) in one commit.
+ * Returns the new head, or `null` when another writer got there first (then
+ * nothing of this append remains).
+ */
+async function write(
+  ctx: KvContext,
+  head: RunHead | null,
+  encoded: EncodedAppend,
+): Promise<RunHead | null> {
+  const { kv } = ctx;
+  const threadId = encoded.threadId;
+  const chunks = chunksPrefix(threadId);
+  const summary = encoded.summary;
+  const batchKey = [...eventsPrefix(threadId), (head?.version ?? 0) + 1];
+  const checks: Deno.AtomicCheck[] = [{ key: batchKey, versionstamp: null }];
+  const mutations: Deno.KvMutation[] = [];
+  let atomic: Deno.AtomicOperation | null = null;
+  let snapshot = head?.snapshot ?? null;
+  const written: ChunkRef[] = [];
+  let index: InterruptCommit | null = null;
+  try {
+    let snapshotValue: BlobValue | null = null;
+    if (encoded.snapshotJson !== null) {
+      snapshotValue = await stageBlob(kv, chunks, encoder.encode(encoded.snapshotJson), written);
+      mutations.push({ type: "set", key: snapshotKey(threadId), value: snapshotValue });
+      snapshot = {
+        version: encoded.snapshot.version,
+        chunks: isChunkRef(snapshotValue) ? snapshotValue : null,
+      };
+    }
+    if (snapshot === null) {
+      throw new OrisError("internal", "Cannot append: no snapshot is stored");
+    }
+    const batch = batchText(summary, snapshot, encoded);
+    const batchValue = await stageBlob(kv, chunks, encoder.encode(batch), written);
+    mutations.push({ type: "set", key: batchKey, value: batchValue });
+    const moved = head !== null &&
+      (head.status !== summary.status || head.updatedAt !== summary.updatedAt);
+    if (moved) {
+      mutations.push({ type: "delete", key: runKey(head.status, head.updatedAt, threadId) });
+    }
+    const line = encodeValue(summary);
+    mutations.push({
+      type: "set",
+      key: runKey(summary.status, summary.updatedAt, threadId),
+      value: line,
+    });
+    if (encoded.interruptChanges.length > 0) {
+      // The interrupt index goes into the same commit, within what the rest leaves of its limits.
+      const keys = [batchKey, runKey(summary.status, summary.updatedAt, threadId)];
+      if (moved) keys.push(runKey(head.status, head.updatedAt, threadId));
+      if (snapshotValue !== null) keys.push(snapshotKey(threadId));
+      const keyBytes = keys.reduce((n, key) => n + keySize(key), 0);
+      // It stays in this append's own commit, out of group commits.
+      atomic = kv.atomic().check(...checks).mutate(...mutations);
+      index = await addInterruptChanges(kv, atomic, threadId, encoded.interruptChanges, {
+        mutations: keys.length,
+        keyBytes,
+        bytes: keyBytes + blobBytes(batchValue) + line.length +
+          (snapshotValue === null ? 0 : blobBytes(snapshotValue)),
+      });
+    }
+  } catch (error) {
+    await discardChunks(kv, chunks, written);
+    throw error;
+  }
+  // A commit that throws may still have landed: its chunks are kept rather than risked.
+  const ok = atomic === null
+    ? await ctx.group.submit({ key: threadId, checks, mutations })
+    : (await commit(atomic)).ok;
+  if (!ok) {
+    await discardChunks(kv, chunks, written);
+    if (index !== null) await discardChunks(kv, CHUNKS.interrupts, index.written);
+    return null;
+  }
+  if (index !== null && index.replaced.length > 0) {
+    await discardChunks(kv, CHUNKS.interrupts, index.replaced);
+  }
+  const next: RunHead = {
+    version: summary.version,
+    status: summary.status,
+    updatedAt: summary.updatedAt,
+    snapshot,
+    stored: storedSnapshotAfter(head?.stored ?? null, encoded),
+  };
+  ctx.heads.remember(threadId, next);
+  const replaced = head?.snapshot.chunks ?? null;
+  if (encoded.snapshotJson !== null && replaced !== null) {
+    await discardChunks(kv, chunks, [replaced]);
+  }
+  return next;
+}
+
+/** Reads the run's head from its last batch (and caches it), or `null` for an unknown run. */
+async function readHead(ctx: KvContext, threadId: string): Promise<RunHead | null> {
+  const iterator = ctx.kv.list<BlobValue>({ prefix: eventsPrefix(threadId) }, {
+    reverse: true,
+    limit: 1,
+  });
+  for await (const entry of iterator) {
+    const { head } = await readBatch(ctx.kv, threadId, entry, false);
+    ctx.heads.remember(threadId, head);
+    return head;
+  }
+  return null;
+}
+
+/**
+ * Loads the latest stored snapshot of a run and the events after it.
+ *
+ * @param ctx The store.
+ * @param threadId The run.
+ * @returns The snapshot and events, or `null` for an unknown run.
+ */
+export function load(ctx: KvContext, threadId: string): Promise<LoadedRun | null> {
+  if (!isValidId(threadId)) return Promise.resolve(null);
+  return retryReads(() => tryLoad(ctx, threadId));
+}
+
+async function tryLoad(ctx: KvContext, threadId: string): Promise<LoadedRun | null> {
+  const { kv } = ctx;
+  const entry = await kv.get<BlobValue>(snapshotKey(threadId));
+  if (entry.value === null) return null;
+  const bytes = await readBlob(kv, chunksPrefix(threadId), entry.value);
+  const text = decoder.decode(bytes);
+  const snapshot = JSON.parse(text) as RunSnapshot;
+  const events: StoredEvent[] = [];
+  let head: RunHead = {
+    version: snapshot.version,
+    status: snapshot.status,
+    updatedAt: snapshot.updatedAt,
+    snapshot: { version: snapshot.version, chunks: isChunkRef(entry.value) ? entry.value : null },
+    stored: null,
+  };
+  // The batches' sizes stand for their events' (a little more: a snapshot comes a little early).
+  let tailBytes = 0;
+  const prefix = eventsPrefix(threadId);
+  for await (
+    const batch of kv.list<BlobValue>({ prefix, start: [...prefix, snapshot.version + 1] })
+  ) {
+    const decoded = await readBatch(kv, threadId, batch, true);
+    events.push(...decoded.events);
+    head = decoded.head;
+    tailBytes += decoded.size;
+  }
+  // (A snapshot written meanwhile, after the one read, leaves the sizes unknown.)
+  head.stored = head.snapshot.version === snapshot.version
+    ? { version: snapshot.version, bytes: text.length, tailBytes }
+    : null;
+  ctx.heads.remember(threadId, head);
+  return { snapshot, events };
+}
+
+/**
+ * Reads a run's events from a seq, ascending.
+ *
+ * @param ctx The store.
+ * @param threadId The run.
+ * @param fromSeq The first seq to read.
+ * @param options How many at most.
+ * @returns The events (empty for an unknown run).
+ * @throws {InvalidArgumentError} when `limit` is out of range or `fromSeq` is not a number.
+ */
+export async function readEvents(
+  ctx: KvContext,
+  threadId: ThreadId,
+  fromSeq: number,
+  options: ReadEventsOptions,
+): Promise<StoredEvent[]> {
+  const { kv } = ctx;
+  const limit = options.limit === undefined ? Infinity : pageLimit(options.limit);
+  const from = checkFromSeq(fromSeq);
+  if (!isValidId(threadId) || from === Infinity) return [];
+  const prefix = eventsPrefix(threadId);
+  let start = 1;
+  if (from > 1) {
+    // The batch holding `from` is the last one that starts at or before it.
+    const containing = kv.list({ prefix, end: [...prefix, from + 1] }, {
+      reverse: true,
+      limit: 1,
+    });
+    for await (const entry of containing) start = sequenceOf(entry.key);
+  }
+  const events: StoredEvent[] = [];
+  for await (const entry of kv.list<BlobValue>({ prefix, start: [...prefix, start] })) {
+    for (const item of (await readBatch(kv, threadId, entry, true)).events) {
+      if (item.seq < from) continue;
+      events.push(item);
+      if (events.length >= limit) return events;
+    }
+  }
+  return events;
+}
+
+/**
+ * Lists runs, most recently updated first, paging by key.
+ *
+ * @param ctx The store.
+ * @param options Status filter, limit and cursor.
+ * @returns One page.
+ * @throws {InvalidArgumentError} when the limit or cursor is not valid.
+ */
+export async function listRuns(
+  ctx: KvContext,
+  options: ListRunsOptions,
+): Promise<Page<RunSummary>> {
+  const limit = pageLimit(options.limit);
+  const after = decodeRunCursor(options.cursor);
+  const statuses = options.status === undefined ? RUN_STATUSES : [options.status];
+  // One range per status, merged: a run that changes status while they are read can
+  // show up in two of them, so keep its newest line.
+  const ranges = await Promise.all(statuses.map(async (status) => {
+    const prefix = runStatusPrefix(status);
+    const selector = after === null
+      ? { prefix }
+      : { prefix, end: [...prefix, after.updatedAt, after.threadId] };
+    const lines: RunSummary[] = [];
+    const entries = ctx.kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
+    for await (const entry of entries) lines.push(decodeValue<RunSummary>(entry.value));
+    return lines;
+  }));
+  const newest = new Map<string, RunSummary>();
+  for (const line of ranges.flat()) {
+    const seen = newest.get(line.threadId);
+    if (seen === undefined || seen.version < line.version) newest.set(line.threadId, line);
+  }
+  const rest = [...newest.values()].sort(compareRunOrder);
+  return pageOf(rest, limit, (last) => [last.updatedAt, last.threadId]);
+}
+
+/** What a value costs in a commit, in bytes (a chunk reference: an estimate with margin). */
+function blobBytes(value: BlobValue): number {
+  return value instanceof Uint8Array ? value.length : 128;
+}

@@ -1,0 +1,130 @@
+/**
+ * What the parts of a {@linkcode PostgresStore} (`runs.ts`, `checkpoints.ts`,
+ * `effects.ts`, `interrupts.ts`, `idempotency.ts`, `audit.ts`,
+ * `api_keys.ts`) share: the postgres.js pool, the schema and its statements,
+ * the snapshot policy, and the group committer of appends. It also owns the
+ * store's lifecycle: once closed, every part refuses work.
+ *
+ * @module
+ */
+
+import type postgres from "postgres";
+import { type EncodedAppend, OrisError } from "../../kernel/mod.ts";
+import type { GroupCommitter } from "../_group_commit.ts";
+import { toStorageError } from "./_errors.ts";
+import type { InterruptPlan } from "./_interrupts.ts";
+import { KnownSnapshots } from "./_snapshots.ts";
+import { type Statements, statements } from "./_sql.ts";
+import { quoteIdentifier } from "./migrations.ts";
+
+/** A parameter of a statement: a scalar, or an array of scalars. */
+export type Parameter = string | number | null | (string | number | null)[];
+
+/** An append ready for a batch: encoded, with the net changes to the interrupt index. */
+export interface PreparedAppend {
+  /** The append. */
+  encoded: EncodedAppend;
+  /** Its net changes to the interrupt index, `null` when it changes no interrupt. */
+  interrupts: InterruptPlan | null;
+}
+
+/** Options of {@linkcode PostgresContext}. */
+export interface PostgresContextOptions {
+  /** The schema (a valid name). */
+  schema: string;
+  /** The snapshot policy's cap (see `PostgresStoreOptions.snapshotEvery`). */
+  snapshotEvery: number;
+  /** Makes the group committer of appends, for this context. */
+  appends(context: PostgresContext): GroupCommitter<PreparedAppend, number>;
+}
+
+/**
+ * The state the parts of a {@linkcode PostgresStore} share; see the module doc.
+ *
+ * @example
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { PostgresContext } from "./_context.ts";
+ * import { appendCommitter } from "./runs.ts";
+ *
+ * const context = new PostgresContext(postgres("postgres://postgres@127.0.0.1:5432/test"), {
+ *   schema: "public",
+ *   snapshotEvery: 64,
+ *   appends: appendCommitter,
+ * });
+ * await context.io("ping PostgreSQL", () => context.query("SELECT 1", []));
+ * await context.close();
+ * ```
+ */
+export class PostgresContext {
+  /** The schema the store uses. */
+  readonly schema: string;
+  /** The statements, for that schema. */
+  readonly statements: Statements;
+  /** The snapshot policy's cap. */
+  readonly snapshotEvery: number;
+  /** The stored snapshots this store knows of, for the snapshot policy. */
+  readonly snapshots: KnownSnapshots = new KnownSnapshots();
+  /** Batches appends of different runs (group commit). */
+  readonly appends: GroupCommitter<PreparedAppend, number>;
+  #sql: postgres.Sql;
+  #closing: Promise<void> | null = null;
+
+  /**
+   * @param sql The pool, which the context closes.
+   * @param options The schema, the snapshot policy and the committer of appends.
+   */
+  constructor(sql: postgres.Sql, options: PostgresContextOptions) {
+    this.#sql = sql;
+    this.schema = options.schema;
+    this.statements = statements(quoteIdentifier(options.schema));
+    this.snapshotEvery = options.snapshotEvery;
+    this.appends = options.appends(this);
+  }
+
+  /**
+   * Runs the work of one store method: refused once the store is closed, and
+   * any failure turned into an {@linkcode OrisError}.
+   *
+   * @param action What is done, for the message (`Cannot <action>: ...`).
+   * @param body The work.
+   * @returns What the work returns.
+   * @throws {OrisError} `unavailable` when the store is closed, or the failure of the work.
+   */
+  async io<T>(action: string, body: () => Promise<T>): Promise<T> {
+    if (this.#closing !== null) {
+      throw new OrisError("unavailable", "Cannot use the store: it is closed");
+    }
+    try {
+      return await body();
+    } catch (error) {
+      throw toStorageError(action, error);
+    }
+  }
+
+  /**
+   * Runs one statement as a named prepared statement.
+   *
+   * @param text The statement.
+   * @param parameters Its parameters, `$1` first.
+   * @returns The rows.
+   */
+  query<T>(text: string, parameters: Parameter[]): Promise<T[]> {
+    return this.#sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
+      T[]
+    >;
+  }
+
+  /**
+   * Waits for appends in flight, then closes the pool. Idempotent.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.appends.drain();
+      await this.#sql.end({ timeout: 5 });
+    })();
+    return this.#closing;
+  }
+}
