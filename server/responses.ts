@@ -21,10 +21,24 @@ import {
 } from "../kernel/mod.ts";
 import { type ApiErrorCode, ERROR_STATUS } from "./envelope.ts";
 
-/** The shapes the OpenAPI document lists under `components.schemas`, by name. */
-export const responseComponents: z.core.$ZodRegistry<{ id: string }> = z.registry<
-  { id: string }
->();
+/**
+ * A registry of our own (no ids in zod's global registry, which every user
+ * of zod shares) that also reads the global one, where `.describe()` puts
+ * descriptions.
+ */
+class ComponentRegistry extends z.core.$ZodRegistry<z.core.GlobalMeta> {
+  override get<S extends z.core.$ZodType>(schema: S): z.core.GlobalMeta | undefined {
+    const own = super.get(schema);
+    const shared = z.globalRegistry.get(schema);
+    return own === undefined ? shared : { ...shared, ...own };
+  }
+}
+
+/**
+ * The shapes the OpenAPI document lists under `components.schemas`, by name;
+ * pass it as `metadata` to `z.toJSONSchema`.
+ */
+export const responseComponents: z.core.$ZodRegistry<z.core.GlobalMeta> = new ComponentRegistry();
 
 function component<T extends z.ZodType>(id: string, schema: T): T {
   responseComponents.add(schema, { id });

@@ -4,8 +4,9 @@
  *
  * - every route of the table has a response schema, and the OpenAPI
  *   document's success response is its JSON Schema (inside the envelope, or
- *   as the body of a route with its own media type); every error response is
- *   the error envelope;
+ *   as the body of a route with its own media type, shared shapes under
+ *   `components.schemas`, descriptions kept); every error response is the
+ *   error envelope;
  * - what the routes actually answer parses with their schema, exactly (the
  *   parsed value equals the body: no field is left undocumented).
  */
@@ -45,6 +46,16 @@ serverTest(
     const errorSchema = openApiSchema(ErrorEnvelope, "output").schema;
     assert.deepEqual(errorSchema, { $ref: "#/components/schemas/ErrorEnvelope" });
     assert.ok(doc.components.schemas.ErrorEnvelope !== undefined);
+    // Descriptions given with `.describe()` are kept, in requests and responses.
+    const run = doc.paths["/v1/jobs/run"].post;
+    assert.match(
+      run.requestBody.content["application/json"].schema.properties.graph.description,
+      /graph/,
+    );
+    assert.match(
+      doc.components.schemas.RunResponse.properties.interrupts.description,
+      /interrupts/,
+    );
     for (const [key, route] of routeTable(h)) {
       assert.equal(typeof route.response?.safeParse, "function", `${key} has a response schema`);
       const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}");
