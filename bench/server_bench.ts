@@ -60,7 +60,7 @@
 import { emit, median, openBenchPostgres, round } from "./_common.ts";
 import { createRuntime, humanMessage, type Runtime, type Store } from "../mod.ts";
 import { createServer } from "../server/mod.ts";
-import { registerExamples } from "../server/main.ts";
+import { registerExamples } from "../examples/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 

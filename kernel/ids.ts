@@ -19,7 +19,21 @@ export type AttemptId = string & { readonly __brand: "AttemptId" };
 /** The id of one pending human input. */
 export type InterruptId = string & { readonly __brand: "InterruptId" };
 
-const ID_PATTERN = /^[A-Za-z0-9\-_.:]{1,128}$/;
+/**
+ * The one pattern of caller-given ids (thread, interrupt, checkpoint, key
+ * ids): 1 to 128 characters of `[A-Za-z0-9-_.:]`. {@linkcode isValidId}
+ * tests it; the server's request schemas and OpenAPI document use it too.
+ *
+ * @example
+ * ```ts
+ * import { ID_PATTERN } from "./ids.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(ID_PATTERN.test("order-42:v1"));
+ * assert.ok(!ID_PATTERN.test("x".repeat(129)));
+ * ```
+ */
+export const ID_PATTERN: RegExp = /^[A-Za-z0-9\-_.:]{1,128}$/;
 
 /**
  * Checks a caller-given id: 1 to 128 characters of `[A-Za-z0-9-_.:]`.

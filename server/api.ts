@@ -1,11 +1,11 @@
 /**
- * What route handlers share: the runtime and its store, the per-request
- * trace, and the run response of the v1 contract.
+ * What route handlers share: the runtime and its store, and the run
+ * helpers of the v1 contract (a job's graph input, a run or 404, a call
+ * raced against the wait bound).
  *
  * @module
  */
 
-import type { Context } from "hono";
 import type { RunResult, Runtime } from "../actors/mod.ts";
 import {
   type ControlStore,
@@ -13,12 +13,11 @@ import {
   InvalidArgumentError,
   isJsonObject,
   type Json,
+  type Logger,
   NotFoundError,
   type RunSnapshot,
   type Store,
 } from "../kernel/mod.ts";
-import type { Principal } from "./auth.ts";
-import type { RequestTrace } from "./trace.ts";
 
 /** A store with control records: what the server needs. */
 export type ServerStore = Store & ControlStore;
@@ -33,72 +32,12 @@ export interface ApiDeps {
   defaultGraph: string;
   /** The clock (ms). */
   now(): number;
-}
-
-/** Per-request values set by the server. */
-export interface RequestState {
-  /** The request id. */
-  requestId: string;
-  /** The request's trace. */
-  trace: RequestTrace;
-  /** Who is calling. */
-  principal: Principal;
-}
-
-/**
- * The per-request state of a request.
- *
- * @param c The Hono context.
- * @returns The request state.
- */
-export function requestState(c: Context): RequestState {
-  return c.get("oris" as never) as RequestState;
-}
-
-/** The trace block of responses. */
-export function traceBlock(c: Context): { trace_id: string; span_id: string; traceparent: string } {
-  const { trace } = requestState(c);
-  return { trace_id: trace.traceId, span_id: trace.spanId, traceparent: trace.traceparent };
+  /** Where the server logs what it cannot return to a caller. */
+  logger: Logger;
 }
 
 /** How long `POST /v1/jobs/run` waits for a run to come to rest by default. */
 export const DEFAULT_WAIT_MS = 30_000;
-
-/**
- * The v1 run response: `{ thread_id, status, interrupts, pending_interrupts,
- * checkpoint_id, idempotency_key, idempotent_replay, trace, error? }`.
- * `interrupts` holds the pending interrupts' values, as in the original
- * contract; `pending_interrupts` adds their ids and nodes.
- *
- * @param run The run, as a result or a snapshot.
- * @param extras The idempotency key, whether this is a replay, and the trace.
- * @returns The response data.
- */
-export function runResponse(
-  run: RunResult | RunSnapshot,
-  extras: { idempotencyKey: string | null; replay: boolean; trace: Record<string, string> },
-): Record<string, unknown> {
-  const pending =
-    "interrupts" in run && Array.isArray(run.interrupts) && run.status === "interrupted"
-      ? run.interrupts.map((item) => ({
-        interrupt_id: item.id,
-        node: item.node,
-        value: item.value,
-      }))
-      : [];
-  const data: Record<string, unknown> = {
-    thread_id: run.threadId,
-    status: run.status,
-    interrupts: pending.map((item) => item.value),
-    pending_interrupts: pending,
-    checkpoint_id: run.checkpointId,
-    idempotency_key: extras.idempotencyKey,
-    idempotent_replay: extras.replay,
-    trace: extras.trace,
-  };
-  if (run.status === "failed") data.error = "error" in run ? run.error : null;
-  return data;
-}
 
 /**
  * Turns a job's `input` into the graph's input: objects pass as they are; a
@@ -146,16 +85,17 @@ export async function requireRun(runtime: Runtime, threadId: string): Promise<Ru
 
 /**
  * Races a run call against a wait bound: resolves with the call's result, or
- * with the run as it is when the bound passes first.
+ * with the run as it is when the bound passes first. The call goes on after
+ * the bound; if it fails then, the failure is logged.
  *
- * @param runtime The runtime.
+ * @param deps The runtime and the logger.
  * @param threadId The run.
  * @param call The call (invoke or resume).
  * @param waitMs The bound.
  * @returns The result or the current run.
  */
 export async function waitBounded(
-  runtime: Runtime,
+  deps: Pick<ApiDeps, "runtime" | "logger">,
   threadId: string,
   call: Promise<RunResult>,
   waitMs: number,
@@ -167,8 +107,10 @@ export async function waitBounded(
   try {
     const winner = await Promise.race([call, bound]);
     if (winner !== "timeout") return winner;
-    call.catch(() => {});
-    return await requireRun(runtime, threadId);
+    call.catch((error) =>
+      deps.logger.warn("run call failed after the wait bound", { thread_id: threadId, error })
+    );
+    return await requireRun(deps.runtime, threadId);
   } finally {
     clearTimeout(timer);
   }

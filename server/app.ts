@@ -1,42 +1,54 @@
 /**
  * `createServer()`: the Oris v1 control-plane API as a Hono app over a
- * runtime. Every route is declared once (see `route.ts`); one wrapper gives
- * each the same pipeline: request id, trace context, authentication and
- * RBAC, validation of query and body, the handler, the envelope, the audit
- * record of control actions, and metrics.
+ * runtime. Every route is declared once (see `route.ts`) and registered with
+ * the same middleware, outermost first:
+ *
+ * 1. `requestId()` (every request, 404s and 405s too),
+ * 2. `requestMetrics()`: counts and times the request,
+ * 3. `audit()` (control routes): records the action once answered,
+ * 4. `traceContext()`: the request's span from its `traceparent`,
+ * 5. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
+ * 6. `validateParams()`, `validateQuery()`, then `jsonBody()` and
+ *    `validateBody()` (routes with a body),
+ * 7. the route's handler, its data in the success envelope.
+ *
+ * Whatever a step throws becomes the error envelope (`errorHandler()`), which
+ * the outer middleware then see as the response. Unknown paths are 404s,
+ * known paths with another method 405s (`notFound()`).
  *
  * @module
  */
 
-import { Hono } from "hono";
-import type { Context } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { Runtime } from "../actors/mod.ts";
+import { createJsonLogger } from "../actors/mod.ts";
 import {
   type ControlStore,
   createIdGenerator,
-  type IdGenerator,
   InvalidArgumentError,
   isValidId,
-  OrisError,
+  type Logger,
   sha256Hex,
 } from "../kernel/mod.ts";
-import type { ApiDeps, RequestState, ServerStore } from "./api.ts";
-import {
-  type AuthConfig,
-  authenticate,
-  authorize,
-  type Principal,
-  SUPPORTED_AUTH,
-} from "./auth.ts";
-import { errorResponse, HttpError, ok } from "./envelope.ts";
+import type { ApiDeps, ServerStore } from "./api.ts";
+import type { AuthConfig } from "./auth.ts";
+import type { ServerEnv } from "./env.ts";
+import { errorHandler } from "./error_handler.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
-import { openApiDocument } from "./openapi.ts";
-import { readJsonBody, type RouteDef, validate } from "./route.ts";
+import { audit, type AuditOptions } from "./middleware/audit.ts";
+import { auth, type AuthOptions } from "./middleware/auth.ts";
+import { jsonBody } from "./middleware/json_body.ts";
+import { requestMetrics } from "./middleware/metrics.ts";
+import { requestId } from "./middleware/request_id.ts";
+import { traceContext } from "./middleware/trace_context.ts";
+import { validateBody, validateParams, validateQuery } from "./middleware/validate.ts";
+import { notFound } from "./not_found.ts";
+import { type RouteDef, routeHandler } from "./route.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { systemRoutes } from "./routes/system.ts";
 import { NoQuery } from "./schemas.ts";
-import { startRequestTrace } from "./trace.ts";
 
 /** Options of {@linkcode createServer}. */
 export interface ServerOptions {
@@ -51,6 +63,12 @@ export interface ServerOptions {
   defaultGraph?: string;
   /** The clock (ms), for audit times. */
   now?: () => number;
+  /**
+   * Where the server logs what it cannot return to a caller (a failed audit
+   * write, an unexpected 500).
+   * @default {createJsonLogger(): JSON lines on stderr}
+   */
+  logger?: Logger;
 }
 
 /** The HTTP side of the server: a fetch handler, and `request()` for tests. */
@@ -87,24 +105,15 @@ export interface OrisServer {
   close(): void;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9\-_.:]{1,128}$/;
-const ANONYMOUS: Principal = { actorType: "anonymous", actorId: null, role: null };
-
 function isControlStore(store: unknown): store is ServerStore {
   return typeof (store as ControlStore).claimIdempotency === "function" &&
     typeof (store as ControlStore).listAudit === "function";
 }
 
-function pathPattern(path: string): RegExp {
-  return new RegExp(
-    `^${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z_]+/g, "[^/]+")}$`,
-  );
-}
-
 /**
  * Creates the API over a runtime.
  *
- * @param options The runtime, credentials and default graph.
+ * @param options The runtime, credentials, default graph, clock and logger.
  * @returns The server.
  * @throws {InvalidArgumentError} when the runtime's store keeps no control records.
  *
@@ -139,216 +148,55 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   }
   const store: ServerStore = runtime.store;
   const now = options.now ?? (() => Date.now());
-  const auth = options.auth ?? {};
-  if (auth.apiKeyId !== undefined) {
-    if (auth.apiKey === undefined || !isValidId(auth.apiKeyId)) {
+  const credentials = options.auth ?? {};
+  if (credentials.apiKeyId !== undefined) {
+    if (credentials.apiKey === undefined || !isValidId(credentials.apiKeyId)) {
       throw new InvalidArgumentError("An API key id needs a valid id and an API key", {
         field: "apiKeyId",
       });
     }
-    const existing = await store.getApiKey(auth.apiKeyId);
+    const existing = await store.getApiKey(credentials.apiKeyId);
     await store.putApiKey({
-      keyId: auth.apiKeyId,
-      secretHash: sha256Hex(auth.apiKey),
+      keyId: credentials.apiKeyId,
+      secretHash: sha256Hex(credentials.apiKey),
       role: "operator",
       status: "active",
       createdAt: existing?.createdAt ?? now(),
       updatedAt: now(),
     });
   }
-  const authEnabled = auth.bearerToken !== undefined || auth.apiKey !== undefined ||
+  const authEnabled = credentials.bearerToken !== undefined || credentials.apiKey !== undefined ||
     (await store.countApiKeys()) > 0;
-  const ids: IdGenerator = createIdGenerator({
+  const ids = createIdGenerator({
     now,
     randomBytes: (bytes) => crypto.getRandomValues(bytes),
   });
-  const deps: ApiDeps = { runtime, store, defaultGraph: options.defaultGraph ?? "hello", now };
+  const logger = options.logger ?? createJsonLogger();
+  const deps: ApiDeps = {
+    runtime,
+    store,
+    defaultGraph: options.defaultGraph ?? "hello",
+    now,
+    logger,
+  };
   const metrics = createMetrics(runtime);
-
   const routes: RouteDef[] = [
     ...jobRoutes(deps),
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
+    ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
-  routes.push(
-    {
-      method: "GET",
-      path: "/v1/openapi.json",
-      summary: "This API's OpenAPI 3.1 document",
-      query: NoQuery,
-      handler: (c) => Promise.resolve(c.json(openApiDocument(routes))),
-    },
-    {
-      method: "GET",
-      path: "/healthz",
-      summary: "Liveness",
-      public: true,
-      query: NoQuery,
-      handler: () => Promise.resolve({ status: "ok" }),
-    },
-    {
-      method: "GET",
-      path: "/readyz",
-      summary: "Readiness: the store answers",
-      public: true,
-      query: NoQuery,
-      async handler() {
-        try {
-          await store.ping();
-        } catch (error) {
-          throw new HttpError(503, "unavailable", "The store is not reachable", {
-            cause: error instanceof Error ? error.message : String(error),
-          });
-        }
-        return { status: "ready" };
-      },
-    },
-    {
-      method: "GET",
-      path: "/metrics",
-      summary: "Prometheus metrics",
-      public: true,
-      query: NoQuery,
-      async handler(c) {
-        return c.body(await metrics.registry.metrics(), 200, {
-          "content-type": metrics.registry.contentType,
-        });
-      },
-    },
-  );
+  const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;
+  const auditing: AuditOptions = { store, ids, now, logger };
 
-  const app = new Hono();
-  app.use("*", async (c, next) => {
-    const sent = c.req.header("x-request-id");
-    const requestId = sent !== undefined && REQUEST_ID.test(sent) ? sent : crypto.randomUUID();
-    c.set("requestId" as never, requestId as never);
-    await next();
-    c.res.headers.set("x-request-id", requestId);
-  });
-
-  /**
-   * Authenticates a request (401) and checks its role may call the method on
-   * its path (403); `state.principal` is set before RBAC can refuse, so a 403
-   * is audited with the caller's identity.
-   */
-  async function checkAccess(
-    c: Context,
-    method: string,
-    state: { principal?: Principal },
-  ): Promise<void> {
-    const principal = await authenticate(c.req.raw.headers, auth, store);
-    if (principal === null) {
-      throw new OrisError("unauthorized", "Authentication required", {
-        details: { supported_auth: [...SUPPORTED_AUTH] },
-      });
-    }
-    state.principal = principal;
-    if (!authorize(principal.role!, method, c.req.path)) {
-      throw new OrisError(
-        "forbidden",
-        `Role "${principal.role}" may not ${method} ${c.req.path}`,
-        {
-          details: { role: principal.role, method, path: c.req.path },
-        },
-      );
-    }
+  const app = new Hono<ServerEnv>();
+  app.use("*", requestId());
+  for (const def of routes) {
+    app.on(def.method, [def.path], ...pipeline(def, access, auditing, metrics));
   }
-
-  async function handle(c: Context, def: RouteDef): Promise<Response> {
-    const started = performance.now();
-    const state: Partial<RequestState> & { requestId: string } = {
-      requestId: c.get("requestId" as never) as string,
-      principal: ANONYMOUS,
-    };
-    c.set("oris" as never, state as never);
-    let response: Response;
-    let body: unknown = undefined;
-    try {
-      state.trace = startRequestTrace(c.req.header("traceparent"), `${def.method} ${def.path}`);
-      if (!def.public && authEnabled) await checkAccess(c, def.method, state);
-      const params = c.req.param() as Record<string, string>;
-      for (const [name, value] of Object.entries(params)) {
-        if (!isValidId(value)) {
-          throw new InvalidArgumentError(
-            `${name} may contain only 1 to 128 letters, digits and "-_.:"`,
-            {
-              field: name,
-            },
-          );
-        }
-      }
-      const query = validate(def.query ?? NoQuery, c.req.query(), "query");
-      body = def.body === undefined
-        ? {}
-        : validate(def.body, await readJsonBody(c.req.raw), "body");
-      const data = await def.handler(c, { body, query, params });
-      response = data instanceof Response ? data : ok(c, data);
-    } catch (error) {
-      response = errorResponse(c, error);
-    }
-    if (def.audit !== undefined) {
-      const params = c.req.param() as Record<string, string>;
-      const field = def.audit.resourceParam ?? "";
-      const named = params[field] ?? (body as Record<string, unknown> | undefined)?.[field];
-      const resourceId = isValidId(named) ? named : null;
-      await store.appendAudit({
-        auditId: `au_${ids.ulid()}`,
-        actorType: state.principal!.actorType,
-        actorId: state.principal!.actorId,
-        actorRole: state.principal!.role,
-        action: def.audit.action,
-        resourceType: def.audit.resourceType,
-        resourceId,
-        result: response.status < 300 ? "success" : "error",
-        requestId: state.requestId,
-        details: { method: def.method, path: c.req.path, status_code: response.status },
-        createdAt: now(),
-      }).catch((error) =>
-        console.error(JSON.stringify({ level: "error", msg: "audit failed", error: String(error) }))
-      );
-    }
-    state.trace?.span.end();
-    metrics.observeRequest(def.method, def.path, response.status, performance.now() - started);
-    return response;
-  }
-
-  for (const def of routes) app.on(def.method, def.path, (c) => handle(c, def));
-
-  const patterns = routes.map((def) => ({ def, pattern: pathPattern(def.path) }));
-  app.notFound(async (c) => {
-    const matched = patterns.filter((item) => item.pattern.test(c.req.path)).map((item) =>
-      item.def
-    );
-    const allowed = [...new Set(matched.map((def) => def.method))];
-    if (allowed.length > 0) {
-      // A known /v1 path needs credentials and the role, whatever the method (401/403 before 405).
-      if (authEnabled && matched.some((def) => !def.public)) {
-        try {
-          await checkAccess(c, c.req.method, {});
-        } catch (error) {
-          return errorResponse(c, error);
-        }
-      }
-      const response = errorResponse(
-        c,
-        new HttpError(
-          405,
-          "invalid_argument",
-          `Method ${c.req.method} is not allowed on ${c.req.path}`,
-          {
-            allowed,
-          },
-        ),
-      );
-      response.headers.set("allow", allowed.join(", "));
-      return response;
-    }
-    return errorResponse(
-      c,
-      new HttpError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`),
-    );
-  });
-  app.onError((error, c) => errorResponse(c, error));
+  const onError = errorHandler(logger);
+  app.notFound(notFound(routes, access, onError));
+  app.onError(onError);
 
   return {
     app,
@@ -357,4 +205,23 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     authEnabled,
     close: () => metrics.close(),
   };
+}
+
+/** The middleware and handler of one route, outermost first (see the module doc). */
+function pipeline(
+  def: RouteDef,
+  access: AuthOptions | null,
+  auditing: AuditOptions,
+  metrics: ServerMetrics,
+): MiddlewareHandler<ServerEnv>[] {
+  const steps: MiddlewareHandler<ServerEnv>[] = [requestMetrics(metrics, def)];
+  if (def.audit !== undefined) {
+    steps.push(audit(auditing, { method: def.method, audit: def.audit }));
+  }
+  steps.push(traceContext(`${def.method} ${def.path}`));
+  if (access !== null && !def.public) steps.push(auth(access, def.method));
+  steps.push(validateParams(), validateQuery(def.query ?? NoQuery));
+  if (def.body !== undefined) steps.push(jsonBody(), validateBody(def.body));
+  steps.push(routeHandler(def));
+  return steps;
 }

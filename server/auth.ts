@@ -11,7 +11,13 @@
  * @module
  */
 
-import { type ActorType, type ControlStore, type Role, sha256Hex } from "../kernel/mod.ts";
+import {
+  type ActorType,
+  type ControlStore,
+  OrisError,
+  type Role,
+  sha256Hex,
+} from "../kernel/mod.ts";
 
 /** Configured credentials. */
 export interface AuthConfig {
@@ -99,13 +105,23 @@ export async function authenticate(
 /**
  * Whether a role may call a method on a path.
  *
- * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*`, `/v1/dlq*`,
- * `GET /v1/audit/logs`, `GET /v1/attempts*`. worker: `/v1/workers*`.
+ * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*` and
+ * `GET /v1/audit/logs`. worker: nothing yet (the worker plane adds its routes).
  *
  * @param role The caller's role.
  * @param method The HTTP method.
  * @param path The request path.
  * @returns Whether it is allowed.
+ *
+ * @example
+ * ```ts
+ * import { authorize } from "./auth.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(authorize("operator", "POST", "/v1/jobs/run"));
+ * assert.ok(!authorize("operator", "POST", "/v1/audit/logs"));
+ * assert.ok(!authorize("worker", "GET", "/v1/jobs"));
+ * ```
  */
 export function authorize(role: Role, method: string, path: string): boolean {
   const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
@@ -113,9 +129,47 @@ export function authorize(role: Role, method: string, path: string): boolean {
     case "admin":
       return true;
     case "operator":
-      return under("/v1/jobs") || under("/v1/interrupts") || under("/v1/dlq") ||
-        (method === "GET" && (path === "/v1/audit/logs" || under("/v1/attempts")));
+      return under("/v1/jobs") || under("/v1/interrupts") ||
+        (method === "GET" && path === "/v1/audit/logs");
     case "worker":
-      return under("/v1/workers");
+      return false;
   }
+}
+
+/**
+ * Authenticates a request or refuses it.
+ *
+ * @param headers The request headers.
+ * @param config The configured credentials.
+ * @param store Where keyed API keys are stored.
+ * @returns The principal.
+ * @throws {OrisError} `unauthorized` (401) when no credential matched, listing the supported methods.
+ */
+export async function requirePrincipal(
+  headers: Headers,
+  config: AuthConfig,
+  store: ControlStore,
+): Promise<Principal> {
+  const principal = await authenticate(headers, config, store);
+  if (principal === null) {
+    throw new OrisError("unauthorized", "Authentication required", {
+      details: { supported_auth: [...SUPPORTED_AUTH] },
+    });
+  }
+  return principal;
+}
+
+/**
+ * Checks that a principal's role may call a method on a path, or refuses.
+ *
+ * @param principal The caller.
+ * @param method The HTTP method.
+ * @param path The request path.
+ * @throws {OrisError} `forbidden` (403) naming the role, method and path.
+ */
+export function requireRole(principal: Principal, method: string, path: string): void {
+  if (principal.role !== null && authorize(principal.role, method, path)) return;
+  throw new OrisError("forbidden", `Role "${principal.role}" may not ${method} ${path}`, {
+    details: { role: principal.role, method, path },
+  });
 }

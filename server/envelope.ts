@@ -7,7 +7,17 @@
  */
 
 import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
 import { type ErrorCode, OrisError, toOrisError } from "../kernel/mod.ts";
+import type { ServerEnv } from "./env.ts";
+import type { ErrorEnvelope as ErrorEnvelopeSchema, SuccessEnvelopeSchema } from "./responses.ts";
+
+/** The body of an error response. */
+type ErrorEnvelope = z.infer<typeof ErrorEnvelopeSchema>;
+
+/** The body of a success response around `T`. */
+type SuccessEnvelope<T> = Omit<z.infer<SuccessEnvelopeSchema<z.ZodType<T>>>, "data"> & { data: T };
 
 /** The error codes of the v1 API (the original contract's set). */
 export type ApiErrorCode =
@@ -33,9 +43,14 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, { status: number; code: Ap
   terminal: { status: 500, code: "internal" },
 };
 
-/** The request id of a request (set by the request-id middleware). */
-export function requestIdOf(c: Context): string {
-  return (c.get("requestId" as never) as string | undefined) ?? "unknown";
+/**
+ * The request id of a request (set by the request-id middleware).
+ *
+ * @param c The Hono context.
+ * @returns The id, or `unknown` before the middleware ran.
+ */
+export function requestIdOf(c: Context<ServerEnv>): string {
+  return c.get("requestId") ?? "unknown";
 }
 
 /**
@@ -45,11 +60,13 @@ export function requestIdOf(c: Context): string {
  * @param data The payload.
  * @returns The response.
  */
-export function ok(c: Context, data: unknown): Response {
-  return c.json(
-    { meta: { status: "ok", api_version: "v1" }, request_id: requestIdOf(c), data },
-    200,
-  );
+export function ok<T>(c: Context<ServerEnv>, data: T): Response {
+  const body: SuccessEnvelope<T> = {
+    meta: { status: "ok", api_version: "v1" },
+    request_id: requestIdOf(c),
+    data,
+  };
+  return c.json(body, 200);
 }
 
 /** An error with an explicit HTTP status (413, 405) but a v1 code. */
@@ -78,14 +95,25 @@ export class HttpError extends OrisError {
   }
 }
 
+/** Anything thrown, as the v1 API answers it. */
+export interface ApiError {
+  /** The HTTP status. */
+  status: number;
+  /** The `error` block of the envelope. */
+  body: ErrorEnvelope["error"];
+  /** The error as an {@linkcode OrisError}. */
+  error: OrisError;
+  /** Whether it is an unexpected failure of the server (a 500 to log). */
+  unexpected: boolean;
+}
+
 /**
- * The error response for anything thrown.
+ * Maps anything thrown to its status and the `error` block of the envelope.
  *
- * @param c The Hono context.
  * @param thrown What was thrown.
- * @returns The response, with the envelope and the mapped status.
+ * @returns The status, the block, and whether it is a failure to log.
  */
-export function errorResponse(c: Context, thrown: unknown): Response {
+export function toApiError(thrown: unknown): ApiError {
   const error = toOrisError(thrown);
   const mapped = ERROR_STATUS[error.code] ?? ERROR_STATUS.internal;
   const status = error instanceof HttpError ? error.status : mapped.status;
@@ -95,26 +123,37 @@ export function errorResponse(c: Context, thrown: unknown): Response {
     mapped.code === "internal" && error.code === "internal" && !(thrown instanceof OrisError)
       ? "Internal error"
       : error.message;
-  if (mapped.code === "internal" && status === 500) {
-    console.error(JSON.stringify({
-      level: "error",
-      msg: "request failed",
-      request_id: requestIdOf(c),
-      error: error.message,
-      stack: thrown instanceof Error ? thrown.stack : undefined,
-    }));
-  }
-  return c.json(
-    {
-      request_id: requestIdOf(c),
-      error: {
-        code: mapped.code,
-        message,
-        details: Object.keys(details).length === 0 ? null : jsonSafe(details),
-      },
+  return {
+    status,
+    body: {
+      code: mapped.code,
+      message,
+      details: Object.keys(details).length === 0
+        ? null
+        : jsonSafe(details) as ErrorEnvelope["error"]["details"],
     },
-    status as 400,
-  );
+    error,
+    unexpected: mapped.code === "internal" && status === 500,
+  };
+}
+
+/**
+ * The error response for anything thrown (the error handler also logs
+ * unexpected failures; see `error_handler.ts`).
+ *
+ * @param c The Hono context.
+ * @param thrown What was thrown.
+ * @param mapped Its mapping, when the caller has it already.
+ * @returns The response, with the envelope and the mapped status.
+ */
+export function errorResponse(
+  c: Context<ServerEnv>,
+  thrown: unknown,
+  mapped: ApiError = toApiError(thrown),
+): Response {
+  const { status, body: error } = mapped;
+  const body: ErrorEnvelope = { request_id: requestIdOf(c), error };
+  return c.json(body, status as ContentfulStatusCode);
 }
 
 function jsonSafe(value: unknown): unknown {

@@ -23,10 +23,9 @@
  */
 
 import { z } from "zod";
-import { createRuntime, type Runtime } from "../actors/mod.ts";
-import { approvalGraph } from "../examples/approval.ts";
-import { helloGraph } from "../examples/hello.ts";
-import { type Json, OrisError, type Store } from "../kernel/mod.ts";
+import { createJsonLogger, createRuntime, type Runtime } from "../actors/mod.ts";
+import { registerExamples } from "../examples/mod.ts";
+import { type Logger, OrisError, type Store } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 import { createServer } from "./app.ts";
@@ -120,35 +119,33 @@ function authOf(config: Config): AuthConfig {
   };
 }
 
-/**
- * Registers the example graphs (`hello`, `approval`) in a runtime.
- *
- * @param runtime The runtime.
- * @param actionLog A file the approval graph appends each performed action to.
- */
-export function registerExamples(runtime: Runtime, actionLog?: string): void {
-  helloGraph({ runtime });
-  approvalGraph({
-    runtime,
-    perform: async (action) => {
-      if (actionLog !== undefined) {
-        await Deno.writeTextFile(actionLog, `${JSON.stringify(action)}\n`, { append: true });
-      }
-      return { performed: action } as Json;
-    },
-  });
+/** Options of {@linkcode main}. */
+export interface MainOptions {
+  /**
+   * Signals that stop the server.
+   * @default {["SIGINT", "SIGTERM"]}
+   */
+  signals?: Deno.Signal[];
+  /**
+   * Where the server's lines go (listening, recovering, stopped, and the
+   * failures it cannot return to a caller).
+   * @default {JSON lines on stdout}
+   */
+  logger?: Logger;
 }
 
 /**
  * Starts the server from the environment; resolves when it has stopped.
  *
  * @param env The environment.
- * @param signals Signals that stop it (default SIGINT and SIGTERM).
+ * @param options The signals that stop it and its logger.
  */
 export async function main(
   env: Record<string, string | undefined>,
-  signals: Deno.Signal[] = ["SIGINT", "SIGTERM"],
+  options: MainOptions = {},
 ): Promise<void> {
+  const { signals = ["SIGINT", "SIGTERM"] } = options;
+  const logger = options.logger ?? createJsonLogger({ write: (line) => console.log(line) });
   const config = parseConfig(env);
   const store = await openStore(config);
   let runtime: Runtime | null = null;
@@ -156,7 +153,7 @@ export async function main(
     await store.ping();
     runtime = createRuntime({ store });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
-    const server = await createServer({ runtime, auth: authOf(config) });
+    const server = await createServer({ runtime, auth: authOf(config), logger });
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
@@ -165,27 +162,21 @@ export async function main(
       port: config.ORIS_SERVER_ADDR.port,
       signal: stop.signal,
       onListen: ({ hostname, port }) => {
-        console.log(JSON.stringify({
-          level: "info",
-          msg: "oris server listening",
+        logger.info("oris server listening", {
           addr: `${hostname}:${port}`,
           pid: Deno.pid,
           backend: config.ORIS_RUNTIME_BACKEND,
           auth: server.authEnabled,
           graphs: runtime!.graphNames(),
-        }));
+        });
       },
     }, server.app.fetch);
     const { recovered } = await runtime.recover();
-    if (recovered.length > 0) {
-      console.log(
-        JSON.stringify({ level: "info", msg: "recovering runs", count: recovered.length }),
-      );
-    }
+    if (recovered.length > 0) logger.info("recovering runs", { count: recovered.length });
     await http.finished;
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     server.close();
-    console.log(JSON.stringify({ level: "info", msg: "oris server stopped" }));
+    logger.info("oris server stopped");
   } finally {
     await runtime?.close();
     await store.close();

@@ -1,7 +1,6 @@
 /**
  * Prometheus metrics through prom-client: HTTP requests, steps and their
- * latency, run status changes, queue depth, active runs, and the lease and
- * backpressure counters of the worker plane.
+ * latency, run status changes, queue depth and active runs.
  *
  * @module
  */
@@ -90,23 +89,6 @@ export function createMetrics(
     collect() {
       this.set(runtime.activeRuns());
     },
-  });
-  new client.Counter({
-    name: "oris_runtime_lease_operations_total",
-    help: "Lease operations of the worker plane",
-    labelNames: ["operation"],
-    registers: [registry],
-  });
-  new client.Counter({
-    name: "oris_runtime_lease_conflicts_total",
-    help: "Lease ownership conflicts of the worker plane",
-    registers: [registry],
-  });
-  new client.Counter({
-    name: "oris_runtime_backpressure_total",
-    help: "Polls refused for backpressure, by reason",
-    labelNames: ["reason"],
-    registers: [registry],
   });
   const started = new Map<string, number>();
   const stop = internalsOf(runtime).observe((threadId: string, event: ActorEvent) => {

@@ -1,29 +1,40 @@
 /**
- * The OpenAPI 3.1 document of the v1 API, generated from the route table and
- * the same zod schemas that validate requests.
+ * The OpenAPI 3.1 document of the v1 API, generated from the route table:
+ * the same zod schemas that validate requests describe their bodies and
+ * queries, and the response schemas of `responses.ts` describe the success
+ * envelope around each route's data and the error envelope.
  *
  * @module
  */
 
 import { z } from "zod";
 import denoJson from "../deno.json" with { type: "json" };
+import { ID_PATTERN } from "../kernel/mod.ts";
+import { ErrorEnvelope, responseComponents, successEnvelope } from "./responses.ts";
 import type { RouteDef } from "./route.ts";
 
 type JsonSchema = Record<string, unknown>;
 
 /**
- * The JSON Schema of a request schema as the OpenAPI document embeds it:
- * `z.toJSONSchema` of the validating zod schema, with its local definitions
- * (`$defs`, e.g. the recursive JSON value) moved to `components.schemas` and
- * their `$ref`s pointed there, so that the document resolves.
+ * The JSON Schema of a request or response schema as the OpenAPI document
+ * embeds it: `z.toJSONSchema` of the zod schema, with its local definitions
+ * (`$defs`: the recursive JSON value, and the shared response shapes named in
+ * `responseComponents`) moved to `components.schemas` and their `$ref`s
+ * pointed there, so that the document resolves.
  *
- * @param schema A zod schema of server/schemas.ts.
+ * @param schema A zod schema of server/schemas.ts or server/responses.ts.
+ * @param io `input` for what the server reads (requests), `output` for what it writes.
  * @returns The schema and the definitions it refers to.
  */
 export function openApiSchema(
   schema: z.ZodType,
+  io: "input" | "output" = "input",
 ): { schema: JsonSchema; components: Record<string, JsonSchema> } {
-  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  const json = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: "any",
+    metadata: responseComponents,
+  }) as JsonSchema;
   delete json.$schema;
   const defs = (json.$defs ?? {}) as Record<string, JsonSchema>;
   delete json.$defs;
@@ -49,59 +60,24 @@ export function openApiSchema(
   return { schema: rewrite(json) as JsonSchema, components };
 }
 
-const ERROR_RESPONSE = {
-  description: "Error envelope",
-  content: {
-    "application/json": {
-      schema: {
-        type: "object",
-        required: ["request_id", "error"],
-        properties: {
-          request_id: { type: "string" },
-          error: {
-            type: "object",
-            required: ["code", "message", "details"],
-            properties: {
-              code: {
-                type: "string",
-                enum: [
-                  "invalid_argument",
-                  "unauthorized",
-                  "forbidden",
-                  "not_found",
-                  "conflict",
-                  "internal",
-                ],
-              },
-              message: { type: "string" },
-              details: {},
-            },
-          },
-        },
-      },
+/** The success response of a route: its data in the envelope, or its own body. */
+function success(
+  item: RouteDef,
+  schemaOf: (zod: z.ZodType, io: "input" | "output") => JsonSchema,
+): Record<string, unknown> {
+  if (item.mediaType !== undefined) {
+    return {
+      description: item.summary,
+      content: { [item.mediaType]: { schema: schemaOf(item.response, "output") } },
+    };
+  }
+  return {
+    description: "Success envelope",
+    content: {
+      "application/json": { schema: schemaOf(successEnvelope(item.response), "output") },
     },
-  },
-};
-
-const SUCCESS_RESPONSE = {
-  description: "Success envelope",
-  content: {
-    "application/json": {
-      schema: {
-        type: "object",
-        required: ["meta", "request_id", "data"],
-        properties: {
-          meta: {
-            type: "object",
-            properties: { status: { const: "ok" }, api_version: { const: "v1" } },
-          },
-          request_id: { type: "string" },
-          data: {},
-        },
-      },
-    },
-  },
-};
+  };
+}
 
 /**
  * Builds the OpenAPI document.
@@ -112,10 +88,14 @@ const SUCCESS_RESPONSE = {
 export function openApiDocument(routes: readonly RouteDef[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const schemas: Record<string, JsonSchema> = {};
-  const schemaOf = (zod: z.ZodType): JsonSchema => {
-    const { schema, components } = openApiSchema(zod);
+  const schemaOf = (zod: z.ZodType, io: "input" | "output" = "input"): JsonSchema => {
+    const { schema, components } = openApiSchema(zod, io);
     Object.assign(schemas, components);
     return schema;
+  };
+  const error = {
+    description: "Error envelope",
+    content: { "application/json": { schema: schemaOf(ErrorEnvelope, "output") } },
   };
   for (const item of routes) {
     const path = item.path.replace(/:([A-Za-z_]+)/g, "{$1}");
@@ -123,7 +103,7 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       name: match[1],
       in: "path",
       required: true,
-      schema: { type: "string", pattern: "^[A-Za-z0-9\\-_.:]{1,128}$" },
+      schema: { type: "string", pattern: ID_PATTERN.source },
     }));
     if (item.query !== undefined) {
       const query = schemaOf(item.query);
@@ -144,12 +124,12 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       }`,
       parameters,
       responses: {
-        "200": SUCCESS_RESPONSE,
-        "400": ERROR_RESPONSE,
-        ...(item.public ? {} : { "401": ERROR_RESPONSE, "403": ERROR_RESPONSE }),
-        "404": ERROR_RESPONSE,
-        "409": ERROR_RESPONSE,
-        "500": ERROR_RESPONSE,
+        "200": success(item, schemaOf),
+        "400": error,
+        ...(item.public ? {} : { "401": error, "403": error }),
+        "404": error,
+        "409": error,
+        "500": error,
       },
     };
     if (item.body !== undefined) {

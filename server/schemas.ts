@@ -7,14 +7,16 @@
  */
 
 import { z } from "zod";
-import { INTERRUPT_STATUSES, RUN_STATUSES } from "../kernel/mod.ts";
+import { ID_PATTERN, INTERRUPT_STATUSES, RUN_STATUSES } from "../kernel/mod.ts";
 
-const ID_PATTERN = /^[A-Za-z0-9\-_.:]+$/;
-
+/**
+ * A caller-given id (the kernel's {@linkcode ID_PATTERN}). A too long id
+ * stops at its length issue (the pattern's length bound would repeat it).
+ */
 function id(field: string) {
   return z.string({ error: `${field} must be a string` })
     .min(1, { error: `${field} must not be empty` })
-    .max(128, { error: `${field} must be at most 128 characters` })
+    .max(128, { error: `${field} must be at most 128 characters`, abort: true })
     .regex(ID_PATTERN, { error: `${field} may contain only letters, digits and "-_.:"` });
 }
 

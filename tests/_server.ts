@@ -27,7 +27,7 @@ import {
 } from "../mod.ts";
 import { type ControlStore, parseThreadId, type StoredEvent } from "../kernel/mod.ts";
 import { type AuthConfig, createServer, type OrisServer } from "../server/mod.ts";
-import { registerExamples } from "../server/main.ts";
+import { registerExamples } from "../examples/mod.ts";
 import { type StoreKind, storeTest } from "./_stores.ts";
 
 /** A parsed JSON body (tests read it freely). */
@@ -116,6 +116,24 @@ interface GateEntry {
   entered: Deferred<void>;
   released: Deferred<void>;
   aborted: Deferred<unknown>;
+}
+
+const BoomState = defineState({ log: { default: (): string[] => [] } });
+
+/**
+ * Compiles the `boom` graph in a runtime: one node, `explode`, that always
+ * throws `boom`, so every run of it fails.
+ *
+ * @param runtime The runtime.
+ */
+export function compileBoom(runtime: Runtime): void {
+  new StateGraph(BoomState)
+    .addNode("explode", () => {
+      throw new Error("boom");
+    })
+    .addEdge(START, "explode")
+    .addEdge("explode", END)
+    .compile({ name: "boom", runtime });
 }
 
 /**

@@ -4,27 +4,11 @@
  * @module
  */
 
-import type { AuditRecord } from "../../kernel/mod.ts";
 import type { ApiDeps } from "../api.ts";
+import { auditView } from "../response_builders.ts";
+import { AuditLogList } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";
 import { ListAuditQuery } from "../schemas.ts";
-import { iso } from "./jobs.ts";
-
-function auditJson(record: AuditRecord): Record<string, unknown> {
-  return {
-    audit_id: record.auditId,
-    actor_type: record.actorType,
-    actor_id: record.actorId,
-    actor_role: record.actorRole,
-    action: record.action,
-    resource_type: record.resourceType,
-    resource_id: record.resourceId,
-    result: record.result,
-    request_id: record.requestId,
-    details: record.details,
-    created_at: iso(record.createdAt),
-  };
-}
 
 /**
  * The audit routes.
@@ -39,6 +23,7 @@ export function auditRoutes(deps: ApiDeps): RouteDef[] {
       path: "/v1/audit/logs",
       summary: "Audit log of control actions, newest first",
       query: ListAuditQuery,
+      response: AuditLogList,
       async handler(_c, { query }) {
         const page = await deps.store.listAudit({
           limit: query.limit,
@@ -47,7 +32,7 @@ export function auditRoutes(deps: ApiDeps): RouteDef[] {
           ...(query.from_ms === undefined ? {} : { fromMs: query.from_ms }),
           ...(query.to_ms === undefined ? {} : { toMs: query.to_ms }),
         });
-        return { logs: page.items.map(auditJson) };
+        return { logs: page.items.map(auditView) };
       },
     }),
   ];

@@ -13,16 +13,11 @@ import {
   type Json,
   NotFoundError,
   parseInterruptId,
-  payloadHash,
 } from "../../kernel/mod.ts";
-import {
-  type ApiDeps,
-  DEFAULT_WAIT_MS,
-  requestState,
-  runResponse,
-  traceBlock,
-  waitBounded,
-} from "../api.ts";
+import { type ApiDeps, DEFAULT_WAIT_MS, waitBounded } from "../api.ts";
+import { settleOrCurrent, withIdempotency } from "../idempotency.ts";
+import { interruptView, runResponse, traceBlock } from "../response_builders.ts";
+import { InterruptDetail, InterruptList, RejectResponse, RunResponse } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";
 import {
   ListInterruptsQuery,
@@ -30,21 +25,11 @@ import {
   RejectInterruptBody,
   ResumeInterruptBody,
 } from "../schemas.ts";
-import { iso } from "./jobs.ts";
 
-function rowJson(row: InterruptRow): Record<string, unknown> {
-  return {
-    interrupt_id: row.interruptId,
-    thread_id: row.threadId,
-    run_id: row.threadId,
-    node: row.node,
-    step: row.step,
-    value: row.value,
-    status: row.status,
-    resume_value: row.resumeValue,
-    created_at: iso(row.createdAt),
-    resolved_at: row.resolvedAt === null ? null : iso(row.resolvedAt),
-  };
+function notPending(row: InterruptRow): ConflictError {
+  return new ConflictError(`Interrupt "${row.interruptId}" is ${row.status}, not pending`, {
+    details: { interrupt_id: row.interruptId, status: row.status, thread_id: row.threadId },
+  });
 }
 
 async function requireInterrupt(deps: ApiDeps, interruptId: string): Promise<InterruptRow> {
@@ -69,13 +54,14 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       path: "/v1/interrupts",
       summary: "List interrupts, newest first",
       query: ListInterruptsQuery,
+      response: InterruptList,
       async handler(_c, { query }) {
         const page = await store.listInterrupts({
           ...(query.status === undefined ? {} : { status: query.status as InterruptStatus }),
           ...(query.run_id === undefined ? {} : { threadId: query.run_id }),
           limit: query.limit,
         });
-        return { interrupts: page.items.map(rowJson) };
+        return { interrupts: page.items.map(interruptView) };
       },
     }),
     route({
@@ -83,10 +69,11 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       path: "/v1/interrupts/:interrupt_id",
       summary: "One interrupt",
       query: NoQuery,
+      response: InterruptDetail,
       async handler(_c, { params }) {
         const row = await requireInterrupt(deps, params.interrupt_id!);
         const run = await runtime.get(row.threadId);
-        return { ...rowJson(row), attempt_id: run?.attemptId ?? null };
+        return { ...interruptView(row), attempt_id: run?.attemptId ?? null };
       },
     }),
     route({
@@ -95,6 +82,7 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       summary: "Resume a pending interrupt with a value (idempotent per value)",
       body: ResumeInterruptBody,
       query: NoQuery,
+      response: RunResponse,
       audit: {
         action: "interrupt.resume",
         resourceType: "interrupt",
@@ -102,66 +90,40 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       },
       async handler(c, { params, body }) {
         const row = await requireInterrupt(deps, params.interrupt_id!);
-        const key = `interrupt:${row.interruptId}`;
-        const hash = payloadHash({ value: body.value as Json });
-        const claim = await store.claimIdempotency({
-          key,
+        const trace = traceBlock(c);
+        return await withIdempotency({
+          store,
+          key: `interrupt:${row.interruptId}`,
           operation: "interrupt.resume",
           threadId: row.threadId,
-          payloadHash: hash,
-          response: null,
-          createdAt: deps.now(),
-        });
-        if (!claim.claimed) {
-          if (claim.record.payloadHash !== hash) {
-            throw new ConflictError(
+          payload: { value: body.value as Json },
+          now: deps.now,
+          logger: deps.logger,
+          conflict: () =>
+            new ConflictError(
               `Interrupt "${row.interruptId}" was already resumed with another value`,
-              {
-                details: { interrupt_id: row.interruptId, thread_id: row.threadId },
-              },
-            );
-          }
-          if (claim.record.response !== null) return claim.record.response;
-          const current = await waitBounded(
-            runtime,
-            row.threadId,
-            runtime.wait(row.threadId),
-            DEFAULT_WAIT_MS,
-          );
-          return runResponse(current, { idempotencyKey: null, replay: true, trace: traceBlock(c) });
-        }
-        try {
-          if (row.status !== "pending") {
-            throw new ConflictError(
-              `Interrupt "${row.interruptId}" is ${row.status}, not pending`,
-              {
-                details: {
-                  interrupt_id: row.interruptId,
-                  status: row.status,
-                  thread_id: row.threadId,
-                },
-              },
-            );
-          }
+              { details: { interrupt_id: row.interruptId, thread_id: row.threadId } },
+            ),
+          // No `replay`: the same value gets the stored response as it is.
+          // The first resume is still running: answer with the run as it settles.
+          inFlight: async () =>
+            runResponse(await settleOrCurrent(deps, row.threadId, DEFAULT_WAIT_MS), {
+              idempotencyKey: null,
+              replay: true,
+              trace,
+            }),
+        }, async () => {
+          if (row.status !== "pending") throw notPending(row);
           const result = await waitBounded(
-            runtime,
+            deps,
             row.threadId,
             runtime.resumeById(row.threadId, { [row.interruptId]: body.value }, {
-              parentContext: requestState(c).trace.context,
+              parentContext: c.var.trace.context,
             }),
             body.wait_ms ?? DEFAULT_WAIT_MS,
           );
-          const data = runResponse(result, {
-            idempotencyKey: null,
-            replay: false,
-            trace: traceBlock(c),
-          });
-          await store.completeIdempotency(key, data as Json);
-          return data;
-        } catch (error) {
-          await store.releaseIdempotency(key).catch(() => {});
-          throw error;
-        }
+          return runResponse(result, { idempotencyKey: null, replay: false, trace });
+        });
       },
     }),
     route({
@@ -170,6 +132,7 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       summary: "Reject a pending interrupt: the run ends cancelled",
       body: RejectInterruptBody,
       query: NoQuery,
+      response: RejectResponse,
       audit: {
         action: "interrupt.reject",
         resourceType: "interrupt",
@@ -177,11 +140,7 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       },
       async handler(c, { params, body }) {
         const row = await requireInterrupt(deps, params.interrupt_id!);
-        if (row.status !== "pending") {
-          throw new ConflictError(`Interrupt "${row.interruptId}" is ${row.status}, not pending`, {
-            details: { interrupt_id: row.interruptId, status: row.status, thread_id: row.threadId },
-          });
-        }
+        if (row.status !== "pending") throw notPending(row);
         const reason = body.reason ?? "interrupt rejected";
         const run = await runtime.reject(row.threadId, row.interruptId, reason);
         return {
