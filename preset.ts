@@ -14,14 +14,14 @@ import {
   type CompileOptions,
   createRuntime as createRuntimeOver,
   type Runtime,
-  type RuntimeOptions as CoreRuntimeOptions,
-  StateGraph as CoreStateGraph,
+  type RuntimeSettings,
+  StateGraphBase,
 } from "./actors/mod.ts";
 import type { StateSpec, Store } from "./kernel/mod.ts";
 import { MemoryStore } from "./storage/memory/mod.ts";
 
-/** Options of {@linkcode createRuntime}: those of the core, with `store` optional. */
-export interface RuntimeOptions extends Omit<CoreRuntimeOptions, "store"> {
+/** Options of {@linkcode createRuntime}: the runtime's settings, and its store. */
+export interface RuntimeOptions extends RuntimeSettings {
   /**
    * Where runs are stored.
    * @default {a new MemoryStore, closed with the runtime}
@@ -88,7 +88,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
  * await app.close();
  * ```
  */
-export class StateGraph<S extends StateSpec> extends CoreStateGraph<S> {
+export class StateGraph<S extends StateSpec> extends StateGraphBase<S> {
   /**
    * Checks the graph and binds it to a runtime: the one given, or a private
    * one over `store` (default: a new in-memory store, closed with the graph).

@@ -9,10 +9,10 @@
  * ```ts
  * import { aiMessage, END, humanMessage, MessagesState, START } from "../kernel/mod.ts";
  * import { MemoryStore } from "../storage/memory/mod.ts";
- * import { StateGraph } from "./mod.ts";
+ * import { StateGraphBase } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * const app = new StateGraph(MessagesState)
+ * const app = new StateGraphBase(MessagesState)
  *   .addNode("mock_llm", () => ({ messages: [aiMessage("hello world")] }))
  *   .addEdge(START, "mock_llm")
  *   .addEdge("mock_llm", END)
@@ -38,6 +38,7 @@ export {
 } from "./run_result.ts";
 export { createRuntime, internalsOf } from "./runtime.ts";
 export {
+  type CoreRuntimeOptions,
   type Deadline,
   type ForkOptions,
   type GraphDefinition,
@@ -47,14 +48,14 @@ export {
   type RunOptions,
   type Runtime,
   type RuntimeInternals,
-  type RuntimeOptions,
+  type RuntimeSettings,
   type TraceContext,
 } from "./runtime_api.ts";
 export {
   type CompileOptions,
   type NodeFunction,
   type NodeResult,
-  StateGraph,
+  StateGraphBase,
 } from "./state_graph.ts";
 export { CompiledGraph, type InvokeOptions } from "./compiled_graph.ts";
 export { type ReplayReport } from "./replay.ts";

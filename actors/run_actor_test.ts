@@ -25,7 +25,7 @@ import type { Durability } from "./committer.ts";
 import type { NodeContext } from "./context.ts";
 import { RunActor } from "./run_actor.ts";
 import { Semaphore } from "./semaphore.ts";
-import { StateGraph } from "./state_graph.ts";
+import { StateGraphBase } from "./state_graph.ts";
 
 const MODES: readonly Durability[] = ["sync", "async", "exit"];
 
@@ -87,7 +87,7 @@ async function harness(
 ): Promise<Harness> {
   const store = new ScriptedStore();
   const logger = recordingLogger();
-  const spec = new StateGraph(State)
+  const spec = new StateGraphBase(State)
     .addNode("a", async (_state, ctx) => ({ log: [`a:${JSON.stringify(await nodes.a?.(ctx))}`] }))
     .addNode("b", async (_state, ctx) => ({ log: [`b:${JSON.stringify(await nodes.b?.(ctx))}`] }))
     .addEdge(START, "a")

@@ -34,6 +34,7 @@ import { replayRun } from "./replay.ts";
 import { type ActorEvent, atRest, RunActor } from "./run_actor.ts";
 import { collectTrace, type RunResult, toResult, type TraceEvent } from "./run_result.ts";
 import type {
+  CoreRuntimeOptions,
   Deadline,
   GraphDefinition,
   InternalRunOptions,
@@ -42,7 +43,6 @@ import type {
   RunOptions,
   Runtime,
   RuntimeInternals,
-  RuntimeOptions,
 } from "./runtime_api.ts";
 import { Semaphore } from "./semaphore.ts";
 import { stateAt, stateHistory } from "./time_travel.ts";
@@ -90,14 +90,14 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * @example Run a registered graph
  * ```ts
  * import { createRuntime } from "./runtime.ts";
- * import { StateGraph } from "./state_graph.ts";
+ * import { StateGraphBase } from "./state_graph.ts";
  * import { defineState, END, START } from "../kernel/mod.ts";
  * import { MemoryStore } from "../storage/memory/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const State = defineState({ n: { default: () => 0 } });
  * await using runtime = createRuntime({ store: new MemoryStore(), closeStore: true });
- * new StateGraph(State)
+ * new StateGraphBase(State)
  *   .addNode("inc", (state) => ({ n: state.n + 1 }))
  *   .addEdge(START, "inc")
  *   .addEdge("inc", END)
@@ -106,7 +106,7 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * assert.deepEqual(result.state, { n: 42 });
  * ```
  */
-export function createRuntime(options: RuntimeOptions): Runtime {
+export function createRuntime(options: CoreRuntimeOptions): Runtime {
   const store = options.store;
   if (store === undefined || store === null) {
     throw new InvalidArgumentError("Cannot create a runtime: a store is required", {

@@ -32,15 +32,8 @@ export interface GraphDefinition {
   readonly spec: GraphSpec<NodeContext>;
 }
 
-/** Options of {@linkcode createRuntime}. */
-export interface RuntimeOptions {
-  /** Where runs are stored. */
-  store: Store;
-  /**
-   * Close the store when the runtime closes.
-   * @default {false}
-   */
-  closeStore?: boolean;
+/** What a runtime can be told besides its store: graphs, limits, durability, logger, clock. */
+export interface RuntimeSettings {
   /** Graphs by name (more can be added with `register`). */
   graphs?: Record<string, GraphDefinition | { readonly definition: GraphDefinition }>;
   /**
@@ -70,6 +63,17 @@ export interface RuntimeOptions {
   random?: () => number;
   /** Waits `ms` unless `signal` aborts (default: a timer). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Options of the core's `createRuntime`: the settings and the store, which it never picks. @internal */
+export interface CoreRuntimeOptions extends RuntimeSettings {
+  /** Where runs are stored. */
+  store: Store;
+  /**
+   * Close the store when the runtime closes.
+   * @default {false}
+   */
+  closeStore?: boolean;
 }
 
 /** An OpenTelemetry context (`@opentelemetry/api`), e.g. one carrying a remote parent span. */

@@ -46,7 +46,7 @@ export type NodeFunction<S extends StateSpec> = (
   ctx: NodeContext,
 ) => NodeResult<S> | Promise<NodeResult<S>>;
 
-/** Options of {@linkcode StateGraph.compile}. */
+/** Options of {@linkcode StateGraphBase.compile}. */
 export interface CompileOptions {
   /**
    * The name runs of this graph are stored under.
@@ -71,13 +71,16 @@ export interface CompileOptions {
 }
 
 /**
- * Builds a graph of nodes over a state schema.
+ * Builds a graph of nodes over a state schema: the builder without defaults,
+ * whose `compile()` needs a runtime or a store (use it where a forgotten
+ * store must be an error). {@linkcode StateGraph} is the same builder with
+ * an in-memory store by default.
  *
  * @typeParam S The state's channels.
  *
- * @example A graph with a conditional edge
+ * @example A graph with a conditional edge, over a given store
  * ```ts
- * import { defineState, END, START, StateGraph } from "../mod.ts";
+ * import { defineState, END, MemoryStore, START, StateGraphBase } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const State = defineState({
@@ -85,20 +88,21 @@ export interface CompileOptions {
  *   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
  *   last: { default: () => "" },
  * });
- * const app = new StateGraph(State)
+ * const app = new StateGraphBase(State)
  *   .addNode("a", () => ({ count: 1, log: ["a"] }))
  *   .addNode("b", () => ({ last: "b" }))
  *   .addEdge(START, "a")
  *   .addConditionalEdges("a", (state) => state.count > 1 ? END : "b")
  *   .addEdge("b", END)
- *   .compile();
+ *   .compile({ store: new MemoryStore(), closeStore: true });
  * const result = await app.invoke({ count: 0 }, { threadId: "t-1" });
  * assert.equal(result.status, "completed");
  * assert.deepEqual(result.state, { count: 1, log: ["a"], last: "b" });
  * await app.close();
+ * assert.throws(() => new StateGraphBase(State).addNode("a", () => ({})).addEdge(START, "a").addEdge("a", END).compile(), /pass a runtime or a store/);
  * ```
  */
-export class StateGraph<S extends StateSpec> {
+export class StateGraphBase<S extends StateSpec> {
   readonly #schema: StateSchema<S>;
   readonly #nodes = new Map<string, NodeSpec<NodeContext>>();
   readonly #edges: [string, string][] = [];
@@ -228,7 +232,7 @@ export class StateGraph<S extends StateSpec> {
 function privateRuntime(options: CompileOptions): Runtime {
   if (options.store === undefined) {
     throw new InvalidArgumentError(
-      "Cannot compile the graph: pass a runtime or a store (or import StateGraph from the package root, which defaults to a MemoryStore)",
+      "Cannot compile the graph: pass a runtime or a store (StateGraph, unlike StateGraphBase, defaults to a MemoryStore)",
       { field: "store" },
     );
   }

@@ -96,9 +96,6 @@ export const STREAM_MODES: readonly StreamMode[] = [
   "debug",
 ];
 
-/** The modes a `streamMode` option asks for. */
-type ModesOf<M> = M extends readonly (infer E)[] ? E : M;
-
 /**
  * What `stream()` yields for the modes `M` (one mode, or a list of them) and
  * the subgraphs flag `Sub`: the chunk itself for one mode, `[mode, chunk]`
@@ -113,7 +110,8 @@ export type StreamChunk<
   S = Record<string, unknown>,
   M extends StreamMode | readonly StreamMode[] = StreamMode | readonly StreamMode[],
   Sub extends boolean = boolean,
-> = ModesOf<M> extends infer E extends StreamMode ? E extends StreamMode ? (
+> = (M extends readonly (infer L)[] ? L : M) extends infer E extends StreamMode
+  ? E extends StreamMode ? (
       M extends readonly StreamMode[]
         ? (Sub extends true ? [string[], E, StreamChunks<S>[E]] : [E, StreamChunks<S>[E]])
         : (Sub extends true ? [string[], StreamChunks<S>[E]] : StreamChunks<S>[E])

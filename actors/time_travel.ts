@@ -46,6 +46,8 @@ export interface StateSnapshot<S = Record<string, unknown>> {
   status: RunStatus;
   /** The superstep. */
   step: number;
+  /** The run's version there (the seq of its last event). */
+  version: number;
   /** The checkpoint, or `null` before the first step. */
   checkpointId: string | null;
   /** The checkpoint before it. */
@@ -78,6 +80,7 @@ function snapshotOf(
     tasks: run.next,
     status: run.status,
     step: run.step,
+    version: run.version,
     checkpointId: run.checkpointId,
     parentCheckpointId,
     interrupts: pendingInterrupts(run),

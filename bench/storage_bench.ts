@@ -18,7 +18,7 @@
 
 import { postgresClient } from "../tests/_postgres.ts";
 import { emit, median, openBenchPostgres } from "./_common.ts";
-import { type JsonObject, type RunSnapshot, type Store, type ThreadId } from "../mod.ts";
+import type { JsonObject, RunSnapshot, Store, ThreadId } from "../mod.ts";
 import {
   type CheckpointId,
   diffJson,

@@ -6,7 +6,7 @@
  *
  * @example Register the examples and run one
  * ```ts
- * import { registerExamples } from "./kernel/mod.ts";
+ * import { registerExamples } from "./mod.ts";
  * import { createRuntime } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
@@ -41,7 +41,7 @@ export { helloGraph } from "./hello.ts";
  *
  * @example Register both graphs
  * ```ts
- * import { registerExamples } from "./kernel/mod.ts";
+ * import { registerExamples } from "./mod.ts";
  * import { createRuntime } from "../mod.ts";
  * import assert from "node:assert/strict";
  *

@@ -152,7 +152,7 @@ export function encodeAppend(
       });
     }
   });
-  const changes = interruptChanges(threadId, events);
+  const changes = interruptChanges(threadId, events, snapshot);
   let eventBytes = 0;
   for (const item of encoded) eventBytes += item.json.length;
   const due = typeof writeSnapshot === "function" ? writeSnapshot(eventBytes) : writeSnapshot;

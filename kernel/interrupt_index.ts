@@ -10,6 +10,7 @@
 
 import type { InterruptRow } from "./control.ts";
 import type { RunEvent } from "./events.ts";
+import type { RunSnapshot } from "./snapshot.ts";
 import type { Json } from "./json.ts";
 
 /** A change to the interrupt index made by an append. */
@@ -21,17 +22,23 @@ export type InterruptChange =
     threadId: string;
     status: "rejected" | "cancelled";
     rejectedId: string | null;
+    /** Answered interrupts whose answer the run never used: they are closed too. */
+    dropped: string[];
     at: number;
   };
 
 /**
  * The interrupt index changes that events make: raised interrupts become
- * `pending` (again, if re-raised), answered ones `resumed`, and when a run is
- * cancelled or its pending interrupts are dropped by a state update, its
- * pending ones become `cancelled` (the one a reject names: `rejected`).
+ * `pending` (again, if re-raised), answered ones `resumed`. When a run ends
+ * `cancelled` or `failed`, its pending interrupts become `cancelled` (the one
+ * a reject names: `rejected`), and so do those it answered but never used
+ * (the run ended before the node ran again with the answer), so the index
+ * agrees with the run. When a state update drops the current step's pending
+ * interrupts, they become `cancelled`.
  *
  * @param threadId The run.
  * @param events The events of one append.
+ * @param after The run after them (its answered, unused interrupts are known from it).
  * @returns The changes, in order.
  *
  * @example
@@ -43,7 +50,11 @@ export type InterruptChange =
  * assert.deepEqual(changes, [{ kind: "resolve", interruptId: "in_1", status: "resumed", resumeValue: true, at: 5 }]);
  * ```
  */
-export function interruptChanges(threadId: string, events: readonly RunEvent[]): InterruptChange[] {
+export function interruptChanges(
+  threadId: string,
+  events: readonly RunEvent[],
+  after?: RunSnapshot,
+): InterruptChange[] {
   const changes: InterruptChange[] = [];
   for (const event of events) {
     if (event.type === "interrupt.raised") {
@@ -73,12 +84,14 @@ export function interruptChanges(threadId: string, events: readonly RunEvent[]):
           at: event.at,
         });
       }
-    } else if (event.type === "run.cancelled") {
+    } else if (event.type === "run.cancelled" || event.type === "run.failed") {
+      // A terminal event is the last of its append: `after` is the run it ended.
       changes.push({
         kind: "close",
         threadId,
         status: "cancelled",
-        rejectedId: event.rejectedInterruptId ?? null,
+        rejectedId: event.type === "run.cancelled" ? event.rejectedInterruptId ?? null : null,
+        dropped: after === undefined ? [] : unusedAnswers(after),
         at: event.at,
       });
     } else if (event.type === "state.updated" && event.next !== null) {
@@ -87,11 +100,18 @@ export function interruptChanges(threadId: string, events: readonly RunEvent[]):
         threadId,
         status: "cancelled",
         rejectedId: null,
+        dropped: [],
         at: event.at,
       });
     }
   }
   return changes;
+}
+
+/** The answered interrupts of a run whose tasks have not run again with the answer. */
+function unusedAnswers(run: RunSnapshot): string[] {
+  const done = new Set(run.pendingWrites.map((write) => write.taskId));
+  return run.resumes.filter((resume) => !done.has(resume.taskId)).map((resume) => resume.id);
 }
 
 /**
@@ -154,7 +174,10 @@ export function applyInterruptChanges<V = Json>(
       }
     } else {
       for (const [id, row] of rows) {
-        if (row.threadId !== change.threadId || row.status !== "pending") continue;
+        if (row.threadId !== change.threadId) continue;
+        const closes = row.status === "pending" ||
+          (row.status === "resumed" && change.dropped.includes(id));
+        if (!closes) continue;
         rows.set(id, {
           ...row,
           status: id === change.rejectedId ? "rejected" : change.status,

@@ -7,6 +7,7 @@
  */
 
 import type { RunResult, Runtime } from "../actors/mod.ts";
+import type { IdempotentActions } from "./idempotency.ts";
 import {
   type ControlStore,
   humanMessage,
@@ -34,6 +35,8 @@ export interface ApiDeps {
   now(): number;
   /** Where the server logs what it cannot return to a caller. */
   logger: Logger;
+  /** The server's idempotent actions. */
+  idempotency: IdempotentActions;
 }
 
 /** How long `POST /v1/jobs/run` waits for a run to come to rest by default. */

@@ -19,9 +19,9 @@
  * @module
  */
 
+import { IdempotentActions } from "./idempotency.ts";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { Runtime } from "../actors/mod.ts";
-import { createJsonLogger } from "../actors/mod.ts";
 import {
   type ControlStore,
   createIdGenerator,
@@ -66,7 +66,7 @@ export interface ServerOptions {
   /**
    * Where the server logs what it cannot return to a caller (a failed audit
    * write, an unexpected 500).
-   * @default {createJsonLogger(): JSON lines on stderr}
+   * @default {the runtime's logger}
    */
   logger?: Logger;
 }
@@ -171,13 +171,14 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     now,
     randomBytes: (bytes) => crypto.getRandomValues(bytes),
   });
-  const logger = options.logger ?? createJsonLogger();
+  const logger = options.logger ?? runtime.logger;
   const deps: ApiDeps = {
     runtime,
     store,
     defaultGraph: options.defaultGraph ?? "hello",
     now,
     logger,
+    idempotency: new IdempotentActions({ store, now, logger }),
   };
   const metrics = createMetrics(runtime);
   const routes: RouteDef[] = [

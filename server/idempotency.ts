@@ -1,12 +1,14 @@
 /**
- * `withIdempotency()`: the one protocol of idempotent control actions
- * (`POST /v1/jobs/run` with an `idempotency_key`, and
- * `POST /v1/interrupts/:interrupt_id/resume`). The first request claims the
- * key with its payload's hash, runs, and stores its response; a later
- * request with the same payload gets that response again (or, while the
- * first is still running, what `inFlight` answers), and one with another
- * payload is refused with the route's conflict. A failed first request
- * releases its claim, so that a retry can run.
+ * Idempotent control actions (`POST /v1/jobs/run` with an
+ * `idempotency_key`, and `POST /v1/interrupts/:interrupt_id/resume`): the
+ * first request claims the key with its payload's hash, runs, and stores its
+ * response; a later request with the same payload gets that response again,
+ * and one with another payload is refused with the route's conflict. A
+ * failed first request releases its claim, so that a retry can run.
+ *
+ * While the first request is still running, a repeat in the same process
+ * waits for it and gets its response (no polling); a repeat whose first
+ * request runs in another process gets what the route's `elsewhere` answers.
  *
  * @module
  */
@@ -23,10 +25,8 @@ import {
 } from "../kernel/mod.ts";
 import { type ApiDeps, waitBounded } from "./api.ts";
 
-/** One idempotent action: its key, its payload, and the route's answers. */
-export interface IdempotencyOptions<T> {
-  /** The store of idempotency records. */
-  store: ControlStore;
+/** One idempotent request: its key, its payload, and the route's answers. */
+export interface IdempotentRequest<T> {
   /** The key. */
   key: string;
   /** The operation, e.g. `job.run`: the same key of another operation is a conflict. */
@@ -35,115 +35,170 @@ export interface IdempotencyOptions<T> {
   threadId: string;
   /** What makes two requests the same (hashed). */
   payload: Json;
+  /** The error for a key already used with another payload (or operation). */
+  conflict(record: Pick<IdempotencyRecord, "operation" | "payloadHash">): Error;
+  /**
+   * What a repeat answers with the first request's response.
+   * @default {the response as it is}
+   */
+  replay?(response: T): T;
+  /** What a repeat answers while the first request runs in another process. */
+  elsewhere(): Promise<T>;
+}
+
+/** What the first local request of a key is doing. */
+interface Running {
+  operation: string;
+  payloadHash: string;
+  /** Its answer, as the first request gives it (a repeat applies `replay`). */
+  response: Promise<unknown>;
+}
+
+/** What idempotent actions need: the store of claims, the clock and the logger. */
+export interface IdempotencyDeps {
+  /** The store of idempotency records. */
+  store: ControlStore;
   /** The clock (ms), for the claim's time. */
   now(): number;
   /** Where a failed release is logged. */
   logger: Logger;
-  /** The error for a key already used with another payload (or operation). */
-  conflict(record: IdempotencyRecord): Error;
-  /**
-   * What a repeat answers with the first request's stored response.
-   * @default {the stored response as it is}
-   */
-  replay?(response: T): T;
-  /** What a repeat answers while the first request is still running. */
-  inFlight(): Promise<T>;
 }
 
 /**
- * Runs an action once per key: claims the key, runs `action` and stores its
- * response, or answers a repeat from the first request.
+ * The idempotent actions of one server: the store's claims, and the first
+ * requests of each key running in this process.
  *
- * @typeParam T The response.
- * @param options The key, payload and the route's answers.
- * @param action The action (runs only for the first request).
- * @returns The response.
- * @throws {Error} `options.conflict(record)` when the key was used with another payload.
- *
- * @example A repeat gets the stored response
+ * @example A repeat gets the first response
  * ```ts
- * import { withIdempotency } from "./idempotency.ts";
- * import { ConflictError, MemoryStore } from "../mod.ts";
- * import { createJsonLogger } from "../actors/mod.ts";
+ * import { IdempotentActions } from "./idempotency.ts";
+ * import { ConflictError, createJsonLogger, MemoryStore } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * await using store = new MemoryStore();
+ * const actions = new IdempotentActions({ store, now: () => 0, logger: createJsonLogger() });
  * let runs = 0;
- * const options = {
- *   store, key: "k-1", operation: "demo", threadId: "t-1", payload: { n: 1 }, now: () => 0,
- *   logger: createJsonLogger(),
+ * const request = {
+ *   key: "k-1", operation: "demo", threadId: "t-1", payload: { n: 1 },
  *   conflict: () => new ConflictError("used with another payload"),
- *   inFlight: () => Promise.resolve({ runs: -1 }),
+ *   elsewhere: () => Promise.resolve({ runs: -1 }),
  * };
- * const first = await withIdempotency(options, () => Promise.resolve({ runs: ++runs }));
- * const again = await withIdempotency(options, () => Promise.resolve({ runs: ++runs }));
- * assert.deepEqual([first, again], [{ runs: 1 }, { runs: 1 }]);
- * await assert.rejects(withIdempotency({ ...options, payload: { n: 2 } }, () => Promise.resolve({ runs: 0 })), ConflictError);
+ * const action = () => Promise.resolve({ runs: ++runs });
+ * const [first, concurrent] = await Promise.all([actions.once(request, action), actions.once(request, action)]);
+ * const later = await actions.once(request, action);
+ * assert.deepEqual([first, concurrent, later], [{ runs: 1 }, { runs: 1 }, { runs: 1 }]);
+ * await assert.rejects(actions.once({ ...request, payload: { n: 2 } }, action), ConflictError);
  * ```
  */
-export async function withIdempotency<T>(
-  options: IdempotencyOptions<T>,
-  action: () => Promise<T>,
-): Promise<T> {
-  const { store, key, operation } = options;
-  const hash = payloadHash(options.payload);
-  const claim = await store.claimIdempotency({
-    key,
-    operation,
-    threadId: options.threadId,
-    payloadHash: hash,
-    response: null,
-    createdAt: options.now(),
-  });
-  if (!claim.claimed) {
-    if (claim.record.operation !== operation || claim.record.payloadHash !== hash) {
-      throw options.conflict(claim.record);
-    }
-    if (claim.record.response === null) return await options.inFlight();
-    const stored = claim.record.response as T;
-    return options.replay === undefined ? stored : options.replay(stored);
+export class IdempotentActions {
+  #deps: IdempotencyDeps;
+  #running = new Map<string, Running>();
+
+  /**
+   * Creates the actions of a server.
+   *
+   * @param deps The store, clock and logger.
+   */
+  constructor(deps: IdempotencyDeps) {
+    this.#deps = deps;
   }
-  try {
-    const response = await action();
-    await store.completeIdempotency(key, response as Json);
-    return response;
-  } catch (error) {
-    await store.releaseIdempotency(key).catch((releaseError) =>
-      options.logger.error("idempotency release failed", { key, operation, error: releaseError })
-    );
-    throw error;
+
+  /**
+   * Runs an action once per key: claims the key, runs `action` and stores
+   * its response, or answers a repeat from the first request.
+   *
+   * @typeParam T The response.
+   * @param request The key, payload and the route's answers.
+   * @param action The action (runs only for the first request).
+   * @returns The response.
+   * @throws {Error} `request.conflict(record)` when the key was used with another payload.
+   */
+  async once<T>(request: IdempotentRequest<T>, action: () => Promise<T>): Promise<T> {
+    const { key, operation } = request;
+    const hash = payloadHash(request.payload);
+    const replay = (response: T): T =>
+      request.replay === undefined ? response : request.replay(response);
+    const local = this.#running.get(key);
+    if (local !== undefined) {
+      if (local.operation !== operation || local.payloadHash !== hash) {
+        throw request.conflict(local);
+      }
+      return replay(await local.response as T);
+    }
+    // This request is the first here: repeats that arrive meanwhile wait for it.
+    let settle!: { resolve(value: T): void; reject(error: unknown): void };
+    const response = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
+    response.catch(() => {}); // Its failure reaches this request's caller below.
+    this.#running.set(key, { operation, payloadHash: hash, response });
+    try {
+      const outcome = await this.#claimAndRun(request, hash, replay, action);
+      settle.resolve(outcome.response);
+      return outcome.response;
+    } catch (error) {
+      settle.reject(error);
+      throw error;
+    } finally {
+      this.#running.delete(key);
+    }
+  }
+
+  async #claimAndRun<T>(
+    request: IdempotentRequest<T>,
+    hash: string,
+    replay: (response: T) => T,
+    action: () => Promise<T>,
+  ): Promise<{ response: T }> {
+    const { store, now, logger } = this.#deps;
+    const { key, operation } = request;
+    const claim = await store.claimIdempotency({
+      key,
+      operation,
+      threadId: request.threadId,
+      payloadHash: hash,
+      response: null,
+      createdAt: now(),
+    });
+    if (!claim.claimed) {
+      if (claim.record.operation !== operation || claim.record.payloadHash !== hash) {
+        throw request.conflict(claim.record);
+      }
+      if (claim.record.response === null) return { response: await request.elsewhere() };
+      return { response: replay(claim.record.response as T) };
+    }
+    try {
+      const response = await action();
+      await store.completeIdempotency(key, response as Json);
+      return { response };
+    } catch (error) {
+      await store.releaseIdempotency(key).catch((releaseError) =>
+        logger.error("idempotency release failed", { key, operation, error: releaseError })
+      );
+      throw error;
+    }
   }
 }
 
 /**
- * The run a first request is still working on, for a repeat to answer with:
- * the run once it comes to rest (within `waitMs`), or as it is then. Waits
- * for the run to exist (the first request may not have created it yet) by
- * polling every 10 ms.
+ * The run a first request in another process is working on, for a repeat to
+ * answer with: the run once it comes to rest (within `waitMs`), or as it is
+ * then.
  *
  * @param deps The runtime, clock and logger.
  * @param threadId The run.
  * @param waitMs How long to wait at most.
  * @returns The run.
- * @throws {NotFoundError} when the run does not exist within `waitMs`.
+ * @throws {NotFoundError} when the run does not exist (yet: the first request
+ * has not created it, or it stopped before it did).
  */
-export async function settleOrCurrent(
+export async function settledRun(
   deps: Pick<ApiDeps, "runtime" | "now" | "logger">,
   threadId: string,
   waitMs: number,
 ): Promise<RunResult | RunSnapshot> {
-  const deadline = deps.now() + waitMs;
-  for (;;) {
-    const run = await deps.runtime.get(threadId);
-    if (run !== null) {
-      return await waitBounded(
-        deps,
-        threadId,
-        deps.runtime.wait(threadId),
-        Math.max(0, deadline - deps.now()),
-      );
-    }
-    if (deps.now() >= deadline) throw new NotFoundError("run", threadId);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  const run = await deps.runtime.get(threadId);
+  if (run === null) {
+    throw new NotFoundError("run", threadId, {
+      details: { thread_id: threadId, reason: "the first request has not created it" },
+    });
   }
+  return await waitBounded(deps, threadId, deps.runtime.wait(threadId), waitMs);
 }

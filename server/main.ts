@@ -151,7 +151,7 @@ export async function main(
   let runtime: Runtime | null = null;
   try {
     await store.ping();
-    runtime = createRuntime({ store });
+    runtime = createRuntime({ store, logger });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
     const server = await createServer({ runtime, auth: authOf(config), logger });
     const stop = new AbortController();

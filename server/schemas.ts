@@ -44,11 +44,22 @@ export const RunJobBody = z.strictObject({
 
 /** `POST /v1/jobs/:thread_id/resume`. */
 export const ResumeJobBody = z.strictObject({
-  value: JsonValue.describe("The answer to the pending interrupt (or a map by interrupt id)"),
+  value: JsonValue.optional().describe("The answer to the run's only pending interrupt"),
+  values: z.record(z.string(), JsonValue).optional().describe(
+    "Answers by interrupt id (for several pending interrupts); instead of value",
+  ),
   checkpoint_id: id("checkpoint_id").optional().describe(
     "Resume only if this is still the latest checkpoint",
   ),
   wait_ms: z.int().min(0).max(300_000).optional(),
+}).superRefine((body, ctx) => {
+  if ((body.value === undefined) === (body.values === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["value"],
+      message: "give value (the answer) or values (answers by interrupt id), not both",
+    });
+  }
 });
 
 /** `POST /v1/jobs/:thread_id/replay`. */

@@ -12,7 +12,7 @@
 
 import { mulberry32 } from "./_random.ts";
 import assert from "node:assert/strict";
-import { type Store, type ThreadId } from "../mod.ts";
+import type { Store, ThreadId } from "../mod.ts";
 import { currentSnapshot, foldAll } from "../kernel/mod.ts";
 import {
   appendStep,

@@ -194,6 +194,14 @@ serverTest("unknown and wrongly typed fields are a 400 naming the field", async 
     {
       method: "POST",
       path: "/v1/jobs/wait-1/resume",
+      body: { value: true, values: { in_0000: true } },
+      status: 400,
+      code: "invalid_argument",
+      check: field("value"),
+    },
+    {
+      method: "POST",
+      path: "/v1/jobs/wait-1/resume",
       body: { value: true, checkpoint_id: 5 },
       status: 400,
       code: "invalid_argument",
@@ -642,7 +650,7 @@ serverTest("resume of a run that is not interrupted is a 409", async (h) => {
     {
       method: "POST",
       path: "/v1/jobs/wait-1/resume",
-      body: { value: { in_0000: true } },
+      body: { values: { in_0000: true } },
       status: 409,
       code: "conflict",
     },

@@ -467,3 +467,29 @@ serverTest(
   },
   { now: strictClock() },
 );
+
+serverTest(
+  "POST /v1/jobs/:thread_id/resume answers by interrupt id with values, and a value meant as a map is one answer",
+  async (h) => {
+    const data = await approval(h, "by-id-1");
+    const id = data.pending_interrupts[0].interrupt_id;
+    const done = assertOk(
+      await h.request("POST", "/v1/jobs/by-id-1/resume", { body: { values: { [id]: true } } }),
+    );
+    assert.equal(done.status, "completed");
+    const [row] = await list(h, "?run_id=by-id-1");
+    assert.equal(row!.status, "resumed");
+    assert.equal(row!.resume_value, true);
+
+    // A value is the answer itself, whatever its shape: no guessing at maps.
+    const other = await approval(h, "by-id-2");
+    const otherId = other.pending_interrupts[0].interrupt_id;
+    assertOk(
+      await h.request("POST", "/v1/jobs/by-id-2/resume", {
+        body: { value: { [otherId]: false } },
+      }),
+    );
+    const [answered] = await list(h, "?run_id=by-id-2");
+    assert.deepEqual(answered!.resume_value, { [otherId]: false });
+  },
+);

@@ -7,12 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createRuntime, type LogFields, type Logger, type LogLevel, MemoryStore } from "../mod.ts";
-import {
-  type AuditRecord,
-  type ListRunsOptions,
-  type Page,
-  type RunSummary,
-} from "../kernel/mod.ts";
+import type { AuditRecord, ListRunsOptions, Page, RunSummary } from "../kernel/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import { createServer } from "../server/mod.ts";
 

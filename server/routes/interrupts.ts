@@ -15,7 +15,7 @@ import {
   parseInterruptId,
 } from "../../kernel/mod.ts";
 import { type ApiDeps, DEFAULT_WAIT_MS, waitBounded } from "../api.ts";
-import { settleOrCurrent, withIdempotency } from "../idempotency.ts";
+import { settledRun } from "../idempotency.ts";
 import { interruptView, runResponse, traceBlock } from "../response_builders.ts";
 import { InterruptDetail, InterruptList, RejectResponse, RunResponse } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";
@@ -91,23 +91,20 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       async handler(c, { params, body }) {
         const row = await requireInterrupt(deps, params.interrupt_id!);
         const trace = traceBlock(c);
-        return await withIdempotency({
-          store,
+        return await deps.idempotency.once({
           key: `interrupt:${row.interruptId}`,
           operation: "interrupt.resume",
           threadId: row.threadId,
           payload: { value: body.value as Json },
-          now: deps.now,
-          logger: deps.logger,
           conflict: () =>
             new ConflictError(
               `Interrupt "${row.interruptId}" was already resumed with another value`,
               { details: { interrupt_id: row.interruptId, thread_id: row.threadId } },
             ),
           // No `replay`: the same value gets the stored response as it is.
-          // The first resume is still running: answer with the run as it settles.
-          inFlight: async () =>
-            runResponse(await settleOrCurrent(deps, row.threadId, DEFAULT_WAIT_MS), {
+          // The first resume runs in another process: answer with the run as it settles.
+          elsewhere: async () =>
+            runResponse(await settledRun(deps, row.threadId, DEFAULT_WAIT_MS), {
               idempotencyKey: null,
               replay: true,
               trace,

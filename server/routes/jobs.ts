@@ -10,10 +10,9 @@ import type { z } from "zod";
 import {
   checkIdempotencyKey,
   ConflictError,
-  foldAll,
   type Json,
+  type JsonObject,
   NotFoundError,
-  parseCheckpointId,
   parseThreadId,
   type RunSnapshot,
   type RunSummary,
@@ -21,7 +20,7 @@ import {
 } from "../../kernel/mod.ts";
 import { type ApiDeps, DEFAULT_WAIT_MS, graphInput, requireRun, waitBounded } from "../api.ts";
 import type { ServerEnv } from "../env.ts";
-import { settleOrCurrent, withIdempotency } from "../idempotency.ts";
+import { settledRun } from "../idempotency.ts";
 import {
   checkpointView,
   iso,
@@ -121,8 +120,7 @@ async function runJob(
     return runResponse(result, { idempotencyKey: key, replay: false, trace });
   };
   if (key === null) return await run();
-  return await withIdempotency({
-    store: deps.store,
+  return await deps.idempotency.once({
     key,
     operation: "job.run",
     threadId,
@@ -134,16 +132,14 @@ async function runJob(
       tenant_id: body.tenant_id ?? null,
       timeout_policy: body.timeout_policy ?? null,
     },
-    now: deps.now,
-    logger: deps.logger,
     conflict: (record) =>
       new ConflictError(`idempotency_key "${key}" was used with a different payload`, {
         details: { idempotency_key: key, operation: record.operation },
       }),
     replay: (stored) => ({ ...stored, idempotent_replay: true }),
-    // The first request is still running: answer with the run as it settles.
-    inFlight: async () =>
-      runResponse(await settleOrCurrent(deps, threadId, waitMs), {
+    // The first request runs in another process: answer with the run as it settles.
+    elsewhere: async () =>
+      runResponse(await settledRun(deps, threadId, waitMs), {
         idempotencyKey: key,
         replay: true,
         trace,
@@ -282,7 +278,7 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
       async handler(_c, { params }) {
         const threadId = params.thread_id!;
         const log = await events(deps, threadId);
-        const current = foldAll(null, log)!;
+        const current = await requireRun(runtime, threadId);
         return {
           thread_id: threadId,
           graph: current.graph,
@@ -301,25 +297,26 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
       query: NoQuery,
       response: CheckpointState,
       async handler(_c, { params }) {
-        const threadId = parseThreadId(params.thread_id);
-        const checkpointId = parseCheckpointId(params.checkpoint_id);
-        const record = await store.getCheckpoint(threadId, checkpointId);
-        if (record === null) {
-          throw new NotFoundError("checkpoint", checkpointId, { details: { thread_id: threadId } });
-        }
-        const at = foldAll(null, await store.readEvents(threadId, 1, { limit: record.version }))!;
+        const state = await runtime.getState(params.thread_id!, {
+          checkpointId: params.checkpoint_id!,
+        });
         return {
-          thread_id: threadId,
-          ...checkpointView(record),
-          values: at.state,
-          next: at.next.map((task) => task.node),
+          thread_id: state.threadId,
+          checkpoint_id: state.checkpointId!,
+          parent_checkpoint_id: state.parentCheckpointId,
+          step: state.step,
+          version: state.version,
+          created_at: iso(state.createdAt),
+          values: state.values as JsonObject,
+          next: state.next,
         };
       },
     }),
     route({
       method: "POST",
       path: "/v1/jobs/:thread_id/resume",
-      summary: "Resume an interrupted job with a value (or a map by interrupt id)",
+      summary:
+        "Resume an interrupted job: value answers its only pending interrupt, values answers by id",
       body: ResumeJobBody,
       query: NoQuery,
       response: RunResponse,
@@ -343,7 +340,9 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
         const result = await waitBounded(
           deps,
           threadId,
-          runtime.resume(threadId, body.value, { parentContext: c.var.trace.context }),
+          body.values === undefined
+            ? runtime.resume(threadId, body.value, { parentContext: c.var.trace.context })
+            : runtime.resumeById(threadId, body.values, { parentContext: c.var.trace.context }),
           body.wait_ms ?? DEFAULT_WAIT_MS,
         );
         return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });

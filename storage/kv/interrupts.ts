@@ -277,7 +277,8 @@ type WorkingRow = IndexRow<Blob>;
  * the reference semantics of `applyInterruptChanges`.
  *
  * The rows it changes are read first: the ones the changes name, and for a
- * `close`, the run's possibly pending ones (listed under `intp, threadId`).
+ * `close`, the run's possibly pending ones (listed under `intp, threadId`) and
+ * the answered ones it drops.
  * The commit's own check (no batch after the expected version) already makes
  * the reads current: a run's rows change only in appends to that run. The
  * commit also checks the run's pending list, and the rows of other runs it
@@ -308,7 +309,10 @@ export async function addInterruptChanges(
   for (const change of changes) {
     if (change.kind === "raise") named.add(change.row.interruptId);
     else if (change.kind === "resolve") named.add(change.interruptId);
-    else closes = true;
+    else {
+      closes = true;
+      for (const id of change.dropped) named.add(id);
+    }
   }
   const pendingKey = pendingInterruptsKey(threadId);
   const namedList = [...named];

@@ -17,8 +17,8 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
-import { runStoreConformance } from "../_conformance.ts";
-import { runControlStoreConformance } from "../_control_conformance.ts";
+import { runStoreConformance } from "../testing/mod.ts";
+import { runControlStoreConformance } from "../testing/mod.ts";
 import { KvStore } from "./mod.ts";
 
 runStoreConformance(
@@ -481,15 +481,17 @@ Deno.test("KvStore keeps the interrupt index across reopening a file", async () 
         createdAt: ++clock,
       });
       assert.deepEqual([again.claimed, again.record.response], [false, { ok: true }]);
-      // Cancelling in the reopened store closes the interrupt raised before.
+      // Cancelling in the reopened store closes the interrupt raised before,
+      // and the one answered but never used (no task ran again with it).
       run = await append(store, run, [{ type: "run.cancelled", v: 1, at: ++clock, reason: null }]);
       assert.equal((await store.getInterrupt("in_y"))?.status, "cancelled");
-      assert.equal((await store.getInterrupt("in_x"))?.status, "resumed");
+      assert.equal((await store.getInterrupt("in_x"))?.status, "cancelled");
+      assert.deepEqual((await store.getInterrupt("in_x"))?.resumeValue, "yes");
     }
     assert.deepEqual(await keysOf(path, "intp"), [], "no pending list is left");
     assert.deepEqual(
       (await keysOf(path, "ints")).map((key) => key[2]).sort(),
-      ["cancelled", "resumed"],
+      ["cancelled", "cancelled"],
     );
   });
 });
@@ -552,6 +554,18 @@ Deno.test("KvStore interrupt index: large values are chunked, replaced chunks re
       const listed = await store.listInterrupts({ status: "resumed", threadId: "large-1" });
       assert.deepEqual(listed.items.map((item) => item.interruptId), ["in_big", "in_small"]);
       assert.deepEqual(listed.items[0], row);
+      // Step 1 commits (its answers are used), then step 2 raises.
+      run = await append(store, run, [{
+        type: "step.committed",
+        v: 1,
+        at: ++clock,
+        step: 1,
+        checkpointId: "cp_large1" as CheckpointId,
+        parentCheckpointId: null,
+        tasks: [],
+        delta: null,
+        next: run.next,
+      }]);
       run = await append(store, run, [raise(2, ["in_last"], () => big("last"))]);
       run = await append(store, run, [{ type: "run.cancelled", v: 1, at: ++clock, reason: null }]);
       assert.equal((await store.getInterrupt("in_last"))?.status, "cancelled");

@@ -1,5 +1,5 @@
-import { runControlStoreConformance } from "../_control_conformance.ts";
-import { runStoreConformance } from "../_conformance.ts";
+import { runControlStoreConformance } from "../testing/mod.ts";
+import { runStoreConformance } from "../testing/mod.ts";
 import { MemoryStore } from "./mod.ts";
 
 runStoreConformance("MemoryStore", (options) => Promise.resolve(new MemoryStore(options)));

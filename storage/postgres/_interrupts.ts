@@ -42,10 +42,26 @@ export interface EncodedInterruptRow {
 export interface InterruptPlan {
   /** Final rows of the interrupts the append raises. */
   upserts: EncodedInterruptRow[];
-  /** Interrupts the append resumes without raising them: the last answer of each. */
-  resolves: { interruptId: string; resumeValueJson: string | null; at: number }[];
-  /** The first close of the append's run, if any. */
-  close: { status: "rejected" | "cancelled"; rejectedId: string | null; at: number } | null;
+  /**
+   * Interrupts the append resumes without raising them: the last answer of
+   * each, and its status (`cancelled` when a close of the append drops it).
+   */
+  resolves: {
+    interruptId: string;
+    resumeValueJson: string | null;
+    status: "resumed" | "cancelled";
+    at: number;
+  }[];
+  /**
+   * The first close of the append's run, if any, with the answered
+   * interrupts of earlier appends it drops.
+   */
+  close: {
+    status: "rejected" | "cancelled";
+    rejectedId: string | null;
+    dropped: string[];
+    at: number;
+  } | null;
   /** The ids of `upserts` and `resolves`: rows the close leaves alone. */
   ids: string[];
 }
@@ -73,8 +89,8 @@ export interface InterruptPlan {
  *   { type: "run.cancelled", v: 1, at: 3, reason: null },
  * ]));
  * assert.equal(plan?.upserts[0]?.row.status, "cancelled");
- * assert.deepEqual(plan?.resolves, [{ interruptId: "in_old", resumeValueJson: '"yes"', at: 1 }]);
- * assert.deepEqual(plan?.close, { status: "cancelled", rejectedId: null, at: 3 });
+ * assert.deepEqual(plan?.resolves, [{ interruptId: "in_old", resumeValueJson: '"yes"', status: "resumed", at: 1 }]);
+ * assert.deepEqual(plan?.close, { status: "cancelled", rejectedId: null, dropped: [], at: 3 });
  * ```
  */
 export function planInterruptChanges(
@@ -88,13 +104,31 @@ export function planInterruptChanges(
   applyInterruptChanges(raised, changes);
   // Answers to interrupts raised before this append: the last one of each
   // overwrites whatever a close did to the row before.
-  const resolved = new Map<string, Extract<InterruptChange, { kind: "resolve" }>>();
+  const resolved = new Map<string, InterruptPlan["resolves"][number] & { resumeValue: Json }>();
   let close: InterruptPlan["close"] = null;
   for (const change of changes) {
     if (change.kind === "resolve" && !raised.has(change.interruptId)) {
-      resolved.set(change.interruptId, change);
-    } else if (change.kind === "close" && close === null && change.threadId === threadId) {
-      close = { status: change.status, rejectedId: change.rejectedId, at: change.at };
+      resolved.set(change.interruptId, {
+        interruptId: change.interruptId,
+        resumeValue: change.resumeValue,
+        resumeValueJson: null,
+        status: "resumed",
+        at: change.at,
+      });
+    } else if (change.kind === "close" && change.threadId === threadId) {
+      // An answer of this append that the close drops is written as closed.
+      for (const id of change.dropped) {
+        const answer = resolved.get(id);
+        if (answer?.status === "resumed") {
+          resolved.set(id, { ...answer, status: "cancelled", at: change.at });
+        }
+      }
+      close ??= {
+        status: change.status,
+        rejectedId: change.rejectedId,
+        dropped: change.dropped.filter((id) => !raised.has(id) && !resolved.has(id)),
+        at: change.at,
+      };
     }
   }
   const upserts = [...raised.values()].map((row): EncodedInterruptRow => ({
@@ -102,10 +136,9 @@ export function planInterruptChanges(
     valueJson: encodeJson(row.value, `value of interrupt "${row.interruptId}"`),
     resumeValueJson: encodeAnswer(row.interruptId, row.resumeValue),
   }));
-  const resolves = [...resolved.values()].map((change) => ({
-    interruptId: change.interruptId,
-    resumeValueJson: encodeAnswer(change.interruptId, change.resumeValue),
-    at: change.at,
+  const resolves = [...resolved.values()].map(({ resumeValue, ...answer }) => ({
+    ...answer,
+    resumeValueJson: encodeAnswer(answer.interruptId, resumeValue),
   }));
   return {
     upserts,

@@ -24,10 +24,11 @@ export interface Statements {
    * {@linkcode Statements.append} and, only for the runs that move on, the
    * net changes to the interrupt index (see `_interrupts.ts`): `$18..$26`
    * arrays of final rows of raised interrupts (id, thread id, node, step,
-   * value, status, answer, created at, resolved at); `$27..$30` arrays of
-   * answers (the appending run, interrupt id, answer, at); `$31..$34` arrays
-   * of closes (thread id, status, rejected id, at). A close leaves alone the
-   * rows the other changes of the batch write.
+   * value, status, answer, created at, resolved at); `$27..$31` arrays of
+   * answers (the appending run, interrupt id, answer, at, status); `$32..$35`
+   * arrays of closes (thread id, status, rejected id, at) and `$36` the
+   * answered interrupts the closes drop. A close leaves alone the rows the
+   * other changes of the batch write.
    */
   appendWithInterrupts: string;
   /** `$1` thread ids: their current versions. */
@@ -174,8 +175,8 @@ export function statements(q: string): Statements {
     AS x(interrupt_id, thread_id, node, step, value, status, resume_value, created_at, resolved_at)
    WHERE x.thread_id IN (SELECT thread_id FROM updated)
 ), answered AS MATERIALIZED (
-  SELECT x.* FROM unnest($27::text[], $28::text[], $29::text[], $30::float8[])
-    AS x(owner, interrupt_id, resume_value, resolved_at)
+  SELECT x.* FROM unnest($27::text[], $28::text[], $29::text[], $30::float8[], $31::text[])
+    AS x(owner, interrupt_id, resume_value, resolved_at, status)
    WHERE x.owner IN (SELECT thread_id FROM updated)
 ), raised_rows AS (
   INSERT INTO ${interrupts}
@@ -188,16 +189,17 @@ export function statements(q: string): Statements {
     created_at = excluded.created_at, resolved_at = excluded.resolved_at
 ), answered_rows AS (
   UPDATE ${interrupts} AS r
-     SET status = 'resumed', resume_value = a.resume_value, resolved_at = a.resolved_at
+     SET status = a.status, resume_value = a.resume_value, resolved_at = a.resolved_at
     FROM answered AS a
    WHERE r.interrupt_id = a.interrupt_id
 ), closed_rows AS (
   UPDATE ${interrupts} AS r
      SET status = CASE WHEN r.interrupt_id = c.rejected_id THEN 'rejected' ELSE c.status END,
          resolved_at = c.at
-    FROM unnest($31::text[], $32::text[], $33::text[], $34::float8[])
+    FROM unnest($32::text[], $33::text[], $34::text[], $35::float8[])
       AS c(thread_id, status, rejected_id, at)
-   WHERE r.thread_id = c.thread_id AND r.status = 'pending'
+   WHERE r.thread_id = c.thread_id
+     AND (r.status = 'pending' OR (r.status = 'resumed' AND r.interrupt_id = ANY($36::text[])))
      AND c.thread_id IN (SELECT thread_id FROM updated)
      AND r.interrupt_id NOT IN (SELECT interrupt_id FROM raised)
      AND r.interrupt_id NOT IN (SELECT interrupt_id FROM answered)

@@ -114,8 +114,9 @@ export function sharesInterrupts(batch: PreparedAppend[]): boolean {
 }
 
 /**
- * The parameters `$18..$34` of `appendWithInterrupts`: the batch's final
- * rows of raised interrupts, answers and closes, as arrays.
+ * The parameters `$18..$36` of `appendWithInterrupts`: the batch's final
+ * rows of raised interrupts, answers and closes, and the answered interrupts
+ * the closes drop, as arrays.
  *
  * @param batch The appends.
  * @returns The parameters.
@@ -132,8 +133,15 @@ export function interruptParameters(batch: PreparedAppend[]): Parameter[] {
     number[],
     (number | null)[],
   ] = [[], [], [], [], [], [], [], [], []];
-  const answered: [string[], string[], (string | null)[], number[]] = [[], [], [], []];
+  const answered: [string[], string[], (string | null)[], number[], string[]] = [
+    [],
+    [],
+    [],
+    [],
+    [],
+  ];
   const closed: [string[], string[], (string | null)[], number[]] = [[], [], [], []];
+  const dropped: string[] = [];
   for (const { encoded, interrupts } of batch) {
     if (interrupts === null) continue;
     for (const { row, valueJson, resumeValueJson } of interrupts.upserts) {
@@ -152,15 +160,17 @@ export function interruptParameters(batch: PreparedAppend[]): Parameter[] {
       answered[1].push(answer.interruptId);
       answered[2].push(answer.resumeValueJson);
       answered[3].push(answer.at);
+      answered[4].push(answer.status);
     }
     if (interrupts.close !== null) {
       closed[0].push(encoded.threadId);
       closed[1].push(interrupts.close.status);
       closed[2].push(interrupts.close.rejectedId);
       closed[3].push(interrupts.close.at);
+      dropped.push(...interrupts.close.dropped);
     }
   }
-  return [...raised, ...answered, ...closed];
+  return [...raised, ...answered, ...closed, dropped];
 }
 
 function toInterrupt(row: InterruptDbRow): InterruptRow {

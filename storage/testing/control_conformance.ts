@@ -22,7 +22,7 @@ import {
   type Store,
   type ThreadId,
   VersionConflictError,
-} from "../kernel/mod.ts";
+} from "../../kernel/mod.ts";
 
 /** Makes a fresh, empty store with control records; the suite closes it. */
 export type ControlStoreFactory = () => Promise<Store & ControlStore>;
@@ -127,6 +127,55 @@ export function runControlStoreConformance(name: string, factory: ControlStoreFa
     );
   });
 
+  test("an answer the run never used is closed with the run, in the same append or a later one", async (store) => {
+    // Resumed, then cancelled before the node ran again: the record agrees with the run.
+    let run = await runningRun(store, "unused-1");
+    run = await appendAll(store, run, [raised(1, "in_u1")]);
+    run = await appendAll(store, run, [{
+      type: "run.resumed",
+      v: 1,
+      at: tick(),
+      values: { in_u1: "yes" },
+    }]);
+    await appendAll(store, run, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
+    const closed = await store.getInterrupt("in_u1");
+    assert.equal(closed?.status, "cancelled");
+    assert.equal(closed?.resumeValue, "yes");
+
+    // The same in one append.
+    let one = await runningRun(store, "unused-2");
+    one = await appendAll(store, one, [raised(1, "in_u2")]);
+    await appendAll(store, one, [
+      { type: "run.resumed", v: 1, at: tick(), values: { in_u2: 7 } },
+      { type: "run.cancelled", v: 1, at: tick(), reason: null },
+    ]);
+    assert.equal((await store.getInterrupt("in_u2"))?.status, "cancelled");
+    assert.equal((await store.getInterrupt("in_u2"))?.resumeValue, 7);
+
+    // An answer whose step committed stays resumed when the run ends later.
+    let used = await runningRun(store, "unused-3");
+    used = await appendAll(store, used, [raised(1, "in_u3")]);
+    used = await appendAll(store, used, [{
+      type: "run.resumed",
+      v: 1,
+      at: tick(),
+      values: { in_u3: true },
+    }]);
+    used = await appendAll(store, used, [{
+      type: "step.committed",
+      v: 1,
+      at: tick(),
+      step: 1,
+      checkpointId: "cp_unused3" as CheckpointId,
+      parentCheckpointId: null,
+      tasks: [{ taskId: "1:a", node: "a", update: null }],
+      delta: null,
+      next: [{ id: "2:a", node: "a" }],
+    }]);
+    await appendAll(store, used, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
+    assert.equal((await store.getInterrupt("in_u3"))?.status, "resumed");
+  });
+
   test("appends keep the interrupt index: raised, resumed, re-raised, rejected, cancelled", async (store) => {
     let run = await runningRun(store, "int-1");
     run = await appendAll(store, run, [raised(1, "in_a", "in_b")]);
@@ -155,7 +204,22 @@ export function runControlStoreConformance(name: string, factory: ControlStoreFa
     assert.equal(resumed?.status, "resumed");
     assert.deepEqual(resumed?.resumeValue, { ok: true });
     assert.ok(resumed!.resolvedAt !== null);
-    run = await appendAll(store, run, [raised(1, "in_b")]);
+    // Task a ran again with its answer and finished; task b raises again.
+    run = await appendAll(store, run, [{
+      type: "interrupt.raised",
+      v: 1,
+      at: tick(),
+      step: 1,
+      interrupts: [{
+        id: "in_b" as InterruptId,
+        step: 1,
+        taskId: "1:b",
+        node: "b",
+        index: 0,
+        value: { question: "in_b" },
+      }],
+      writes: [{ taskId: "1:a", node: "a", update: null }],
+    }]);
     assert.equal((await store.getInterrupt("in_b"))?.status, "pending");
     run = await appendAll(store, run, [{
       type: "run.cancelled",
@@ -172,6 +236,17 @@ export function runControlStoreConformance(name: string, factory: ControlStoreFa
     other = await appendAll(store, other, [raised(1, "in_c")]);
     await appendAll(store, other, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
     assert.equal((await store.getInterrupt("in_c"))?.status, "cancelled");
+
+    // A run that fails closes its pending interrupts too.
+    let failing = await runningRun(store, "int-fail");
+    failing = await appendAll(store, failing, [raised(1, "in_d")]);
+    await appendAll(store, failing, [{
+      type: "run.failed",
+      v: 1,
+      at: tick(),
+      error: { code: "timeout", message: "too slow" },
+    }]);
+    assert.equal((await store.getInterrupt("in_d"))?.status, "cancelled");
 
     let third = await runningRun(store, "int-3");
     third = await appendAll(store, third, [raised(1, "in_d")]);

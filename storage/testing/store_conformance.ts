@@ -25,8 +25,8 @@ import {
   type Store,
   type ThreadId,
   VersionConflictError,
-} from "../kernel/mod.ts";
-import { diffJson } from "../kernel/mod.ts";
+} from "../../kernel/mod.ts";
+import { diffJson } from "../../kernel/mod.ts";
 
 /** Options a conformance test asks of a fresh store. */
 export interface ConformanceStoreOptions {
