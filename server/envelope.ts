@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { type ErrorCode, OrisError, toOrisError } from "../kernel/mod.ts";
+import { ERROR_STATUS } from "./error_codes.ts";
 import type { ServerEnv } from "./env.ts";
 import type { ErrorEnvelope as ErrorEnvelopeSchema, SuccessEnvelopeSchema } from "./responses.ts";
 
@@ -18,30 +19,6 @@ type ErrorEnvelope = z.infer<typeof ErrorEnvelopeSchema>;
 
 /** The body of a success response around `T`. */
 type SuccessEnvelope<T> = Omit<z.infer<SuccessEnvelopeSchema<z.ZodType<T>>>, "data"> & { data: T };
-
-/** The error codes of the v1 API (the original contract's set). */
-export type ApiErrorCode =
-  | "invalid_argument"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "internal";
-
-/** How each kernel error code appears on the wire: its HTTP status and its v1 code. */
-export const ERROR_STATUS: Readonly<Record<ErrorCode, { status: number; code: ApiErrorCode }>> = {
-  invalid_argument: { status: 400, code: "invalid_argument" },
-  unauthorized: { status: 401, code: "unauthorized" },
-  forbidden: { status: 403, code: "forbidden" },
-  not_found: { status: 404, code: "not_found" },
-  conflict: { status: 409, code: "conflict" },
-  nondeterminism: { status: 409, code: "conflict" },
-  cancelled: { status: 409, code: "conflict" },
-  internal: { status: 500, code: "internal" },
-  timeout: { status: 504, code: "internal" },
-  unavailable: { status: 503, code: "internal" },
-  terminal: { status: 500, code: "internal" },
-};
 
 /**
  * The request id of a request (set by the request-id middleware).

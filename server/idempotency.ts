@@ -13,17 +13,13 @@
  * @module
  */
 
-import type { RunResult } from "../actors/mod.ts";
 import {
   type ControlStore,
   type IdempotencyRecord,
   type Json,
   type Logger,
-  NotFoundError,
   payloadHash,
-  type RunSnapshot,
 } from "../kernel/mod.ts";
-import { type ApiDeps, waitBounded } from "./api.ts";
 
 /** One idempotent request: its key, its payload, and the route's answers. */
 export interface IdempotentRequest<T> {
@@ -175,30 +171,4 @@ export class IdempotentActions {
       throw error;
     }
   }
-}
-
-/**
- * The run a first request in another process is working on, for a repeat to
- * answer with: the run once it comes to rest (within `waitMs`), or as it is
- * then.
- *
- * @param deps The runtime, clock and logger.
- * @param threadId The run.
- * @param waitMs How long to wait at most.
- * @returns The run.
- * @throws {NotFoundError} when the run does not exist (yet: the first request
- * has not created it, or it stopped before it did).
- */
-export async function settledRun(
-  deps: Pick<ApiDeps, "runtime" | "now" | "logger">,
-  threadId: string,
-  waitMs: number,
-): Promise<RunResult | RunSnapshot> {
-  const run = await deps.runtime.get(threadId);
-  if (run === null) {
-    throw new NotFoundError("run", threadId, {
-      details: { thread_id: threadId, reason: "the first request has not created it" },
-    });
-  }
-  return await waitBounded(deps, threadId, deps.runtime.wait(threadId), waitMs);
 }

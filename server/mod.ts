@@ -27,4 +27,4 @@ export {
 } from "./app.ts";
 export { type ServerMetrics } from "./metrics.ts";
 export { type AuthConfig, authorize, type Principal } from "./auth.ts";
-export { type ApiErrorCode, ERROR_STATUS } from "./envelope.ts";
+export { type ApiErrorCode, ERROR_STATUS } from "./error_codes.ts";

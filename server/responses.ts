@@ -19,7 +19,7 @@ import {
   RUN_STATUSES,
   type RunStatus,
 } from "../kernel/mod.ts";
-import { type ApiErrorCode, ERROR_STATUS } from "./envelope.ts";
+import { type ApiErrorCode, ERROR_STATUS } from "./error_codes.ts";
 
 /**
  * A registry of our own (no ids in zod's global registry, which every user

@@ -14,8 +14,7 @@ import {
   NotFoundError,
   parseInterruptId,
 } from "../../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, waitBounded } from "../api.ts";
-import { settledRun } from "../idempotency.ts";
+import { type ApiDeps, DEFAULT_WAIT_MS, settledRun, waitBounded } from "../api.ts";
 import { interruptView, runResponse, traceBlock } from "../response_builders.ts";
 import { InterruptDetail, InterruptList, RejectResponse, RunResponse } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";

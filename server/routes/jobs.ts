@@ -18,9 +18,15 @@ import {
   type RunSummary,
   type StoredEvent,
 } from "../../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, graphInput, requireRun, waitBounded } from "../api.ts";
+import {
+  type ApiDeps,
+  DEFAULT_WAIT_MS,
+  graphInput,
+  requireRun,
+  settledRun,
+  waitBounded,
+} from "../api.ts";
 import type { ServerEnv } from "../env.ts";
-import { settledRun } from "../idempotency.ts";
 import {
   checkpointView,
   iso,

@@ -1,0 +1,229 @@
+/**
+ * What the runtime reports instead of swallowing: listener failures, runs it
+ * cannot recover, commits that fail on close; and how runs fail on purpose:
+ * deadlines (code `timeout`) and `TerminalError` (no retries).
+ */
+import assert from "node:assert/strict";
+import {
+  defineState,
+  END,
+  type LogFields,
+  type Logger,
+  type RunEvent,
+  type RunSnapshot,
+  START,
+  StorageError,
+  TerminalError,
+  type ThreadId,
+} from "../kernel/mod.ts";
+import { MemoryStore } from "../storage/memory/mod.ts";
+import { createRuntime, StateGraph } from "../preset.ts";
+import { internalsOf } from "./runtime.ts";
+
+function recordingLogger(): Logger & {
+  entries: { level: string; message: string; fields: LogFields }[];
+} {
+  const entries: { level: string; message: string; fields: LogFields }[] = [];
+  const at = (level: string) => (message: string, fields: LogFields = {}) =>
+    void entries.push({ level, message, fields });
+  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+const State = defineState({
+  log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
+});
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+Deno.test("createRuntime() logs a listener's failure with the thread id, and the run goes on", async () => {
+  const logger = recordingLogger();
+  await using runtime = createRuntime({ logger });
+  const gate = deferred();
+  const app = new StateGraph(State)
+    .addNode("a", async () => {
+      await gate.promise;
+      return { log: ["a"] };
+    })
+    .addEdge(START, "a")
+    .addEdge("a", END)
+    .compile({ runtime, name: "g" });
+  const started = await runtime.start("g", {}, { threadId: "listened" });
+  assert.equal(started.status, "running");
+  const stop = await internalsOf(runtime).listen("listened", () => {
+    throw new Error("listener broke");
+  });
+  gate.resolve();
+  const done = await app.runtime.wait("listened");
+  stop();
+  assert.equal(done.status, "completed");
+  const warning = logger.entries.find((entry) => entry.message === "A run listener failed");
+  assert.equal(warning?.level, "warn");
+  assert.equal(warning?.fields.thread_id, "listened");
+  assert.match(String(warning?.fields.error), /listener broke/);
+});
+
+Deno.test("Runtime.recover() reports a run whose graph is not registered and leaves it untouched", async () => {
+  await using store = new MemoryStore();
+  {
+    await using first = createRuntime({ store });
+    const gate = deferred();
+    new StateGraph(State)
+      .addNode("a", async () => {
+        await gate.promise;
+        return {};
+      })
+      .addNode("b", () => ({}))
+      .addEdge(START, "a")
+      .addEdge("a", "b")
+      .addEdge("b", END)
+      .compile({ runtime: first, name: "old" });
+    await first.start("old", {}, { threadId: "orphan" });
+    // The process stops with the run running: its first step commits, no other starts.
+    const closing = first.close();
+    gate.resolve();
+    await closing;
+  }
+  const logger = recordingLogger();
+  await using next = createRuntime({ store, logger });
+  const before = await store.readEvents("orphan" as ThreadId, 1);
+  assert.equal((await next.get("orphan"))?.status, "running");
+  const report = await next.recover();
+  assert.deepEqual(report.recovered, []);
+  assert.equal(report.failed.length, 1);
+  assert.equal(report.failed[0]?.threadId, "orphan");
+  assert.equal(report.failed[0]?.graph, "old");
+  assert.equal(report.failed[0]?.code, "not_found");
+  assert.match(report.failed[0]!.message, /Graph "old" is not registered/);
+  assert.deepEqual(await store.readEvents("orphan" as ThreadId, 1), before);
+  const warning = logger.entries.find((entry) => entry.fields.thread_id === "orphan");
+  assert.equal(warning?.level, "warn");
+});
+
+for (const status of ["failed", "cancelled"] as const) {
+  Deno.test(`a deadline ends a run ${status}, and the node's signal says timeout`, async () => {
+    await using runtime = createRuntime();
+    let reason: unknown = null;
+    const entered = deferred();
+    new StateGraph(State)
+      .addNode("slow", (_state, ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener("abort", () => {
+            reason = ctx.signal.reason;
+            reject(ctx.signal.reason);
+          });
+          entered.resolve();
+        }))
+      .addEdge(START, "slow")
+      .addEdge("slow", END)
+      .compile({ runtime, name: "slow" });
+    const result = await runtime.invoke("slow", {}, {
+      threadId: `deadline-${status}`,
+      deadline: { ms: 5, status },
+    });
+    await entered.promise;
+    assert.equal(result.status, status);
+    assert.equal((reason as { code?: string } | null)?.code, "timeout");
+    if (status === "failed") assert.equal(result.error?.code, "timeout");
+  });
+}
+
+Deno.test("a TerminalError fails the run at once, whatever the node's retry policy", async () => {
+  await using runtime = createRuntime();
+  let attempts = 0;
+  new StateGraph(State)
+    .addNode("pay", () => {
+      attempts++;
+      throw new TerminalError("Card declined", { details: { order: 42 } });
+    }, { retry: { maxAttempts: 5, initialIntervalMs: 1, retryOn: () => true } })
+    .addEdge(START, "pay")
+    .addEdge("pay", END)
+    .compile({ runtime, name: "pay" });
+  const result = await runtime.invoke("pay", {}, { threadId: "declined" });
+  assert.equal(attempts, 1);
+  assert.equal(result.status, "failed");
+  assert.deepEqual(result.error, {
+    code: "terminal",
+    message: "Card declined",
+    node: "pay",
+    step: 1,
+  });
+});
+
+/** A MemoryStore whose appends fail once `failing` is set. */
+class FailingStore extends MemoryStore {
+  failing = false;
+  override append(
+    threadId: ThreadId,
+    expectedVersion: number,
+    events: readonly RunEvent[],
+    snapshot: RunSnapshot,
+  ): Promise<{ version: number }> {
+    if (this.failing) return Promise.reject(new StorageError("disk full"));
+    return super.append(threadId, expectedVersion, events, snapshot);
+  }
+}
+
+Deno.test("Runtime.close() logs the commits it cannot make, with the thread id", async () => {
+  await using store = new FailingStore();
+  const logger = recordingLogger();
+  const runtime = createRuntime({ store, logger, durability: "exit" });
+  const entered = deferred();
+  const gate = deferred();
+  new StateGraph(State)
+    .addNode("a", async () => {
+      entered.resolve();
+      await gate.promise;
+      return { log: ["a"] };
+    })
+    .addNode("b", () => ({ log: ["b"] }))
+    .addEdge(START, "a")
+    .addEdge("a", "b")
+    .addEdge("b", END)
+    .compile({ runtime, name: "g" });
+  await runtime.start("g", {}, { threadId: "unflushed" });
+  await entered.promise;
+  const closing = runtime.close();
+  store.failing = true;
+  gate.resolve();
+  await closing;
+  const error = logger.entries.find((entry) => entry.level === "error");
+  assert.equal(error?.fields.thread_id, "unflushed");
+  assert.match(String(error?.fields.error), /disk full/);
+});
+
+/** A MemoryStore that remembers how runs' logs were read. */
+class CountingStore extends MemoryStore {
+  reads: { fromSeq: number; limit: number | undefined }[] = [];
+  override readEvents(
+    threadId: ThreadId,
+    fromSeq: number,
+    options?: { limit?: number },
+  ): ReturnType<MemoryStore["readEvents"]> {
+    this.reads.push({ fromSeq, limit: options?.limit });
+    return super.readEvents(threadId, fromSeq, options);
+  }
+}
+
+Deno.test("Runtime.getState() reads the latest checkpoint by key, not the whole log", async () => {
+  await using store = new CountingStore();
+  await using runtime = createRuntime({ store });
+  let graph = new StateGraph(State);
+  for (let i = 0; i < 20; i++) graph = graph.addNode(`n${i}`, () => ({ log: [`n${i}`] }));
+  graph = graph.addEdge(START, "n0");
+  for (let i = 1; i < 20; i++) graph = graph.addEdge(`n${i - 1}`, `n${i}`);
+  graph.addEdge("n19", END).compile({ runtime, name: "long" });
+  await runtime.invoke("long", {}, { threadId: "long-1" });
+  store.reads = [];
+  const state = await runtime.getState("long-1");
+  assert.equal(state.step, 20);
+  assert.deepEqual(state.source, { kind: "step", nodes: ["n19"] });
+  assert.ok(state.parentCheckpointId !== null);
+  assert.deepEqual(store.reads.map((read) => read.limit), [1]);
+  const history = await runtime.getStateHistory("long-1");
+  assert.equal(history[0]?.checkpointId, state.checkpointId);
+  assert.equal(history[0]?.parentCheckpointId, state.parentCheckpointId);
+});
