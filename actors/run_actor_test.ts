@@ -4,13 +4,12 @@
  * and a store that fails a commit, in every durability mode.
  */
 import assert from "node:assert/strict";
+import { deferred, recordingLogger } from "./_fixtures_test.ts";
 import {
   ConflictError,
   createIdGenerator,
   defineState,
   END,
-  type LogFields,
-  type Logger,
   parseThreadId,
   planStart,
   type RunEvent,
@@ -49,16 +48,6 @@ class ScriptedStore extends MemoryStore {
     if (failure !== null) throw failure;
     return await super.append(threadId, expectedVersion, events, snapshot);
   }
-}
-
-/** A logger that keeps what it is told. */
-function recordingLogger(): Logger & {
-  entries: { level: string; message: string; fields: LogFields }[];
-} {
-  const entries: { level: string; message: string; fields: LogFields }[] = [];
-  const at = (level: string) => (message: string, fields: LogFields = {}) =>
-    void entries.push({ level, message, fields });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
 const State = defineState({
@@ -136,13 +125,6 @@ async function harness(
     reload,
     types: async () => (await store.readEvents(threadId, 1)).map((item) => item.event.type),
   };
-}
-
-/** A promise and its resolve function. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 async function interrupted(h: Harness): Promise<RunSnapshot> {

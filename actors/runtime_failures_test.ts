@@ -4,11 +4,10 @@
  * deadlines (code `timeout`) and `TerminalError` (no retries).
  */
 import assert from "node:assert/strict";
+import { deferred, recordingLogger } from "./_fixtures_test.ts";
 import {
   defineState,
   END,
-  type LogFields,
-  type Logger,
   type RunEvent,
   type RunSnapshot,
   START,
@@ -20,24 +19,9 @@ import { MemoryStore } from "../storage/memory/mod.ts";
 import { createRuntime, StateGraph } from "../preset.ts";
 import { internalsOf } from "./runtime.ts";
 
-function recordingLogger(): Logger & {
-  entries: { level: string; message: string; fields: LogFields }[];
-} {
-  const entries: { level: string; message: string; fields: LogFields }[] = [];
-  const at = (level: string) => (message: string, fields: LogFields = {}) =>
-    void entries.push({ level, message, fields });
-  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
-
 const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
 });
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 Deno.test("createRuntime() logs a listener's failure with the thread id, and the run goes on", async () => {
   const logger = recordingLogger();
