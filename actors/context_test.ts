@@ -9,7 +9,7 @@ import {
   START,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { MemoryStore } from "../storage/memory/mod.ts";
+import { MemoryStore } from "../mod.ts";
 import {
   getContext,
   GraphInterrupt,

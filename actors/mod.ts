@@ -8,7 +8,7 @@
  * @example Hello world (no API key)
  * ```ts
  * import { aiMessage, END, humanMessage, MessagesState, START } from "../kernel/mod.ts";
- * import { MemoryStore } from "../storage/memory/mod.ts";
+ * import { MemoryStore } from "../mod.ts";
  * import { StateGraphBase } from "./mod.ts";
  * import assert from "node:assert/strict";
  *

@@ -19,7 +19,7 @@ import {
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { MemoryStore } from "../storage/memory/mod.ts";
+import { MemoryStore } from "../mod.ts";
 import type { Durability } from "./committer.ts";
 import type { NodeContext } from "./context.ts";
 import { RunActor } from "./run_actor.ts";

@@ -92,7 +92,7 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * import { createRuntime } from "./runtime.ts";
  * import { StateGraphBase } from "./state_graph.ts";
  * import { defineState, END, START } from "../kernel/mod.ts";
- * import { MemoryStore } from "../storage/memory/mod.ts";
+ * import { MemoryStore } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const State = defineState({ n: { default: () => 0 } });

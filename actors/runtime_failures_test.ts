@@ -15,7 +15,7 @@ import {
   TerminalError,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { MemoryStore } from "../storage/memory/mod.ts";
+import { MemoryStore } from "../mod.ts";
 import { createRuntime, StateGraph } from "../preset.ts";
 import { internalsOf } from "./runtime.ts";
 

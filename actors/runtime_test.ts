@@ -12,7 +12,7 @@ import {
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { MemoryStore } from "../storage/memory/mod.ts";
+import { MemoryStore } from "../mod.ts";
 import type { NodeContext } from "./context.ts";
 import type { Durability } from "./committer.ts";
 import type { Runtime } from "./runtime_api.ts";
