@@ -43,7 +43,7 @@ export interface Committer {
    *
    * @throws {VersionConflictError} (sync) when another writer changed the run.
    */
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<void>;
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown>;
   /**
    * Makes sure every commit so far has landed.
    *
@@ -91,8 +91,8 @@ class SyncCommitter implements Committer {
     this.#deps = deps;
   }
 
-  async commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<void> {
-    await this.#deps.store.append(this.#deps.threadId, base.version, events, next);
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
+    return this.#deps.store.append(this.#deps.threadId, base.version, events, next);
   }
 
   flush(): Promise<FlushResult> {
@@ -114,7 +114,7 @@ class AsyncCommitter implements Committer {
     return this.#inFlight > 0;
   }
 
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<void> {
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
     this.#inFlight++;
     this.#chain = this.#chain.then(async () => {
       try {
@@ -156,7 +156,7 @@ class ExitCommitter implements Committer {
     return this.#events.length > 0;
   }
 
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<void> {
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
     this.#base ??= base;
     this.#events.push(...events);
     this.#next = next;

@@ -84,6 +84,10 @@ type Lifecycle =
   | { state: "draining" }
   | { state: "broken"; error: Error };
 
+const BUSY: Lifecycle = { state: "busy" };
+const RESTING: Lifecycle = { state: "resting" };
+const DRAINING: Lifecycle = { state: "draining" };
+
 /**
  * Whether a run is at rest: not waiting to execute.
  *
@@ -100,7 +104,7 @@ export class RunActor {
   #deps: RunActorDeps;
   #run: RunSnapshot;
   #committer: Committer;
-  #lifecycle: Lifecycle = { state: "resting" };
+  #lifecycle: Lifecycle = RESTING;
   #abort = new AbortController();
   #listeners = new Set<(event: ActorEvent) => void>();
   #restWaiters: { resolve(run: RunSnapshot): void; reject(error: unknown): void }[] = [];
@@ -112,6 +116,7 @@ export class RunActor {
    * be journaled yet, so it runs without reading the journal (-1: none).
    */
   #freshStep = -1;
+  #decideEnv: DecideEnv | null = null;
 
   constructor(run: RunSnapshot, deps: RunActorDeps) {
     this.threadId = run.threadId;
@@ -189,7 +194,7 @@ export class RunActor {
    * continues it later.
    */
   async drain(): Promise<void> {
-    if (this.#lifecycle.state !== "broken") this.#lifecycle = { state: "draining" };
+    if (this.#lifecycle.state !== "broken") this.#lifecycle = DRAINING;
     await this.#mailbox.idle();
     try {
       await this.#land();
@@ -216,20 +221,26 @@ export class RunActor {
     }
   }
 
+  /** What `decide` needs: the clock (read at each event, as the events happen) and new ids. */
   #env(): DecideEnv {
-    const ids = this.#deps.ids;
-    return {
-      now: this.#deps.now(),
-      stepLimit: this.#deps.stepLimit,
-      attemptId: () => ids.attemptId(),
-      checkpointId: () => ids.checkpointId(),
-    };
+    if (this.#decideEnv === null) {
+      const { ids, stepLimit, now } = this.#deps;
+      this.#decideEnv = {
+        get now() {
+          return now();
+        },
+        stepLimit,
+        attemptId: () => ids.attemptId(),
+        checkpointId: () => ids.checkpointId(),
+      };
+    }
+    return this.#decideEnv;
   }
 
   async #handle(message: RunMessage): Promise<RunSnapshot> {
     const lifecycle = this.#lifecycle;
     if (lifecycle.state === "broken") throw lifecycle.error;
-    if (lifecycle.state === "resting") this.#lifecycle = { state: "busy" };
+    if (lifecycle.state === "resting") this.#lifecycle = BUSY;
     try {
       if (message.type === "step") {
         this.#stepQueued = false;
@@ -322,12 +333,14 @@ export class RunActor {
         if (this.#run.status === "running" && !this.#abort.signal.aborted) this.#schedule();
         return;
       }
-      decision = decide(run, {
-        type: "step.executed",
-        step,
-        effects: outcome.effects,
-        result: await this.#stepResult(run, outcome),
-      }, this.#env());
+      const result = outcome.failure === null && outcome.interrupts.length === 0
+        ? await this.#planned(run, outcome)
+        : stoppedResult(outcome);
+      decision = decide(
+        run,
+        { type: "step.executed", step, effects: outcome.effects, result },
+        this.#env(),
+      );
     }
     try {
       await this.#commit(decision);
@@ -343,14 +356,8 @@ export class RunActor {
     if (this.#run.status === "running") this.#schedule();
   }
 
-  /** How a step's execution ended; plans the next step when every task finished. */
-  async #stepResult(run: RunSnapshot, outcome: StepOutcome): Promise<StepResult> {
-    if (outcome.failure !== null) {
-      return { kind: "failed", error: errorInfoOf(outcome.failure.error, outcome.failure.node) };
-    }
-    if (outcome.interrupts.length > 0) {
-      return { kind: "interrupted", interrupts: outcome.interrupts, writes: outcome.writes };
-    }
+  /** Every task of the step finished: the step's writes and the plan of the next step. */
+  async #planned(run: RunSnapshot, outcome: StepOutcome): Promise<StepResult> {
     const writes = stepWrites(run, outcome.writes);
     try {
       return {
@@ -386,7 +393,7 @@ export class RunActor {
     }
     if (this.#mailbox.size > 1) return; // More messages wait (this one is still counted).
     const run = this.#run;
-    if (this.#lifecycle.state === "busy") this.#lifecycle = { state: "resting" };
+    if (this.#lifecycle.state === "busy") this.#lifecycle = RESTING;
     this.#emit({ kind: "rest", run });
     for (const waiter of this.#restWaiters.splice(0)) waiter.resolve(run);
   }
@@ -401,6 +408,13 @@ export class RunActor {
     });
     for (const waiter of this.#restWaiters.splice(0)) waiter.reject(error);
   }
+}
+
+/** How a step that did not finish ended: a task failed for good, or tasks asked for input. */
+function stoppedResult(outcome: StepOutcome): StepResult {
+  return outcome.failure !== null
+    ? { kind: "failed", error: errorInfoOf(outcome.failure.error, outcome.failure.node) }
+    : { kind: "interrupted", interrupts: outcome.interrupts, writes: outcome.writes };
 }
 
 function abortReason(

@@ -21,10 +21,14 @@ import {
   OrisError,
 } from "./errors.ts";
 import {
+  type EffectRecordedEvent,
   type ErrorInfo,
+  EVENT_FORMAT_VERSION,
   type InterruptRecord,
   newEvent,
+  type RunCompletedEvent,
   type RunEvent,
+  type StepCommittedEvent,
   type TaskWrite,
 } from "./events.ts";
 import type { StepPlan } from "./graph/graph.ts";
@@ -269,15 +273,17 @@ function decideExecuted(
       { details: { thread_id: run.threadId, step, status: run.status } },
     );
   }
-  const events: RunEvent[] = executed.effects.map((record) =>
-    newEvent("effect.recorded", env.now, {
-      step,
-      node: record.node,
-      index: record.index,
-      name: record.name,
-      ok: record.result.ok,
-    })
-  );
+  // The hot path of every step: typed literals rather than `newEvent`'s spread.
+  const events: RunEvent[] = executed.effects.map((record): EffectRecordedEvent => ({
+    type: "effect.recorded",
+    v: EVENT_FORMAT_VERSION,
+    at: env.now,
+    step,
+    node: record.node,
+    index: record.index,
+    name: record.name,
+    ok: record.result.ok,
+  }));
   switch (result.kind) {
     case "failed":
       events.push(newEvent("run.failed", env.now, { error: { ...result.error, step } }));
@@ -289,17 +295,29 @@ function decideExecuted(
         writes: result.writes,
       }));
       break;
-    case "planned":
-      events.push(newEvent("step.committed", env.now, {
+    case "planned": {
+      const committed: StepCommittedEvent = {
+        type: "step.committed",
+        v: EVENT_FORMAT_VERSION,
+        at: env.now,
         step,
         checkpointId: env.checkpointId(),
         parentCheckpointId: run.checkpointId,
         tasks: result.writes,
         delta: diffJson(run.state, result.plan.state),
         next: result.plan.next,
-      }));
-      if (result.plan.next.length === 0) events.push(newEvent("run.completed", env.now, {}));
+      };
+      events.push(committed);
+      if (result.plan.next.length === 0) {
+        const completed: RunCompletedEvent = {
+          type: "run.completed",
+          v: EVENT_FORMAT_VERSION,
+          at: committed.at,
+        };
+        events.push(completed);
+      }
       break;
+    }
   }
   return commit(run, events);
 }
