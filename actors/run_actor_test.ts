@@ -28,13 +28,19 @@ import { StateGraphBase } from "./state_graph.ts";
 
 const MODES: readonly Durability[] = ["sync", "async", "exit"];
 
-/** A MemoryStore whose next append can be made to fail. */
+/** A MemoryStore whose next append, or its n-th append, can be made to fail. */
 class ScriptedStore extends MemoryStore {
-  #failNext: Error | null = null;
+  #appends = 0;
+  #failures = new Map<number, Error>();
 
   /** The next append fails with `error` and writes nothing. */
   failNextAppend(error: Error): void {
-    this.#failNext = error;
+    this.#failures.set(this.#appends + 1, error);
+  }
+
+  /** The `n`-th append since the store was made (from 1) fails with `error`. */
+  failAppend(n: number, error: Error): void {
+    this.#failures.set(n, error);
   }
 
   override async append(
@@ -43,9 +49,8 @@ class ScriptedStore extends MemoryStore {
     events: readonly RunEvent[],
     snapshot: RunSnapshot,
   ): Promise<{ version: number }> {
-    const failure = this.#failNext;
-    this.#failNext = null;
-    if (failure !== null) throw failure;
+    const failure = this.#failures.get(++this.#appends);
+    if (failure !== undefined) throw failure;
     return await super.append(threadId, expectedVersion, events, snapshot);
   }
 }
@@ -228,6 +233,30 @@ for (const mode of MODES) {
     assert.equal(bRuns, 1);
   });
 
+  Deno.test(`RunActor (${mode}) a timeout aborts the running node with code timeout and ends the run`, async () => {
+    const entered = deferred();
+    let reason: unknown = null;
+    const h = await harness(mode, {
+      a: (ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener("abort", () => {
+            reason = ctx.signal.reason;
+            reject(ctx.signal.reason);
+          });
+          entered.resolve();
+        }),
+    });
+    const started = h.actor.send({ type: "start" });
+    await entered.promise;
+    const ended = await h.actor.send({ type: "timeout", ms: 10, status: "failed" });
+    await started;
+    assert.equal(ended.status, "failed");
+    assert.equal((reason as { code?: string } | null)?.code, "timeout");
+    const run = await h.actor.rest();
+    assert.equal(run.status === "failed" ? run.error.code : null, "timeout");
+    assert.equal((await h.types()).at(-1), "run.failed");
+  });
+
   Deno.test(`RunActor (${mode}) two resumes of one interrupt: one answer is taken, the other refused`, async () => {
     const answers: unknown[] = [];
     const h = await harness(mode, {
@@ -284,10 +313,11 @@ for (const mode of MODES) {
       },
     });
     const before = await h.types();
-    // The next commit fails: in sync mode the first step's, in async mode
-    // the first step's (in the background), in exit mode the one at rest.
+    // The commit after the start fails: in sync mode the first step's, in
+    // async mode the first step's (in the background), in exit mode the one
+    // at rest.
+    h.store.failAppend(2, new StorageError("disk full"));
     await h.actor.send({ type: "start" });
-    h.store.failNextAppend(new StorageError("disk full"));
     await assert.rejects(() => h.actor.rest(), /disk full/);
     assert.ok(h.actor.broken);
     await assert.rejects(() => h.actor.send({ type: "pause", reason: null }), /disk full/);
