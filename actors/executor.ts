@@ -248,7 +248,13 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
         (policy.retryOn ?? isRetryable)(error);
       if (!retry) return { kind: "error", node: task.node, error };
       if (request.mode === "live") {
-        await backoff(policy, attempt, ctx, env, request.signal).catch(() => {});
+        try {
+          await backoff(policy, attempt, ctx, env, request.signal);
+        } catch (backoffError) {
+          // A cancel cut the wait short: the next attempt sees it. Anything
+          // else (the journal could not record the wake-up) fails the step.
+          if (!request.signal.aborted) throw backoffError;
+        }
       }
     } finally {
       clearTimeout(timer);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { deferred, recordingLogger } from "./_fixtures_test.ts";
 import {
+  currentSnapshot,
   defineState,
   END,
   type RunEvent,
@@ -209,4 +210,64 @@ Deno.test("Runtime.getState() reads the latest checkpoint by key, not the whole 
   const history = await runtime.getStateHistory("long-1");
   assert.equal(history[0]?.checkpointId, state.checkpointId);
   assert.equal(history[0]?.parentCheckpointId, state.parentCheckpointId);
+});
+
+/** A MemoryStore that cannot journal retry wake-ups. */
+class NoBackoffJournal extends MemoryStore {
+  override recordEffect(
+    record: Parameters<MemoryStore["recordEffect"]>[0],
+  ): ReturnType<MemoryStore["recordEffect"]> {
+    if (record.name === "oris.retry_backoff") return Promise.reject(new StorageError("disk full"));
+    return super.recordEffect(record);
+  }
+}
+
+Deno.test("a retry whose wake-up cannot be journaled fails the step and is reported, not skipped", async () => {
+  await using store = new NoBackoffJournal();
+  const logger = recordingLogger();
+  await using runtime = createRuntime({ store, logger });
+  let attempts = 0;
+  new StateGraph(State)
+    .addNode("flaky", () => {
+      attempts++;
+      throw new Error("try again");
+    }, { retry: { maxAttempts: 3, initialIntervalMs: 1 } })
+    .addEdge(START, "flaky")
+    .addEdge("flaky", END)
+    .compile({ runtime, name: "flaky" });
+  await assert.rejects(() => runtime.invoke("flaky", {}, { threadId: "no-journal" }), /disk full/);
+  assert.equal(attempts, 1, "no attempt ran without its journaled wait");
+  const error = logger.entries.find((entry) => entry.level === "error");
+  assert.equal(error?.fields.thread_id, "no-journal");
+  // The store keeps the run as it was committed: running, at its first step.
+  assert.equal(currentSnapshot((await store.load("no-journal" as ThreadId))!).status, "running");
+});
+
+Deno.test("Runtime.getState() of a run whose steps have not landed yet (exit durability) answers from the actor", async () => {
+  await using store = new CountingStore();
+  await using runtime = createRuntime({ store, durability: "exit" });
+  const entered = deferred();
+  const gate = deferred();
+  new StateGraph(State)
+    .addNode("a", () => ({ log: ["a"] }))
+    .addNode("b", async () => {
+      entered.resolve();
+      await gate.promise;
+      return { log: ["b"] };
+    })
+    .addEdge(START, "a")
+    .addEdge("a", "b")
+    .addEdge("b", END)
+    .compile({ runtime, name: "exit" });
+  await runtime.start("exit", {}, { threadId: "ahead" });
+  await entered.promise;
+  const state = await runtime.getState("ahead");
+  assert.equal(state.step, 1);
+  assert.deepEqual(state.values, { log: ["a"] });
+  assert.deepEqual(state.next, ["b"]);
+  assert.equal(await store.getCheckpoint("ahead" as ThreadId, state.checkpointId as never), null);
+  gate.resolve();
+  assert.equal((await runtime.wait("ahead")).status, "completed");
+  const landed = await runtime.getState("ahead");
+  assert.deepEqual(landed.source, { kind: "step", nodes: ["b"] });
 });

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { Command, InvalidArgumentError, type Json } from "../kernel/mod.ts";
+import { Command, InvalidArgumentError, type Json, UPDATE_NODE } from "../kernel/mod.ts";
 import type { Durability } from "./committer.ts";
 import type { ExecutionEvent } from "./executor.ts";
 import type { ActorEvent } from "./run_actor.ts";
@@ -197,7 +197,7 @@ export function chunksOf(
           __interrupt__: item.interrupts.map(({ id, node, value }) => ({ id, node, value })),
         });
       } else if (item.type === "state.updated") {
-        push("updates", { [item.asNode ?? "__update__"]: item.update });
+        push("updates", { [item.asNode ?? UPDATE_NODE]: item.update });
         push("values", event.run.state);
       }
     }

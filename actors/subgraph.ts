@@ -8,8 +8,10 @@
  */
 
 import {
+  ConflictError,
   isValidId,
   type Json,
+  NotFoundError,
   OrisError,
   parseThreadId,
   sha256Hex,
@@ -113,7 +115,14 @@ export async function runSubgraph(
   }
   const listener = (event: unknown) => ctx.forward(`${ctx.node}:${ctx.taskId}`, event);
   const onAbort = () =>
-    void runtime.cancel(threadId, "the parent run was cancelled").catch(() => {});
+    void runtime.cancel(threadId, "the parent run was cancelled").catch((error) => {
+      // A child that already ended (or never started) has nothing to cancel.
+      if (error instanceof ConflictError || error instanceof NotFoundError) return;
+      runtime.logger.warn("Cannot cancel a subgraph's run with its parent", {
+        thread_id: threadId,
+        error,
+      });
+    });
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
     const internals = internalsOf(runtime);

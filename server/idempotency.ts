@@ -126,9 +126,9 @@ export class IdempotentActions {
     response.catch(() => {}); // Its failure reaches this request's caller below.
     this.#running.set(key, { operation, payloadHash: hash, response });
     try {
-      const outcome = await this.#claimAndRun(request, hash, replay, action);
-      settle.resolve(outcome.response);
-      return outcome.response;
+      const answer = await this.#claimAndRun(request, hash, replay, action);
+      settle.resolve(answer);
+      return answer;
     } catch (error) {
       settle.reject(error);
       throw error;
@@ -142,7 +142,7 @@ export class IdempotentActions {
     hash: string,
     replay: (response: T) => T,
     action: () => Promise<T>,
-  ): Promise<{ response: T }> {
+  ): Promise<T> {
     const { store, now, logger } = this.#deps;
     const { key, operation } = request;
     const claim = await store.claimIdempotency({
@@ -157,13 +157,13 @@ export class IdempotentActions {
       if (claim.record.operation !== operation || claim.record.payloadHash !== hash) {
         throw request.conflict(claim.record);
       }
-      if (claim.record.response === null) return { response: await request.elsewhere() };
-      return { response: replay(claim.record.response as T) };
+      if (claim.record.response === null) return await request.elsewhere();
+      return replay(claim.record.response as T);
     }
     try {
       const response = await action();
       await store.completeIdempotency(key, response as Json);
-      return { response };
+      return response;
     } catch (error) {
       await store.releaseIdempotency(key).catch((releaseError) =>
         logger.error("idempotency release failed", { key, operation, error: releaseError })
