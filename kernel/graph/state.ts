@@ -9,7 +9,7 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import { assertJson, isJsonObject } from "../json.ts";
-import { type StandardSchema, validateStandard } from "./standard_schema.ts";
+import type { StandardSchema, StandardSchemaIssue } from "./standard_schema.ts";
 
 /**
  * One channel of the state. Declared with method syntax so that channels of
@@ -228,4 +228,61 @@ const UNLIMITED = { maxDepth: Infinity };
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   return typeof value === "string" ? "a string" : typeof value;
+}
+
+/** What a failed validation is about, for its error. */
+interface ValidationSubject {
+  /** What could not be done, e.g. `Cannot apply the update of node "a"`. */
+  action: string;
+  /** What was validated, e.g. `channel "request"`. */
+  subject: string;
+  /** The field the error names (`details.field`). */
+  field: string;
+}
+
+/**
+ * Validates a value with a Standard Schema, synchronously: its output, or an
+ * `InvalidArgumentError` with the first issue in the message and all of
+ * them in `details.issues`. A schema that validates asynchronously (returns
+ * a Promise) is refused: state is validated while a step is planned, which
+ * is synchronous.
+ */
+function validateStandard(
+  schema: StandardSchema,
+  value: unknown,
+  about: ValidationSubject,
+): unknown {
+  const result = schema["~standard"].validate(value);
+  if (isPromiseLike(result)) {
+    // Its outcome is not waited for: the error below is the answer.
+    result.then(undefined, () => {});
+    throw new InvalidArgumentError(
+      `${about.action}: the schema of ${about.subject} validates asynchronously (state schemas must be synchronous)`,
+      { field: about.field },
+    );
+  }
+  if (result.issues === undefined) return result.value;
+  const issues = result.issues.map((issue) => ({ path: issuePath(issue), message: issue.message }));
+  const first = issues[0];
+  const where = first === undefined || first.path === "" ? "" : ` at ${first.path}`;
+  throw new InvalidArgumentError(
+    `${about.action}: ${about.subject}${where} is not valid: ${
+      first?.message ?? "the schema refused it"
+    }`,
+    { field: about.field, details: { issues } },
+  );
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/** An issue's path as text: `items[0].name`. */
+function issuePath(issue: StandardSchemaIssue): string {
+  let text = "";
+  for (const segment of issue.path ?? []) {
+    const key = typeof segment === "object" && segment !== null ? segment.key : segment;
+    text += typeof key === "number" ? `[${key}]` : text === "" ? String(key) : `.${String(key)}`;
+  }
+  return text;
 }
