@@ -38,7 +38,7 @@ export interface JsonCheckOptions {
   /**
    * The deepest nesting accepted (`Infinity`: no limit, only what JSON can
    * carry is checked).
-   * @default {DEFAULT_MAX_JSON_DEPTH}
+   * @default {256}
    */
   maxDepth?: number;
 }
