@@ -64,6 +64,7 @@ export {
   type RetryPolicy,
   type RouteResult,
   Send,
+  type StandardSchema,
   START,
   type StateOf,
   type StateSchema,

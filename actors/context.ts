@@ -118,6 +118,8 @@ export interface TaskContextOptions {
   cancelled(): boolean;
   /** Passes on what a child run (subgraph) of this task does, for streams. */
   forward(namespace: string, event: unknown): void;
+  /** The deepest nesting of an effect result or interrupt value (the runtime's `maxJsonDepth`). */
+  maxJsonDepth: number;
 }
 
 /**
@@ -189,7 +191,9 @@ export class TaskContext implements NodeContext {
     let result: EffectResult;
     try {
       const value = await fn(this.signal);
-      assertJson(value === undefined ? null : value, `the result of effect "${name}"`);
+      assertJson(value === undefined ? null : value, `the result of effect "${name}"`, {
+        maxDepth: options.maxJsonDepth,
+      });
       result = { ok: true, value: (value ?? null) as Json };
     } catch (error) {
       if (options.cancelled() || error instanceof GraphInterrupt) throw error;
@@ -234,7 +238,7 @@ export class TaskContext implements NodeContext {
   }
 
   interrupt<T = unknown>(value: unknown): Promise<T> {
-    assertJson(value, "the interrupt value");
+    assertJson(value, "the interrupt value", { maxDepth: this.#options.maxJsonDepth });
     const index = this.#interruptIndex++;
     const answer = this.#options.resumes.find((resume) => resume.index === index);
     if (answer !== undefined) return Promise.resolve(answer.resume as T);
@@ -257,7 +261,7 @@ export class TaskContext implements NodeContext {
    * @internal Used by subgraphs to map a child run's interrupts.
    */
   raiseAt(index: number, value: unknown): never {
-    assertJson(value, "the interrupt value");
+    assertJson(value, "the interrupt value", { maxDepth: this.#options.maxJsonDepth });
     this.raised ??= new GraphInterrupt(value, index);
     throw this.raised;
   }

@@ -59,6 +59,7 @@ function contextOptions(overrides: Partial<TaskContextOptions> = {}): TaskContex
     emit: () => {},
     cancelled: () => false,
     forward: () => {},
+    maxJsonDepth: 256,
     ...overrides,
   };
 }

@@ -28,7 +28,7 @@ import {
   type TaskWrite,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { assertJson } from "../kernel/mod.ts";
+import { assertJson, type JsonCheckOptions } from "../kernel/mod.ts";
 import { type NodeContext, TaskContext, withContext } from "./context.ts";
 
 /** Something a run emits while it executes (for streams and traces). @internal */
@@ -53,6 +53,8 @@ export interface ExecutorEnv {
   uuid(): string;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   emit(event: ExecutionEvent): void;
+  /** The deepest nesting of a value a node produces (the runtime's `maxJsonDepth`). */
+  maxJsonDepth: number;
 }
 
 /** The outcome of a superstep. @internal */
@@ -208,6 +210,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       cancelled: () => request.signal.aborted,
       forward: (namespace, event) =>
         env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
+      maxJsonDepth: env.maxJsonDepth,
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -228,7 +231,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
         }),
       ]);
       if (ctx.raised !== null) return interrupted(task, ctx, request, env);
-      const write = toWrite(task, output);
+      const write = toWrite(task, output, { maxDepth: env.maxJsonDepth });
       env.emit({ kind: "task_end", step: request.step, task, write, error: null, interrupt: null });
       return { kind: "write", write };
     } catch (error) {
@@ -314,15 +317,21 @@ function interrupted(
  *
  * @param task The task.
  * @param output The node's return value: an update object, a `Command`, or nothing.
+ * @param options The nesting limit of its update and `Send` arguments.
  * @returns The write.
- * @throws {InvalidArgumentError} for anything else, or an update that is not JSON.
+ * @throws {InvalidArgumentError} for anything else, or an update that is not
+ * JSON or nests too deep.
  */
-export function toWrite(task: TaskSpec, output: unknown): TaskWrite {
+export function toWrite(
+  task: TaskSpec,
+  output: unknown,
+  options: JsonCheckOptions = {},
+): TaskWrite {
   const source = `node "${task.node}"`;
   if (output instanceof Command) {
     const update = output.update ?? null;
-    assertJson(update, `the update of ${source}`);
-    const goto = output.gotoList().map((target) => normalizeTarget(target, source));
+    assertJson(update, `the update of ${source}`, options);
+    const goto = output.gotoList().map((target) => normalizeTarget(target, source, options));
     if (output.hasResume) {
       throw new InvalidArgumentError(
         `Cannot apply the Command of ${source}: resume is only for invoke()`,
@@ -340,6 +349,6 @@ export function toWrite(task: TaskSpec, output: unknown): TaskWrite {
       `Cannot apply the result of ${source}: return an object of channels, a Command or nothing`,
     );
   }
-  assertJson(output, `the update of ${source}`);
+  assertJson(output, `the update of ${source}`, options);
   return { taskId: task.id, node: task.node, update: output as Json };
 }

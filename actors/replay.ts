@@ -44,7 +44,8 @@ const NEVER = new AbortController().signal;
  * @param store Where the run is (only read).
  * @param graph The graph that ran it.
  * @param threadId The run.
- * @param options `checkpointId`: verify only the steps after it.
+ * @param options `checkpointId`: verify only the steps after it;
+ * `maxJsonDepth`: the nesting limit of the runtime that ran it.
  * @returns The report.
  * @throws {NondeterminismError} at the first difference.
  * @throws {NotFoundError} for an unknown run or checkpoint.
@@ -53,7 +54,7 @@ export async function replayRun(
   store: Store,
   graph: GraphSpec<NodeContext>,
   threadId: ThreadId,
-  options: { checkpointId?: string } = {},
+  options: { checkpointId?: string; maxJsonDepth: number },
 ): Promise<ReplayReport> {
   const events = await store.readEvents(threadId, 1);
   if (events.length === 0) throw new NotFoundError("run", threadId);
@@ -91,6 +92,7 @@ export async function replayRun(
         uuid: () => "00000000-0000-4000-8000-000000000000",
         sleep: () => Promise.resolve(),
         emit: () => {},
+        maxJsonDepth: options.maxJsonDepth,
       });
       if (outcome.failure !== null) {
         const error = outcome.failure.error;
@@ -120,6 +122,7 @@ export async function replayRun(
         before.state,
         outcome.writes,
         before.step + 1,
+        { maxDepth: options.maxJsonDepth },
       );
       const after = foldAll(before, [event])!;
       if (!jsonEqual(plan.next, event.next) || !jsonEqual(plan.state, after.state)) {

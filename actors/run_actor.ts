@@ -262,7 +262,13 @@ export class RunActor {
     try {
       let decision = decide(run, message, this.#env());
       if (decision.kind === "plan" && message.type === "update") {
-        const plan = await planNext(this.#deps.graph, run.state, [decision.write], decision.step);
+        const plan = await planNext(
+          this.#deps.graph,
+          run.state,
+          [decision.write],
+          decision.step,
+          { maxDepth: this.#deps.maxJsonDepth },
+        );
         decision = decide(run, {
           type: "update.planned",
           update: message.update,
@@ -363,7 +369,9 @@ export class RunActor {
       return {
         kind: "planned",
         writes,
-        plan: await planNext(this.#deps.graph, run.state, writes, run.step + 1),
+        plan: await planNext(this.#deps.graph, run.state, writes, run.step + 1, {
+          maxDepth: this.#deps.maxJsonDepth,
+        }),
       };
     } catch (error) {
       return { kind: "failed", error: errorInfoOf(error) };

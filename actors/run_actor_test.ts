@@ -117,6 +117,7 @@ async function harness(
     random: () => 0.5,
     uuid: () => crypto.randomUUID(),
     sleep: () => Promise.resolve(),
+    maxJsonDepth: 256,
   };
   const reload = async () => {
     const loaded = await store.load(threadId);

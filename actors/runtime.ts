@@ -10,8 +10,10 @@
 
 import {
   assertJson,
+  checkMaxJsonDepth,
   createIdGenerator,
   currentSnapshot,
+  DEFAULT_MAX_JSON_DEPTH,
   type IdGenerator,
   InvalidArgumentError,
   type Json,
@@ -124,6 +126,15 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   const limiter = new Semaphore(options.maxConcurrentRuns ?? 64);
   const unlimited = new Semaphore(Infinity);
   const stepLimit = options.stepLimit ?? 1000;
+  const maxJsonDepth = checkMaxJsonDepth(
+    options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    "maxJsonDepth",
+  );
+  /** Checks a value the runtime accepts from its caller: JSON, within the nesting limit. */
+  function accept(value: unknown, what: string): Json {
+    assertJson(value, what, { maxDepth: maxJsonDepth });
+    return value;
+  }
   const defaultDurability = options.durability ?? "sync";
   const graphs = new Map<string, GraphDefinition>();
   const observers = new Set<(threadId: string, event: ActorEvent) => void>();
@@ -165,6 +176,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       random,
       uuid: () => crypto.randomUUID(),
       sleep,
+      maxJsonDepth,
       observe: (event) => {
         for (const observer of observers) observer(run.threadId, event);
       },
@@ -239,7 +251,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     options: InternalRunOptions,
   ) {
     const plan = options.initial ??
-      await planStart(graph.spec, graph.spec.schema.initial(input) as JsonObject);
+      await planStart(graph.spec, graph.spec.schema.initial(input) as JsonObject, {
+        maxDepth: maxJsonDepth,
+      });
     return await store.createRun({
       type: "run.created",
       v: 1,
@@ -262,6 +276,8 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   ): Promise<RunActor> {
     checkOpen();
     const graph = graphOf(graphName);
+    // Before anything recursive (hashing, reducers, schemas) touches it.
+    if (input !== undefined) accept(input, "the input");
     const threadId = parseThreadId(options.threadId ?? internals.newThreadId());
     registry.pin(threadId);
     try {
@@ -380,6 +396,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   const runtime: Runtime = {
     store,
     logger,
+    maxJsonDepth,
     register(definition) {
       if (graphs.has(definition.name) && graphs.get(definition.name)!.spec !== definition.spec) {
         throw new InvalidArgumentError(
@@ -405,14 +422,16 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       }
     },
     invoke: (graph, input, options = {}) => invoke(graph, input, publicRunOptions(options)),
-    resume: (threadId, value, options = {}) =>
-      resume(threadId, resumeAnswer(value), publicResumeOptions(options)),
-    resumeById(threadId, answers, options = {}) {
+    async resume(threadId, value, options = {}) {
+      const answer = resumeAnswer(value, maxJsonDepth);
+      return await resume(threadId, answer, publicResumeOptions(options));
+    },
+    async resumeById(threadId, answers, options = {}) {
       const values: Record<string, Json> = {};
       for (const [id, value] of Object.entries(answers ?? {})) {
-        values[id] = jsonAnswer(value, `the answer to interrupt "${id}"`);
+        values[id] = accept(value, `the answer to interrupt "${id}"`);
       }
-      return resume(threadId, { kind: "by_id", values }, publicResumeOptions(options));
+      return await resume(threadId, { kind: "by_id", values }, publicResumeOptions(options));
     },
     pause: (threadId, reason = null) => send(threadId, { type: "pause", reason }),
     cancel: (threadId, reason = null) => send(threadId, { type: "cancel", reason }),
@@ -429,8 +448,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
             { field: "asNode" },
           );
         }
-        assertJson(update, "the update");
-        return await actor.send({ type: "update", update: update as Json, asNode });
+        return await actor.send({ type: "update", update: accept(update, "the update"), asNode });
       } finally {
         registry.release(actor);
       }
@@ -440,6 +458,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       const run = await current(source);
       const at = await stateAt(store, run, source, options.checkpointId);
       const graph = graphOf(run!.graph);
+      if (options.update !== undefined) accept(options.update, "the fork update");
       const state = options.update === undefined
         ? at.values as JsonObject
         : graph.spec.schema.merge(at.values as JsonObject, [{
@@ -473,7 +492,10 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       const id = parseThreadId(threadId);
       const run = await current(id);
       if (run === null) throw new NotFoundError("run", id, { details: { thread_id: id } });
-      return await replayRun(store, graphOf(run.graph).spec, id, options);
+      return await replayRun(store, graphOf(run.graph).spec, id, {
+        ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
+        maxJsonDepth,
+      });
     },
     async recover() {
       checkOpen();
@@ -537,22 +559,18 @@ function publicResumeOptions(options: ResumeOptions): ResumeOptions {
   };
 }
 
-function jsonAnswer(value: unknown, what: string): Json {
-  assertJson(value, what);
-  return value as Json;
-}
-
 /**
  * The answer a resume with one value gives: the value for the only pending
  * interrupt (no value: lift a pause, or answer `null`).
  *
  * @internal Used by the runtime, `CompiledGraph` and streams.
  * @param value The caller's value.
+ * @param maxJsonDepth The runtime's nesting limit.
  * @returns The answer.
- * @throws {InvalidArgumentError} when the value is not JSON.
+ * @throws {InvalidArgumentError} when the value is not JSON, or nests too deep.
  */
-export function resumeAnswer(value: unknown): ResumeAnswer {
-  return value === undefined
-    ? { kind: "value" }
-    : { kind: "value", value: jsonAnswer(value, "the resume value") };
+export function resumeAnswer(value: unknown, maxJsonDepth: number): ResumeAnswer {
+  if (value === undefined) return { kind: "value" };
+  assertJson(value, "the resume value", { maxDepth: maxJsonDepth });
+  return { kind: "value", value };
 }

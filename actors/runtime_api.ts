@@ -57,6 +57,14 @@ export interface RuntimeSettings {
    * @default {JSON lines on stderr, from level info}
    */
   logger?: Logger;
+  /**
+   * How deeply a JSON value the runtime accepts may nest: run input, state
+   * edits, node updates and `Send` arguments, effect results, interrupt and
+   * resume values. A deeper value is an `invalid_argument` error naming the
+   * limit, checked before any recursive work. From 1 to 1000.
+   * @default {256}
+   */
+  maxJsonDepth?: number;
   /** The clock (default: `Date.now`). */
   now?: () => number;
   /** Random numbers in [0, 1) (default: `Math.random`). */
@@ -148,6 +156,8 @@ export interface Runtime extends AsyncDisposable {
   readonly store: Store;
   /** Where the runtime reports what it cannot return to a caller. */
   readonly logger: Logger;
+  /** How deeply a JSON value the runtime accepts may nest (see {@linkcode RuntimeSettings.maxJsonDepth}). */
+  readonly maxJsonDepth: number;
   /** Adds a graph runs can refer to by name. */
   register(definition: GraphDefinition): void;
   /** The registered graph names. */

@@ -68,6 +68,8 @@ export interface CompileOptions {
   stepLimit?: number;
   /** The private runtime's logger (default: JSON lines on stderr). */
   logger?: Logger;
+  /** The private runtime's JSON nesting limit (default 256). */
+  maxJsonDepth?: number;
 }
 
 /**
@@ -242,5 +244,6 @@ function privateRuntime(options: CompileOptions): Runtime {
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.stepLimit === undefined ? {} : { stepLimit: options.stepLimit }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.maxJsonDepth === undefined ? {} : { maxJsonDepth: options.maxJsonDepth }),
   });
 }

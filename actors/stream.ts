@@ -308,7 +308,9 @@ export async function* streamRun(
     if (options.threadId === undefined) {
       throw new InvalidArgumentError("Cannot resume: threadId is required", { field: "threadId" });
     }
-    running = internals.resume(options.threadId, resumeAnswer(input.resume), { listener });
+    running = internals.resume(options.threadId, resumeAnswer(input.resume, runtime.maxJsonDepth), {
+      listener,
+    });
   } else {
     running = internals.invoke(graph, input ?? null, {
       ...(options.threadId === undefined ? {} : { threadId: options.threadId }),

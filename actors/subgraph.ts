@@ -110,7 +110,9 @@ export async function runSubgraph(
   if (ctx.replaying) {
     // Replay verifies the child run as well, from its own log and journal:
     // a difference inside the subgraph names the child's step and node.
-    await replayRun(runtime.store, child.spec, threadId);
+    await replayRun(runtime.store, child.spec, threadId, {
+      maxJsonDepth: runtime.maxJsonDepth,
+    });
     return await combinedUpdate(runtime, child, threadId, parentKeys);
   }
   const listener = (event: unknown) => ctx.forward(`${ctx.node}:${ctx.taskId}`, event);

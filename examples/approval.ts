@@ -9,12 +9,13 @@
  * @module
  */
 
+import { z } from "zod";
 import { defineState, END, interrupt, type Json, START, StateGraph } from "../mod.ts";
-import type { CompiledGraph, CompileOptions, StateSchema } from "../mod.ts";
+import type { CompiledGraph, CompileOptions, StandardSchema, StateSchema } from "../mod.ts";
 
-/** The approval graph's channels. */
+/** The approval graph's channels (`request` is typed: a string, at most 10,000 characters). */
 export type ApprovalStateSpec = {
-  request: { default(): string };
+  request: { default(): string; schema: StandardSchema<unknown, string> };
   action: { default(): Json };
   approved: { default(): boolean | null };
   result: { default(): Json };
@@ -23,7 +24,7 @@ export type ApprovalStateSpec = {
 
 /** The approval graph's state. */
 export const ApprovalState: StateSchema<ApprovalStateSpec> = defineState<ApprovalStateSpec>({
-  request: { default: () => "" },
+  request: { default: () => "", schema: z.string().max(10_000) },
   action: { default: () => null },
   approved: { default: () => null },
   result: { default: () => null },

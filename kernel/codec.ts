@@ -196,7 +196,8 @@ export function encodeCreate(event: RunCreatedEvent): EncodedAppend {
   }
   const threadId = parseThreadId(event.threadId);
   parseGraphName(event.graph);
-  assertJson(event, "run.created event");
+  // What it carries was accepted within the runtime's nesting limit; the event wraps it.
+  assertJson(event, "run.created event", { maxDepth: Infinity });
   if (!isJsonObject(event.state) || !Array.isArray(event.next)) {
     throw new InvalidArgumentError("Cannot create a run: state must be an object and next a list", {
       field: "state",

@@ -17,11 +17,39 @@ export interface JsonObject {
 }
 
 /**
+ * How deeply a JSON value accepted from outside may nest, by default: an
+ * array or object counts one level, so `1` is 0 levels deep, `{"a": [1]}` 2.
+ * Values deeper than the limit are refused before any recursive work
+ * (validators, hashing, reducers) touches them, so a deep value is a clear
+ * `invalid_argument` error, never a stack overflow. A runtime's limit is its
+ * `maxJsonDepth` option (the server's `ORIS_MAX_JSON_DEPTH`).
+ */
+export const DEFAULT_MAX_JSON_DEPTH = 256;
+
+/**
+ * The highest nesting limit a runtime may be given: deeper values would
+ * overflow the stack of recursive code that handles accepted values (schema
+ * validators, canonical hashing, equality).
+ */
+export const MAX_JSON_DEPTH_LIMIT = 1000;
+
+/** Options of {@linkcode assertJson}. */
+export interface JsonCheckOptions {
+  /**
+   * The deepest nesting accepted (`Infinity`: no limit, only what JSON can
+   * carry is checked).
+   * @default {256}
+   */
+  maxDepth?: number;
+}
+
+/**
  * Encodes `value` as JSON text, refusing what JSON cannot carry faithfully:
  * functions, symbols, `BigInt`, `NaN` and infinities, cycles, `undefined`
  * inside arrays or at the top, and objects that are not plain (`Date`, `Map`,
  * class instances). Object properties whose value is `undefined` are left out,
- * as `JSON.stringify` does.
+ * as `JSON.stringify` does. It sets no nesting limit: what it encodes was
+ * accepted (with {@linkcode assertJson}'s limit) before.
  *
  * @param value The value to encode.
  * @param what What the value is, for the error message (e.g. `state`).
@@ -38,16 +66,25 @@ export interface JsonObject {
  * ```
  */
 export function encodeJson(value: unknown, what: string): string {
-  assertJson(value, what);
+  assertJson(value, what, UNLIMITED);
   return JSON.stringify(value);
 }
 
+const UNLIMITED: JsonCheckOptions = { maxDepth: Infinity };
+
 /**
- * Checks that `value` is JSON in the sense of {@linkcode encodeJson}.
+ * Checks that `value` is JSON in the sense of {@linkcode encodeJson}, nested
+ * at most `maxDepth` levels (see {@linkcode DEFAULT_MAX_JSON_DEPTH}). The
+ * check is iterative: a value of any depth (a cycle too) is an error, never
+ * a stack overflow. This is the check of every JSON value Oris accepts:
+ * request bodies, run input, node updates, effect results, interrupt and
+ * resume values, state edits.
  *
  * @param value The value to check.
  * @param what What the value is, for the error message.
- * @throws {InvalidArgumentError} naming the JSON path of the first bad value.
+ * @param options The nesting limit.
+ * @throws {InvalidArgumentError} naming the JSON path of the first bad value,
+ * or the nesting limit (with `details.max_depth`).
  *
  * @example
  * ```ts
@@ -55,28 +92,68 @@ export function encodeJson(value: unknown, what: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.throws(() => assertJson([1, undefined], "input"), /input\[1\] is undefined/);
+ * assert.throws(() => assertJson([[[1]]], "input", { maxDepth: 2 }), /more than 2 levels deep/);
  * ```
  */
-export function assertJson(value: unknown, what: string): asserts value is Json {
-  if (isJsonFast(value, 0)) return;
-  const problem = findNonJson(value, what, new Set());
-  if (problem !== null) {
-    throw new InvalidArgumentError(`Cannot store ${what}: ${problem.path} is ${problem.kind}`, {
-      field: problem.path,
-    });
+export function assertJson(
+  value: unknown,
+  what: string,
+  options: JsonCheckOptions = {},
+): asserts value is Json {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  if (isJsonFast(value, Math.min(maxDepth, FAST_CHECK_MAX_DEPTH))) return;
+  const problem = findNonJson(value, what, maxDepth);
+  if (problem === null) return;
+  if (problem.kind === TOO_DEEP) {
+    throw new InvalidArgumentError(
+      `Cannot accept ${what}: it is nested more than ${maxDepth} levels deep (the JSON nesting limit)`,
+      { details: { max_depth: maxDepth } },
+    );
   }
+  throw new InvalidArgumentError(`Cannot store ${what}: ${problem.path} is ${problem.kind}`, {
+    field: problem.path,
+  });
 }
 
-/** Nesting deeper than this is left to `findNonJson` (which also detects cycles). */
-const FAST_CHECK_MAX_DEPTH = 256;
+/**
+ * Checks a configured nesting limit: a whole number from 1 to
+ * {@linkcode MAX_JSON_DEPTH_LIMIT}.
+ *
+ * @param value The limit.
+ * @param field The setting's name, for the error message.
+ * @returns The limit.
+ * @throws {InvalidArgumentError} for anything else.
+ *
+ * @example
+ * ```ts
+ * import { checkMaxJsonDepth } from "./json.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(checkMaxJsonDepth(64, "maxJsonDepth"), 64);
+ * assert.throws(() => checkMaxJsonDepth(0, "maxJsonDepth"), /from 1 to 1000/);
+ * ```
+ */
+export function checkMaxJsonDepth(value: unknown, field: string): number {
+  if (
+    !Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_JSON_DEPTH_LIMIT
+  ) {
+    throw new InvalidArgumentError(
+      `${field} must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}, got ${String(value)}`,
+      { field },
+    );
+  }
+  return value as number;
+}
 
 /**
- * The hot path of {@linkcode assertJson}: the same checks with no path strings
- * and no cycle set, so valid values cost one walk and no allocation. A cycle
- * shows up as nesting past {@linkcode FAST_CHECK_MAX_DEPTH}; anything it does
- * not accept goes to `findNonJson`, which finds and names the problem.
+ * Nesting deeper than this is left to `findNonJson` (which also detects
+ * cycles): the fast check keeps no set of the objects it is inside, so a
+ * cycle shows up as nesting past it.
  */
-function isJsonFast(value: unknown, depth: number): boolean {
+const FAST_CHECK_MAX_DEPTH = 256;
+
+/** Whether a value is a JSON scalar (a leaf that needs no further walk). */
+function isJsonScalar(value: unknown): boolean {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -84,74 +161,143 @@ function isJsonFast(value: unknown, depth: number): boolean {
     case "number":
       return Number.isFinite(value);
     case "object":
-      break;
+      return value === null;
     default:
       return false;
   }
-  if (value === null) return true;
-  if (depth >= FAST_CHECK_MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if (!isJsonFast(value[i], depth + 1)) return false;
-    }
-    return true;
-  }
+}
+
+/** Whether a value is an array or a plain object (one that JSON can carry). */
+function isJsonContainer(value: unknown): value is object {
+  if (typeof value !== "object" || value === null) return false;
+  if (Array.isArray(value)) return true;
   const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  // `for...in` allocates no key array; `hasOwn` keeps it to own keys, as `Object.keys`.
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
-    const child = (value as Record<string, unknown>)[key];
-    if (child !== undefined && !isJsonFast(child, depth + 1)) return false;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The hot path of {@linkcode assertJson}: the same checks with no path
+ * strings and no cycle set, on an explicit stack (no recursion). Nesting
+ * past `maxDepth` and anything it does not accept goes to `findNonJson`,
+ * which finds and names the problem.
+ */
+function isJsonFast(value: unknown, maxDepth: number): boolean {
+  if (isJsonScalar(value)) return true;
+  if (!isJsonContainer(value) || maxDepth < 1) return false;
+  const stack: object[] = [value];
+  const depths: number[] = [1];
+  while (stack.length > 0) {
+    const container = stack.pop()!;
+    const depth = depths.pop()!;
+    if (Array.isArray(container)) {
+      for (let i = 0; i < container.length; i++) {
+        const child: unknown = container[i];
+        if (isJsonScalar(child)) continue;
+        if (!isJsonContainer(child) || depth >= maxDepth) return false;
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+      continue;
+    }
+    // `for...in` allocates no key array; `hasOwn` keeps it to own keys, as `Object.keys`.
+    for (const key in container) {
+      if (!Object.hasOwn(container, key)) continue;
+      const child = (container as Record<string, unknown>)[key];
+      if (child === undefined || isJsonScalar(child)) continue;
+      if (!isJsonContainer(child) || depth >= maxDepth) return false;
+      stack.push(child);
+      depths.push(depth + 1);
+    }
   }
   return true;
 }
+
+const TOO_DEEP = "nested too deep";
 
 interface NonJson {
   path: string;
   kind: string;
 }
 
-function findNonJson(value: unknown, path: string, seen: Set<object>): NonJson | null {
+/** A container being walked by `findNonJson`: its children by key, and where the walk is. */
+interface Frame {
+  object: object;
+  path: string;
+  depth: number;
+  keys: readonly string[] | null;
+  next: number;
+}
+
+/**
+ * Finds the first value JSON cannot carry (in key order), a cycle, or
+ * nesting past `maxDepth`, with its path; depth-first on an explicit stack,
+ * keeping the containers it is inside to tell a cycle from a shared value.
+ */
+function findNonJson(root: unknown, rootPath: string, maxDepth: number): NonJson | null {
+  const inside = new Set<object>();
+  const stack: Frame[] = [];
+  /** Checks a value; enters it when it is a container. */
+  function visit(value: unknown, path: string, depth: number): NonJson | null {
+    const problem = describeNonJson(value);
+    if (problem !== null) return { path, kind: problem };
+    if (typeof value !== "object" || value === null) return null;
+    if (inside.has(value)) return { path, kind: "a cycle" };
+    if (depth + 1 > maxDepth) return { path, kind: TOO_DEEP };
+    inside.add(value);
+    stack.push({
+      object: value,
+      path,
+      depth: depth + 1,
+      keys: Array.isArray(value) ? null : Object.keys(value),
+      next: 0,
+    });
+    return null;
+  }
+  const first = visit(root, rootPath, 0);
+  if (first !== null) return first;
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    let found: NonJson | null = null;
+    if (frame.keys === null) {
+      const array = frame.object as unknown[];
+      if (frame.next < array.length) {
+        const i = frame.next++;
+        found = visit(array[i], `${frame.path}[${i}]`, frame.depth);
+      } else {
+        stack.pop();
+        inside.delete(frame.object);
+      }
+    } else if (frame.next < frame.keys.length) {
+      const key = frame.keys[frame.next++]!;
+      const child = (frame.object as Record<string, unknown>)[key];
+      if (child !== undefined) found = visit(child, `${frame.path}.${key}`, frame.depth);
+    } else {
+      stack.pop();
+      inside.delete(frame.object);
+    }
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/** What a value is when JSON cannot carry it (`null` for JSON scalars and containers). */
+function describeNonJson(value: unknown): string | null {
   switch (typeof value) {
     case "string":
     case "boolean":
       return null;
     case "number":
-      return Number.isFinite(value) ? null : { path, kind: String(value) };
+      return Number.isFinite(value) ? null : String(value);
     case "undefined":
-      return { path, kind: "undefined" };
+      return "undefined";
     case "bigint":
     case "symbol":
     case "function":
-      return { path, kind: `a ${typeof value}` };
+      return `a ${typeof value}`;
   }
-  if (value === null) return null;
-  const object = value as object;
-  if (seen.has(object)) return { path, kind: "a cycle" };
-  if (Array.isArray(object)) {
-    seen.add(object);
-    for (let i = 0; i < object.length; i++) {
-      const found = findNonJson(object[i], `${path}[${i}]`, seen);
-      if (found !== null) return found;
-    }
-    seen.delete(object);
-    return null;
-  }
-  const proto = Object.getPrototypeOf(object);
-  if (proto !== Object.prototype && proto !== null) {
-    const kind = (object as { constructor?: { name?: string } }).constructor?.name ?? "object";
-    return { path, kind: `a ${kind} (only plain objects are JSON)` };
-  }
-  seen.add(object);
-  for (const key of Object.keys(object)) {
-    const child = (object as Record<string, unknown>)[key];
-    if (child === undefined) continue;
-    const found = findNonJson(child, `${path}.${key}`, seen);
-    if (found !== null) return found;
-  }
-  seen.delete(object);
-  return null;
+  if (value === null || isJsonContainer(value)) return null;
+  const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
+  return `a ${kind} (only plain objects are JSON)`;
 }
 
 /**

@@ -3,15 +3,27 @@ import { InvalidArgumentError } from "./errors.ts";
 import {
   assertJson,
   canonicalJson,
+  checkMaxJsonDepth,
+  DEFAULT_MAX_JSON_DEPTH,
   encodeJson,
   isJsonObject,
   type Json,
   jsonEqual,
 } from "./json.ts";
 
-/** Checks that `value` is refused by both entry points, at `path`, as `kind`. */
-function assertRefused(value: unknown, path: string, kind: string | RegExp): void {
-  for (const check of [() => encodeJson(value, "state"), () => assertJson(value, "state")]) {
+/**
+ * Checks that `value` is refused by both entry points, at `path`, as `kind`
+ * (`assertJson` with `maxDepth`, default its own).
+ */
+function assertRefused(
+  value: unknown,
+  path: string,
+  kind: string | RegExp,
+  options: { maxDepth?: number } = {},
+): void {
+  for (
+    const check of [() => encodeJson(value, "state"), () => assertJson(value, "state", options)]
+  ) {
     assert.throws(check, (error: unknown) => {
       assert.ok(error instanceof InvalidArgumentError, `${error}`);
       assert.equal(error.code, "invalid_argument");
@@ -167,7 +179,83 @@ Deno.test("encodeJson() accepts values nested 2000 deep", () => {
 
 Deno.test("encodeJson() finds a bad value 2000 deep", () => {
   const path = "state" + "[0]".repeat(2000);
-  assertRefused(nested(2000, 1n, "array"), path, "a bigint");
+  assertRefused(nested(2000, 1n, "array"), path, "a bigint", { maxDepth: Infinity });
+});
+
+// ---------------------------------------------------------------------------
+// The nesting limit
+
+/** Checks that `assertJson` refuses `value` for its nesting, naming `limit`. */
+function assertTooDeep(value: unknown, options: { maxDepth?: number }, limit: number): void {
+  assert.throws(() => assertJson(value, "the input", options), (error: unknown) => {
+    assert.ok(error instanceof InvalidArgumentError, `${error}`);
+    assert.equal(
+      error.message,
+      `Cannot accept the input: it is nested more than ${limit} levels deep (the JSON nesting limit)`,
+    );
+    assert.deepEqual(error.details, { max_depth: limit });
+    return true;
+  });
+}
+
+Deno.test("assertJson() accepts 256 levels of nesting by default, and refuses 257", () => {
+  assert.equal(DEFAULT_MAX_JSON_DEPTH, 256);
+  for (const kind of ["array", "object"] as const) {
+    assert.doesNotThrow(() => assertJson(nested(256, "leaf", kind), "the input"));
+    assert.doesNotThrow(() => assertJson(nested(255, [], kind), "the input"));
+    assertTooDeep(nested(257, "leaf", kind), {}, 256);
+    assertTooDeep(nested(256, {}, kind), {}, 256);
+  }
+  // Depth is counted on the deepest branch, whatever comes before it.
+  const wide = { a: 1, b: [nested(10, 1, "object")], c: nested(255, 1, "array") };
+  assert.doesNotThrow(() => assertJson(wide, "the input"));
+  assertTooDeep({ ...wide, d: [nested(255, 1, "array")] }, {}, 256);
+  // Scalars are not a level.
+  assert.doesNotThrow(() => assertJson("x", "the input", { maxDepth: 1 }));
+  assert.doesNotThrow(() => assertJson({ a: 1, b: "x", c: null }, "the input", { maxDepth: 1 }));
+  assertTooDeep({ a: [] }, { maxDepth: 1 }, 1);
+});
+
+Deno.test("assertJson() takes its nesting limit from maxDepth", () => {
+  assert.doesNotThrow(() => assertJson(nested(3, 1, "array"), "the input", { maxDepth: 3 }));
+  assertTooDeep(nested(4, 1, "array"), { maxDepth: 3 }, 3);
+  assert.doesNotThrow(() => assertJson(nested(900, 1, "object"), "the input", { maxDepth: 900 }));
+  assertTooDeep(nested(901, 1, "object"), { maxDepth: 900 }, 900);
+  // Infinity checks only what JSON can carry.
+  assert.doesNotThrow(() =>
+    assertJson(nested(5000, 1, "array"), "the input", { maxDepth: Infinity })
+  );
+});
+
+Deno.test("assertJson() refuses values nested far too deep without recursing", () => {
+  // Recursive code (zod, the old check) overflows the stack around 2,500 levels.
+  for (const depth of [2_500, 100_000]) {
+    for (const kind of ["array", "object"] as const) {
+      assertTooDeep(nested(depth, "leaf", kind), {}, 256);
+    }
+  }
+  // With no limit, a 100,000-deep value is checked to its leaf.
+  assertRefused(nested(100_000, 1n, "object"), `state${".d".repeat(100_000)}`, "a bigint", {
+    maxDepth: Infinity,
+  });
+  assert.doesNotThrow(() => encodeJson(nested(100_000, 1, "array"), "state"));
+});
+
+Deno.test("assertJson() tells a cycle from nesting past the limit", () => {
+  const object: Record<string, unknown> = { a: 1 };
+  object.self = object;
+  assertRefused(object, "state.self", "a cycle", { maxDepth: 1 });
+  assertRefused(object, "state.self", "a cycle", { maxDepth: Infinity });
+});
+
+Deno.test("checkMaxJsonDepth() takes whole numbers from 1 to 1000", () => {
+  for (const value of [1, 256, 1000]) assert.equal(checkMaxJsonDepth(value, "maxJsonDepth"), value);
+  for (const value of [0, -1, 1001, 1.5, Number.NaN, Infinity, "256", null]) {
+    assert.throws(() => checkMaxJsonDepth(value, "maxJsonDepth"), {
+      name: "InvalidArgumentError",
+      message: `maxJsonDepth must be a whole number from 1 to 1000, got ${String(value)}`,
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ export * from "./replay.ts";
 export * from "./graph/constants.ts";
 export * from "./graph/command.ts";
 export * from "./graph/state.ts";
+export * from "./graph/standard_schema.ts";
 export * from "./graph/messages.ts";
 export * from "./graph/graph.ts";
 export * from "./logger.ts";

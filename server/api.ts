@@ -44,7 +44,10 @@ export const DEFAULT_WAIT_MS = 30_000;
 
 /**
  * Turns a job's `input` into the graph's input: objects pass as they are; a
- * string is a human message for graphs with a `messages` channel.
+ * string is a human message for graphs with a `messages` channel. The input
+ * is checked as the runtime will check it (known channels, each channel's
+ * schema), so a bad one is refused before anything (an idempotency key) is
+ * claimed.
  *
  * @param runtime The runtime.
  * @param graph The graph's name.
@@ -60,7 +63,21 @@ export function graphInput(runtime: Runtime, graph: string, input: Json | undefi
     });
   }
   if (input === undefined || input === null) return null;
-  if (isJsonObject(input)) return input;
+  if (isJsonObject(input)) {
+    try {
+      runtime.graph(graph).spec.schema.parseUpdate(input, "input");
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      // The body's field: the channel is inside `input`.
+      const { field: _channel, ...details } = error.details ?? {};
+      throw new InvalidArgumentError(error.message, {
+        field: error.field === undefined ? "input" : `input.${error.field}`,
+        details,
+        cause: error,
+      });
+    }
+    return input;
+  }
   if (typeof input === "string" && runtime.graph(graph).spec.schema.keys.includes("messages")) {
     return { messages: [humanMessage(input)] } as unknown as Json;
   }

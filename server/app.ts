@@ -8,8 +8,9 @@
  * 3. `audit()` (control routes): records the action once answered,
  * 4. `traceContext()`: the request's span from its `traceparent`,
  * 5. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
- * 6. `validateParams()`, `validateQuery()`, then `jsonBody()` and
- *    `validateBody()` (routes with a body),
+ * 6. `validateParams()`, `validateQuery()`, then `jsonBody()` (size, UTF-8,
+ *    JSON nesting within the runtime's `maxJsonDepth`) and `validateBody()`
+ *    (routes with a body),
  * 7. the route's handler, its data in the success envelope.
  *
  * Whatever a step throws becomes the error envelope (`errorHandler()`), which
@@ -37,7 +38,7 @@ import { errorHandler } from "./error_handler.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
 import { audit, type AuditOptions } from "./middleware/audit.ts";
 import { auth, type AuthOptions } from "./middleware/auth.ts";
-import { jsonBody } from "./middleware/json_body.ts";
+import { jsonBody, MAX_BODY_BYTES } from "./middleware/json_body.ts";
 import { requestMetrics } from "./middleware/metrics.ts";
 import { requestId } from "./middleware/request_id.ts";
 import { traceContext } from "./middleware/trace_context.ts";
@@ -193,7 +194,11 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   const app = new Hono<ServerEnv>();
   app.use("*", requestId());
   for (const def of routes) {
-    app.on(def.method, [def.path], ...pipeline(def, access, auditing, metrics));
+    app.on(
+      def.method,
+      [def.path],
+      ...pipeline(def, access, auditing, metrics, runtime.maxJsonDepth),
+    );
   }
   const onError = errorHandler(logger);
   app.notFound(notFound(routes, access, onError));
@@ -214,6 +219,7 @@ function pipeline(
   access: AuthOptions | null,
   auditing: AuditOptions,
   metrics: ServerMetrics,
+  maxJsonDepth: number,
 ): MiddlewareHandler<ServerEnv>[] {
   const steps: MiddlewareHandler<ServerEnv>[] = [requestMetrics(metrics, def)];
   if (def.audit !== undefined) {
@@ -222,7 +228,9 @@ function pipeline(
   steps.push(traceContext(`${def.method} ${def.path}`));
   if (access !== null && !def.public) steps.push(auth(access, def.method));
   steps.push(validateParams(), validateQuery(def.query ?? NoQuery));
-  if (def.body !== undefined) steps.push(jsonBody(), validateBody(def.body));
+  if (def.body !== undefined) {
+    steps.push(jsonBody(MAX_BODY_BYTES, maxJsonDepth), validateBody(def.body));
+  }
   steps.push(routeHandler(def));
   return steps;
 }

@@ -18,6 +18,7 @@
  * | `ORIS_API_AUTH_API_KEY` | API key (admin; with a key id: an operator key) |
  * | `ORIS_API_AUTH_API_KEY_ID` | stores the API key under this id as an operator key |
  * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
+ * | `ORIS_MAX_JSON_DEPTH` | how deeply accepted JSON may nest, request bodies included (default 256, at most 1000) |
  *
  * @module
  */
@@ -25,7 +26,13 @@
 import { z } from "zod";
 import { createJsonLogger, createRuntime, type Runtime } from "../actors/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
-import { type Logger, OrisError, type Store } from "../kernel/mod.ts";
+import {
+  DEFAULT_MAX_JSON_DEPTH,
+  type Logger,
+  MAX_JSON_DEPTH_LIMIT,
+  OrisError,
+  type Store,
+} from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 import { createServer } from "./app.ts";
@@ -58,6 +65,14 @@ export const ConfigSchema = z.object({
   ORIS_API_AUTH_API_KEY: optional,
   ORIS_API_AUTH_API_KEY_ID: optional,
   ORIS_EXAMPLES_ACTION_LOG: optional,
+  ORIS_MAX_JSON_DEPTH: z.string().trim().regex(/^\d{1,4}$/, {
+    error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}`,
+  }).default(String(DEFAULT_MAX_JSON_DEPTH)).transform(Number).pipe(
+    z.int().min(1, { error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}` }).max(
+      MAX_JSON_DEPTH_LIMIT,
+      { error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}` },
+    ),
+  ),
 }).superRefine((config, ctx) => {
   if (
     config.ORIS_RUNTIME_BACKEND === "postgres" && !config.ORIS_POSTGRES_DSN &&
@@ -151,7 +166,7 @@ export async function main(
   let runtime: Runtime | null = null;
   try {
     await store.ping();
-    runtime = createRuntime({ store, logger });
+    runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
     const server = await createServer({ runtime, auth: authOf(config), logger });
     const stop = new AbortController();

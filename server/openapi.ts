@@ -2,7 +2,9 @@
  * The OpenAPI 3.1 document of the v1 API, generated from the route table:
  * the same zod schemas that validate requests describe their bodies and
  * queries, and the response schemas of `responses.ts` describe the success
- * envelope around each route's data and the error envelope.
+ * envelope around each route's data and the error envelope. Each registered
+ * graph's input schema is a component (`GraphInput.<graph>`), and the run
+ * body says which applies (`oneOf` by `graph`).
  *
  * @module
  */
@@ -10,8 +12,10 @@
 import { z } from "zod";
 import denoJson from "../deno.json" with { type: "json" };
 import { ID_PATTERN } from "../kernel/mod.ts";
+import { graphInputComponent, graphInputSchema, type GraphInputSource } from "./graph_inputs.ts";
 import { ErrorEnvelope, responseComponents, successEnvelope } from "./responses.ts";
 import type { RouteDef } from "./route.ts";
+import { RunJobBody } from "./schemas.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -79,15 +83,60 @@ function success(
   };
 }
 
+/** Options of {@linkcode openApiDocument}. */
+export interface OpenApiOptions {
+  /** The registered graphs, whose input schemas the document shows. */
+  graphs?: readonly GraphInputSource[];
+  /** The graph a job runs when it names none. */
+  defaultGraph?: string;
+}
+
+/** An error response that only some routes can give. */
+function errorResponse(description: string, error: Record<string, unknown>) {
+  return { ...error, description };
+}
+
+/**
+ * The `oneOf` of the run body: for each registered graph, the input schema
+ * that applies when `graph` names it (or is absent, for the default graph).
+ */
+function graphVariants(options: OpenApiOptions): JsonSchema[] {
+  const variants: JsonSchema[] = [];
+  for (const { name } of options.graphs ?? []) {
+    const input = { $ref: `#/components/schemas/${graphInputComponent(name)}` };
+    variants.push({
+      title: `graph "${name}"`,
+      properties: { graph: { const: name }, input },
+      required: ["graph"],
+    });
+    if (name === options.defaultGraph) {
+      variants.push({
+        title: `graph "${name}" (the default: no graph given)`,
+        not: { required: ["graph"] },
+        properties: { input },
+      });
+    }
+  }
+  return variants;
+}
+
 /**
  * Builds the OpenAPI document.
  *
  * @param routes The route table.
+ * @param options The registered graphs, and the default one.
  * @returns The document.
  */
-export function openApiDocument(routes: readonly RouteDef[]): Record<string, unknown> {
+export function openApiDocument(
+  routes: readonly RouteDef[],
+  options: OpenApiOptions = {},
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const schemas: Record<string, JsonSchema> = {};
+  for (const graph of options.graphs ?? []) {
+    schemas[graphInputComponent(graph.name)] = graphInputSchema(graph);
+  }
+  const variants = graphVariants(options);
   const schemaOf = (zod: z.ZodType, io: "input" | "output" = "input"): JsonSchema => {
     const { schema, components } = openApiSchema(zod, io);
     Object.assign(schemas, components);
@@ -116,6 +165,9 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
         parameters.push({ name, in: "query", required: required.has(name), schema });
       }
     }
+    // Every `/v1` route reads the store (credentials, runs) or the runtime; of
+    // the public ones only readiness does.
+    const usesStore = item.path.startsWith("/v1/") || item.path === "/readyz";
     const operation: Record<string, unknown> = {
       summary: item.summary,
       operationId: `${item.method.toLowerCase()}${
@@ -128,14 +180,35 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
         "400": error,
         ...(item.public ? {} : { "401": error, "403": error }),
         "404": error,
+        "405": errorResponse(
+          "Another method on this path: not allowed (`Allow` lists the methods)",
+          error,
+        ),
         "409": error,
+        ...(item.body === undefined ? {} : {
+          "413": errorResponse("The request body is larger than 1 MiB", error),
+        }),
         "500": error,
+        ...(usesStore
+          ? {
+            "503": errorResponse("The store is unavailable: retry later", error),
+            "504": errorResponse("The store or the run did not answer in time", error),
+          }
+          : {}),
       },
     };
     if (item.body !== undefined) {
+      const body = schemaOf(item.body);
       operation.requestBody = {
-        required: false,
-        content: { "application/json": { schema: schemaOf(item.body) } },
+        // An empty body reads as `{}`: the body is required when `{}` is not valid.
+        required: !item.body.safeParse({}).success,
+        content: {
+          "application/json": {
+            schema: item.body === RunJobBody && variants.length > 0
+              ? { ...body, oneOf: variants }
+              : body,
+          },
+        },
       };
     }
     if (!item.public) {

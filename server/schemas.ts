@@ -3,41 +3,71 @@
  * validate requests and generate `GET /v1/openapi.json`: one definition for
  * both.
  *
+ * Their messages are sentences about the field, which `validate()` names
+ * first: `thread_id is required`, `priority must be a whole number from 0 to
+ * 100`. A bound's message gives the whole range, so every value outside it
+ * gets the same message (`limit=-1` and `limit=0` alike); the limits are
+ * listed in docs/api.md.
+ *
  * @module
  */
 
 import { z } from "zod";
 import { ID_PATTERN, INTERRUPT_STATUSES, RUN_STATUSES } from "../kernel/mod.ts";
 
+/** "is required" for a missing value, `otherwise` for one of another type. */
+function typeError(otherwise: string): (issue: { input?: unknown }) => string {
+  return (issue) => issue.input === undefined ? "is required" : otherwise;
+}
+
 /**
  * A caller-given id (the kernel's {@linkcode ID_PATTERN}). A too long id
  * stops at its length issue (the pattern's length bound would repeat it).
  */
-function id(field: string) {
-  return z.string({ error: `${field} must be a string` })
-    .min(1, { error: `${field} must not be empty` })
-    .max(128, { error: `${field} must be at most 128 characters`, abort: true })
-    .regex(ID_PATTERN, { error: `${field} may contain only letters, digits and "-_.:"` });
+function id() {
+  return z.string({ error: typeError("must be a string") })
+    .min(1, { error: "must not be empty" })
+    .max(128, { error: "must be at most 128 characters", abort: true })
+    .regex(ID_PATTERN, { error: 'may contain only letters, digits and "-_.:"' });
 }
+
+/** A whole number from `min` to `max` in a body: one message for every value outside. */
+function wholeNumber(min: number, max: number) {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.int({ error: typeError(error) }).min(min, { error }).max(max, { error });
+}
+
+/** A string of `min` to `max` characters. */
+function text(min: number, max: number) {
+  const error = min === 0
+    ? `must be at most ${max} characters`
+    : `must be ${min} to ${max} characters`;
+  return z.string({ error: typeError("must be a string") }).min(min, { error }).max(max, {
+    error,
+  });
+}
+
+/** The longest `wait_ms`: 5 minutes. */
+const MAX_WAIT_MS = 300_000;
 
 /** A JSON value of any shape. */
 const JsonValue = z.json();
 
 /** `POST /v1/jobs/run` and `POST /v1/jobs`. */
 export const RunJobBody = z.strictObject({
-  thread_id: id("thread_id"),
-  graph: id("graph").optional().describe("The registered graph to run (default: hello)"),
+  thread_id: id(),
+  graph: id().optional().describe("The registered graph to run (default: hello)"),
   input: JsonValue.optional().describe(
     "The graph's input: an object of channels, or a string (a human message for graphs with messages)",
   ),
-  idempotency_key: z.string().min(1).max(256).optional(),
-  priority: z.int().min(0).max(100).optional(),
-  tenant_id: id("tenant_id").optional(),
+  idempotency_key: text(1, 256).optional(),
+  priority: wholeNumber(0, 100).optional(),
+  tenant_id: id().optional(),
   timeout_policy: z.strictObject({
-    timeout_ms: z.int().min(1).max(7 * 24 * 3600 * 1000),
+    timeout_ms: wholeNumber(1, 7 * 24 * 3600 * 1000),
     on_timeout_status: z.enum(["failed", "cancelled"]),
   }).optional(),
-  wait_ms: z.int().min(0).max(300_000).optional().describe(
+  wait_ms: wholeNumber(0, MAX_WAIT_MS).optional().describe(
     "How long to wait for the run to come to rest (default 30000)",
   ),
 });
@@ -48,45 +78,58 @@ export const ResumeJobBody = z.strictObject({
   values: z.record(z.string(), JsonValue).optional().describe(
     "Answers by interrupt id (for several pending interrupts); instead of value",
   ),
-  checkpoint_id: id("checkpoint_id").optional().describe(
+  checkpoint_id: id().optional().describe(
     "Resume only if this is still the latest checkpoint",
   ),
-  wait_ms: z.int().min(0).max(300_000).optional(),
+  wait_ms: wholeNumber(0, MAX_WAIT_MS).optional(),
 }).superRefine((body, ctx) => {
-  if ((body.value === undefined) === (body.values === undefined)) {
+  if (body.value === undefined && body.values === undefined) {
     ctx.addIssue({
       code: "custom",
       path: ["value"],
-      message: "give value (the answer) or values (answers by interrupt id), not both",
+      message:
+        "is required: the answer to the run's only pending interrupt (any JSON value), or values: answers by interrupt id",
+    });
+  } else if (body.value !== undefined && body.values !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["value"],
+      message: "and values cannot both be given: value answers the only pending interrupt",
     });
   }
 });
 
 /** `POST /v1/jobs/:thread_id/replay`. */
 export const ReplayJobBody = z.strictObject({
-  checkpoint_id: id("checkpoint_id").optional(),
+  checkpoint_id: id().optional(),
 });
 
 /** `POST /v1/jobs/:thread_id/cancel`. */
 export const CancelJobBody = z.strictObject({
-  reason: z.string().max(1000).optional(),
+  reason: text(0, 1000).optional(),
 });
 
 /** `POST /v1/interrupts/:interrupt_id/resume`. */
 export const ResumeInterruptBody = z.strictObject({
-  value: JsonValue,
-  wait_ms: z.int().min(0).max(300_000).optional(),
+  value: JsonValue.describe("The answer (any JSON value, null included)"),
+  wait_ms: wholeNumber(0, MAX_WAIT_MS).optional(),
 });
 
 /** `POST /v1/interrupts/:interrupt_id/reject`. */
 export const RejectInterruptBody = z.strictObject({
-  reason: z.string().max(1000).optional(),
+  reason: text(0, 1000).optional(),
 });
 
-/** A whole number in a query string: decimal digits only (no `0x10`, no empty value). */
+/**
+ * A whole number in a query string: decimal digits only (no `0x10`, no empty
+ * value), from `min` to `max`, with one message for every value outside.
+ */
 function queryInt(min: number, max: number) {
-  return z.string().regex(/^\d{1,15}$/, { error: "must be a whole number" }).transform(Number).pipe(
-    z.int().min(min).max(max),
+  const error = max === Number.MAX_SAFE_INTEGER
+    ? `must be a whole number, ${min} or more`
+    : `must be a whole number from ${min} to ${max}`;
+  return z.string().regex(/^\d{1,15}$/, { error }).transform(Number).pipe(
+    z.int().min(min, { error }).max(max, { error }),
   );
 }
 
@@ -112,7 +155,7 @@ export const RunJobQuery = z.strictObject({
 /** `GET /v1/interrupts`. */
 export const ListInterruptsQuery = z.strictObject({
   status: z.enum(INTERRUPT_STATUSES as [string, ...string[]]).optional(),
-  run_id: id("run_id").optional(),
+  run_id: id().optional(),
   limit: limit(200, 50),
 });
 
@@ -127,7 +170,7 @@ export const ListAuditQuery = z.strictObject({
   (query) =>
     query.from_ms === undefined || query.to_ms === undefined || query.from_ms <= query.to_ms,
   {
-    error: "from_ms must not be after to_ms",
+    error: "must not be after to_ms",
     path: ["from_ms"],
   },
 );

@@ -14,7 +14,7 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import type { TaskSpec, TaskTarget, TaskWrite } from "../events.ts";
-import { assertJson, type Json, type JsonObject } from "../json.ts";
+import { assertJson, type Json, type JsonCheckOptions, type JsonObject } from "../json.ts";
 import { Send } from "./command.ts";
 import { END, START } from "./constants.ts";
 import type { StateSchema } from "./state.ts";
@@ -240,6 +240,7 @@ export interface StepPlan {
  *
  * @param graph The graph.
  * @param state The initial state.
+ * @param options The nesting limit of `Send` arguments routers return.
  * @returns The state (unchanged) and the tasks of step 1.
  * @throws {InvalidArgumentError} when a router names an unknown node.
  *
@@ -254,8 +255,12 @@ export interface StepPlan {
  * assert.deepEqual(plan.next, [{ id: "1:a", node: "a" }]);
  * ```
  */
-export async function planStart(graph: GraphSpec, state: JsonObject): Promise<StepPlan> {
-  const targets = await routesFrom(graph, START, () => state);
+export async function planStart(
+  graph: GraphSpec,
+  state: JsonObject,
+  options: JsonCheckOptions = {},
+): Promise<StepPlan> {
+  const targets = await routesFrom(graph, START, () => state, options);
   return { state, next: toTasks(graph, targets, 1) };
 }
 
@@ -269,6 +274,7 @@ export async function planStart(graph: GraphSpec, state: JsonObject): Promise<St
  * @param state The state before the step.
  * @param writes The step's task writes, in task order.
  * @param step The step that produced them.
+ * @param options The nesting limit of `Send` arguments routers return.
  * @returns The new state and the next tasks.
  * @throws {InvalidArgumentError} when an update or route is invalid.
  *
@@ -289,6 +295,7 @@ export async function planNext(
   state: JsonObject,
   writes: readonly TaskWrite[],
   step: number,
+  options: JsonCheckOptions = {},
 ): Promise<StepPlan> {
   const merged = graph.schema.merge(
     state,
@@ -304,7 +311,7 @@ export async function planNext(
         source: `node "${write.node}"`,
         update: write.update,
       }]) as JsonObject;
-    targets.push(...await routesFrom(graph, write.node, local));
+    targets.push(...await routesFrom(graph, write.node, local, options));
   }
   return { state: merged, next: toTasks(graph, targets, step + 1) };
 }
@@ -313,6 +320,7 @@ async function routesFrom(
   graph: GraphSpec,
   source: string,
   stateOf: () => JsonObject,
+  options: JsonCheckOptions,
 ): Promise<TaskTarget[]> {
   const targets: TaskTarget[] = [];
   for (const [from, to] of graph.edges) if (from === source) targets.push({ node: to });
@@ -322,14 +330,20 @@ async function routesFrom(
     state ??= stateOf();
     const result = await (branch.router as Router<JsonObject>)(state);
     for (const route of Array.isArray(result) ? result : [result as string | Send]) {
-      targets.push(resolveRoute(branch, route));
+      targets.push(resolveRoute(branch, route, options));
     }
   }
   return targets;
 }
 
-function resolveRoute(branch: BranchSpec, route: string | Send): TaskTarget {
-  if (route instanceof Send) return normalizeTarget(route, `the router of "${branch.source}"`);
+function resolveRoute(
+  branch: BranchSpec,
+  route: string | Send,
+  options: JsonCheckOptions,
+): TaskTarget {
+  if (route instanceof Send) {
+    return normalizeTarget(route, `the router of "${branch.source}"`, options);
+  }
   if (typeof route !== "string") {
     throw new InvalidArgumentError(
       `Cannot route from "${branch.source}": the router returned ${
@@ -356,8 +370,9 @@ function resolveRoute(branch: BranchSpec, route: string | Send): TaskTarget {
  *
  * @param target A node name or a {@linkcode Send}.
  * @param source Who produced it, for error messages.
+ * @param options The nesting limit of a `Send` argument.
  * @returns The target.
- * @throws {InvalidArgumentError} when a `Send` argument is not JSON.
+ * @throws {InvalidArgumentError} when a `Send` argument is not JSON, or nests too deep.
  *
  * @example
  * ```ts
@@ -367,10 +382,14 @@ function resolveRoute(branch: BranchSpec, route: string | Send): TaskTarget {
  * assert.deepEqual(normalizeTarget(new Send("joke", { subject: "cats" }), "test"), { node: "joke", arg: { subject: "cats" } });
  * ```
  */
-export function normalizeTarget(target: string | Send, source: string): TaskTarget {
+export function normalizeTarget(
+  target: string | Send,
+  source: string,
+  options: JsonCheckOptions = {},
+): TaskTarget {
   if (typeof target === "string") return { node: target };
   if (target instanceof Send) {
-    assertJson(target.arg, `the argument of Send("${target.node}") from ${source}`);
+    assertJson(target.arg, `the argument of Send("${target.node}") from ${source}`, options);
     return { node: target.node, arg: target.arg as Json };
   }
   throw new InvalidArgumentError(

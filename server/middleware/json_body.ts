@@ -1,8 +1,10 @@
 /**
  * `jsonBody()`: reads a request's body as a JSON object within a size limit:
  * at most 1 MiB by default (413 beyond, whether declared by
- * `content-length` or only counted while reading), UTF-8, valid JSON, an
- * object; an empty body reads as `{}`. The object is the `json` variable,
+ * `content-length` or only counted while reading), UTF-8, valid JSON nested
+ * at most the runtime's `maxJsonDepth` levels (the body object is one; checked
+ * iteratively before zod or anything recursive sees it), an object; an empty
+ * body reads as `{}`. The object is the `json` variable,
  * which `validateBody()` checks against the route's schema.
  *
  * Hono's `bodyLimit()` trusts `content-length` and, for a body of unknown
@@ -14,7 +16,12 @@
  */
 
 import type { MiddlewareHandler } from "hono";
-import { InvalidArgumentError, isJsonObject } from "../../kernel/mod.ts";
+import {
+  assertJson,
+  DEFAULT_MAX_JSON_DEPTH,
+  InvalidArgumentError,
+  isJsonObject,
+} from "../../kernel/mod.ts";
 import { HttpError } from "../envelope.ts";
 import type { ServerEnv } from "../env.ts";
 
@@ -25,11 +32,15 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  * Creates the JSON-body middleware of a route that takes a body.
  *
  * @param maxBytes The largest body accepted.
+ * @param maxDepth The deepest nesting accepted.
  * @returns The middleware.
  */
-export function jsonBody(maxBytes: number = MAX_BODY_BYTES): MiddlewareHandler<ServerEnv> {
+export function jsonBody(
+  maxBytes: number = MAX_BODY_BYTES,
+  maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
+): MiddlewareHandler<ServerEnv> {
   return async function jsonBody(c, next) {
-    c.set("json", await readJsonBody(c.req.raw, maxBytes));
+    c.set("json", await readJsonBody(c.req.raw, maxBytes, maxDepth));
     await next();
   };
 }
@@ -40,13 +51,16 @@ export function jsonBody(maxBytes: number = MAX_BODY_BYTES): MiddlewareHandler<S
  *
  * @param request The request.
  * @param maxBytes The largest body accepted.
+ * @param maxDepth The deepest nesting accepted.
  * @returns The parsed object.
  * @throws {HttpError} 413 for a larger body.
- * @throws {InvalidArgumentError} for malformed JSON or a body that is not an object.
+ * @throws {InvalidArgumentError} for malformed JSON, JSON nested deeper than
+ * `maxDepth` (with `details.max_depth`) or a body that is not an object.
  */
 export async function readJsonBody(
   request: Request,
   maxBytes: number = MAX_BODY_BYTES,
+  maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
 ): Promise<Record<string, unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
@@ -61,6 +75,8 @@ export async function readJsonBody(
       `The request body is not valid JSON: ${(error as Error).message}`,
     );
   }
+  // `JSON.parse` is iterative; zod and the runtime recurse: limit the nesting first.
+  assertJson(parsed, "the request body", { maxDepth });
   if (!isJsonObject(parsed)) {
     throw new InvalidArgumentError(
       `The request body must be a JSON object, got ${

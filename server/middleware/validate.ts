@@ -5,6 +5,12 @@
  * zod's issues become one clear `invalid_argument` error). The validated
  * values are the `query` and `body` variables.
  *
+ * Messages name the field, then say what is wrong with it:
+ * `Invalid body: thread_id is required`, `Invalid query: limit must be a
+ * whole number from 1 to 200`, `Invalid body: unknown field "bogus"`. The
+ * schemas give sentences for their own bounds; {@linkcode issueSentence}
+ * words zod's other issues the same way.
+ *
  * @module
  */
 
@@ -69,7 +75,8 @@ export function validateBody(schema: z.ZodType): MiddlewareHandler<ServerEnv> {
  * @throws {InvalidArgumentError} listing the issues.
  */
 export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const result = schema.safeParse(value);
+  const noun = where === "query" ? "parameter" : "field";
+  const result = schema.safeParse(value, { error: (issue) => issueSentence(issue, noun) });
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({
     path: issue.path.join("."),
@@ -77,8 +84,63 @@ export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string)
   }));
   const first = issues[0]!;
   const field = first.path === "" ? undefined : first.path;
+  // A sentence about the field follows its name; zod's own messages (capitalised) follow a colon.
+  const text = field === undefined
+    ? first.message
+    : /^[A-Z]/.test(first.message)
+    ? `${field}: ${first.message}`
+    : `${field} ${first.message}`;
   throw new InvalidArgumentError(
-    `Invalid ${where}: ${field === undefined ? "" : `${field}: `}${first.message}`,
+    `Invalid ${where}: ${text}`,
     { ...(field === undefined ? {} : { field }), details: { issues } },
   );
+}
+
+/** An issue as zod hands it to an error map (before its message is set). */
+type RawIssue = z.core.$ZodRawIssue;
+
+const ARTICLE: Record<string, string> = {
+  array: "an array",
+  int: "a whole number",
+  object: "an object",
+  record: "an object",
+};
+
+/**
+ * Words a zod issue that its schema gave no message for as a sentence about
+ * the field (`is required`, `must be an object`, `must be one of "a", "b"`),
+ * or `undefined` to keep zod's message.
+ *
+ * @param issue The issue.
+ * @param noun What the keys of the validated object are (`field` or `parameter`).
+ * @returns The sentence.
+ */
+export function issueSentence(issue: RawIssue, noun: string): string | undefined {
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.input === undefined
+        ? "is required"
+        : `must be ${ARTICLE[issue.expected] ?? `a ${issue.expected}`}`;
+    case "invalid_union":
+      // The JSON value (z.json()) is the only union: it takes anything JSON.
+      return issue.input === undefined ? "is required (any JSON value)" : undefined;
+    case "invalid_value":
+      if (issue.input === undefined) return "is required";
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")}`;
+    case "unrecognized_keys":
+      return `unknown ${noun}${issue.keys.length === 1 ? "" : "s"} ${
+        issue.keys.map((key) => JSON.stringify(key)).join(", ")
+      }`;
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const side = issue.code === "too_small" ? "at least" : "at most";
+      if (issue.origin !== "string") return `must be ${side} ${bound}`;
+      return issue.code === "too_small" && bound === 1
+        ? "must not be empty"
+        : `must be ${side} ${bound} characters`;
+    }
+    default:
+      return undefined;
+  }
 }

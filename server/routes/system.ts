@@ -17,7 +17,7 @@ import { NoQuery } from "../schemas.ts";
 /**
  * The system routes.
  *
- * @param deps The store.
+ * @param deps The store, the runtime (its graphs, for the document) and the default graph.
  * @param server The server's metrics, and its whole route table (for the document).
  * @returns The routes.
  */
@@ -33,7 +33,16 @@ export function systemRoutes(
       query: NoQuery,
       response: OpenApiDocument,
       mediaType: "application/json",
-      handler: (c) => Promise.resolve(c.json(openApiDocument(server.routes()))),
+      handler: (c) => {
+        const { runtime } = deps;
+        const graphs = runtime.graphNames().map((name) => ({
+          name,
+          schema: runtime.graph(name).spec.schema,
+        }));
+        return Promise.resolve(
+          c.json(openApiDocument(server.routes(), { graphs, defaultGraph: deps.defaultGraph })),
+        );
+      },
     }),
     route({
       method: "GET",
