@@ -18,6 +18,7 @@
  * | `ORIS_API_AUTH_API_KEY` | API key (admin; with a key id: an operator key) |
  * | `ORIS_API_AUTH_API_KEY_ID` | stores the API key under this id as an operator key |
  * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
+ * | `ORIS_ACCESS_LOG` | `true`: one JSON line per request (default `false`) |
  *
  * @module
  */
@@ -28,6 +29,7 @@ import { registerExamples } from "../examples/mod.ts";
 import { type Logger, OrisError, type Store } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
+import { hostPort } from "./address.ts";
 import { createServer } from "./app.ts";
 import type { AuthConfig } from "./auth.ts";
 
@@ -58,6 +60,9 @@ export const ConfigSchema = z.object({
   ORIS_API_AUTH_API_KEY: optional,
   ORIS_API_AUTH_API_KEY_ID: optional,
   ORIS_EXAMPLES_ACTION_LOG: optional,
+  ORIS_ACCESS_LOG: z.enum(["true", "false", "1", "0"], {
+    error: () => "must be true or false",
+  }).default("false").transform((value) => value === "true" || value === "1"),
 }).superRefine((config, ctx) => {
   if (
     config.ORIS_RUNTIME_BACKEND === "postgres" && !config.ORIS_POSTGRES_DSN &&
@@ -153,7 +158,12 @@ export async function main(
     await store.ping();
     runtime = createRuntime({ store, logger });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
-    const server = await createServer({ runtime, auth: authOf(config), logger });
+    const server = await createServer({
+      runtime,
+      auth: authOf(config),
+      logger,
+      accessLog: config.ORIS_ACCESS_LOG,
+    });
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
@@ -163,7 +173,7 @@ export async function main(
       signal: stop.signal,
       onListen: ({ hostname, port }) => {
         logger.info("oris server listening", {
-          addr: `${hostname}:${port}`,
+          addr: hostPort(hostname, port),
           pid: Deno.pid,
           backend: config.ORIS_RUNTIME_BACKEND,
           auth: server.authEnabled,
