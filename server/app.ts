@@ -89,8 +89,11 @@ export interface ServerOptions {
 
 /** The HTTP side of the server: a fetch handler, and `request()` for tests. */
 export interface HttpApp {
-  /** Handles a request (pass it to `Deno.serve`). */
-  fetch(request: Request): Response | Promise<Response>;
+  /**
+   * Handles a request (pass it to `Deno.serve`, whose connection info names
+   * the client in the access log).
+   */
+  fetch(request: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response>;
   /** Sends a request to the app without a network (tests). */
   request(input: string | Request | URL, init?: RequestInit): Response | Promise<Response>;
 }
