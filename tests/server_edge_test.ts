@@ -25,6 +25,7 @@ import { createServer } from "../server/mod.ts";
 import { main, parseConfig } from "../server/main.ts";
 import { collectingLogger, deferred, type LogEntry } from "./_helpers.ts";
 import { assertError, assertOk, type Body, type Harness, serverTest } from "./_server.ts";
+import { parseSse, sseReader } from "./_sse.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -413,7 +414,7 @@ Deno.test("the access log is off by default; ORIS_ACCESS_LOG turns it on", async
   );
 });
 
-Deno.test("main() on [::1] logs its address and each client's in brackets", async () => {
+Deno.test("main() on [::1] logs its address and each client's in brackets; a followed stream does not hold it at its stop", async () => {
   const dir = await Deno.makeTempDir();
   const { logger, entries } = collectingLogger();
   const listening = deferred<string>();
@@ -429,6 +430,14 @@ Deno.test("main() on [::1] logs its address and each client's in brackets", asyn
     ORIS_KV_PATH: `${dir}/oris.kv`,
     ORIS_ACCESS_LOG: "true",
   }, { logger: watched, signals: ["SIGUSR2"] });
+  let signalled = false;
+  let ended = false;
+  stopped.finally(() => ended = true).catch(() => {});
+  // Once only, while main() listens: otherwise the signal's default action ends this process.
+  const stop = () => {
+    if (!signalled && !ended) Deno.kill(Deno.pid, "SIGUSR2");
+    signalled = true;
+  };
   try {
     const addr = await Promise.race([listening.promise, stopped.then(() => "stopped")]);
     assert.match(addr, /^\[::1\]:\d+$/);
@@ -437,8 +446,22 @@ Deno.test("main() on [::1] logs its address and each client's in brackets", asyn
     await response.body?.cancel();
     const [line] = requestLines(entries, "v6-1");
     assert.match(String(line!.fields.client), /^\[::1\]:\d+$/);
+
+    // A followed stream of an interrupted run does not hold the server open at its stop.
+    const run = await fetch(`http://${addr}/v1/jobs/run`, {
+      method: "POST",
+      body: JSON.stringify({ thread_id: "v6-run", graph: "approval", input: { request: "x" } }),
+    });
+    assert.equal((await run.json()).data.status, "interrupted");
+    const followed = await fetch(`http://${addr}/v1/jobs/v6-run/stream?follow=true`);
+    const reader = sseReader(followed);
+    await reader.untilBlock((block) => block.kind === "event" && block.event.id === "1");
+    stop();
+    await stopped;
+    const events = await reader.rest().catch(() => parseSse(""));
+    assert.ok(events.every((event) => event.event !== "end"), "closed, not ended: clients resume");
   } finally {
-    Deno.kill(Deno.pid, "SIGUSR2");
+    stop();
     await stopped;
     await Deno.remove(dir, { recursive: true });
   }
