@@ -10,7 +10,7 @@
 import { InvalidArgumentError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
 
-/** A run's identity, chosen by the caller: 1 to 128 of `[A-Za-z0-9-_.:]`. */
+/** A run's identity, chosen by the caller: 1 to 128 of `[A-Za-z0-9-_.:]`, not only dots. */
 export type ThreadId = string & { readonly __brand: "ThreadId" };
 /** The id of a committed step (a checkpoint) of a run. */
 export type CheckpointId = string & { readonly __brand: "CheckpointId" };
@@ -21,8 +21,10 @@ export type InterruptId = string & { readonly __brand: "InterruptId" };
 
 /**
  * The one pattern of caller-given ids (thread, interrupt, checkpoint, key
- * ids): 1 to 128 characters of `[A-Za-z0-9-_.:]`. {@linkcode isValidId}
- * tests it; the server's request schemas and OpenAPI document use it too.
+ * ids): 1 to 128 characters of `[A-Za-z0-9-_.:]`, not only dots (`.` and
+ * `..` are path segments that URL clients normalise away, so an id made of
+ * dots could not be reached in a URL). {@linkcode isValidId} tests it; the
+ * server's request schemas and OpenAPI document use it too.
  *
  * @example
  * ```ts
@@ -31,12 +33,14 @@ export type InterruptId = string & { readonly __brand: "InterruptId" };
  *
  * assert.ok(ID_PATTERN.test("order-42:v1"));
  * assert.ok(!ID_PATTERN.test("x".repeat(129)));
+ * assert.ok(!ID_PATTERN.test(".."));
  * ```
  */
-export const ID_PATTERN: RegExp = /^[A-Za-z0-9\-_.:]{1,128}$/;
+export const ID_PATTERN: RegExp = /^(?!\.+$)[A-Za-z0-9\-_.:]{1,128}$/;
 
 /**
- * Checks a caller-given id: 1 to 128 characters of `[A-Za-z0-9-_.:]`.
+ * Checks a caller-given id: 1 to 128 characters of `[A-Za-z0-9-_.:]`, not
+ * only dots.
  *
  * @param value Anything.
  * @returns Whether `value` is a valid id.
@@ -48,6 +52,7 @@ export const ID_PATTERN: RegExp = /^[A-Za-z0-9\-_.:]{1,128}$/;
  *
  * assert.ok(isValidId("order-42:v1"));
  * assert.ok(!isValidId("has space"));
+ * assert.ok(!isValidId("."));
  * ```
  */
 export function isValidId(value: unknown): value is string {
@@ -66,7 +71,9 @@ function parseId(value: unknown, field: string): string {
   }
   if (!ID_PATTERN.test(value)) {
     throw new InvalidArgumentError(
-      `${field} may contain only letters, digits and "-_.:", got ${JSON.stringify(value)}`,
+      /^\.+$/.test(value)
+        ? `${field} must not be made only of dots, got ${JSON.stringify(value)}`
+        : `${field} may contain only letters, digits and "-_.:", got ${JSON.stringify(value)}`,
       { field },
     );
   }
@@ -78,7 +85,7 @@ function parseId(value: unknown, field: string): string {
  *
  * @param value Anything.
  * @returns The value as a {@linkcode ThreadId}.
- * @throws {InvalidArgumentError} when it is not 1 to 128 of `[A-Za-z0-9-_.:]`.
+ * @throws {InvalidArgumentError} when it is not 1 to 128 of `[A-Za-z0-9-_.:]`, or only dots.
  *
  * @example
  * ```ts
@@ -151,7 +158,7 @@ export function parseAttemptId(value: unknown): AttemptId {
 }
 
 /**
- * Validates a graph name: 1 to 128 of `[A-Za-z0-9-_.:]`.
+ * Validates a graph name: 1 to 128 of `[A-Za-z0-9-_.:]`, not only dots.
  *
  * @param value Anything.
  * @returns The name.
@@ -169,7 +176,9 @@ export function parseAttemptId(value: unknown): AttemptId {
 export function parseGraphName(value: unknown): string {
   if (!isValidId(value)) {
     throw new InvalidArgumentError(
-      `graph may contain only 1 to 128 letters, digits and "-_.:", got ${JSON.stringify(value)}`,
+      `graph may contain only 1 to 128 letters, digits and "-_.:" (not only dots), got ${
+        JSON.stringify(value)
+      }`,
       { field: "graph" },
     );
   }

@@ -62,7 +62,9 @@ const VALID_IDS = [
   "ABCxyz0189",
   "-",
   ":",
-  "...",
+  ".a",
+  "a..",
+  "..:",
   "x".repeat(128),
   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:",
 ];
@@ -108,6 +110,10 @@ Deno.test("parseThreadId() refuses empty, too long and ill-formed ids", () => {
     ["a%20b", /may contain only/],
     ["a,b", /may contain only/],
     ["a\u0000", /may contain only/],
+    [".", /: thread_id must not be made only of dots, got "\."$/],
+    ["..", /: thread_id must not be made only of dots, got "\.\."$/],
+    ["...", /must not be made only of dots/],
+    [".".repeat(128), /must not be made only of dots/],
   ];
   for (const [value, message] of cases) {
     assertRefusedId(parseThreadId, value, "thread_id");

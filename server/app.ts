@@ -4,14 +4,17 @@
  * the same middleware, outermost first:
  *
  * 1. `requestId()` (every request, 404s and 405s too),
- * 2. `requestMetrics()`: counts and times the request,
- * 3. `audit()` (control routes): records the action once answered,
- * 4. `traceContext()`: the request's span from its `traceparent`,
- * 5. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
- * 6. `validateParams()`, `validateQuery()`, then `jsonBody()` (size, UTF-8,
+ * 2. `requestMetrics()` (every request): counts and times it under its
+ *    route (or `unmatched`), and writes the access log when it is on,
+ * 3. `matchRoute()`: a parameter that is a route word (`GET /v1/jobs/run`)
+ *    is answered as unmatched; otherwise it names the route,
+ * 4. `audit()` (control routes): records the action once answered,
+ * 5. `traceContext()`: the request's span from its `traceparent`,
+ * 6. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
+ * 7. `validateParams()`, `validateQuery()`, then `jsonBody()` (size, UTF-8,
  *    JSON nesting within the runtime's `maxJsonDepth`) and `validateBody()`
  *    (routes with a body),
- * 7. the route's handler, its data in the success envelope.
+ * 8. the route's handler, its data in the success envelope.
  *
  * Whatever a step throws becomes the error envelope (`errorHandler()`), which
  * the outer middleware then see as the response. Unknown paths are 404s,
@@ -21,7 +24,7 @@
  */
 
 import { IdempotentActions } from "./idempotency.ts";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import type { Runtime } from "../actors/mod.ts";
 import {
   type ControlStore,
@@ -45,6 +48,7 @@ import { traceContext } from "./middleware/trace_context.ts";
 import { validateBody, validateParams, validateQuery } from "./middleware/validate.ts";
 import { notFound } from "./not_found.ts";
 import { type RouteDef, routeHandler } from "./route.ts";
+import { createRouteMatcher, matchRoute, type RouteMatcher } from "./route_match.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
@@ -66,16 +70,31 @@ export interface ServerOptions {
   now?: () => number;
   /**
    * Where the server logs what it cannot return to a caller (a failed audit
-   * write, an unexpected 500).
+   * write, an unexpected 500), and the access log.
    * @default {the runtime's logger}
    */
   logger?: Logger;
+  /**
+   * Logs one line per request (request id, method, path, route, status,
+   * duration, actor, client address) at `info`.
+   * @default {false}
+   */
+  accessLog?: boolean;
+  /**
+   * How often a followed event stream (`GET /v1/jobs/:thread_id/stream?follow=true`)
+   * sends a keep-alive comment, in ms.
+   * @default {15000}
+   */
+  streamKeepAliveMs?: number;
 }
 
 /** The HTTP side of the server: a fetch handler, and `request()` for tests. */
 export interface HttpApp {
-  /** Handles a request (pass it to `Deno.serve`). */
-  fetch(request: Request): Response | Promise<Response>;
+  /**
+   * Handles a request (pass it to `Deno.serve`, whose connection info names
+   * the client in the access log).
+   */
+  fetch(request: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response>;
   /** Sends a request to the app without a network (tests). */
   request(input: string | Request | URL, init?: RequestInit): Response | Promise<Response>;
 }
@@ -116,7 +135,8 @@ function isControlStore(store: unknown): store is ServerStore {
  *
  * @param options The runtime, credentials, default graph, clock and logger.
  * @returns The server.
- * @throws {InvalidArgumentError} when the runtime's store keeps no control records.
+ * @throws {InvalidArgumentError} when the runtime's store keeps no control records, or an
+ * option is invalid.
  *
  * @example Serve the hello graph
  * ```ts
@@ -148,6 +168,13 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     );
   }
   const store: ServerStore = runtime.store;
+  const keepAliveMs = options.streamKeepAliveMs ?? 15_000;
+  if (!Number.isSafeInteger(keepAliveMs) || keepAliveMs < 1) {
+    throw new InvalidArgumentError(
+      `streamKeepAliveMs must be a whole number of ms, at least 1, got ${keepAliveMs}`,
+      { field: "streamKeepAliveMs" },
+    );
+  }
   const now = options.now ?? (() => Date.now());
   const credentials = options.auth ?? {};
   if (credentials.apiKeyId !== undefined) {
@@ -183,7 +210,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   };
   const metrics = createMetrics(runtime);
   const routes: RouteDef[] = [
-    ...jobRoutes(deps),
+    ...jobRoutes(deps, { keepAliveMs }),
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
@@ -191,17 +218,25 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;
   const auditing: AuditOptions = { store, ids, now, logger };
 
+  const matcher = createRouteMatcher(routes);
+  const onError = errorHandler(logger);
+  const unmatched = notFound(matcher, access, onError);
+
   const app = new Hono<ServerEnv>();
   app.use("*", requestId());
+  app.use("*", requestMetrics(metrics, { logger, accessLog: options.accessLog ?? false }));
+  const parts: PipelineParts = {
+    matcher,
+    unmatched,
+    access,
+    auditing,
+    logger,
+    maxJsonDepth: runtime.maxJsonDepth,
+  };
   for (const def of routes) {
-    app.on(
-      def.method,
-      [def.path],
-      ...pipeline(def, access, auditing, metrics, runtime.maxJsonDepth),
-    );
+    app.on(def.method, [def.path], ...pipeline(def, parts));
   }
-  const onError = errorHandler(logger);
-  app.notFound(notFound(routes, access, onError));
+  app.notFound(unmatched);
   app.onError(onError);
 
   return {
@@ -213,23 +248,28 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   };
 }
 
+/** What every route's pipeline shares. */
+interface PipelineParts {
+  matcher: RouteMatcher;
+  unmatched: NotFoundHandler<ServerEnv>;
+  access: AuthOptions | null;
+  auditing: AuditOptions;
+  logger: Logger;
+  maxJsonDepth: number;
+}
+
 /** The middleware and handler of one route, outermost first (see the module doc). */
-function pipeline(
-  def: RouteDef,
-  access: AuthOptions | null,
-  auditing: AuditOptions,
-  metrics: ServerMetrics,
-  maxJsonDepth: number,
-): MiddlewareHandler<ServerEnv>[] {
-  const steps: MiddlewareHandler<ServerEnv>[] = [requestMetrics(metrics, def)];
+function pipeline(def: RouteDef, parts: PipelineParts): MiddlewareHandler<ServerEnv>[] {
+  const { access, auditing } = parts;
+  const steps: MiddlewareHandler<ServerEnv>[] = [matchRoute(def, parts.matcher, parts.unmatched)];
   if (def.audit !== undefined) {
     steps.push(audit(auditing, { method: def.method, audit: def.audit }));
   }
-  steps.push(traceContext(`${def.method} ${def.path}`));
+  steps.push(traceContext(`${def.method} ${def.path}`, parts.logger));
   if (access !== null && !def.public) steps.push(auth(access, def.method));
   steps.push(validateParams(), validateQuery(def.query ?? NoQuery));
   if (def.body !== undefined) {
-    steps.push(jsonBody(MAX_BODY_BYTES, maxJsonDepth), validateBody(def.body));
+    steps.push(jsonBody(MAX_BODY_BYTES, parts.maxJsonDepth), validateBody(def.body));
   }
   steps.push(routeHandler(def));
   return steps;

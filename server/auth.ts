@@ -6,7 +6,9 @@
  * `Authorization: Bearer <token>` (admin), `x-api-key` (admin, when no key
  * id is configured), or `x-api-key-id` + `x-api-key` checked against the
  * stored keys (their role). Secrets are compared in constant time and stored
- * hashed. A role header sent by the client grants nothing.
+ * hashed. Every credential a request carries must be valid (a wrong one is a
+ * 401 even beside a valid one). A role header sent by the client grants
+ * nothing.
  *
  * @module
  */
@@ -62,12 +64,15 @@ function hashesEqual(a: string, b: string): boolean {
 }
 
 /**
- * Authenticates a request.
+ * Authenticates a request. Every credential it carries must be valid: a
+ * wrong bearer token is refused even with a valid API key, and the other way
+ * round (a bad credential is never silently ignored). With a valid bearer
+ * token and a valid API key, the caller is the bearer.
  *
  * @param headers The request headers.
  * @param config The configured credentials.
  * @param store Where keyed API keys are stored.
- * @returns The principal, or `null` when no credential matched.
+ * @returns The principal, or `null` when no credential was sent or one did not match.
  */
 export async function authenticate(
   headers: Headers,
@@ -75,29 +80,43 @@ export async function authenticate(
   store: ControlStore,
 ): Promise<Principal | null> {
   const authorization = headers.get("authorization");
-  if (authorization !== null && config.bearerToken !== undefined) {
-    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    if (match !== null && secretsEqual(match[1]!, config.bearerToken)) {
-      return { actorType: "bearer", actorId: null, role: "admin" };
-    }
-  }
   const key = headers.get("x-api-key");
   const keyId = headers.get("x-api-key-id");
-  if (
-    key !== null && keyId === null && config.apiKey !== undefined && config.apiKeyId === undefined
-  ) {
-    if (secretsEqual(key, config.apiKey)) {
-      return { actorType: "api_key", actorId: null, role: "admin" };
+  let bearer: Principal | null = null;
+  if (authorization !== null) {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (
+      match === null || config.bearerToken === undefined ||
+      !secretsEqual(match[1]!, config.bearerToken)
+    ) {
+      return null;
     }
+    bearer = { actorType: "bearer", actorId: null, role: "admin" };
   }
-  if (key !== null && keyId !== null) {
-    const stored = await store.getApiKey(keyId);
-    // Hash even when the key is unknown, so timing does not tell which ids exist.
-    const hash = sha256Hex(key);
-    const expected = stored?.secretHash ?? "0".repeat(64);
-    if (stored !== null && stored.status === "active" && hashesEqual(hash, expected)) {
-      return { actorType: "api_key", actorId: stored.keyId, role: stored.role };
-    }
+  if (key === null && keyId === null) return bearer;
+  const keyed = await apiKeyPrincipal(key, keyId, config, store);
+  return keyed === null ? null : bearer ?? keyed;
+}
+
+/** The principal of an API key (`x-api-key`, with or without `x-api-key-id`), or `null`. */
+async function apiKeyPrincipal(
+  key: string | null,
+  keyId: string | null,
+  config: AuthConfig,
+  store: ControlStore,
+): Promise<Principal | null> {
+  if (key === null) return null;
+  if (keyId === null) {
+    const valid = config.apiKey !== undefined && config.apiKeyId === undefined &&
+      secretsEqual(key, config.apiKey);
+    return valid ? { actorType: "api_key", actorId: null, role: "admin" } : null;
+  }
+  const stored = await store.getApiKey(keyId);
+  // Hash even when the key is unknown, so timing does not tell which ids exist.
+  const hash = sha256Hex(key);
+  const expected = stored?.secretHash ?? "0".repeat(64);
+  if (stored !== null && stored.status === "active" && hashesEqual(hash, expected)) {
+    return { actorType: "api_key", actorId: stored.keyId, role: stored.role };
   }
   return null;
 }

@@ -16,6 +16,8 @@ import type { RequestTrace } from "./trace.ts";
 export type ServerVariables = {
   /** The request id (set by `requestId()` on every request). */
   requestId: string;
+  /** The route that matched (set by `matchRoute()`; absent for unmatched requests and 405s). */
+  route?: { method: string; path: string };
   /** The request's trace (set by `traceContext()` before any handler runs). */
   trace: RequestTrace;
   /** Who is calling (set by `auth()`; absent when auth is off, on public routes, or before auth ran). */

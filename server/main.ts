@@ -19,6 +19,7 @@
  * | `ORIS_API_AUTH_API_KEY_ID` | stores the API key under this id as an operator key |
  * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
  * | `ORIS_MAX_JSON_DEPTH` | how deeply accepted JSON may nest, request bodies included (default 256, at most 1000) |
+ * | `ORIS_ACCESS_LOG` | `true`: one JSON line per request (default `false`) |
  *
  * @module
  */
@@ -35,6 +36,7 @@ import {
 } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
+import { hostPort } from "./address.ts";
 import { createServer } from "./app.ts";
 import type { AuthConfig } from "./auth.ts";
 
@@ -73,6 +75,9 @@ export const ConfigSchema = z.object({
       { error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}` },
     ),
   ),
+  ORIS_ACCESS_LOG: z.enum(["true", "false", "1", "0"], {
+    error: () => "must be true or false",
+  }).default("false").transform((value) => value === "true" || value === "1"),
 }).superRefine((config, ctx) => {
   if (
     config.ORIS_RUNTIME_BACKEND === "postgres" && !config.ORIS_POSTGRES_DSN &&
@@ -168,7 +173,12 @@ export async function main(
     await store.ping();
     runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
-    const server = await createServer({ runtime, auth: authOf(config), logger });
+    const server = await createServer({
+      runtime,
+      auth: authOf(config),
+      logger,
+      accessLog: config.ORIS_ACCESS_LOG,
+    });
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
@@ -178,7 +188,7 @@ export async function main(
       signal: stop.signal,
       onListen: ({ hostname, port }) => {
         logger.info("oris server listening", {
-          addr: `${hostname}:${port}`,
+          addr: hostPort(hostname, port),
           pid: Deno.pid,
           backend: config.ORIS_RUNTIME_BACKEND,
           auth: server.authEnabled,

@@ -147,6 +147,14 @@ function nodeOfTaskPath(path: string): string {
   return path.replace(/^\d+:/, "").replace(/~\d+$/, "").replace(/#\d+$/, "");
 }
 
+/** The task id and attempt of a journal task path (`<task id>[~<attempt>]`). */
+function taskOfTaskPath(path: string): { taskId: string; attempt: number } {
+  const match = /^(.*)~(\d+)$/.exec(path);
+  return match === null
+    ? { taskId: path, attempt: 1 }
+    : { taskId: match[1]!, attempt: Number(match[2]) };
+}
+
 /**
  * One line of a run's timeline: its real event log.
  *
@@ -201,14 +209,40 @@ export function timelineEntry(item: StoredEvent): z.infer<typeof TimelineEntry> 
 }
 
 /**
- * The raw events of a timeline export, as stored.
+ * A stored event on the wire (the event stream and the timeline export): as
+ * stored, except that `effect.recorded` names its task as `interrupt.raised`
+ * and the tasks of `step.committed` do: `taskId` (e.g. `3:act`) and `node`
+ * (the node's name, `act`), plus the task's `attempt`, where the stored
+ * event has the journal's task path (`3:act`, `3:act~2` for a retry) in
+ * `node`. Mapped here rather than in the kernel's event, so that events
+ * already stored keep decoding as they are.
+ *
+ * @param item A stored event.
+ * @returns Its wire form.
+ */
+export function wireEvent(item: StoredEvent): z.infer<typeof JobExport>["events"][number] {
+  const event: RunEvent = item.event;
+  if (event.type !== "effect.recorded") {
+    // A RunEvent is one of the kernel's event interfaces; on the wire it is an object with its type.
+    return item as unknown as z.infer<typeof JobExport>["events"][number];
+  }
+  const { node: path, ...rest } = event;
+  const { taskId, attempt } = taskOfTaskPath(path);
+  const { index, name, ok, ...head } = rest;
+  return {
+    seq: item.seq,
+    event: { ...head, taskId, node: nodeOfTaskPath(path), attempt, index, name, ok },
+  };
+}
+
+/**
+ * The events of a timeline export, in their wire form ({@linkcode wireEvent}).
  *
  * @param log The run's events.
  * @returns The events (their fields depend on their type).
  */
 export function storedEvents(log: readonly StoredEvent[]): z.infer<typeof JobExport>["events"] {
-  // A RunEvent is one of the kernel's event interfaces; on the wire it is an object with its type.
-  return log as unknown as z.infer<typeof JobExport>["events"];
+  return log.map(wireEvent);
 }
 
 /**

@@ -28,8 +28,22 @@ function id() {
   return z.string({ error: typeError("must be a string") })
     .min(1, { error: "must not be empty" })
     .max(128, { error: "must be at most 128 characters", abort: true })
-    .regex(ID_PATTERN, { error: 'may contain only letters, digits and "-_.:"' });
+    .regex(ID_PATTERN, { error: (issue) => idPatternMessage(issue.input) });
 }
+
+/** Why a value of the right length is not an id (one message for bodies, queries and paths). */
+export function idPatternMessage(value: unknown): string {
+  return typeof value === "string" && /^\.+$/.test(value)
+    ? "must not be made only of dots"
+    : 'may contain only letters, digits and "-_.:"';
+}
+
+/**
+ * The literal segments of `/v1/jobs` routes where other routes have
+ * `:thread_id` (`POST /v1/jobs/run`): such a word in a path is the route,
+ * so it cannot be a thread id created through the API.
+ */
+export const RESERVED_THREAD_IDS: readonly string[] = ["run"];
 
 /** A whole number from `min` to `max` in a body: one message for every value outside. */
 function wholeNumber(min: number, max: number) {
@@ -55,7 +69,9 @@ const JsonValue = z.json();
 
 /** `POST /v1/jobs/run` and `POST /v1/jobs`. */
 export const RunJobBody = z.strictObject({
-  thread_id: id(),
+  thread_id: id().refine((value) => !RESERVED_THREAD_IDS.includes(value), {
+    error: (issue) => `${JSON.stringify(issue.input)} is reserved: it is a route word of /v1/jobs`,
+  }),
   graph: id().optional().describe("The registered graph to run (default: hello)"),
   input: JsonValue.optional().describe(
     "The graph's input: an object of channels, or a string (a human message for graphs with messages)",
@@ -142,9 +158,24 @@ export const ListJobsQuery = z.strictObject({
   offset: queryInt(0, 100_000).default(0),
 });
 
+const SEQ_RULE = `must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`;
+
+/**
+ * A seq of a run's log given by a client: `?from_seq` and the
+ * `Last-Event-ID` header of the event stream (one validator for both).
+ */
+export const Seq = z.string().regex(/^\d{1,16}$/, { error: SEQ_RULE }).transform(Number).pipe(
+  z.int({ error: SEQ_RULE }).min(1, { error: SEQ_RULE }).max(Number.MAX_SAFE_INTEGER, {
+    error: SEQ_RULE,
+  }),
+);
+
 /** `GET /v1/jobs/:thread_id/stream`. */
 export const StreamJobQuery = z.strictObject({
-  from_seq: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
+  from_seq: Seq.optional().describe("The first seq to send (default 1; Last-Event-ID wins)"),
+  follow: z.enum(["true", "false"]).optional().describe(
+    "Stay open across interrupts until the run is completed, failed or cancelled",
+  ),
 });
 
 /** `POST /v1/jobs/run?wait=false`. */

@@ -142,7 +142,7 @@ Deno.test("validate() gives one message for every value outside a bound: the who
   assertMessage(
     StreamJobQuery,
     { from_seq: "0" },
-    "Invalid query: from_seq must be a whole number, 1 or more",
+    "Invalid query: from_seq must be a whole number from 1 to 9007199254740991",
     "query",
   );
 });

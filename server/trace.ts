@@ -1,7 +1,12 @@
 /**
- * W3C trace context for requests: a valid `traceparent` header becomes the
- * parent of the request's span (and so of the run's spans); an invalid one is
- * a 400. Responses carry `trace { trace_id, span_id, traceparent }`.
+ * W3C trace context for requests (Trace Context Level 1): a valid
+ * `traceparent` header becomes the parent of the request's span (and so of
+ * the run's spans); an invalid one is ignored and the request starts a new
+ * trace (the spec's rule: a request never fails for its trace header).
+ * Version `00` must be exactly `00-<trace>-<parent>-<flags>`; a higher
+ * version (not `ff`) is read as the spec says: its first four fields, and
+ * whatever follows a `-` after them is ignored. Responses carry
+ * `trace { trace_id, span_id, traceparent }`.
  *
  * @module
  */
@@ -14,7 +19,6 @@ import {
   trace,
   TraceFlags,
 } from "@opentelemetry/api";
-import { InvalidArgumentError } from "../kernel/mod.ts";
 
 /** The trace of one request. */
 export interface RequestTrace {
@@ -30,9 +34,17 @@ export interface RequestTrace {
   context: OtelContext;
   /** The request's span. */
   span: Span;
+  /** Why the caller's `traceparent` was ignored (and a new trace started), if it was. */
+  ignored: string | null;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+/** A `traceparent` read as the spec says: its ids and flags, or why it is invalid. */
+export type Traceparent =
+  | { ok: true; traceId: string; parentSpanId: string; flags: number }
+  | { ok: false; reason: string };
+
+/** The four fields of a `traceparent` (the first 55 characters of any version). */
+const FIELDS = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})/;
 const tracer = trace.getTracer("oris.server", "0.1.0");
 
 function randomHex(bytes: number): string {
@@ -44,29 +56,58 @@ function randomHex(bytes: number): string {
 }
 
 /**
- * Starts a request's trace from its `traceparent` header.
+ * Reads a `traceparent` header as W3C Trace Context Level 1 says: version
+ * `00` is exactly `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`
+ * (lowercase, ids not all zeros); version `ff` is invalid; a higher version
+ * is read by its first four fields, and what follows them must start with
+ * `-` (it is ignored).
+ *
+ * @param header The header.
+ * @returns The trace id, parent span id and flags, or why the header is invalid.
+ */
+export function parseTraceparent(header: string): Traceparent {
+  const value = header.trim();
+  const match = FIELDS.exec(value);
+  if (match === null) {
+    return {
+      ok: false,
+      reason: "not <2 hex version>-<32 hex trace id>-<16 hex parent id>-<2 hex flags>",
+    };
+  }
+  const fields = match[0];
+  const [version, traceId, parentSpanId, flags] = [match[1]!, match[2]!, match[3]!, match[4]!];
+  if (version === "ff") return { ok: false, reason: 'version "ff" is invalid' };
+  if (version === "00" && value.length !== fields.length) {
+    return { ok: false, reason: "version 00 has exactly four fields" };
+  }
+  if (value.length > fields.length && value[fields.length] !== "-") {
+    return { ok: false, reason: 'the fields after the fourth must start with "-"' };
+  }
+  if (/^0+$/.test(traceId)) return { ok: false, reason: "the trace id is all zeros" };
+  if (/^0+$/.test(parentSpanId)) return { ok: false, reason: "the parent id is all zeros" };
+  return { ok: true, traceId, parentSpanId, flags: parseInt(flags, 16) };
+}
+
+/**
+ * Starts a request's trace from its `traceparent` header: the header's trace
+ * continues, or, without a valid header, a new trace starts.
  *
  * @param header The header, if sent.
  * @param name The span's name.
- * @returns The request's trace.
- * @throws {InvalidArgumentError} for a malformed `traceparent`.
+ * @returns The request's trace (`ignored` says why an invalid header was not used).
  */
 export function startRequestTrace(header: string | undefined, name: string): RequestTrace {
   let parent = ROOT_CONTEXT;
   let traceId = randomHex(16);
   let parentSpanId: string | null = null;
-  let flags = TraceFlags.SAMPLED;
-  if (header !== undefined) {
-    const match = TRACEPARENT.exec(header.trim());
-    if (match === null || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) {
-      throw new InvalidArgumentError(
-        "traceparent must be 00-<32 hex trace id>-<16 hex span id>-<2 hex flags> with non-zero ids",
-        { field: "traceparent" },
-      );
-    }
-    traceId = match[1]!;
-    parentSpanId = match[2]!;
-    flags = parseInt(match[3]!, 16);
+  let flags: number = TraceFlags.SAMPLED;
+  let ignored: string | null = null;
+  const parsed = header === undefined ? null : parseTraceparent(header);
+  if (parsed !== null && !parsed.ok) ignored = parsed.reason;
+  if (parsed?.ok) {
+    traceId = parsed.traceId;
+    parentSpanId = parsed.parentSpanId;
+    flags = parsed.flags;
     parent = trace.setSpanContext(ROOT_CONTEXT, {
       traceId,
       spanId: parentSpanId,
@@ -90,5 +131,6 @@ export function startRequestTrace(header: string | undefined, name: string): Req
     traceparent: `00-${traceId}-${spanId}-${sampled}`,
     context,
     span,
+    ignored,
   };
 }

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ConflictError, type Store } from "../mod.ts";
+import { ConflictError, type LogFields, type Logger, type LogLevel, type Store } from "../mod.ts";
 import { parseThreadId, type StoredEvent } from "../kernel/mod.ts";
 
 /** A promise with its resolve function, for gating code under test. */
@@ -54,4 +54,29 @@ export async function assertConflict(
     assert.match(error.message, pattern);
     return true;
   });
+}
+
+/** One entry of a {@linkcode collectingLogger}. */
+export interface LogEntry {
+  /** The level. */
+  level: LogLevel;
+  /** The message. */
+  message: string;
+  /** The fields. */
+  fields: LogFields;
+}
+
+/**
+ * A logger that keeps its entries, for tests to read.
+ *
+ * @returns The logger and its entries.
+ */
+export function collectingLogger(): { logger: Logger; entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const at = (level: LogLevel) => (message: string, fields: LogFields = {}) =>
+    void entries.push({ level, message, fields });
+  return {
+    logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") },
+    entries,
+  };
 }

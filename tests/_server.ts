@@ -26,7 +26,12 @@ import {
   type Store,
 } from "../mod.ts";
 import { type ControlStore, parseThreadId, type StoredEvent } from "../kernel/mod.ts";
-import { type AuthConfig, createServer, type OrisServer } from "../server/mod.ts";
+import {
+  type AuthConfig,
+  createServer,
+  type OrisServer,
+  type ServerOptions,
+} from "../server/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import { type StoreKind, storeTest } from "./_stores.ts";
 
@@ -141,12 +146,15 @@ export function compileBoom(runtime: Runtime): void {
  *
  * @param name The test's name (` (<kind>)` is appended).
  * @param fn The test body.
- * @param options Credentials for the server, and the clock of the runtime and server.
+ * @param options Credentials for the server, the clock of the runtime and server, and other
+ * server options (its logger, which the runtime shares, the access log, the stream's keep-alive).
  */
 export function serverTest(
   name: string,
   fn: (h: Harness) => Promise<void>,
-  options: { auth?: AuthConfig; now?: () => number } = {},
+  options:
+    & { auth?: AuthConfig; now?: () => number }
+    & Pick<ServerOptions, "logger" | "accessLog" | "streamKeepAliveMs"> = {},
 ): void {
   storeTest(name, async (rawStore, kind) => {
     const store = rawStore as Store & ControlStore;
@@ -192,6 +200,7 @@ export function serverTest(
       const runtime = createRuntime({
         store,
         ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
       setup(runtime);
       const server = await createServer({ runtime, ...options });

@@ -6,10 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { createRuntime, type LogFields, type Logger, type LogLevel, MemoryStore } from "../mod.ts";
+import { createRuntime, MemoryStore } from "../mod.ts";
 import type { AuditRecord, ListRunsOptions, Page, RunSummary } from "../kernel/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import { createServer } from "../server/mod.ts";
+import { collectingLogger } from "./_helpers.ts";
 
 /** A store whose listing and audit writes fail like a broken driver would. */
 class BrokenStore extends MemoryStore {
@@ -19,19 +20,6 @@ class BrokenStore extends MemoryStore {
   override appendAudit(_record: AuditRecord): Promise<void> {
     return Promise.reject(new Error("disk full"));
   }
-}
-
-function collectingLogger(): {
-  logger: Logger;
-  entries: { level: LogLevel; message: string; fields: LogFields }[];
-} {
-  const entries: { level: LogLevel; message: string; fields: LogFields }[] = [];
-  const at = (level: LogLevel) => (message: string, fields: LogFields = {}) =>
-    void entries.push({ level, message, fields });
-  return {
-    logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") },
-    entries,
-  };
 }
 
 Deno.test("createServer() logs a 500 and a failed audit write through its logger", async () => {

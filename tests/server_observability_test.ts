@@ -3,8 +3,10 @@
  * memory, Deno KV and PostgreSQL.
  *
  * - W3C trace context: a valid `traceparent` continues its trace (the
- *   response's `trace` names the request's own span); a malformed one is a
- *   400 that writes nothing; without one, every request starts a new trace;
+ *   response's `trace` names the request's own span), a higher version read
+ *   by its first four fields; an invalid one never fails a request (health
+ *   probes included): a new trace starts and the log notes it; without one,
+ *   every request starts a new trace;
  * - spans: with a small recording tracer provider registered through
  *   `@opentelemetry/api` (no SDK), the request span is the child of the
  *   caller's span, `oris.run` is the child of the request span, and
@@ -52,6 +54,7 @@ import {
   RunJobQuery,
   StreamJobQuery,
 } from "../server/schemas.ts";
+import { collectingLogger } from "./_helpers.ts";
 import {
   assertError,
   assertOk,
@@ -299,73 +302,103 @@ serverTest("without a traceparent every request starts a fresh trace", async (h)
   assert.equal(new Set(traces.map((t) => t.span_id)).size, 5);
 });
 
-serverTest("a malformed traceparent is a 400 that writes nothing", async (h) => {
-  const invalid = [
-    "00-invalid",
-    "invalid",
-    `00-${"0".repeat(32)}-${PARENT}-01`,
-    `00-${TRACE_ID}-${"0".repeat(16)}-01`,
-    `00-${TRACE_ID.slice(1)}-${PARENT}-01`,
-    `00-${TRACE_ID}0-${PARENT}-01`,
-    `00-${TRACE_ID}-${PARENT.slice(1)}-01`,
-    `00-${TRACE_ID}-${PARENT}1-01`,
-    `00-${TRACE_ID}-${PARENT}-1`,
-    `00-${TRACE_ID}-${PARENT}-001`,
-    `00-${TRACE_ID.toUpperCase().replace(/^0/, "A")}-${PARENT}-01`,
-    `00-0123456789ABCDEF0123456789ABCDEF-${PARENT}-01`,
-    `00-${TRACE_ID}-AAAAAAAAAAAAAAAA-01`,
-    `00-${TRACE_ID}-${PARENT}-0G`,
-    `0-${TRACE_ID}-${PARENT}-01`,
-    `00_${TRACE_ID}_${PARENT}_01`,
-    `00-${TRACE_ID}-${PARENT}-01-extra`,
-    `${TRACE_ID}-${PARENT}-01`,
-  ];
-  const seeded = assertOk(await runJob(h, { thread_id: "tp-seed", graph: "approval", input: {} }));
-  const interruptId = seeded.pending_interrupts[0].interrupt_id;
-  const log = await h.events("tp-seed");
-  for (const [i, traceparent] of invalid.entries()) {
-    const run = assertError(
-      await runJob(h, { thread_id: `tp-bad-${i}`, input: "hi" }, { traceparent }),
-      400,
-      "invalid_argument",
+const traceLog = collectingLogger();
+
+serverTest(
+  "an invalid traceparent never fails a request: a new trace starts and the log notes it",
+  async (h) => {
+    const invalid = [
+      "00-invalid",
+      "invalid",
+      "",
+      `00-${"0".repeat(32)}-${PARENT}-01`,
+      `00-${TRACE_ID}-${"0".repeat(16)}-01`,
+      `00-${TRACE_ID.slice(1)}-${PARENT}-01`,
+      `00-${TRACE_ID}0-${PARENT}-01`,
+      `00-${TRACE_ID}-${PARENT.slice(1)}-01`,
+      `00-${TRACE_ID}-${PARENT}1-01`,
+      `00-${TRACE_ID}-${PARENT}-1`,
+      `00-${TRACE_ID}-${PARENT}-001`,
+      `00-0123456789ABCDEF0123456789ABCDEF-${PARENT}-01`,
+      `00-${TRACE_ID}-AAAAAAAAAAAAAAAA-01`,
+      `00-${TRACE_ID}-${PARENT}-0G`,
+      `0-${TRACE_ID}-${PARENT}-01`,
+      `00_${TRACE_ID}_${PARENT}_01`,
+      // Version 00 has exactly four fields.
+      `00-${TRACE_ID}-${PARENT}-01-extra`,
+      `${TRACE_ID}-${PARENT}-01`,
+      // Version ff is invalid; a higher version's extra fields follow a "-".
+      `ff-${TRACE_ID}-${PARENT}-01`,
+      `01-${TRACE_ID}-${PARENT}-01x`,
+      `cc-${TRACE_ID}-${PARENT}-01.extra`,
+      // Two headers arrive joined by a comma.
+      `${TRACEPARENT}, 00-${TRACE_ID}-2222222222222222-01`,
+    ];
+    const seen = new Set<string>();
+    for (const [i, traceparent] of invalid.entries()) {
+      const requestId = `tp-bad-${h.kind}-${i}`;
+      const data = assertOk(
+        await runJob(h, { thread_id: `tp-bad-${i}`, input: "hi" }, {
+          traceparent,
+          "x-request-id": requestId,
+        }),
+      );
+      assert.equal(data.status, "completed", traceparent);
+      assertTraceBlock(data.trace);
+      assert.notEqual(data.trace.trace_id, TRACE_ID, `a new trace for ${traceparent}`);
+      seen.add(data.trace.trace_id);
+      const noted = traceLog.entries.filter((entry) => entry.fields.request_id === requestId);
+      assert.equal(noted.length, 1, traceparent);
+      assert.equal(noted[0]!.level, "info");
+      assert.match(noted[0]!.message, /invalid traceparent ignored/);
+      assert.equal(noted[0]!.fields.traceparent, traceparent);
+      assert.equal(noted[0]!.fields.trace_id, data.trace.trace_id);
+      assert.equal(typeof noted[0]!.fields.reason, "string");
+      // Health probes, lists and control actions are never refused for it.
+      for (const path of ["/healthz", "/readyz", "/v1/jobs", `/v1/jobs/tp-bad-${i}`]) {
+        const response = await h.request("GET", path, { headers: { traceparent } });
+        assert.equal(response.status, 200, `${path} with ${traceparent}: ${response.text}`);
+      }
+    }
+    assert.equal(seen.size, invalid.length, "each request started its own trace");
+    const seeded = assertOk(await runJob(h, { thread_id: "tp-seed", graph: "approval" }));
+    const resumed = assertOk(
+      await h.request(
+        "POST",
+        `/v1/interrupts/${seeded.pending_interrupts[0].interrupt_id}/resume`,
+        {
+          body: { value: true },
+          headers: { traceparent: invalid[0]! },
+        },
+      ),
     );
-    assert.equal(run.details.field, "traceparent", traceparent);
-    assert.match(run.message, /traceparent/);
-    assertError(
-      await h.request("POST", `/v1/interrupts/${interruptId}/resume`, {
-        body: { value: true },
-        headers: { traceparent },
-      }),
-      400,
-      "invalid_argument",
-    );
-    assertError(
-      await h.request("POST", "/v1/jobs/tp-seed/cancel", { body: {}, headers: { traceparent } }),
-      400,
-      "invalid_argument",
-    );
-    assertError(
-      await h.request("GET", "/v1/jobs", { headers: { traceparent } }),
-      400,
-      "invalid_argument",
-    );
-  }
-  assert.deepEqual(await h.allRuns(), [{ threadId: "tp-seed", status: "interrupted" }]);
-  assert.deepEqual(await h.events("tp-seed"), log, "nothing was written");
-  assert.equal(
-    assertOk(await h.request("GET", `/v1/interrupts/${interruptId}`)).status,
-    "pending",
-  );
-  assert.deepEqual(await h.store.listEffects("tp-seed" as never), []);
-  // A refused resume left no idempotency claim behind: a valid resume works.
-  const done = assertOk(
-    await h.request("POST", `/v1/interrupts/${interruptId}/resume`, {
-      body: { value: true },
-      headers: { traceparent: TRACEPARENT },
-    }),
-  );
-  assert.equal(done.status, "completed");
-});
+    assert.equal(resumed.status, "completed");
+    assertTraceBlock(resumed.trace);
+  },
+  { logger: traceLog.logger },
+);
+
+serverTest(
+  "a traceparent of a higher version is read by its first four fields, extra fields ignored",
+  async (h) => {
+    for (
+      const [i, [traceparent, sampled]] of ([
+        [`01-${TRACE_ID}-${PARENT}-01`, "01"],
+        [`cc-${TRACE_ID}-${PARENT}-00-what-the-future-holds`, "00"],
+        [`fe-${TRACE_ID}-${PARENT}-09-`, "01"],
+      ] as const).entries()
+    ) {
+      const data = assertOk(
+        await runJob(h, { thread_id: `tp-v-${i}`, input: "hi" }, { traceparent }),
+      );
+      assertTraceBlock(data.trace);
+      assert.equal(data.trace.trace_id, TRACE_ID, traceparent);
+      assert.notEqual(data.trace.span_id, PARENT);
+      // The server speaks version 00.
+      assert.equal(data.trace.traceparent, `00-${TRACE_ID}-${data.trace.span_id}-${sampled}`);
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Spans

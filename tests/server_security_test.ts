@@ -848,7 +848,7 @@ serverTest(
       "A-z_0.9:x",
       "x".repeat(128),
       "0123456789abcdef0123456789abcdef",
-      "...",
+      "...a",
     ];
     for (const id of valid) {
       const response = await h.request("GET", "/v1/jobs", {
@@ -868,6 +868,8 @@ serverTest(
       "\u00fc",
       "tab\there",
       'quote"d',
+      // Only dots: not an id of the kernel's pattern.
+      "...",
     ];
     const generated = new Set<string>();
     for (const id of invalid) {

@@ -7,6 +7,11 @@
  * body reads as `{}`. The object is the `json` variable,
  * which `validateBody()` checks against the route's schema.
  *
+ * The body is read as JSON whatever its `Content-Type` (or none: `curl -d`
+ * sends `application/x-www-form-urlencoded`). A `Content-Encoding` other
+ * than `identity` is a 415: neither Hono nor `Deno.serve` decodes request
+ * bodies, and a compressed body must not be read as if it were JSON.
+ *
  * Hono's `bodyLimit()` trusts `content-length` and, for a body of unknown
  * length, decides after the handler has run, with a plain-text 413; the
  * server needs the v1 error envelope before any handler runs, so it has its
@@ -53,7 +58,7 @@ export function jsonBody(
  * @param maxBytes The largest body accepted.
  * @param maxDepth The deepest nesting accepted.
  * @returns The parsed object.
- * @throws {HttpError} 413 for a larger body.
+ * @throws {HttpError} 415 for an encoded body, 413 for a larger body.
  * @throws {InvalidArgumentError} for malformed JSON, JSON nested deeper than
  * `maxDepth` (with `details.max_depth`) or a body that is not an object.
  */
@@ -62,6 +67,7 @@ export async function readJsonBody(
   maxBytes: number = MAX_BODY_BYTES,
   maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
 ): Promise<Record<string, unknown>> {
+  checkEncoding(request.headers.get("content-encoding"));
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (request.body === null) return {};
@@ -118,6 +124,20 @@ function decodeUtf8(bytes: Uint8Array): string {
   } catch {
     throw new InvalidArgumentError("The request body is not valid UTF-8");
   }
+}
+
+/** Refuses a body in any coding but `identity` (a list of codings is applied in order). */
+function checkEncoding(header: string | null): void {
+  if (header === null) return;
+  const codings = header.split(",").map((coding) => coding.trim().toLowerCase());
+  if (codings.every((coding) => coding === "" || coding === "identity")) return;
+  throw new HttpError(
+    415,
+    "invalid_argument",
+    `Content-Encoding ${JSON.stringify(header.slice(0, 100))} is not supported: send the body ` +
+      "unencoded (identity)",
+    { content_encoding: header.slice(0, 100), supported: ["identity"] },
+  );
 }
 
 function tooLarge(maxBytes: number): HttpError {

@@ -1,6 +1,6 @@
 /**
  * `requestId()`: gives every request an id. A valid `x-request-id` sent by
- * the caller (an id of the kernel's pattern: 1 to 128 of `[A-Za-z0-9-_.:]`)
+ * the caller (an id of the kernel's pattern: 1 to 128 of `[A-Za-z0-9-_.:]`, not only dots)
  * is kept, anything else is replaced by a random UUID; the id is the
  * `requestId` variable and the response's `x-request-id` header.
  *

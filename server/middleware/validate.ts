@@ -18,6 +18,7 @@ import type { MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import { InvalidArgumentError, isValidId } from "../../kernel/mod.ts";
 import type { ServerEnv } from "../env.ts";
+import { idPatternMessage } from "../schemas.ts";
 
 /**
  * Creates the middleware that checks every path parameter is a valid id.
@@ -28,10 +29,11 @@ export function validateParams(): MiddlewareHandler<ServerEnv> {
   return async function validateParams(c, next) {
     for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
       if (!isValidId(value)) {
-        throw new InvalidArgumentError(
-          `${name} may contain only 1 to 128 letters, digits and "-_.:"`,
-          { field: name },
-        );
+        const length = (value as string).length;
+        const message = length === 0 || length > 128
+          ? `${name} may contain only 1 to 128 letters, digits and "-_.:"`
+          : `${name} ${idPatternMessage(value)}`;
+        throw new InvalidArgumentError(message, { field: name });
       }
     }
     await next();

@@ -153,13 +153,20 @@ async function runJob(
   }, run);
 }
 
+/** Options of {@linkcode jobRoutes}. */
+export interface JobRoutesOptions {
+  /** How often a followed event stream sends a keep-alive comment, in ms. */
+  keepAliveMs: number;
+}
+
 /**
  * The `/v1/jobs` routes.
  *
  * @param deps The runtime and store.
+ * @param options The event stream's keep-alive interval.
  * @returns The routes.
  */
-export function jobRoutes(deps: ApiDeps): RouteDef[] {
+export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] {
   const { runtime, store } = deps;
   const run = route({
     method: "POST",
@@ -399,11 +406,17 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
     route({
       method: "GET",
       path: "/v1/jobs/:thread_id/stream",
-      summary: "Server-sent events of a job's log (resumable with Last-Event-ID)",
+      summary:
+        "Server-sent events of a job's log (resumable with Last-Event-ID; follow=true: until terminal)",
       query: StreamJobQuery,
       response: EventStream,
       mediaType: "text/event-stream",
-      handler: (c, { params, query }) => streamJob(c, deps, params.thread_id!, query.from_seq),
+      handler: (c, { params, query }) =>
+        streamJob(c, deps, params.thread_id!, {
+          ...(query.from_seq === undefined ? {} : { fromSeq: query.from_seq }),
+          follow: query.follow === "true",
+          keepAliveMs: options.keepAliveMs,
+        }),
     }),
   ];
 }
