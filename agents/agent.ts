@@ -34,6 +34,7 @@ import {
   toolMessage,
 } from "../mod.ts";
 import { type ApprovalDecision, type ApprovalRequest, parseDecisions } from "./_approval.ts";
+import { INVALID_ARGUMENTS } from "./_provider.ts";
 import type { ChatModel, ChatResult, Usage } from "./model.ts";
 import type { Tool, ToolContext } from "./tool.ts";
 
@@ -291,6 +292,14 @@ export function createAgent(options: AgentOptions): CompiledGraph<AgentStateSpec
     if (found === undefined) {
       const known = [...byName.keys()].map((name) => `"${name}"`).join(", ") || "none";
       return answer({ content: `Error: there is no tool "${call.name}" (tools: ${known})` });
+    }
+    if (Object.hasOwn(call.args, INVALID_ARGUMENTS)) {
+      return answer({
+        content: `Error: the arguments of the call to "${call.name}" are not valid JSON: ${
+          call.args[INVALID_ARGUMENTS]
+        }`,
+        error: true,
+      });
     }
     let args: unknown;
     try {

@@ -52,6 +52,9 @@ export type {
   Usage,
 } from "./model.ts";
 export { ScriptedModel, type ScriptedModelOptions, type ScriptedReply } from "./scripted.ts";
+export { OpenAIChatModel, type OpenAIChatModelOptions } from "./openai.ts";
+export { AnthropicChatModel, type AnthropicChatModelOptions } from "./anthropic.ts";
+export { OllamaChatModel, type OllamaChatModelOptions } from "./ollama.ts";
 export {
   type ArgumentsSchema,
   type Tool,
