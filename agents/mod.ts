@@ -62,6 +62,7 @@ export {
   type ToolContext,
   type ToolOptions,
 } from "./tool.ts";
+export { type McpServerSpec, type McpTools, mcpTools, type McpToolsOptions } from "./mcp.ts";
 export type {
   ActionRequest,
   ApprovalDecision,
