@@ -18,13 +18,15 @@
  * | `ORIS_API_AUTH_API_KEY` | API key (admin; with a key id: an operator key) |
  * | `ORIS_API_AUTH_API_KEY_ID` | stores the API key under this id as an operator key |
  * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
+ * | `OPENAI_API_KEY` (`OPENAI_BASE_URL`), `ANTHROPIC_API_KEY`, `OLLAMA_HOST` | the `agent` example's provider, the first one set (default: a scripted model) |
+ * | `ORIS_AGENT_MODEL` | the `agent` example's model at that provider |
  *
  * @module
  */
 
 import { z } from "zod";
 import { createJsonLogger, createRuntime, type Runtime } from "../actors/mod.ts";
-import { registerExamples } from "../examples/mod.ts";
+import { agentModelFromEnv, registerExamples } from "../examples/mod.ts";
 import { type Logger, OrisError, type Store } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
@@ -152,7 +154,9 @@ export async function main(
   try {
     await store.ping();
     runtime = createRuntime({ store, logger });
-    registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
+    registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG, {
+      agentModel: agentModelFromEnv(env),
+    });
     const server = await createServer({ runtime, auth: authOf(config), logger });
     const stop = new AbortController();
     const onSignal = () => stop.abort();

@@ -16,7 +16,10 @@ import type { ServerEnv } from "../env.ts";
  * Streams a run's events as server-sent events: `id` is the event's seq,
  * `event` its type, `data` the stored event. Starts after `Last-Event-ID`
  * (or at `from_seq`), sends what is stored, then live events until the run
- * comes to rest, then an `end` event.
+ * comes to rest, then an `end` event. While the run executes in this
+ * process, the chunks its nodes pass to `ctx.emitMessage` (a model's tokens)
+ * are sent as `messages` events, `[chunk, { node, step, task_id }]`, without
+ * an id: they are not stored, so a resumed stream does not repeat them.
  *
  * @param c The Hono context.
  * @param deps The runtime and store.
@@ -39,19 +42,26 @@ export async function streamJob(
     : fromSeq ?? 1;
   return streamSSE(c, async (stream) => {
     let sent = start - 1;
-    const pending: StoredEvent[] = [];
+    const pending: (StoredEvent | { message: unknown })[] = [];
     let wake: (() => void) | null = null;
     let rest = false;
     const stop = await internalsOf(deps.runtime).listen(id, (event) => {
       if (event.kind === "committed") {
         const first = event.run.version - event.events.length + 1;
         event.events.forEach((item, i) => pending.push({ seq: first + i, event: item }));
+      } else if (event.kind === "execution" && event.event.kind === "messages") {
+        const { data, step, task } = event.event;
+        pending.push({ message: [data, { node: task.node, step, task_id: task.id }] });
       } else if (event.kind === "rest") {
         rest = true;
       }
       wake?.();
     });
-    const send = async (item: StoredEvent) => {
+    const send = async (item: StoredEvent | { message: unknown }) => {
+      if ("message" in item) {
+        await stream.writeSSE({ event: "messages", data: JSON.stringify(item.message) });
+        return;
+      }
       if (item.seq <= sent) return;
       await stream.writeSSE({
         id: String(item.seq),
