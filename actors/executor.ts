@@ -252,7 +252,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       if (!retry) return { kind: "error", node: task.node, error };
       if (request.mode === "live") {
         try {
-          await backoff(policy, attempt, ctx, env, request.signal);
+          await backoff(policy, attempt, error, ctx, env, request.signal);
         } catch (backoffError) {
           // A cancel cut the wait short: the next attempt sees it. Anything
           // else (the journal could not record the wake-up) fails the step.
@@ -268,22 +268,32 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
 
 /**
  * Waits before a retry; the wake-up time is journaled, so recovery does not
- * wait again. After a timeout the attempt's own signal is aborted, so the
+ * wait again. An error that says when to try again (`details.retry_after_ms`
+ * of an `OrisError`, e.g. from a 429's `Retry-After`) makes the wait at least
+ * that long. After a timeout the attempt's own signal is aborted, so the
  * wait is not journaled and listens to the run's signal (a cancel) only.
  */
 async function backoff(
   policy: RetryPolicy,
   attempt: number,
+  error: unknown,
   ctx: TaskContext,
   env: ExecutorEnv,
   runSignal: AbortSignal,
 ): Promise<void> {
-  const delay = retryDelayMs(policy, attempt, env.random());
+  const delay = Math.max(retryDelayMs(policy, attempt, env.random()), retryAfterMs(error));
   const wake = ctx.signal.aborted
     ? env.now() + delay
     : await ctx.effect(`oris.retry_backoff`, () => env.now() + delay);
   const left = wake - env.now();
   if (left > 0) await env.sleep(left, runSignal);
+}
+
+/** How long an error asks to wait before the next attempt (`details.retry_after_ms`), or 0. */
+function retryAfterMs(error: unknown): number {
+  if (!(error instanceof OrisError)) return 0;
+  const value = error.details.retry_after_ms;
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 function interrupted(

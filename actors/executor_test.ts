@@ -78,6 +78,24 @@ Deno.test("executeStep() fails the run with the last error once every attempt fa
   assert.deepEqual(result.error, { code: "internal", message: "fail 4", node: "node", step: 1 });
 });
 
+Deno.test("executeStep() waits at least the retry_after_ms an error asks for, journaled or not", async () => {
+  const { result, sleeps } = await runOne(async (_state, ctx) => {
+    if (ctx.attempt === 1) {
+      throw new OrisError("unavailable", "rate limited", { details: { retry_after_ms: 7_000 } });
+    }
+    if (ctx.attempt === 2) {
+      // The same error, rethrown from the journal.
+      await ctx.effect("call", () => {
+        throw new OrisError("unavailable", "rate limited", { details: { retry_after_ms: 50 } });
+      });
+    }
+    return { count: ctx.attempt };
+  }, { retry: { maxAttempts: 3, initialIntervalMs: 100, backoffFactor: 2, jitter: false } });
+  assert.equal(result.status, "completed");
+  // The first wait is the error's 7 s; the second is the policy's 200 ms, longer than 50 ms.
+  assert.deepEqual(sleeps, [7_000, 200]);
+});
+
 Deno.test("executeStep() spreads retry waits with jitter", async () => {
   const { result, sleeps } = await runOne(
     (_state, ctx) => {

@@ -23,10 +23,14 @@ import {
   errorInfoOf,
   type GraphSpec,
   type IdGenerator,
+  InvalidArgumentError,
   isTerminal,
+  type Json,
   type Logger,
   OrisError,
   planNext,
+  type ResumeAnswer,
+  resumeValues,
   type RunEvent,
   type RunMessage,
   type RunSnapshot,
@@ -260,6 +264,7 @@ export class RunActor {
     if (message.type === "start" && this.#stepQueued) return;
     const run = this.#run;
     try {
+      if (message.type === "resume") this.#validateResume(run, message.answer);
       let decision = decide(run, message, this.#env());
       if (decision.kind === "plan" && message.type === "update") {
         const plan = await planNext(
@@ -289,6 +294,38 @@ export class RunActor {
     } finally {
       if (this.#abort.signal.aborted && !isTerminal(this.#run.status)) {
         this.#abort = new AbortController();
+      }
+    }
+  }
+
+  /**
+   * Asks the nodes whose interrupts a resume answers whether they accept
+   * their answers (`validateResume`); a refusal throws before anything is
+   * decided, so the run does not change. An answer `decide` would refuse
+   * anyway (no such interrupt) is left to it.
+   */
+  #validateResume(run: RunSnapshot, answer: ResumeAnswer): void {
+    if (run.status !== "interrupted") return;
+    let values: { [id: string]: Json };
+    try {
+      values = resumeValues(run, answer);
+    } catch {
+      return;
+    }
+    for (const record of run.interrupts) {
+      if (!(record.id in values)) continue;
+      const validate = this.#deps.graph.nodes.get(record.node)?.options.validateResume;
+      if (validate === undefined) continue;
+      try {
+        validate(values[record.id]!, record.value);
+      } catch (error) {
+        if (error instanceof OrisError) throw error;
+        throw new InvalidArgumentError(
+          `Cannot resume interrupt "${record.id}": ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        );
       }
     }
   }

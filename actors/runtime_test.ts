@@ -5,6 +5,7 @@ import {
   defineState,
   END,
   IdempotencyConflictError,
+  InvalidArgumentError,
   type LoadedRun,
   NotFoundError,
   OrisError,
@@ -480,6 +481,43 @@ Deno.test("Runtime.resume() of a run without a pending interrupt is a ConflictEr
   await runtime.invoke("g", {}, { threadId: "done" });
   await assert.rejects(() => runtime.resume("done", "late"), ConflictError);
   assert.equal((await runtime.get("done"))?.status, "completed");
+});
+
+Deno.test("a node's validateResume refuses a bad answer before anything is written; a good one resumes", async () => {
+  await using store = new MemoryStore();
+  await using runtime = createRuntime({ store });
+  const checked: unknown[] = [];
+  new StateGraph(State)
+    .addNode("ask", async (_state, ctx) => ({ answer: await ctx.interrupt({ pick: [1, 2] }) }), {
+      validateResume(answer, question) {
+        checked.push([answer, question]);
+        if (typeof answer !== "number") throw new InvalidArgumentError("Pick a number");
+        if (answer === 3) throw new Error("3 is not offered");
+      },
+    })
+    .addEdge(START, "ask")
+    .addEdge("ask", END)
+    .compile({ runtime, name: "ask" });
+  const first = await runtime.invoke("ask", {}, { threadId: "ask-1" });
+  assert.equal(first.status, "interrupted");
+  const before = await eventTypes(store, "ask-1");
+  await assert.rejects(() => runtime.resume("ask-1", "two"), {
+    name: "InvalidArgumentError",
+    message: "Pick a number",
+  });
+  // A validator's plain Error is an invalid_argument too, naming the interrupt.
+  await assert.rejects(() => runtime.resumeById("ask-1", { [first.interrupts[0]!.id]: 3 }), {
+    code: "invalid_argument",
+    message: new RegExp(`interrupt "${first.interrupts[0]!.id}": 3 is not offered`),
+  });
+  assert.deepEqual(await eventTypes(store, "ask-1"), before, "nothing was written");
+  assert.equal((await runtime.get("ask-1"))?.status, "interrupted");
+  const done = await runtime.resume("ask-1", 2);
+  assert.equal(done.status, "completed");
+  assert.equal(done.state.answer, 2);
+  assert.deepEqual(checked, [["two", { pick: [1, 2] }], [3, { pick: [1, 2] }], [2, {
+    pick: [1, 2],
+  }]]);
 });
 
 Deno.test("createRuntime() durability given to invoke overrides the runtime's", async () => {

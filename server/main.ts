@@ -20,13 +20,15 @@
  * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
  * | `ORIS_MAX_JSON_DEPTH` | how deeply accepted JSON may nest, request bodies included (default 256, at most 1000) |
  * | `ORIS_ACCESS_LOG` | `true`: one JSON line per request (default `false`) |
+ * | `OPENAI_API_KEY` (`OPENAI_BASE_URL`), `ANTHROPIC_API_KEY`, `OLLAMA_HOST` | the `agent` example's provider, the first one set (default: a scripted model) |
+ * | `ORIS_AGENT_MODEL` | the `agent` example's model at that provider |
  *
  * @module
  */
 
 import { z } from "zod";
 import { createJsonLogger, createRuntime, type Runtime } from "../actors/mod.ts";
-import { registerExamples } from "../examples/mod.ts";
+import { agentModelFromEnv, registerExamples } from "../examples/mod.ts";
 import {
   DEFAULT_MAX_JSON_DEPTH,
   type Logger,
@@ -172,7 +174,9 @@ export async function main(
   try {
     await store.ping();
     runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
-    registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG);
+    registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG, {
+      agentModel: agentModelFromEnv(env),
+    });
     const server = await createServer({
       runtime,
       auth: authOf(config),

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 const root = new URL("../", import.meta.url);
-const FOLDERS = ["kernel", "actors", "storage", "server", "cli", "examples"];
+const FOLDERS = ["kernel", "actors", "storage", "server", "cli", "examples", "agents"];
 /** Folders whose files are held to the size limit but not to the layering (benchmarks). */
 const SIZE_ONLY = ["bench"];
 const MAX_LINES = 600;
@@ -138,14 +138,24 @@ Deno.test("architecture: server/ imports the kernel and actors; only its composi
   );
 });
 
+Deno.test("architecture: agents/ is a user of the public API: the package root, the kernel's mod.ts and itself", () => {
+  assert.deepEqual(
+    violations(
+      (f) => f.startsWith("agents/"),
+      (_f, t) => t.startsWith("agents/") || t === "mod.ts" || t === "kernel/mod.ts",
+    ),
+    [],
+  );
+});
+
 Deno.test("architecture: across folders, modules are imported through the folder's mod.ts", () => {
   assert.deepEqual(
     violations(
       () => true,
       (f, t) =>
         folderOf(t) === folderOf(f) || t.endsWith("/mod.ts") || t === "preset.ts" ||
-        // Examples use the package as its users do.
-        (f.startsWith("examples/") && t === "mod.ts") ||
+        // Examples and agents use the package as its users do.
+        ((f.startsWith("examples/") || f.startsWith("agents/")) && t === "mod.ts") ||
         (f.startsWith("storage/") && storageToolkit(t)),
     ),
     [],
@@ -186,6 +196,8 @@ Deno.test("architecture: the package root loads no database driver, HTTP framewo
     );
   }
   assert.ok(![...reached].some((file) => /Deno\.openKv/.test(texts.get(file) ?? "")));
+  // Nor the agents, and with them the providers' clients.
+  assert.deepEqual([...reached].filter((file) => file.startsWith("agents/")), []);
 });
 
 Deno.test(`architecture: no source file is over ${MAX_LINES} lines`, async () => {

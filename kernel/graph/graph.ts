@@ -67,6 +67,15 @@ export interface NodeOptions {
   timeoutMs?: number;
   /** Nodes a `Command` returned by this node may go to (for `compile()`'s reachability checks). */
   ends?: readonly string[];
+  /**
+   * Checks an answer to one of this node's interrupts before a resume is
+   * accepted. Throw (an `InvalidArgumentError`) to refuse it: the resume then
+   * fails with that error and changes nothing, and the run stays interrupted.
+   *
+   * @param answer The answer given to the interrupt.
+   * @param question The interrupt's value (what the node asked).
+   */
+  validateResume?: (answer: Json, question: Json) => void;
 }
 
 /**

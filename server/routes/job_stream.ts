@@ -52,6 +52,10 @@ const LastEventId = z.object({ "Last-Event-ID": Seq });
  * catching up with events another process committed). Then an `end` event
  * with the run's status and last seq. A failure once the stream is open is
  * logged and sent as an `error` event with the error envelope's `error`.
+ * While the run executes in this process, the chunks its nodes pass to
+ * `ctx.emitMessage` (a model's tokens) are sent as `messages` events,
+ * `[chunk, { node, step, task_id }]`, without an id: they are not stored, so
+ * a resumed stream does not repeat them.
  *
  * @param c The Hono context.
  * @param deps The runtime and store.
@@ -73,13 +77,16 @@ export async function streamJob(
     ? options.fromSeq ?? 1
     : validate(LastEventId, { "Last-Event-ID": header }, "header")["Last-Event-ID"] + 1;
   await requireRun(deps.runtime, id);
-  const live: StoredEvent[] = [];
+  const live: (StoredEvent | { message: unknown })[] = [];
   const signal: { wake: (() => void) | null; rest: boolean } = { wake: null, rest: false };
   // Listen before reading the store, so that no event falls between the two.
   const stop = await internalsOf(deps.runtime).listen(id, (event) => {
     if (event.kind === "committed") {
       const first = event.run.version - event.events.length + 1;
       event.events.forEach((item, i) => live.push({ seq: first + i, event: item }));
+    } else if (event.kind === "execution" && event.event.kind === "messages") {
+      const { data, step, task } = event.event;
+      live.push({ message: [data, { node: task.node, step, task_id: task.id }] });
     } else if (event.kind === "rest") {
       signal.rest = true;
     }
@@ -104,7 +111,10 @@ export async function streamJob(
       for (const item of stored) await state.send(item);
       let timer: ReturnType<typeof setTimeout> | undefined;
       while (!stream.aborted) {
-        while (live.length > 0 && !stream.aborted) await state.send(live.shift()!);
+        while (live.length > 0 && !stream.aborted) {
+          const item = live.shift()!;
+          await ("message" in item ? state.message(item.message) : state.send(item));
+        }
         if (options.follow ? state.terminal !== null : signal.rest) break;
         let ticked = false;
         await new Promise<void>((resolve) => {
@@ -162,6 +172,11 @@ class StreamState {
       for (const earlier of missing) await this.#write(earlier);
     }
     if (item.seq >= this.#next) await this.#write(item);
+  }
+
+  /** Sends a chunk a node emitted (not stored: no id). */
+  async message(chunk: unknown): Promise<void> {
+    await this.#stream.writeSSE({ event: "messages", data: JSON.stringify(chunk) });
   }
 
   /** Sends what the store has after the last event sent. */
