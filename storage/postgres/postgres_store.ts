@@ -402,6 +402,26 @@ export class PostgresStore implements Store, ControlStore {
   }
 
   /**
+   * Creates an API key unless one with its id exists (one statement).
+   *
+   * @param record The key (its secret hashed).
+   * @returns `true` when it was created.
+   */
+  createApiKey(record: ApiKeyRecord): Promise<boolean> {
+    return apiKeys.createApiKey(this.#context, record);
+  }
+
+  /**
+   * Lists API keys by key id.
+   *
+   * @param options Limit and cursor.
+   * @returns One page.
+   */
+  listApiKeys(options: PageOptions = {}): Promise<Page<ApiKeyRecord>> {
+    return apiKeys.listApiKeys(this.#context, options);
+  }
+
+  /**
    * Counts the stored API keys.
    *
    * @returns How many there are.

@@ -563,15 +563,18 @@ postgresTest(
       );
     }
 
-    // Events and index rows of the batch were written by one transaction.
+    // Events and index rows of the batch were written by one transaction
+    // (in_g1, raised again, keeps the time it was first raised).
     const [row] = await adminQuery(
       `SELECT count(DISTINCT x)::int AS transactions, count(*)::int AS rows FROM (
          SELECT xmin::text AS x FROM ${store.schema}.runtime_events WHERE at >= ${batchFrom}
          UNION ALL
          SELECT xmin::text FROM ${store.schema}.runtime_interrupts
           WHERE created_at >= ${batchFrom} OR resolved_at >= ${batchFrom}
+             OR interrupt_id = 'in_g1'
        ) AS written`,
     );
+    assert.ok((await store.getInterrupt("in_g1"))!.createdAt < batchFrom);
     assert.equal(row?.transactions, 1);
     assert.equal(row?.rows, 11 + 9); // in_g2 and in_s1 stay as they were
   },
