@@ -17,9 +17,13 @@
 
 import assert from "node:assert/strict";
 import {
+  createJsonLogger,
   createRuntime,
   defineState,
   END,
+  type LogFields,
+  type Logger,
+  type LogLevel,
   type Runtime,
   START,
   StateGraph,
@@ -101,6 +105,18 @@ export interface Harness {
   allRuns(): Promise<{ threadId: string; status: string }[]>;
   /** A run's events. */
   events(threadId: string): Promise<StoredEvent[]>;
+  /** What the runtimes and servers logged (warnings and errors also go to stderr). */
+  logs: LogEntry[];
+}
+
+/** One entry of {@linkcode Harness.logs}. */
+export interface LogEntry {
+  /** Its level. */
+  level: LogLevel;
+  /** Its message. */
+  message: string;
+  /** Its fields. */
+  fields: LogFields;
 }
 
 const GateState = defineState({
@@ -152,6 +168,18 @@ export function serverTest(
     const store = rawStore as Store & ControlStore;
     const counts = new Map<string, number>();
     const gates = new Map<string, GateEntry>();
+    const logs: LogEntry[] = [];
+    const stderr = createJsonLogger({ level: "warn" });
+    const at = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
+      logs.push({ level, message, fields });
+      stderr[level](message, fields);
+    };
+    const logger: Logger = {
+      debug: at("debug"),
+      info: at("info"),
+      warn: at("warn"),
+      error: at("error"),
+    };
 
     function setup(runtime: Runtime): void {
       registerExamples(runtime);
@@ -191,6 +219,7 @@ export function serverTest(
     async function start(): Promise<{ runtime: Runtime; server: OrisServer }> {
       const runtime = createRuntime({
         store,
+        logger,
         ...(options.now === undefined ? {} : { now: options.now }),
       });
       setup(runtime);
@@ -260,6 +289,7 @@ export function serverTest(
         return runs.sort((a, b) => a.threadId < b.threadId ? -1 : 1);
       },
       events: (threadId) => store.readEvents(parseThreadId(threadId), 1),
+      logs,
     };
     try {
       await fn(h);

@@ -204,6 +204,24 @@ postgresTest(
 );
 
 postgresTest(
+  "PostgresStore: a value PostgreSQL refuses is an invalid argument whose message quotes no driver text",
+  async () => {
+    await using store = await freshStore();
+    await assert.rejects(() => store.listInterrupts({ threadId: "a\u0000b" }), (error) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.equal(
+        error.message,
+        "Cannot list interrupts: a text value contains a NUL character or is not valid UTF-8",
+      );
+      assert.deepEqual(error.details, { sqlstate: "22021" });
+      // The driver's words stay in the cause, for logs.
+      assert.match(String((error.cause as Error).message), /invalid byte sequence/);
+      return true;
+    });
+  },
+);
+
+postgresTest(
   "PostgresStore: two stores on one schema write each version of a run exactly once",
   async () => {
     await withFreshSchema(async (schema) => {
