@@ -155,7 +155,7 @@ export function decodeCursor(cursor: string): Json {
  * The listings that page by cursor. A cursor names its listing, so that a
  * cursor of one listing given to another is refused rather than misread.
  */
-export type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "keys";
+type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "keys";
 
 /** The longest id a cursor may carry (ids are at most 128 characters; stores key longer ones by hash). */
 const CURSOR_ID_MAX = 1024;

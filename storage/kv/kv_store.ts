@@ -258,8 +258,8 @@ export class KvStore implements Store, ControlStore {
   }
 
   /**
-   * Lists runs, most recently updated first, paging by key: a run not
-   * updated while a client pages is listed exactly once.
+   * Lists runs, newest first (by creation), paging by that key: a run is
+   * listed exactly once while runs change between pages.
    *
    * @param options Status filter, limit and cursor.
    * @returns One page.

@@ -260,8 +260,8 @@ export class PostgresStore implements Store, ControlStore {
   }
 
   /**
-   * Lists runs, most recently updated first (then by thread id, descending),
-   * paged by key.
+   * Lists runs, newest first (by creation, then by thread id, descending),
+   * paged by that key.
    *
    * @param options Status filter, limit and cursor.
    * @returns One page.
