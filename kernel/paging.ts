@@ -155,7 +155,7 @@ export function decodeCursor(cursor: string): Json {
  * The listings that page by cursor. A cursor names its listing, so that a
  * cursor of one listing given to another is refused rather than misread.
  */
-type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "keys";
+type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "events" | "keys";
 
 /** The longest id a cursor may carry (ids are at most 128 characters; stores key longer ones by hash). */
 const CURSOR_ID_MAX = 1024;
@@ -272,10 +272,12 @@ export function decodeRunCursor(
 }
 
 /**
- * The position of a checkpoint in a run's checkpoint listing, for {@linkcode pageOf}.
+ * The position of a checkpoint in a run's checkpoint listing (or of an event
+ * in a run's event log), for {@linkcode pageOf}.
  *
  * @internal Shared by the storage adapters.
- * @param version The checkpoint's version.
+ * @param version The checkpoint's version (the event's seq).
+ * @param listing `checkpoints` (default) or `events`.
  * @returns The position a cursor encodes.
  *
  * @example
@@ -286,16 +288,21 @@ export function decodeRunCursor(
  * assert.equal(decodeVersionCursor(encodeCursor(versionPosition(12))), 12);
  * ```
  */
-export function versionPosition(version: number): Json {
-  return ["checkpoints", version];
+export function versionPosition(
+  version: number,
+  listing: "checkpoints" | "events" = "checkpoints",
+): Json {
+  return [listing, version];
 }
 
 /**
  * Decodes a checkpoint listing cursor into the version of the last
- * checkpoint of the previous page.
+ * checkpoint of the previous page (or an event log cursor into the seq of
+ * its last event).
  *
  * @internal Shared by the storage adapters.
  * @param cursor The cursor, if any.
+ * @param listing `checkpoints` (default) or `events`.
  * @returns The version, or `null` for the first page.
  * @throws {InvalidArgumentError} when the cursor is malformed or of another listing.
  *
@@ -307,12 +314,18 @@ export function versionPosition(version: number): Json {
  * assert.equal(decodeVersionCursor(encodeCursor(["checkpoints", 12])), 12);
  * ```
  */
-export function decodeVersionCursor(cursor: string | null | undefined): number | null {
+export function decodeVersionCursor(
+  cursor: string | null | undefined,
+  listing: "checkpoints" | "events" = "checkpoints",
+): number | null {
   if (cursor === undefined || cursor === null) return null;
-  const key = decodeListingCursor(cursor, "checkpoints");
+  const key = decodeListingCursor(cursor, listing);
   const [version] = key;
-  if (key.length !== 1 || typeof version !== "number" || !Number.isSafeInteger(version)) {
-    throw invalidCursor("checkpoints");
+  if (
+    key.length !== 1 || typeof version !== "number" || !Number.isSafeInteger(version) ||
+    version < 0
+  ) {
+    throw invalidCursor(listing);
   }
   return version;
 }

@@ -179,6 +179,18 @@ Deno.test("decodeVersionCursor() refuses cursors of the wrong shape or listing",
   assertInvalid(() => decodeVersionCursor(""), "cursor");
 });
 
+Deno.test("decodeVersionCursor() reads an event log's cursors apart from a checkpoint listing's", () => {
+  const events = encodeCursor(versionPosition(7, "events"));
+  assert.equal(decodeVersionCursor(events, "events"), 7);
+  assertInvalid(() => decodeVersionCursor(events), "cursor", /\(checkpoints\)$/);
+  assertInvalid(
+    () => decodeVersionCursor(encodeCursor(versionPosition(7)), "events"),
+    "cursor",
+    /\(events\)$/,
+  );
+  assertInvalid(() => decodeVersionCursor(encodeCursor(["events", -1]), "events"), "cursor");
+});
+
 Deno.test("decodeKeyCursor() decodes a key id and refuses anything else", () => {
   assert.equal(decodeKeyCursor(null), null);
   assert.equal(decodeKeyCursor(encodeCursor(keyPosition("ops-1"))), "ops-1");

@@ -251,7 +251,11 @@ export const TimelineEntry = component(
 );
 
 /** `GET /v1/jobs/:thread_id/timeline`. */
-export const JobTimeline = z.object({ thread_id: z.string(), timeline: z.array(TimelineEntry) });
+export const JobTimeline = z.object({
+  thread_id: z.string(),
+  timeline: z.array(TimelineEntry),
+  next_cursor: NextCursor,
+});
 
 /** A stored event: its seq and the event (whose fields depend on its type). */
 const StoredEvent = z.object({

@@ -168,6 +168,12 @@ export const HistoryQuery = z.strictObject({
   cursor,
 });
 
+/** `GET /v1/jobs/:thread_id/timeline` (no limit and no cursor: the whole log). */
+export const TimelineQuery = z.strictObject({
+  limit: queryInt(1, 1000).optional().describe("At most this many events (default: all)"),
+  cursor,
+});
+
 /** `GET /v1/keys`. */
 export const ListKeysQuery = z.strictObject({
   limit: limit(1000, 100),

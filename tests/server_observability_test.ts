@@ -53,6 +53,7 @@ import {
   RunJobBody,
   RunJobQuery,
   StreamJobQuery,
+  TimelineQuery,
 } from "../server/schemas.ts";
 import {
   assertError,
@@ -593,6 +594,7 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/interrupts": ListInterruptsQuery,
   "GET /v1/audit/logs": ListAuditQuery,
   "GET /v1/keys": ListKeysQuery,
+  "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */

@@ -202,7 +202,7 @@ serverTest(
 );
 
 serverTest(
-  "GET /v1/jobs/:thread_id/history and GET /v1/keys page by cursor",
+  "GET /v1/jobs/:thread_id/history, its timeline and GET /v1/keys page by cursor",
   async (h) => {
     await approval(h, "ph-1");
     const interrupt = (await approvalInterrupt(h, "ph-1"))!;
@@ -217,6 +217,22 @@ serverTest(
     assert.equal(all.next_cursor, null);
     const paged = await pageAll(h, "/v1/jobs/ph-1/history?limit=1", "history");
     assert.deepEqual(paged.items, all.history);
+
+    // The timeline: whole without a limit, or paged by seq (ascending).
+    const log = assertOk(await h.request("GET", "/v1/jobs/ph-1/timeline", { headers: ADMIN }));
+    assert.equal(log.next_cursor, null);
+    assert.deepEqual(
+      log.timeline.map((entry: Body) => entry.seq),
+      log.timeline.map((_: Body, i: number) => i + 1),
+    );
+    const timeline = await pageAll(h, "/v1/jobs/ph-1/timeline?limit=3", "timeline");
+    assert.deepEqual(timeline.items, log.timeline);
+    assert.equal(timeline.pages, Math.ceil(log.timeline.length / 3));
+    assertError(
+      await h.request("GET", "/v1/jobs/nobody/timeline?limit=3", { headers: ADMIN }),
+      404,
+      "not_found",
+    );
 
     for (const id of ["pk-c", "pk-a", "pk-b"]) {
       assertOk(
@@ -244,6 +260,7 @@ serverTest(
       ["/v1/interrupts", interrupts],
       ["/v1/audit/logs", logs],
       ["/v1/jobs/pc-0/history", null],
+      ["/v1/jobs/pc-0/timeline", null],
       ["/v1/keys", null],
     ] as const;
     for (const [path, own] of lists) {

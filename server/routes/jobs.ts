@@ -10,6 +10,8 @@ import type { z } from "zod";
 import {
   checkIdempotencyKey,
   ConflictError,
+  decodeVersionCursor,
+  encodeCursor,
   type Json,
   type JsonObject,
   NotFoundError,
@@ -17,6 +19,7 @@ import {
   type RunSnapshot,
   type RunSummary,
   type StoredEvent,
+  versionPosition,
 } from "../../kernel/mod.ts";
 import {
   type ApiDeps,
@@ -61,6 +64,7 @@ import {
   RunJobBody,
   RunJobQuery,
   StreamJobQuery,
+  TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
 
@@ -104,6 +108,36 @@ async function fullHistory(
     cursor = page.next_cursor;
   } while (cursor !== null);
   return all;
+}
+
+/**
+ * `GET /v1/jobs/:thread_id/timeline`: the whole log, or with a `limit` or a
+ * `cursor`, a page of it (ascending by seq, which never changes).
+ */
+async function timeline(
+  deps: ApiDeps,
+  threadId: string,
+  query: z.infer<typeof TimelineQuery>,
+): Promise<z.infer<typeof JobTimeline>> {
+  const after = decodeVersionCursor(query.cursor, "events");
+  if (after === null && query.limit === undefined) {
+    const log = await events(deps, threadId);
+    return { thread_id: threadId, timeline: log.map(timelineEntry), next_cursor: null };
+  }
+  const run = await requireRun(deps.runtime, threadId);
+  const log = await deps.store.readEvents(
+    parseThreadId(threadId),
+    (after ?? 0) + 1,
+    query.limit === undefined ? {} : { limit: query.limit },
+  );
+  const last = log.at(-1)?.seq ?? null;
+  return {
+    thread_id: threadId,
+    timeline: log.map(timelineEntry),
+    next_cursor: last !== null && last < run.version
+      ? encodeCursor(versionPosition(last, "events"))
+      : null,
+  };
 }
 
 /**
@@ -292,13 +326,10 @@ export function jobRoutes(deps: ApiDeps): RouteDef[] {
     route({
       method: "GET",
       path: "/v1/jobs/:thread_id/timeline",
-      summary: "A job's event log: seq, event type, time, node, checkpoint",
-      query: NoQuery,
+      summary: "A job's event log: seq, event type, time, node, checkpoint (all, or paged)",
+      query: TimelineQuery,
       response: JobTimeline,
-      async handler(_c, { params }) {
-        const log = await events(deps, params.thread_id!);
-        return { thread_id: params.thread_id!, timeline: log.map(timelineEntry) };
-      },
+      handler: (_c, { params, query }) => timeline(deps, params.thread_id!, query),
     }),
     route({
       method: "GET",
