@@ -59,7 +59,7 @@ export interface InterruptRow {
   status: InterruptStatus;
   /** The answer, once resumed. */
   resumeValue: Json | null;
-  /** When it was raised (ms). */
+  /** When it was first raised (ms); raised again, it keeps this time (and its place in listings). */
   createdAt: number;
   /** When it was resumed, rejected or cancelled (ms). */
   resolvedAt: number | null;
@@ -151,18 +151,124 @@ export interface ControlStore {
   releaseIdempotency(key: string): Promise<void>;
   /** One interrupt of the index, or `null`. */
   getInterrupt(interruptId: string): Promise<InterruptRow | null>;
-  /** Interrupts, newest first. */
+  /**
+   * Interrupts, newest first (by when they were first raised, then id
+   * descending), paged by that key: an interrupt that changes status while a
+   * client pages is listed once (when it still matches a status filter).
+   */
   listInterrupts(options?: ListInterruptsOptions): Promise<Page<InterruptRow>>;
   /** Appends an audit entry. */
   appendAudit(record: AuditRecord): Promise<void>;
-  /** Audit entries, newest first. */
+  /**
+   * Audit entries, newest first (by time, then id descending), paged by that key.
+   *
+   * @throws {InvalidArgumentError} for a filter no entry can match (see {@linkcode checkListAuditOptions}).
+   */
   listAudit(options?: ListAuditOptions): Promise<Page<AuditRecord>>;
-  /** Creates or replaces an API key. */
+  /**
+   * Creates or replaces an API key.
+   *
+   * @throws {InvalidArgumentError} for a malformed record (see {@linkcode checkApiKeyRecord}).
+   */
   putApiKey(record: ApiKeyRecord): Promise<void>;
+  /**
+   * Creates an API key unless one with its id exists (then nothing is written).
+   *
+   * @returns `true` when it was created.
+   * @throws {InvalidArgumentError} for a malformed record (see {@linkcode checkApiKeyRecord}).
+   */
+  createApiKey(record: ApiKeyRecord): Promise<boolean>;
   /** An API key by id, or `null`. */
   getApiKey(keyId: string): Promise<ApiKeyRecord | null>;
-  /** How many API keys are stored (auth is on when there are any). */
+  /** API keys, active and disabled, by key id (ascending), paged by key id. */
+  listApiKeys(options?: PageOptions): Promise<Page<ApiKeyRecord>>;
+  /** How many API keys are stored, active or disabled (auth is on when there are any). */
   countApiKeys(): Promise<number>;
+}
+
+/** Whether a filter value is text every store can hold and compare: not empty, no NUL character. */
+function isFilterText(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && !value.includes("\u0000");
+}
+
+/**
+ * Validates the filters of an audit listing, identically in every store (so
+ * that none answers a filter no entry can match differently): a request id
+ * or action must be a non-empty string without NUL characters, the times
+ * finite numbers.
+ *
+ * @internal Shared by the storage adapters.
+ * @param options The listing's options.
+ * @throws {InvalidArgumentError} naming the field otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkListAuditOptions } from "./control.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkListAuditOptions({ requestId: "req-1", fromMs: 0 });
+ * assert.throws(() => checkListAuditOptions({ requestId: "a\u0000b" }), /request_id/);
+ * ```
+ */
+export function checkListAuditOptions(options: ListAuditOptions): void {
+  for (const [field, value] of [["request_id", options.requestId], ["action", options.action]]) {
+    if (value !== undefined && !isFilterText(value)) {
+      throw new InvalidArgumentError(`${field} must be a non-empty string without NUL characters`, {
+        field: field!,
+      });
+    }
+  }
+  for (const [field, value] of [["from_ms", options.fromMs], ["to_ms", options.toMs]] as const) {
+    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value))) {
+      throw new InvalidArgumentError(`${field} must be a finite number`, { field });
+    }
+  }
+}
+
+/**
+ * Validates an API key record before it is stored, identically in every
+ * store: a valid key id, a SHA-256 hex hash, a known role and status, times
+ * in ms.
+ *
+ * @internal Shared by the storage adapters.
+ * @param record The record.
+ * @throws {InvalidArgumentError} naming the field otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkApiKeyRecord } from "./control.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const record = { keyId: "ops-1", secretHash: "ab".repeat(32), role: "operator" as const, status: "active" as const, createdAt: 1, updatedAt: 1 };
+ * checkApiKeyRecord(record);
+ * assert.throws(() => checkApiKeyRecord({ ...record, keyId: "a b" }), /key_id/);
+ * ```
+ */
+export function checkApiKeyRecord(record: ApiKeyRecord): void {
+  if (!isValidId(record?.keyId)) {
+    throw new InvalidArgumentError(
+      'key_id may contain only letters, digits and "-_.:" (1 to 128)',
+      {
+        field: "key_id",
+      },
+    );
+  }
+  if (typeof record.secretHash !== "string" || !/^[0-9a-f]{64}$/.test(record.secretHash)) {
+    throw new InvalidArgumentError("secretHash must be a SHA-256 hex digest", {
+      field: "secretHash",
+    });
+  }
+  if (!ROLES.includes(record.role)) {
+    throw new InvalidArgumentError(`role must be one of ${ROLES.join(", ")}`, { field: "role" });
+  }
+  if (record.status !== "active" && record.status !== "disabled") {
+    throw new InvalidArgumentError("status must be active or disabled", { field: "status" });
+  }
+  for (const field of ["createdAt", "updatedAt"] as const) {
+    if (typeof record[field] !== "number" || !Number.isFinite(record[field])) {
+      throw new InvalidArgumentError(`${field} must be a finite number`, { field });
+    }
+  }
 }
 
 /**

@@ -29,7 +29,8 @@ export type InterruptChange =
 
 /**
  * The interrupt index changes that events make: raised interrupts become
- * `pending` (again, if re-raised), answered ones `resumed`. When a run ends
+ * `pending` (again, if re-raised: an interrupt raised again keeps the
+ * `createdAt` of its first raise), answered ones `resumed`. When a run ends
  * `cancelled` or `failed`, its pending interrupts become `cancelled` (the one
  * a reject names: `rejected`), and so do those it answered but never used
  * (the run ended before the node ran again with the answer), so the index
@@ -157,8 +158,11 @@ export function applyInterruptChanges<V = Json>(
   for (const change of changes) {
     if (change.kind === "raise") {
       const row = change.row;
+      // Raised again, an interrupt keeps when it was first raised: its place in listings.
+      const createdAt = rows.get(row.interruptId)?.createdAt ?? row.createdAt;
       rows.set(row.interruptId, {
         ...row,
+        createdAt,
         value: wrap(row.value),
         resumeValue: row.resumeValue === null ? null : wrap(row.resumeValue),
       });

@@ -1,12 +1,17 @@
 /**
  * Paged listings, as every storage adapter serves them: page sizes, opaque
- * cursors (a listing position as URL-safe base64 of JSON), and the listing
- * orders that adapters page by key.
+ * cursors (a listing position as URL-safe base64 of JSON: the listing's name
+ * and the key of the last item of the previous page), and the listing orders
+ * that adapters page by key. Every order key is immutable (a run's or an
+ * interrupt's creation time and id, an audit entry's time and id, a
+ * checkpoint's version, a key's id), so paging by key neither skips nor
+ * repeats an item that changes while a client pages.
  *
  * @module
  */
 
 import { InvalidArgumentError } from "./errors.ts";
+import { isValidId } from "./ids.ts";
 import type { Json } from "./json.ts";
 
 /** One page of a listing. */
@@ -78,9 +83,9 @@ export function pageLimit(limit: number | undefined): number {
  * import { decodeCursor, pageOf } from "./paging.ts";
  * import assert from "node:assert/strict";
  *
- * const page = pageOf([3, 2, 1], 2, (n) => n);
+ * const page = pageOf([3, 2, 1], 2, (n) => ["checkpoints", n]);
  * assert.deepEqual(page.items, [3, 2]);
- * assert.equal(decodeCursor(page.nextCursor!), 2);
+ * assert.deepEqual(decodeCursor(page.nextCursor!), ["checkpoints", 2]);
  * ```
  */
 export function pageOf<R, T = R>(
@@ -147,89 +152,234 @@ export function decodeCursor(cursor: string): Json {
 }
 
 /**
+ * The listings that page by cursor. A cursor names its listing, so that a
+ * cursor of one listing given to another is refused rather than misread.
+ */
+type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "events" | "keys";
+
+/** The longest id a cursor may carry (ids are at most 128 characters; stores key longer ones by hash). */
+const CURSOR_ID_MAX = 1024;
+
+function invalidCursor(listing: Listing, cause?: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`cursor is not valid for this listing (${listing})`, {
+    field: "cursor",
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** Whether `value` is an id a cursor may carry: 1 to 1024 characters, none of them a control character. */
+function isCursorId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= CURSOR_ID_MAX &&
+    // deno-lint-ignore no-control-regex
+    !/[\u0000-\u001f\u007f]/.test(value);
+}
+
+/** Decodes a cursor and checks that it is one of `listing`'s: `[listing, ...key]`. */
+function decodeListingCursor(cursor: string, listing: Listing): Json[] {
+  let position: Json;
+  try {
+    position = decodeCursor(cursor);
+  } catch (error) {
+    throw invalidCursor(listing, error);
+  }
+  if (!Array.isArray(position) || position[0] !== listing) throw invalidCursor(listing);
+  return position.slice(1);
+}
+
+/**
+ * The position of an item of a listing ordered by time then id (runs and
+ * interrupts by creation, audit entries), for {@linkcode pageOf}.
+ *
+ * @internal Shared by the storage adapters.
+ * @param listing The listing.
+ * @param time The item's time (ms).
+ * @param id The item's id.
+ * @returns The position a cursor encodes.
+ *
+ * @example
+ * ```ts
+ * import { decodeTimeIdCursor, encodeCursor, timeIdPosition } from "./paging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cursor = encodeCursor(timeIdPosition("audit", 5, "au_1"));
+ * assert.deepEqual(decodeTimeIdCursor(cursor, "audit"), { time: 5, id: "au_1" });
+ * ```
+ */
+export function timeIdPosition(
+  listing: "runs" | "interrupts" | "audit",
+  time: number,
+  id: string,
+): Json {
+  return [listing, time, id];
+}
+
+/**
  * Decodes a cursor of a listing ordered by time then id (runs, interrupts,
- * audit entries): the position `[time, id]` of the last item of the previous page.
+ * audit entries): the position of the last item of the previous page.
  *
  * @internal Shared by the storage adapters.
  * @param cursor The cursor, if any.
+ * @param listing The listing it must belong to.
  * @returns The position, or `null` for the first page.
- * @throws {InvalidArgumentError} when the cursor is malformed.
+ * @throws {InvalidArgumentError} when the cursor is malformed or of another listing.
  *
  * @example
  * ```ts
  * import { decodeTimeIdCursor, encodeCursor } from "./paging.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(decodeTimeIdCursor(encodeCursor([5, "x"])), { time: 5, id: "x" });
+ * assert.deepEqual(decodeTimeIdCursor(encodeCursor(["audit", 5, "x"]), "audit"), { time: 5, id: "x" });
+ * assert.throws(() => decodeTimeIdCursor(encodeCursor(["runs", 5, "x"]), "audit"), /cursor is not valid/);
  * ```
  */
 export function decodeTimeIdCursor(
   cursor: string | null | undefined,
+  listing: "runs" | "interrupts" | "audit",
 ): { time: number; id: string } | null {
   if (cursor === undefined || cursor === null) return null;
-  const position = decodeCursor(cursor);
-  if (
-    !Array.isArray(position) || position.length !== 2 || typeof position[0] !== "number" ||
-    typeof position[1] !== "string"
-  ) {
-    throw new InvalidArgumentError("cursor is not valid", { field: "cursor" });
+  const key = decodeListingCursor(cursor, listing);
+  const [time, id] = key;
+  if (key.length !== 2 || typeof time !== "number" || !Number.isFinite(time) || !isCursorId(id)) {
+    throw invalidCursor(listing);
   }
-  return { time: position[0], id: position[1] };
+  return { time, id };
 }
 
 /**
- * Decodes a run listing cursor into the position `[updatedAt, threadId]` of
+ * Decodes a run listing cursor into the position `(createdAt, threadId)` of
  * the last run of the previous page.
  *
  * @internal Shared by the storage adapters.
  * @param cursor The cursor, if any.
  * @returns The position, or `null` for the first page.
- * @throws {InvalidArgumentError} when the cursor is malformed.
+ * @throws {InvalidArgumentError} when the cursor is malformed or of another listing.
  *
  * @example
  * ```ts
  * import { decodeRunCursor, encodeCursor } from "./paging.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(decodeRunCursor(encodeCursor([5, "t"])), { updatedAt: 5, threadId: "t" });
+ * assert.deepEqual(decodeRunCursor(encodeCursor(["runs", 5, "t"])), { createdAt: 5, threadId: "t" });
  * ```
  */
 export function decodeRunCursor(
   cursor: string | null | undefined,
-): { updatedAt: number; threadId: string } | null {
-  const position = decodeTimeIdCursor(cursor);
-  return position === null ? null : { updatedAt: position.time, threadId: position.id };
+): { createdAt: number; threadId: string } | null {
+  const position = decodeTimeIdCursor(cursor, "runs");
+  if (position === null) return null;
+  if (!isValidId(position.id)) throw invalidCursor("runs");
+  return { createdAt: position.time, threadId: position.id };
+}
+
+/**
+ * The position of a checkpoint in a run's checkpoint listing (or of an event
+ * in a run's event log), for {@linkcode pageOf}.
+ *
+ * @internal Shared by the storage adapters.
+ * @param version The checkpoint's version (the event's seq).
+ * @param listing `checkpoints` (default) or `events`.
+ * @returns The position a cursor encodes.
+ *
+ * @example
+ * ```ts
+ * import { decodeVersionCursor, encodeCursor, versionPosition } from "./paging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(decodeVersionCursor(encodeCursor(versionPosition(12))), 12);
+ * ```
+ */
+export function versionPosition(
+  version: number,
+  listing: "checkpoints" | "events" = "checkpoints",
+): Json {
+  return [listing, version];
 }
 
 /**
  * Decodes a checkpoint listing cursor into the version of the last
- * checkpoint of the previous page.
+ * checkpoint of the previous page (or an event log cursor into the seq of
+ * its last event).
  *
  * @internal Shared by the storage adapters.
  * @param cursor The cursor, if any.
+ * @param listing `checkpoints` (default) or `events`.
  * @returns The version, or `null` for the first page.
- * @throws {InvalidArgumentError} when the cursor is malformed.
+ * @throws {InvalidArgumentError} when the cursor is malformed or of another listing.
  *
  * @example
  * ```ts
  * import { decodeVersionCursor, encodeCursor } from "./paging.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(decodeVersionCursor(encodeCursor(12)), 12);
+ * assert.equal(decodeVersionCursor(encodeCursor(["checkpoints", 12])), 12);
  * ```
  */
-export function decodeVersionCursor(cursor: string | null | undefined): number | null {
+export function decodeVersionCursor(
+  cursor: string | null | undefined,
+  listing: "checkpoints" | "events" = "checkpoints",
+): number | null {
   if (cursor === undefined || cursor === null) return null;
-  const position = decodeCursor(cursor);
-  if (typeof position !== "number" || !Number.isSafeInteger(position)) {
-    throw new InvalidArgumentError("cursor is not valid", { field: "cursor" });
+  const key = decodeListingCursor(cursor, listing);
+  const [version] = key;
+  if (
+    key.length !== 1 || typeof version !== "number" || !Number.isSafeInteger(version) ||
+    version < 0
+  ) {
+    throw invalidCursor(listing);
   }
-  return position;
+  return version;
 }
 
 /**
- * Compares listing positions: most recently updated first, then by thread id
- * descending. Adapters order and page runs by this key.
+ * The position of an API key in the key listing (by key id), for {@linkcode pageOf}.
+ *
+ * @internal Shared by the storage adapters.
+ * @param keyId The key's id.
+ * @returns The position a cursor encodes.
+ *
+ * @example
+ * ```ts
+ * import { decodeKeyCursor, encodeCursor, keyPosition } from "./paging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(decodeKeyCursor(encodeCursor(keyPosition("ops-1"))), "ops-1");
+ * ```
+ */
+export function keyPosition(keyId: string): Json {
+  return ["keys", keyId];
+}
+
+/**
+ * Decodes an API key listing cursor into the id of the last key of the
+ * previous page.
+ *
+ * @internal Shared by the storage adapters.
+ * @param cursor The cursor, if any.
+ * @returns The key id, or `null` for the first page.
+ * @throws {InvalidArgumentError} when the cursor is malformed or of another listing.
+ *
+ * @example
+ * ```ts
+ * import { decodeKeyCursor, encodeCursor } from "./paging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(decodeKeyCursor(encodeCursor(["keys", "ops-1"])), "ops-1");
+ * assert.throws(() => decodeKeyCursor(encodeCursor(["keys", "a b"])), /cursor is not valid/);
+ * ```
+ */
+export function decodeKeyCursor(cursor: string | null | undefined): string | null {
+  if (cursor === undefined || cursor === null) return null;
+  const key = decodeListingCursor(cursor, "keys");
+  const [keyId] = key;
+  if (key.length !== 1 || !isValidId(keyId)) throw invalidCursor("keys");
+  return keyId;
+}
+
+/**
+ * Compares listing positions of runs: newest first (by creation time), then
+ * by thread id descending. Adapters order and page runs by this key; it never
+ * changes for a run, so paging neither skips nor repeats a run that changes
+ * meanwhile.
  *
  * @internal Shared by the storage adapters.
  * @param a A run summary.
@@ -241,14 +391,14 @@ export function decodeVersionCursor(cursor: string | null | undefined): number |
  * import { compareRunOrder } from "./paging.ts";
  * import assert from "node:assert/strict";
  *
- * assert.ok(compareRunOrder({ updatedAt: 2, threadId: "a" }, { updatedAt: 1, threadId: "b" }) < 0);
+ * assert.ok(compareRunOrder({ createdAt: 2, threadId: "a" }, { createdAt: 1, threadId: "b" }) < 0);
  * ```
  */
 export function compareRunOrder(
-  a: { updatedAt: number; threadId: string },
-  b: { updatedAt: number; threadId: string },
+  a: { createdAt: number; threadId: string },
+  b: { createdAt: number; threadId: string },
 ): number {
-  return newestFirst(a.updatedAt, a.threadId, b.updatedAt, b.threadId);
+  return newestFirst(a.createdAt, a.threadId, b.createdAt, b.threadId);
 }
 
 /**
@@ -272,6 +422,29 @@ export function compareInterruptOrder(
   b: { createdAt: number; interruptId: string },
 ): number {
   return newestFirst(a.createdAt, a.interruptId, b.createdAt, b.interruptId);
+}
+
+/**
+ * Orders audit entries newest first (by time, then id descending).
+ *
+ * @internal Shared by the storage adapters.
+ * @param a An entry.
+ * @param b Another.
+ * @returns Negative when `a` lists first.
+ *
+ * @example
+ * ```ts
+ * import { compareAuditOrder } from "./paging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(compareAuditOrder({ createdAt: 1, auditId: "b" }, { createdAt: 1, auditId: "a" }) < 0);
+ * ```
+ */
+export function compareAuditOrder(
+  a: { createdAt: number; auditId: string },
+  b: { createdAt: number; auditId: string },
+): number {
+  return newestFirst(a.createdAt, a.auditId, b.createdAt, b.auditId);
 }
 
 /** The order of the listings by time then id (runs, interrupts, audit entries): both descending. */

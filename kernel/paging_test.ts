@@ -3,12 +3,17 @@ import type { Json } from "./json.ts";
 import {
   compareRunOrder,
   decodeCursor,
+  decodeKeyCursor,
   decodeRunCursor,
+  decodeTimeIdCursor,
   decodeVersionCursor,
   DEFAULT_PAGE_LIMIT,
   encodeCursor,
+  keyPosition,
   MAX_PAGE_LIMIT,
   pageLimit,
+  timeIdPosition,
+  versionPosition,
 } from "./paging.ts";
 import { assertInvalid } from "./_fixtures_test.ts";
 
@@ -79,80 +84,150 @@ Deno.test("decodeCursor() refuses what is not a cursor", () => {
   }
 });
 
-Deno.test("decodeRunCursor() decodes [updatedAt, threadId]", () => {
+Deno.test('decodeRunCursor() decodes ["runs", createdAt, threadId]', () => {
   assert.equal(decodeRunCursor(undefined), null);
   assert.equal(decodeRunCursor(null), null);
-  assert.deepEqual(decodeRunCursor(encodeCursor([5, "t"])), { updatedAt: 5, threadId: "t" });
-  assert.deepEqual(decodeRunCursor(encodeCursor([0, "💬"])), { updatedAt: 0, threadId: "💬" });
+  assert.deepEqual(decodeRunCursor(encodeCursor(["runs", 5, "t"])), {
+    createdAt: 5,
+    threadId: "t",
+  });
+  assert.deepEqual(
+    decodeRunCursor(encodeCursor(timeIdPosition("runs", 0, "order-42:v1"))),
+    { createdAt: 0, threadId: "order-42:v1" },
+  );
 });
 
-Deno.test("decodeRunCursor() refuses cursors of the wrong shape", () => {
+Deno.test("decodeRunCursor() refuses cursors of the wrong shape or listing", () => {
   const wrong: Json[] = [
     5,
     "t",
     null,
     [],
-    [5],
-    ["t", 5],
-    [5, "t", 1],
-    [5, null],
-    [null, "t"],
-    ["5", "t"],
-    { updatedAt: 5, threadId: "t" },
+    [5, "t"],
+    ["runs"],
+    ["runs", 5],
+    ["runs", "t", 5],
+    ["runs", 5, "t", 1],
+    ["runs", 5, null],
+    ["runs", null, "t"],
+    ["runs", "5", "t"],
+    ["runs", 5, "💬"],
+    ["runs", 5, "a\u0000b"],
+    ["runs", 5, ""],
+    ["interrupts", 5, "t"],
+    ["audit", 5, "t"],
+    { createdAt: 5, threadId: "t" },
   ];
   for (const position of wrong) {
-    assertInvalid(() => decodeRunCursor(encodeCursor(position)), "cursor", /^cursor is not valid$/);
+    assertInvalid(
+      () => decodeRunCursor(encodeCursor(position)),
+      "cursor",
+      /^cursor is not valid for this listing \(runs\)$/,
+    );
   }
   assertInvalid(() => decodeRunCursor("%%%"), "cursor");
+});
+
+Deno.test("decodeTimeIdCursor() accepts only its own listing's cursors", () => {
+  for (const listing of ["runs", "interrupts", "audit"] as const) {
+    const cursor = encodeCursor(timeIdPosition(listing, 7, "x_1"));
+    assert.deepEqual(decodeTimeIdCursor(cursor, listing), { time: 7, id: "x_1" });
+    for (const other of ["runs", "interrupts", "audit"] as const) {
+      if (other === listing) continue;
+      assertInvalid(() => decodeTimeIdCursor(cursor, other), "cursor");
+    }
+  }
+  for (
+    const position of [["audit", Infinity, "x"], ["audit", 1, "x".repeat(1025)], [
+      "audit",
+      1,
+      "a\nb",
+    ]]
+  ) {
+    assertInvalid(() => decodeTimeIdCursor(encodeCursor(position as Json), "audit"), "cursor");
+  }
 });
 
 Deno.test("decodeVersionCursor() decodes a whole number", () => {
   assert.equal(decodeVersionCursor(undefined), null);
   assert.equal(decodeVersionCursor(null), null);
-  assert.equal(decodeVersionCursor(encodeCursor(12)), 12);
-  assert.equal(decodeVersionCursor(encodeCursor(0)), 0);
+  assert.equal(decodeVersionCursor(encodeCursor(["checkpoints", 12])), 12);
+  assert.equal(decodeVersionCursor(encodeCursor(versionPosition(0))), 0);
 });
 
-Deno.test("decodeVersionCursor() refuses cursors of the wrong shape", () => {
-  for (const position of ["12", 1.5, [12], { version: 12 }, null, true, 2 ** 53]) {
+Deno.test("decodeVersionCursor() refuses cursors of the wrong shape or listing", () => {
+  for (
+    const position of [
+      12,
+      ["checkpoints", "12"],
+      ["checkpoints", 1.5],
+      ["checkpoints"],
+      ["checkpoints", 12, 1],
+      ["keys", 12],
+      { version: 12 },
+      null,
+      true,
+      ["checkpoints", 2 ** 53],
+    ]
+  ) {
     assertInvalid(
       () => decodeVersionCursor(encodeCursor(position)),
       "cursor",
-      /^cursor is not valid$/,
+      /^cursor is not valid for this listing \(checkpoints\)$/,
     );
   }
   assertInvalid(() => decodeVersionCursor(""), "cursor");
 });
 
+Deno.test("decodeVersionCursor() reads an event log's cursors apart from a checkpoint listing's", () => {
+  const events = encodeCursor(versionPosition(7, "events"));
+  assert.equal(decodeVersionCursor(events, "events"), 7);
+  assertInvalid(() => decodeVersionCursor(events), "cursor", /\(checkpoints\)$/);
+  assertInvalid(
+    () => decodeVersionCursor(encodeCursor(versionPosition(7)), "events"),
+    "cursor",
+    /\(events\)$/,
+  );
+  assertInvalid(() => decodeVersionCursor(encodeCursor(["events", -1]), "events"), "cursor");
+});
+
+Deno.test("decodeKeyCursor() decodes a key id and refuses anything else", () => {
+  assert.equal(decodeKeyCursor(null), null);
+  assert.equal(decodeKeyCursor(encodeCursor(keyPosition("ops-1"))), "ops-1");
+  for (const position of [["keys", "a b"], ["keys", 1], ["keys"], ["runs", 1, "ops-1"], "ops-1"]) {
+    assertInvalid(() => decodeKeyCursor(encodeCursor(position)), "cursor");
+  }
+});
+
 // ---------------------------------------------------------------------------
 // compareRunOrder
 
-Deno.test("compareRunOrder() lists the most recently updated first", () => {
-  assert.ok(compareRunOrder({ updatedAt: 2, threadId: "a" }, { updatedAt: 1, threadId: "b" }) < 0);
-  assert.ok(compareRunOrder({ updatedAt: 1, threadId: "b" }, { updatedAt: 2, threadId: "a" }) > 0);
+Deno.test("compareRunOrder() lists the newest run first", () => {
+  assert.ok(compareRunOrder({ createdAt: 2, threadId: "a" }, { createdAt: 1, threadId: "b" }) < 0);
+  assert.ok(compareRunOrder({ createdAt: 1, threadId: "b" }, { createdAt: 2, threadId: "a" }) > 0);
 });
 
 Deno.test("compareRunOrder() breaks ties by thread id, descending", () => {
-  assert.ok(compareRunOrder({ updatedAt: 1, threadId: "b" }, { updatedAt: 1, threadId: "a" }) < 0);
-  assert.ok(compareRunOrder({ updatedAt: 1, threadId: "a" }, { updatedAt: 1, threadId: "b" }) > 0);
+  assert.ok(compareRunOrder({ createdAt: 1, threadId: "b" }, { createdAt: 1, threadId: "a" }) < 0);
+  assert.ok(compareRunOrder({ createdAt: 1, threadId: "a" }, { createdAt: 1, threadId: "b" }) > 0);
   assert.equal(
-    compareRunOrder({ updatedAt: 1, threadId: "a" }, { updatedAt: 1, threadId: "a" }),
+    compareRunOrder({ createdAt: 1, threadId: "a" }, { createdAt: 1, threadId: "a" }),
     0,
   );
 });
 
 Deno.test("compareRunOrder() sorts a listing and pages it without overlap", () => {
   const runs = [
-    { updatedAt: 3, threadId: "c" },
-    { updatedAt: 1, threadId: "z" },
-    { updatedAt: 3, threadId: "a" },
-    { updatedAt: 2, threadId: "m" },
-    { updatedAt: 3, threadId: "b" },
+    { createdAt: 3, threadId: "c" },
+    { createdAt: 1, threadId: "z" },
+    { createdAt: 3, threadId: "a" },
+    { createdAt: 2, threadId: "m" },
+    { createdAt: 3, threadId: "b" },
   ];
   const sorted = [...runs].sort(compareRunOrder);
   assert.deepEqual(sorted.map((r) => r.threadId), ["c", "b", "a", "m", "z"]);
   // Paging by key: what comes after a cursor is what compares greater than it.
-  const cursor = decodeRunCursor(encodeCursor([3, "b"]))!;
+  const cursor = decodeRunCursor(encodeCursor(["runs", 3, "b"]))!;
   const after = sorted.filter((r) => compareRunOrder(r, cursor) > 0);
   assert.deepEqual(after.map((r) => r.threadId), ["a", "m", "z"]);
   // Antisymmetric.

@@ -160,9 +160,11 @@ export interface RunStore {
   /** A run's checkpoints, newest first. */
   listCheckpoints(threadId: ThreadId, options?: PageOptions): Promise<Page<CheckpointRecord>>;
   /**
-   * Runs, most recently updated first. Paging is by key, not offset: a run
-   * that is not updated while a client pages appears exactly once, and no run
-   * appears twice (a run updated meanwhile moves to the head of the listing).
+   * Runs, newest first (by creation, then thread id descending). Paging is by
+   * that key, not offset, and it never changes for a run: a run that exists
+   * when a client starts paging (and matches the status filter when its page
+   * is read) appears exactly once, however it changes meanwhile, and no run
+   * appears twice.
    */
   listRuns(options?: ListRunsOptions): Promise<Page<RunSummary>>;
 }

@@ -32,12 +32,12 @@ import {
   InvalidArgumentError,
   isValidId,
   type Logger,
-  sha256Hex,
 } from "../kernel/mod.ts";
 import type { ApiDeps, ServerStore } from "./api.ts";
 import type { AuthConfig } from "./auth.ts";
 import type { ServerEnv } from "./env.ts";
 import { errorHandler } from "./error_handler.ts";
+import { startCredentials } from "./credentials.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
 import { audit, type AuditOptions } from "./middleware/audit.ts";
 import { auth, type AuthOptions } from "./middleware/auth.ts";
@@ -50,6 +50,7 @@ import { notFound } from "./not_found.ts";
 import { type RouteDef, routeHandler } from "./route.ts";
 import { createRouteMatcher, matchRoute, type RouteMatcher } from "./route_match.ts";
 import { auditRoutes } from "./routes/audit.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -59,7 +60,11 @@ import { NoQuery } from "./schemas.ts";
 export interface ServerOptions {
   /** The runtime whose runs the API controls (its store must keep control records). */
   runtime: Runtime;
-  /** Credentials; when any is set (or keys are stored), every `/v1` route needs one. */
+  /**
+   * Credentials; when any is set (or API keys are stored, even revoked ones),
+   * every `/v1` route needs one. The server logs which are active when it is
+   * created (`api credentials`).
+   */
   auth?: AuthConfig;
   /**
    * The graph a job runs when it names none.
@@ -183,23 +188,21 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
         field: "apiKeyId",
       });
     }
-    const existing = await store.getApiKey(credentials.apiKeyId);
-    await store.putApiKey({
-      keyId: credentials.apiKeyId,
-      secretHash: sha256Hex(credentials.apiKey),
-      role: "operator",
-      status: "active",
-      createdAt: existing?.createdAt ?? now(),
-      updatedAt: now(),
-    });
   }
-  const authEnabled = credentials.bearerToken !== undefined || credentials.apiKey !== undefined ||
-    (await store.countApiKeys()) > 0;
+  const logger = options.logger ?? runtime.logger;
+  const decided = await startCredentials(credentials, store, now);
+  const authEnabled = decided.enabled;
+  logger.info("api credentials", decided.fields);
+  if (authEnabled && !decided.admin) {
+    logger.warn(
+      "auth is on but no admin credential is active: configure a bearer token (ORIS_API_AUTH_BEARER_TOKEN) to list, create and revoke API keys",
+      { stored_keys: decided.fields.stored_keys },
+    );
+  }
   const ids = createIdGenerator({
     now,
     randomBytes: (bytes) => crypto.getRandomValues(bytes),
   });
-  const logger = options.logger ?? runtime.logger;
   const deps: ApiDeps = {
     runtime,
     store,
@@ -213,6 +216,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...jobRoutes(deps, { keepAliveMs }),
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
+    ...keyRoutes(deps, { authEnabled }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
   const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;

@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import type { RunResult } from "../actors/mod.ts";
 import type {
+  ApiKeyRecord,
   AuditRecord,
   CheckpointRecord,
   InterruptRow,
@@ -20,6 +21,7 @@ import type {
 } from "../kernel/mod.ts";
 import type { ServerEnv } from "./env.ts";
 import type {
+  ApiKey,
   AuditLog,
   Checkpoint,
   Interrupt,
@@ -285,5 +287,22 @@ export function auditView(record: AuditRecord): z.infer<typeof AuditLog> {
     request_id: record.requestId,
     details: record.details,
     created_at: iso(record.createdAt),
+  };
+}
+
+/**
+ * A stored API key as `GET /v1/keys` lists it: never its secret, nor its hash.
+ *
+ * @param record The stored key.
+ * @returns The key's wire shape.
+ */
+export function apiKeyView(record: ApiKeyRecord): z.infer<typeof ApiKey> {
+  return {
+    key_id: record.keyId,
+    role: record.role,
+    status: record.status,
+    created_at: iso(record.createdAt),
+    updated_at: iso(record.updatedAt),
+    revoked_at: record.status === "disabled" ? iso(record.updatedAt) : null,
   };
 }

@@ -16,6 +16,8 @@ import { z } from "zod";
 import {
   INTERRUPT_STATUSES,
   type InterruptStatus,
+  type Role,
+  ROLES,
   RUN_STATUSES,
   type RunStatus,
 } from "../kernel/mod.ts";
@@ -158,12 +160,18 @@ export const JobSummary = component(
   }),
 );
 
-/** `GET /v1/jobs`: a page of jobs, most recently updated first. */
+/** Where the next page of a listing starts: pass it as `cursor`; `null` on the last page. */
+const NextCursor = z.string().nullable().describe(
+  "Pass as cursor to get the next page; null on the last page",
+);
+
+/** `GET /v1/jobs`: a page of jobs, newest first (by creation). */
 export const JobList = z.object({
   jobs: z.array(JobSummary),
   limit: z.int(),
   offset: z.int(),
   next_offset: z.int().nullable(),
+  next_cursor: NextCursor,
 });
 
 /** `GET /v1/jobs/:thread_id`: a job's status, state and latest checkpoint. */
@@ -215,7 +223,11 @@ export const JobDetail = Job.extend({
 });
 
 /** `GET /v1/jobs/:thread_id/history`. */
-export const JobHistory = z.object({ thread_id: z.string(), history: z.array(Checkpoint) });
+export const JobHistory = z.object({
+  thread_id: z.string(),
+  history: z.array(Checkpoint),
+  next_cursor: NextCursor,
+});
 
 /** One line of a job's timeline (its event log); the optional fields depend on the event type. */
 export const TimelineEntry = component(
@@ -239,7 +251,11 @@ export const TimelineEntry = component(
 );
 
 /** `GET /v1/jobs/:thread_id/timeline`. */
-export const JobTimeline = z.object({ thread_id: z.string(), timeline: z.array(TimelineEntry) });
+export const JobTimeline = z.object({
+  thread_id: z.string(),
+  timeline: z.array(TimelineEntry),
+  next_cursor: NextCursor,
+});
 
 /** A stored event: its seq and the event (whose fields depend on its type). */
 const StoredEvent = z.object({
@@ -308,7 +324,7 @@ export const Interrupt = component(
 );
 
 /** `GET /v1/interrupts`. */
-export const InterruptList = z.object({ interrupts: z.array(Interrupt) });
+export const InterruptList = z.object({ interrupts: z.array(Interrupt), next_cursor: NextCursor });
 
 /** `GET /v1/interrupts/:interrupt_id`: the interrupt and its run's attempt. */
 export const InterruptDetail = Interrupt.extend({ attempt_id: z.string().nullable() });
@@ -344,7 +360,28 @@ export const AuditLog = component(
 );
 
 /** `GET /v1/audit/logs`. */
-export const AuditLogList = z.object({ logs: z.array(AuditLog) });
+export const AuditLogList = z.object({ logs: z.array(AuditLog), next_cursor: NextCursor });
+
+/** A stored API key, as listed (never its secret, nor its hash). */
+export const ApiKey = component(
+  "ApiKey",
+  z.object({
+    key_id: z.string(),
+    role: z.enum(ROLES as [Role, ...Role[]]),
+    status: z.enum(["active", "disabled"]).describe("disabled: revoked, it authenticates nothing"),
+    created_at: Time,
+    updated_at: Time,
+    revoked_at: Time.nullable().describe("When it was disabled (null while active)"),
+  }),
+);
+
+/** `GET /v1/keys`: stored API keys, by key id. */
+export const ApiKeyList = z.object({ keys: z.array(ApiKey), next_cursor: NextCursor });
+
+/** `POST /v1/keys`: the new key, with its secret (shown this once). */
+export const CreatedApiKey = ApiKey.extend({
+  secret: z.string().describe("Send as x-api-key with x-api-key-id; it is not shown again"),
+});
 
 /** `GET /healthz`. */
 export const HealthResponse = z.object({ status: z.literal("ok") });

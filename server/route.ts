@@ -23,10 +23,28 @@ export interface RouteInput<B, Q> {
   params: Record<string, string>;
 }
 
+/**
+ * Every audit action of the API, in one place: the route table's audit specs
+ * name one each, and `GET /v1/audit/logs?action=` accepts exactly these.
+ */
+export const AUDIT_ACTIONS = [
+  "job.run",
+  "job.resume",
+  "job.replay",
+  "job.cancel",
+  "interrupt.resume",
+  "interrupt.reject",
+  "key.create",
+  "key.revoke",
+] as const;
+
+/** An audit action of the API (see {@linkcode AUDIT_ACTIONS}). */
+export type AuditAction = typeof AUDIT_ACTIONS[number];
+
 /** What a control action records in the audit log. */
 export interface AuditSpec {
   /** The action, e.g. `job.run`. */
-  action: string;
+  action: AuditAction;
   /** The resource kind, e.g. `thread`. */
   resourceType: string;
   /** The path parameter (or body field) that names the resource. */
@@ -36,7 +54,7 @@ export interface AuditSpec {
 /** One route of the API. */
 export interface RouteDef<B = unknown, Q = unknown, R = unknown> {
   /** HTTP method. */
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Hono path, e.g. `/v1/jobs/:thread_id`. */
   path: string;
   /** One line for the OpenAPI document. */

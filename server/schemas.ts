@@ -13,7 +13,15 @@
  */
 
 import { z } from "zod";
-import { ID_PATTERN, INTERRUPT_STATUSES, RUN_STATUSES } from "../kernel/mod.ts";
+import {
+  ID_PATTERN,
+  INTERRUPT_STATUSES,
+  isValidId,
+  type Role,
+  ROLES,
+  RUN_STATUSES,
+} from "../kernel/mod.ts";
+import { AUDIT_ACTIONS } from "./route.ts";
 
 /** "is required" for a missing value, `otherwise` for one of another type. */
 function typeError(otherwise: string): (issue: { input?: unknown }) => string {
@@ -151,11 +159,25 @@ function queryInt(min: number, max: number) {
 
 const limit = (max: number, fallback: number) => queryInt(1, max).default(fallback);
 
+/**
+ * The `cursor` of a listing: a previous page's `next_cursor`, as it was
+ * (URL-safe base64). The store reads it and refuses one of another listing.
+ */
+const cursor = z.string().regex(/^[A-Za-z0-9_-]{1,2048}$/, {
+  error: "is not valid: pass a next_cursor as it was returned",
+}).optional().describe("The next_cursor of the previous page");
+
 /** `GET /v1/jobs`. */
 export const ListJobsQuery = z.strictObject({
   status: z.enum(RUN_STATUSES as [string, ...string[]]).optional(),
   limit: limit(200, 50),
-  offset: queryInt(0, 100_000).default(0),
+  offset: queryInt(0, 100_000).optional().describe(
+    "Skip this many jobs from the start of the listing (positional: prefer cursor)",
+  ),
+  cursor,
+}).refine((query) => query.cursor === undefined || query.offset === undefined, {
+  error: "cannot be given with cursor: give cursor or offset, not both",
+  path: ["offset"],
 });
 
 const SEQ_RULE = `must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`;
@@ -188,15 +210,23 @@ export const ListInterruptsQuery = z.strictObject({
   status: z.enum(INTERRUPT_STATUSES as [string, ...string[]]).optional(),
   run_id: id().optional(),
   limit: limit(200, 50),
+  cursor,
 });
 
 /** `GET /v1/audit/logs`. */
 export const ListAuditQuery = z.strictObject({
-  request_id: z.string().min(1).max(128).optional(),
-  action: z.string().min(1).max(64).optional(),
+  // Exactly what `x-request-id` keeps (the same check), so every recorded request id can be asked for.
+  request_id: z.string().refine(isValidId, {
+    error: 'must be 1 to 128 of letters, digits and "-_.:" (as x-request-id)',
+  }).optional(),
+  action: z.enum(AUDIT_ACTIONS, {
+    error: (issue) =>
+      `must be one of ${AUDIT_ACTIONS.join(", ")}, got ${JSON.stringify(issue.input)}`,
+  }).optional(),
   from_ms: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
   to_ms: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
   limit: limit(500, 100),
+  cursor,
 }).refine(
   (query) =>
     query.from_ms === undefined || query.to_ms === undefined || query.from_ms <= query.to_ms,
@@ -209,6 +239,27 @@ export const ListAuditQuery = z.strictObject({
 /** `GET /v1/jobs/:thread_id/history`. */
 export const HistoryQuery = z.strictObject({
   limit: limit(1000, 100),
+  cursor,
+});
+
+/** `GET /v1/jobs/:thread_id/timeline` (no limit and no cursor: the whole log). */
+export const TimelineQuery = z.strictObject({
+  limit: queryInt(1, 1000).optional().describe("At most this many events (default: all)"),
+  cursor,
+});
+
+/** `GET /v1/keys`. */
+export const ListKeysQuery = z.strictObject({
+  limit: limit(1000, 100),
+  cursor,
+});
+
+/** `POST /v1/keys`: the new key's id and role. */
+export const CreateKeyBody = z.strictObject({
+  key_id: id().describe("The key's id, sent as x-api-key-id"),
+  role: z.enum(ROLES as [Role, ...Role[]], {
+    error: (issue) => `must be one of ${ROLES.join(", ")}, got ${JSON.stringify(issue.input)}`,
+  }).optional().describe("What it may do (default: operator)"),
 });
 
 /** A query with no parameters. */

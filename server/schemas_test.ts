@@ -169,7 +169,7 @@ Deno.test("validate() names unknown fields and parameters, and the allowed value
   assertMessage(
     ListAuditQuery,
     { request_id: "" },
-    "Invalid query: request_id must not be empty",
+    'Invalid query: request_id must be 1 to 128 of letters, digits and "-_.:" (as x-request-id)',
     "query",
   );
 });

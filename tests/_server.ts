@@ -17,9 +17,13 @@
 
 import assert from "node:assert/strict";
 import {
+  createJsonLogger,
   createRuntime,
   defineState,
   END,
+  type LogFields,
+  type Logger,
+  type LogLevel,
   type Runtime,
   START,
   StateGraph,
@@ -106,6 +110,18 @@ export interface Harness {
   allRuns(): Promise<{ threadId: string; status: string }[]>;
   /** A run's events. */
   events(threadId: string): Promise<StoredEvent[]>;
+  /** What the runtimes and servers logged (warnings and errors also go to stderr). */
+  logs: LogEntry[];
+}
+
+/** One entry of {@linkcode Harness.logs}. */
+export interface LogEntry {
+  /** Its level. */
+  level: LogLevel;
+  /** Its message. */
+  message: string;
+  /** Its fields. */
+  fields: LogFields;
 }
 
 const GateState = defineState({
@@ -160,6 +176,18 @@ export function serverTest(
     const store = rawStore as Store & ControlStore;
     const counts = new Map<string, number>();
     const gates = new Map<string, GateEntry>();
+    const logs: LogEntry[] = [];
+    const stderr = createJsonLogger({ level: "warn" });
+    const at = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
+      logs.push({ level, message, fields });
+      stderr[level](message, fields);
+    };
+    const logger: Logger = {
+      debug: at("debug"),
+      info: at("info"),
+      warn: at("warn"),
+      error: at("error"),
+    };
 
     function setup(runtime: Runtime): void {
       registerExamples(runtime);
@@ -199,6 +227,7 @@ export function serverTest(
     async function start(): Promise<{ runtime: Runtime; server: OrisServer }> {
       const runtime = createRuntime({
         store,
+        logger,
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
@@ -269,6 +298,7 @@ export function serverTest(
         return runs.sort((a, b) => a.threadId < b.threadId ? -1 : 1);
       },
       events: (threadId) => store.readEvents(parseThreadId(threadId), 1),
+      logs,
     };
     try {
       await fn(h);

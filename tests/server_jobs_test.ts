@@ -6,7 +6,8 @@
  *   `approval` with an object (interrupted, with pending interrupt ids);
  *   `?wait=false` and a `wait_ms` bound return the current status of a run
  *   whose node is blocked on a promise the test controls;
- * - list (status filter, default limit 50, max 200, offset paging), get,
+ * - list (status filter, default limit 50, max 200, offset paging; cursor
+ *   paging in server_paging_test.ts), get,
  *   detail, history, timeline (the real event log), export, checkpoints;
  * - resume (value, checkpoint mismatch, not interrupted), replay (report, and
  *   a nondeterministic node as a 409 naming step, node and both values),
@@ -284,8 +285,8 @@ serverTest("GET /v1/jobs filters by status and pages with limit and offset", asy
     "updated_at",
     "version",
   ]);
-  const updated = first.jobs.map((job: Body) => Date.parse(job.updated_at));
-  assert.deepEqual(updated, [...updated].sort((a, b) => b - a), "most recently updated first");
+  const created = first.jobs.map((job: Body) => Date.parse(job.created_at));
+  assert.deepEqual(created, [...created].sort((a, b) => b - a), "newest first");
 
   // Max 200 returns everything.
   const max = assertOk(await h.request("GET", "/v1/jobs?limit=200"));

@@ -29,6 +29,11 @@ Deno.test("createServer() logs a 500 and a failed audit write through its logger
   const { logger, entries } = collectingLogger();
   const server = await createServer({ runtime, logger });
   try {
+    // At start: which credentials are active (none here).
+    assert.deepEqual(entries.map((entry) => [entry.level, entry.message, entry.fields.auth]), [
+      ["info", "api credentials", false],
+    ]);
+    entries.length = 0;
     const failed = await server.app.request("/v1/jobs", { headers: { "x-request-id": "r-500" } });
     assert.equal(failed.status, 500);
     const body = await failed.json();

@@ -42,10 +42,12 @@ import { createServer } from "../server/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import {
   CancelJobBody,
+  CreateKeyBody,
   HistoryQuery,
   ListAuditQuery,
   ListInterruptsQuery,
   ListJobsQuery,
+  ListKeysQuery,
   RejectInterruptBody,
   ReplayJobBody,
   ResumeInterruptBody,
@@ -53,6 +55,7 @@ import {
   RunJobBody,
   RunJobQuery,
   StreamJobQuery,
+  TimelineQuery,
 } from "../server/schemas.ts";
 import { collectingLogger } from "./_helpers.ts";
 import {
@@ -612,6 +615,7 @@ const BODIES: Record<string, z.ZodType> = {
   "POST /v1/jobs/:thread_id/cancel": CancelJobBody,
   "POST /v1/interrupts/:interrupt_id/resume": ResumeInterruptBody,
   "POST /v1/interrupts/:interrupt_id/reject": RejectInterruptBody,
+  "POST /v1/keys": CreateKeyBody,
 };
 
 const QUERIES: Record<string, z.ZodType> = {
@@ -622,6 +626,8 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/jobs/:thread_id/stream": StreamJobQuery,
   "GET /v1/interrupts": ListInterruptsQuery,
   "GET /v1/audit/logs": ListAuditQuery,
+  "GET /v1/keys": ListKeysQuery,
+  "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */

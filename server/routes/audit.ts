@@ -21,7 +21,7 @@ export function auditRoutes(deps: ApiDeps): RouteDef[] {
     route({
       method: "GET",
       path: "/v1/audit/logs",
-      summary: "Audit log of control actions, newest first",
+      summary: "Audit log of control actions, newest first (paged by cursor)",
       query: ListAuditQuery,
       response: AuditLogList,
       async handler(_c, { query }) {
@@ -31,8 +31,9 @@ export function auditRoutes(deps: ApiDeps): RouteDef[] {
           ...(query.action === undefined ? {} : { action: query.action }),
           ...(query.from_ms === undefined ? {} : { fromMs: query.from_ms }),
           ...(query.to_ms === undefined ? {} : { toMs: query.to_ms }),
+          cursor: query.cursor ?? null,
         });
-        return { logs: page.items.map(auditView) };
+        return { logs: page.items.map(auditView), next_cursor: page.nextCursor };
       },
     }),
   ];

@@ -51,7 +51,7 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
     route({
       method: "GET",
       path: "/v1/interrupts",
-      summary: "List interrupts, newest first",
+      summary: "List interrupts, newest first (paged by cursor)",
       query: ListInterruptsQuery,
       response: InterruptList,
       async handler(_c, { query }) {
@@ -59,8 +59,9 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
           ...(query.status === undefined ? {} : { status: query.status as InterruptStatus }),
           ...(query.run_id === undefined ? {} : { threadId: query.run_id }),
           limit: query.limit,
+          cursor: query.cursor ?? null,
         });
-        return { interrupts: page.items.map(interruptView) };
+        return { interrupts: page.items.map(interruptView), next_cursor: page.nextCursor };
       },
     }),
     route({

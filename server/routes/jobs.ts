@@ -10,6 +10,8 @@ import type { z } from "zod";
 import {
   checkIdempotencyKey,
   ConflictError,
+  decodeVersionCursor,
+  encodeCursor,
   type Json,
   type JsonObject,
   NotFoundError,
@@ -17,6 +19,7 @@ import {
   type RunSnapshot,
   type RunSummary,
   type StoredEvent,
+  versionPosition,
 } from "../../kernel/mod.ts";
 import {
   type ApiDeps,
@@ -61,6 +64,7 @@ import {
   RunJobBody,
   RunJobQuery,
   StreamJobQuery,
+  TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
 
@@ -85,9 +89,86 @@ async function history(
   deps: ApiDeps,
   threadId: string,
   limit: number,
+  cursor: string | null = null,
+): Promise<Omit<z.infer<typeof JobHistory>, "thread_id">> {
+  const page = await deps.store.listCheckpoints(parseThreadId(threadId), { limit, cursor });
+  return { history: page.items.map(checkpointView), next_cursor: page.nextCursor };
+}
+
+/** Every checkpoint of a run, newest first (all pages). */
+async function fullHistory(
+  deps: ApiDeps,
+  threadId: string,
 ): Promise<z.infer<typeof JobHistory>["history"]> {
-  const page = await deps.store.listCheckpoints(parseThreadId(threadId), { limit });
-  return page.items.map(checkpointView);
+  const all: z.infer<typeof JobHistory>["history"] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await history(deps, threadId, 1000, cursor);
+    all.push(...page.history);
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return all;
+}
+
+/**
+ * `GET /v1/jobs/:thread_id/timeline`: the whole log, or with a `limit` or a
+ * `cursor`, a page of it (ascending by seq, which never changes).
+ */
+async function timeline(
+  deps: ApiDeps,
+  threadId: string,
+  query: z.infer<typeof TimelineQuery>,
+): Promise<z.infer<typeof JobTimeline>> {
+  const after = decodeVersionCursor(query.cursor, "events");
+  if (after === null && query.limit === undefined) {
+    const log = await events(deps, threadId);
+    return { thread_id: threadId, timeline: log.map(timelineEntry), next_cursor: null };
+  }
+  const run = await requireRun(deps.runtime, threadId);
+  const log = await deps.store.readEvents(
+    parseThreadId(threadId),
+    (after ?? 0) + 1,
+    query.limit === undefined ? {} : { limit: query.limit },
+  );
+  const last = log.at(-1)?.seq ?? null;
+  return {
+    thread_id: threadId,
+    timeline: log.map(timelineEntry),
+    next_cursor: last !== null && last < run.version
+      ? encodeCursor(versionPosition(last, "events"))
+      : null,
+  };
+}
+
+/**
+ * A page of `GET /v1/jobs`: from the cursor, or after skipping `offset`
+ * jobs from the start (read page by page, as a client would).
+ */
+async function listJobs(
+  deps: ApiDeps,
+  query: z.infer<typeof ListJobsQuery>,
+): Promise<z.infer<typeof JobList>> {
+  const status = query.status as RunSummary["status"] | undefined;
+  const filter = status === undefined ? {} : { status };
+  const offset = query.offset ?? 0;
+  let cursor = query.cursor ?? null;
+  for (let skip = offset; skip > 0;) {
+    const skipped = await deps.store.listRuns({ ...filter, limit: Math.min(1000, skip), cursor });
+    skip -= skipped.items.length;
+    cursor = skipped.nextCursor;
+    if (cursor === null) {
+      return { jobs: [], limit: query.limit, offset, next_offset: null, next_cursor: null };
+    }
+  }
+  const page = await deps.store.listRuns({ ...filter, limit: query.limit, cursor });
+  const more = page.nextCursor !== null;
+  return {
+    jobs: page.items.map(jobSummary),
+    limit: query.limit,
+    offset,
+    next_offset: more && query.cursor === undefined ? offset + page.items.length : null,
+    next_cursor: page.nextCursor,
+  };
 }
 
 async function runJob(
@@ -167,7 +248,7 @@ export interface JobRoutesOptions {
  * @returns The routes.
  */
 export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] {
-  const { runtime, store } = deps;
+  const { runtime } = deps;
   const run = route({
     method: "POST",
     path: "/v1/jobs/run",
@@ -184,32 +265,10 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
     route({
       method: "GET",
       path: "/v1/jobs",
-      summary: "List jobs, most recently updated first",
+      summary: "List jobs, newest first (paged by cursor)",
       query: ListJobsQuery,
       response: JobList,
-      async handler(_c, { query }) {
-        const wanted = query.offset + query.limit;
-        const items: RunSummary[] = [];
-        let cursor: string | null = null;
-        let more = false;
-        do {
-          const page = await store.listRuns({
-            ...(query.status === undefined ? {} : { status: query.status as RunSummary["status"] }),
-            limit: Math.min(1000, wanted + 1 - items.length),
-            cursor,
-          });
-          items.push(...page.items);
-          cursor = page.nextCursor;
-          more = cursor !== null || items.length > wanted;
-        } while (cursor !== null && items.length <= wanted);
-        const jobs = items.slice(query.offset, wanted).map(jobSummary);
-        return {
-          jobs,
-          limit: query.limit,
-          offset: query.offset,
-          next_offset: more && items.length > wanted ? wanted : null,
-        };
-      },
+      handler: (_c, { query }) => listJobs(deps, query),
     }),
     route({
       method: "GET",
@@ -249,7 +308,7 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           attempts,
           pending_interrupt: pending[0] ?? null,
           pending_interrupts: pending,
-          history: await history(deps, threadId, 100),
+          history: (await history(deps, threadId, 100)).history,
           error: current.status === "failed" ? current.error : null,
           reason: current.status === "cancelled" || current.status === "paused"
             ? current.reason
@@ -260,27 +319,24 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
     route({
       method: "GET",
       path: "/v1/jobs/:thread_id/history",
-      summary: "A job's checkpoints, newest first",
+      summary: "A job's checkpoints, newest first (paged by cursor)",
       query: HistoryQuery,
       response: JobHistory,
       async handler(_c, { params, query }) {
         await requireRun(runtime, params.thread_id!);
         return {
           thread_id: params.thread_id!,
-          history: await history(deps, params.thread_id!, query.limit),
+          ...await history(deps, params.thread_id!, query.limit, query.cursor ?? null),
         };
       },
     }),
     route({
       method: "GET",
       path: "/v1/jobs/:thread_id/timeline",
-      summary: "A job's event log: seq, event type, time, node, checkpoint",
-      query: NoQuery,
+      summary: "A job's event log: seq, event type, time, node, checkpoint (all, or paged)",
+      query: TimelineQuery,
       response: JobTimeline,
-      async handler(_c, { params }) {
-        const log = await events(deps, params.thread_id!);
-        return { thread_id: params.thread_id!, timeline: log.map(timelineEntry) };
-      },
+      handler: (_c, { params, query }) => timeline(deps, params.thread_id!, query),
     }),
     route({
       method: "GET",
@@ -297,7 +353,7 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           graph: current.graph,
           status: current.status,
           exported_at: iso(deps.now()),
-          history: await history(deps, threadId, 1000),
+          history: await fullHistory(deps, threadId),
           timeline: log.map(timelineEntry),
           events: storedEvents(log),
         };

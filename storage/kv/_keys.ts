@@ -6,7 +6,8 @@
  * | --------------------------------------- | ------------------------------------------- |
  * | `ev, threadId, firstSeq`                | one append: its events and the run's head   |
  * | `snap, threadId`                        | the latest stored snapshot                  |
- * | `runs, status, updatedAt, threadId`     | the run's `RunSummary` (listing)            |
+ * | `runc, createdAt, threadId`             | the run's `RunSummary` (listing all runs)   |
+ * | `runsc, status, createdAt, threadId`    | a copy of it, listed by status              |
  * | `cp, threadId, version`                 | one checkpoint (derived)                    |
  * | `cpid, threadId, checkpointId`          | one checkpoint, by id (derived)             |
  * | `cpw, threadId`                         | the version the derived keys cover          |
@@ -15,6 +16,7 @@
  * | `int, interruptId`                      | one interrupt of the index                  |
  * | `ints, status, createdAt, interruptId`  | a copy of it, listed by status              |
  * | `intt, threadId, createdAt, interruptId`| `true`: it is listed by run                 |
+ * | `intg`                                  | the index's generation (`Deno.KvU64`)       |
  * | `intp, threadId`                        | ids of the run's possibly pending interrupts|
  * | `idem, key`                             | one idempotency record                      |
  * | `aud, createdAt, auditId`               | one audit entry                             |
@@ -23,9 +25,12 @@
  * | `key, keyId`                            | one API key                                 |
  * | `keyn`                                  | how many API keys there are (`Deno.KvU64`)  |
  * | `cchunk, kind, nonce, i`                | chunks of large control values              |
+ * | `layout`                                | the version of this layout (see `_layout.ts`)|
  *
- * Strings too long for a key (over 512 bytes) are keyed by their SHA-256
- * ({@linkcode keyPart}).
+ * Listings page by keys that never change for an item (a run's or an
+ * interrupt's creation time, an audit entry's time, a key's id), so an item
+ * that changes while a client pages keeps its place. Strings too long for a key (over 512 bytes) are keyed by
+ * their SHA-256 ({@linkcode keyPart}).
  *
  * @module
  */
@@ -83,15 +88,31 @@ export function snapshotKey(threadId: string): Deno.KvKey {
   return [ROOT, "snap", threadId];
 }
 
-/** The listing lines of the runs of one status, oldest update first. */
-export function runStatusPrefix(status: RunStatus): Deno.KvKey {
-  return [ROOT, "runs", status];
+/** The listing lines of all runs, oldest first. */
+export function runsPrefix(): Deno.KvKey {
+  return [ROOT, "runc"];
 }
 
 /** A run's listing line. */
-export function runKey(status: RunStatus, updatedAt: number, threadId: string): Deno.KvKey {
-  return [ROOT, "runs", status, updatedAt, threadId];
+export function runKey(createdAt: number, threadId: string): Deno.KvKey {
+  return [ROOT, "runc", createdAt, threadId];
 }
+
+/** The listing lines of the runs of one status, oldest first. */
+export function runStatusPrefix(status: RunStatus): Deno.KvKey {
+  return [ROOT, "runsc", status];
+}
+
+/** A run's listing line by status. */
+export function runStatusKey(status: RunStatus, createdAt: number, threadId: string): Deno.KvKey {
+  return [ROOT, "runsc", status, createdAt, threadId];
+}
+
+/** The listing lines of runs of the layout before version 2 (by status and last update). */
+export const LEGACY_RUNS_PREFIX: Deno.KvKey = [ROOT, "runs"];
+
+/** The version of the key layout the store was written with (absent: before version 2). */
+export const LAYOUT_KEY: Deno.KvKey = [ROOT, "layout"];
 
 /** A run's indexed checkpoints, by version. */
 export function checkpointsPrefix(threadId: string): Deno.KvKey {
@@ -168,6 +189,13 @@ export function interruptThreadKey(
   return [ROOT, "intt", threadId, createdAt, keyPart(interruptId)];
 }
 
+/**
+ * The interrupt index's generation (a `Deno.KvU64`), counted up by every
+ * commit that changes the index, so that a reader of several of its ranges
+ * can tell that none changed meanwhile.
+ */
+export const INTERRUPT_GENERATION_KEY: Deno.KvKey = [ROOT, "intg"];
+
 /** The ids of a run's interrupts that may be pending (a superset of the pending ones). */
 export function pendingInterruptsKey(threadId: string): Deno.KvKey {
   return [ROOT, "intp", threadId];
@@ -191,6 +219,11 @@ export function auditRequestPrefix(requestId: string): Deno.KvKey {
 /** An API key, by id. */
 export function apiKeyKey(keyId: string): Deno.KvKey {
   return [ROOT, "key", keyPart(keyId)];
+}
+
+/** All API keys, by id. */
+export function apiKeysPrefix(): Deno.KvKey {
+  return [ROOT, "key"];
 }
 
 /** How many API keys there are (a `Deno.KvU64`). */

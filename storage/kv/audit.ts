@@ -9,6 +9,7 @@
 
 import {
   type AuditRecord,
+  checkListAuditOptions,
   decodeTimeIdCursor,
   encodeJson,
   InvalidArgumentError,
@@ -16,6 +17,7 @@ import {
   type Page,
   pageLimit,
   pageOf,
+  timeIdPosition,
 } from "../../kernel/mod.ts";
 import { type BlobValue, decodeValue, discardChunks, prepareBlob, readBlob } from "./_blobs.ts";
 import { type KvContext, retryReads } from "./_context.ts";
@@ -69,15 +71,10 @@ export async function appendAudit(ctx: KvContext, record: AuditRecord): Promise<
 export function listAudit(ctx: KvContext, options: ListAuditOptions): Promise<Page<AuditRecord>> {
   const { kv } = ctx;
   const limit = pageLimit(options.limit);
-  const after = decodeTimeIdCursor(options.cursor);
+  checkListAuditOptions(options);
+  const after = decodeTimeIdCursor(options.cursor, "audit");
   const { requestId, action, fromMs, toMs } = options;
-  for (const [field, bound] of [["from_ms", fromMs], ["to_ms", toMs]] as const) {
-    if (bound !== undefined && typeof bound !== "number") {
-      throw new InvalidArgumentError(`${field} must be a number`, { field });
-    }
-  }
   const empty: Page<AuditRecord> = { items: [], nextCursor: null };
-  if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return Promise.resolve(empty);
   const prefix = requestId !== undefined
     ? auditRequestPrefix(requestId)
     : action !== undefined
@@ -117,6 +114,6 @@ export function listAudit(ctx: KvContext, options: ListAuditOptions): Promise<Pa
       found.push(record);
       if (found.length > limit) break;
     }
-    return pageOf(found, limit, (last) => [last.createdAt, last.auditId]);
+    return pageOf(found, limit, (last) => timeIdPosition("audit", last.createdAt, last.auditId));
   });
 }

@@ -19,6 +19,7 @@ import {
   pageOf,
   type PageOptions,
   type ThreadId,
+  versionPosition,
 } from "../../kernel/mod.ts";
 import { readBatch } from "./_batches.ts";
 import { type BlobValue, decodeValue, encodeValue } from "./_blobs.ts";
@@ -94,7 +95,7 @@ export async function listCheckpoints(
   const selector = before === null ? { prefix } : { prefix, end: [...prefix, before] };
   const entries = kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
   for await (const entry of entries) items.push(decodeValue<CheckpointRecord>(entry.value));
-  return pageOf(items, limit, (last) => last.version);
+  return pageOf(items, limit, (last) => versionPosition(last.version));
 }
 
 /**

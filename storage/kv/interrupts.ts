@@ -2,8 +2,10 @@
  * The interrupt index in Deno KV: its reads, and the writes an append makes.
  *
  * A row is kept under `int, interruptId`, with a copy under its status
- * (`ints`) and a marker under its run (`intt`); `intp, threadId` lists the
- * run's possibly pending interrupts. The index is kept in the commit of the
+ * (`ints`) and a marker under its run (`intt`), both keyed by the row's
+ * creation time (which a row raised again keeps); `intp, threadId` lists the
+ * run's possibly pending interrupts, and `intg` counts the commits that
+ * changed the index. The index is kept in the commit of the
  * append whose events change it ({@linkcode addInterruptChanges}), so it never
  * disagrees with the log; closing a run turns each of its rows listed under
  * `intp` that is still pending into cancelled (or rejected). Appends without
@@ -28,6 +30,7 @@ import {
   pageLimit,
   pageOf,
   StorageError,
+  timeIdPosition,
 } from "../../kernel/mod.ts";
 import {
   type BlobValue,
@@ -42,6 +45,7 @@ import { MAX_COMMIT_BYTES, MAX_KEY_BYTES, MAX_MUTATIONS } from "./_commit.ts";
 import { type KvContext, retryReads } from "./_context.ts";
 import {
   CHUNKS,
+  INTERRUPT_GENERATION_KEY,
   interruptKey,
   interruptStatusKey,
   interruptStatusPrefix,
@@ -83,8 +87,11 @@ export function getInterrupt(ctx: KvContext, interruptId: string): Promise<Inter
 }
 
 /**
- * Lists interrupts, newest first (by creation time, then id). A status
- * filter reads one key range; a run filter reads the run's range.
+ * Lists interrupts, newest first (by when they were first raised, then id).
+ * A run filter reads the run's markers, a status filter alone the copies of
+ * that status, no filter the copies of every status, merged. The keys are by
+ * creation time, which a row keeps when it changes, so paging neither skips
+ * nor repeats a row that changes meanwhile.
  *
  * @param ctx The store.
  * @param options Status and run filters, limit and cursor.
@@ -97,7 +104,7 @@ export function listInterrupts(
 ): Promise<Page<InterruptRow>> {
   const { kv } = ctx;
   const limit = pageLimit(options.limit);
-  const after = decodeTimeIdCursor(options.cursor);
+  const after = decodeTimeIdCursor(options.cursor, "interrupts");
   const { status, threadId } = options;
   if (status !== undefined && !INTERRUPT_STATUSES.includes(status)) {
     return Promise.resolve({ items: [], nextCursor: null });
@@ -106,24 +113,59 @@ export function listInterrupts(
     let rows: InterruptRow[];
     if (threadId !== undefined) {
       rows = isValidId(threadId)
-        ? await threadInterrupts(kv, threadId, status, after, limit + 1)
+        ? await markedInterrupts(
+          kv,
+          interruptThreadPrefix(threadId),
+          { threadId, status },
+          after,
+          limit + 1,
+        )
         : [];
+    } else if (status !== undefined) {
+      const stored = await statusInterrupts(kv, status, after, limit + 1);
+      rows = await Promise.all(stored.map((row) => decodeInterrupt(kv, row)));
     } else {
-      const statuses = status === undefined ? INTERRUPT_STATUSES : [status];
-      const ranges = await Promise.all(
-        statuses.map((one) => statusInterrupts(kv, one, after, limit + 1)),
-      );
-      // A row that changes status while the ranges are read can show up in two: keep its latest.
-      const latest = new Map<string, StoredInterrupt>();
-      for (const row of ranges.flat()) {
-        const seen = latest.get(row.interruptId);
-        if (seen === undefined || isLater(row, seen)) latest.set(row.interruptId, row);
-      }
-      const page = [...latest.values()].sort(compareInterruptOrder).slice(0, limit + 1);
-      rows = await Promise.all(page.map((row) => decodeInterrupt(kv, row)));
+      const stored = await allInterrupts(kv, after, limit + 1);
+      rows = await Promise.all(stored.map((row) => decodeInterrupt(kv, row)));
     }
-    return pageOf(rows, limit, (last) => [last.createdAt, last.interruptId]);
+    return pageOf(
+      rows,
+      limit,
+      (last) => timeIdPosition("interrupts", last.createdAt, last.interruptId),
+    );
   });
+}
+
+/** How many times a listing of all interrupts is read again while the index changes under it. */
+const LIST_ALL_ATTEMPTS = 8;
+
+/**
+ * Up to `count` rows of any status after a position, newest first: the
+ * status ranges, merged. A row that changes status moves from one range to
+ * another in one commit, and the ranges are read one by one, so the reads are
+ * taken again when the index's generation changed while they ran (a row
+ * could then be in neither range, or in two).
+ */
+async function allInterrupts(
+  kv: Deno.Kv,
+  after: { time: number; id: string } | null,
+  count: number,
+): Promise<StoredInterrupt[]> {
+  for (let attempt = 1;; attempt++) {
+    const generation = await kv.get(INTERRUPT_GENERATION_KEY);
+    const ranges = await Promise.all(
+      INTERRUPT_STATUSES.map((status) => statusInterrupts(kv, status, after, count)),
+    );
+    const now = await kv.get(INTERRUPT_GENERATION_KEY);
+    if (now.versionstamp === generation.versionstamp) {
+      return ranges.flat().sort(compareInterruptOrder).slice(0, count);
+    }
+    if (attempt >= LIST_ALL_ATTEMPTS) {
+      throw new StorageError("Cannot list interrupts: the index keeps changing, try again", {
+        retryable: true,
+      });
+    }
+  }
 }
 
 /** The range of a listing by time and id up to a position (all of it when there is none). */
@@ -149,27 +191,33 @@ async function statusInterrupts(
   return stored;
 }
 
-/** Up to `count` rows of one run (of one status) after a position, newest first. */
-async function threadInterrupts(
+/**
+ * Up to `count` rows listed by markers (`prefix, createdAt, interruptId`:
+ * of one run, or of all interrupts) after a position, newest first, that
+ * match the filters.
+ */
+async function markedInterrupts(
   kv: Deno.Kv,
-  threadId: string,
-  status: InterruptStatus | undefined,
+  prefix: Deno.KvKey,
+  filters: { threadId?: string; status?: InterruptStatus | undefined },
   after: { time: number; id: string } | null,
   count: number,
 ): Promise<InterruptRow[]> {
-  const prefix = interruptThreadPrefix(threadId);
+  const { threadId, status } = filters;
   const selector = before(prefix, after);
   const found: InterruptRow[] = [];
   let keys: Deno.KvKey[] = [];
   const take = async (): Promise<void> => {
-    const ids = keys.map((key) => key[4] as string);
+    const ids = keys.map((key) => key[prefix.length + 1] as string);
     const entries = await getInterrupts(kv, ids);
     const rows = await Promise.all(entries.map((entry, i) => {
       const row = entry.value;
       // Skip a key whose row moved on meanwhile (its new key lists it).
       if (
-        row === null || keyPart(row.interruptId) !== ids[i] || row.threadId !== threadId ||
-        row.createdAt !== keys[i]![3] || (status !== undefined && row.status !== status)
+        row === null || keyPart(row.interruptId) !== ids[i] ||
+        row.createdAt !== keys[i]![prefix.length] ||
+        (threadId !== undefined && row.threadId !== threadId) ||
+        (status !== undefined && row.status !== status)
       ) {
         return null;
       }
@@ -188,12 +236,6 @@ async function threadInterrupts(
   }
   await take();
   return found;
-}
-
-/** Whether `a` is a later state of the same interrupt than `b`. */
-function isLater(a: StoredInterrupt, b: StoredInterrupt): boolean {
-  if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt;
-  return (a.resolvedAt ?? -Infinity) > (b.resolvedAt ?? -Infinity);
 }
 
 /**
@@ -384,13 +426,14 @@ export async function addInterruptChanges(
       checks.push({ key: interruptKey(id), versionstamp: before.get(id)!.versionstamp });
     }
   }
+  // One more: the index's generation.
   const mutations = usage.mutations + sets.length + deletes.length + markers.length +
-    (pendingChanged ? 1 : 0);
+    (pendingChanged ? 1 : 0) + 1;
   let keyBytes = usage.keyBytes;
   for (const [key] of sets) keyBytes += keySize(key);
   for (const key of [...deletes, ...markers]) keyBytes += keySize(key);
   for (const check of checks) keyBytes += keySize(check.key);
-  keyBytes += keySize(pendingKey);
+  keyBytes += keySize(pendingKey) + keySize(INTERRUPT_GENERATION_KEY);
   const pendingBytes = pendingChanged
     ? 16 + pendingAfter.reduce((n, id) => n + id.length * 3 + 4, 0)
     : 0;
@@ -466,6 +509,7 @@ export async function addInterruptChanges(
     atomic.set(key, stored);
   }
   for (const key of markers) atomic.set(key, true);
+  atomic.sum(INTERRUPT_GENERATION_KEY, 1n);
   if (pendingChanged) {
     if (pendingAfter.length === 0) atomic.delete(pendingKey);
     else atomic.set(pendingKey, pendingAfter);

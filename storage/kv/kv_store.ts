@@ -54,6 +54,7 @@ import {
 import { isBusy } from "./_commit.ts";
 import { createContext, type KvContext } from "./_context.ts";
 import { PING_KEY } from "./_keys.ts";
+import { upgradeLayout } from "./_layout.ts";
 import * as apiKeys from "./api_keys.ts";
 import * as audit from "./audit.ts";
 import * as checkpoints from "./checkpoints.ts";
@@ -138,8 +139,9 @@ export class KvStore implements Store, ControlStore {
         `Cannot open the store: snapshotEvery must be a whole number from 1, got ${snapshotEvery}`,
       );
     }
+    let kv: Deno.Kv;
     try {
-      return new KvStore(await Deno.openKv(options.path), snapshotEvery);
+      kv = await Deno.openKv(options.path);
     } catch (error) {
       throw new StorageError(
         `Cannot open the store at ${JSON.stringify(options.path ?? "the default location")}: ${
@@ -148,6 +150,17 @@ export class KvStore implements Store, ControlStore {
         { cause: error },
       );
     }
+    try {
+      await upgradeLayout(kv);
+    } catch (error) {
+      kv.close();
+      if (error instanceof OrisError) throw error;
+      throw new StorageError(`Cannot upgrade the store's key layout: ${messageOf(error)}`, {
+        cause: error,
+        retryable: isBusy(error),
+      });
+    }
+    return new KvStore(kv, snapshotEvery);
   }
 
   /**
@@ -245,8 +258,8 @@ export class KvStore implements Store, ControlStore {
   }
 
   /**
-   * Lists runs, most recently updated first, paging by key: a run not
-   * updated while a client pages is listed exactly once.
+   * Lists runs, newest first (by creation), paging by that key: a run is
+   * listed exactly once while runs change between pages.
    *
    * @param options Status filter, limit and cursor.
    * @returns One page.
@@ -395,10 +408,21 @@ export class KvStore implements Store, ControlStore {
    * Creates or replaces an API key (keeping the count of keys in the same commit).
    *
    * @param record The key (its secret hashed).
-   * @throws {InvalidArgumentError} when it is not JSON or has no id.
+   * @throws {InvalidArgumentError} when it is not a valid record.
    */
   putApiKey(record: ApiKeyRecord): Promise<void> {
     return this.#do("store an API key", () => apiKeys.putApiKey(this.#ctx, record));
+  }
+
+  /**
+   * Creates an API key unless one with its id exists (one checked commit).
+   *
+   * @param record The key (its secret hashed).
+   * @returns `true` when it was created.
+   * @throws {InvalidArgumentError} when it is not a valid record.
+   */
+  createApiKey(record: ApiKeyRecord): Promise<boolean> {
+    return this.#do("create an API key", () => apiKeys.createApiKey(this.#ctx, record));
   }
 
   /**
@@ -409,6 +433,16 @@ export class KvStore implements Store, ControlStore {
    */
   getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
     return this.#do("get an API key", () => apiKeys.getApiKey(this.#ctx, keyId));
+  }
+
+  /**
+   * Lists API keys by key id (one key range).
+   *
+   * @param options Limit and cursor.
+   * @returns One page.
+   */
+  listApiKeys(options: PageOptions = {}): Promise<Page<ApiKeyRecord>> {
+    return this.#do("list API keys", () => apiKeys.listApiKeys(this.#ctx, options));
   }
 
   /**

@@ -551,9 +551,10 @@ Deno.test("KvStore interrupt index: large values are chunked, replaced chunks re
         big("again"),
         answer,
       ]);
+      // Raised again, in_big keeps its place: raised with in_small, after it by id.
       const listed = await store.listInterrupts({ status: "resumed", threadId: "large-1" });
-      assert.deepEqual(listed.items.map((item) => item.interruptId), ["in_big", "in_small"]);
-      assert.deepEqual(listed.items[0], row);
+      assert.deepEqual(listed.items.map((item) => item.interruptId), ["in_small", "in_big"]);
+      assert.deepEqual(listed.items[1], row);
       // Step 1 commits (its answers are used), then step 2 raises.
       run = await append(store, run, [{
         type: "step.committed",

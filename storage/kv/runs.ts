@@ -17,8 +17,9 @@
  * each lands or conflicts on its own. Appends that change the interrupt index
  * are always committed alone, with the index's changes (`interrupts.ts`).
  *
- * A run has one listing key (by status), so an append moves one key, not two;
- * listing all runs merges the seven status ranges. A value over 60 KiB is
+ * A run has two listing lines keyed by its creation time (one among all runs,
+ * one among the runs of its status); an append rewrites both in place and
+ * moves only the second, when the status changes. A listing is one key range. A value over 60 KiB is
  * written as chunks before the commit and becomes visible with it; the loser
  * of a race and a replaced snapshot delete their chunks. (A process killed
  * between writing chunks and committing leaves them unreferenced: invisible,
@@ -30,7 +31,6 @@
 import {
   type AppendResult,
   checkFromSeq,
-  compareRunOrder,
   type CreateRunResult,
   currentSnapshot,
   decodeRunCursor,
@@ -47,7 +47,6 @@ import {
   pageOf,
   parseThreadId,
   type ReadEventsOptions,
-  RUN_STATUSES,
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
@@ -57,6 +56,7 @@ import {
   type StoredEvent,
   storedSnapshotAfter,
   type ThreadId,
+  timeIdPosition,
   VersionConflictError,
 } from "../../kernel/mod.ts";
 import { batchText, readBatch, type RunHead, sequenceOf } from "./_batches.ts";
@@ -78,6 +78,8 @@ import {
   eventsPrefix,
   keySize,
   runKey,
+  runsPrefix,
+  runStatusKey,
   runStatusPrefix,
   snapshotKey,
 } from "./_keys.ts";
@@ -184,21 +186,19 @@ async function write(
     const batch = batchText(summary, snapshot, encoded);
     const batchValue = await stageBlob(kv, chunks, encoder.encode(batch), written);
     mutations.push({ type: "set", key: batchKey, value: batchValue });
-    const moved = head !== null &&
-      (head.status !== summary.status || head.updatedAt !== summary.updatedAt);
-    if (moved) {
-      mutations.push({ type: "delete", key: runKey(head.status, head.updatedAt, threadId) });
-    }
+    // The listing lines are keyed by creation, which never changes: only a new
+    // status moves the line by status.
+    const moved = head !== null && head.status !== summary.status;
+    const byStatus = runStatusKey(summary.status, summary.createdAt, threadId);
+    const oldByStatus = moved ? runStatusKey(head.status, summary.createdAt, threadId) : null;
+    if (oldByStatus !== null) mutations.push({ type: "delete", key: oldByStatus });
     const line = encodeValue(summary);
-    mutations.push({
-      type: "set",
-      key: runKey(summary.status, summary.updatedAt, threadId),
-      value: line,
-    });
+    mutations.push({ type: "set", key: runKey(summary.createdAt, threadId), value: line });
+    mutations.push({ type: "set", key: byStatus, value: line });
     if (encoded.interruptChanges.length > 0) {
       // The interrupt index goes into the same commit, within what the rest leaves of its limits.
-      const keys = [batchKey, runKey(summary.status, summary.updatedAt, threadId)];
-      if (moved) keys.push(runKey(head.status, head.updatedAt, threadId));
+      const keys = [batchKey, runKey(summary.createdAt, threadId), byStatus];
+      if (oldByStatus !== null) keys.push(oldByStatus);
       if (snapshotValue !== null) keys.push(snapshotKey(threadId));
       const keyBytes = keys.reduce((n, key) => n + keySize(key), 0);
       // It stays in this append's own commit, out of group commits.
@@ -206,7 +206,7 @@ async function write(
       index = await addInterruptChanges(kv, atomic, threadId, encoded.interruptChanges, {
         mutations: keys.length,
         keyBytes,
-        bytes: keyBytes + blobBytes(batchValue) + line.length +
+        bytes: keyBytes + blobBytes(batchValue) + 2 * line.length +
           (snapshotValue === null ? 0 : blobBytes(snapshotValue)),
       });
     }
@@ -343,7 +343,8 @@ export async function readEvents(
 }
 
 /**
- * Lists runs, most recently updated first, paging by key.
+ * Lists runs, newest first (by creation, then thread id descending), paging
+ * by that key: one key range, of all runs or of one status.
  *
  * @param ctx The store.
  * @param options Status filter, limit and cursor.
@@ -356,26 +357,14 @@ export async function listRuns(
 ): Promise<Page<RunSummary>> {
   const limit = pageLimit(options.limit);
   const after = decodeRunCursor(options.cursor);
-  const statuses = options.status === undefined ? RUN_STATUSES : [options.status];
-  // One range per status, merged: a run that changes status while they are read can
-  // show up in two of them, so keep its newest line.
-  const ranges = await Promise.all(statuses.map(async (status) => {
-    const prefix = runStatusPrefix(status);
-    const selector = after === null
-      ? { prefix }
-      : { prefix, end: [...prefix, after.updatedAt, after.threadId] };
-    const lines: RunSummary[] = [];
-    const entries = ctx.kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
-    for await (const entry of entries) lines.push(decodeValue<RunSummary>(entry.value));
-    return lines;
-  }));
-  const newest = new Map<string, RunSummary>();
-  for (const line of ranges.flat()) {
-    const seen = newest.get(line.threadId);
-    if (seen === undefined || seen.version < line.version) newest.set(line.threadId, line);
-  }
-  const rest = [...newest.values()].sort(compareRunOrder);
-  return pageOf(rest, limit, (last) => [last.updatedAt, last.threadId]);
+  const prefix = options.status === undefined ? runsPrefix() : runStatusPrefix(options.status);
+  const selector = after === null
+    ? { prefix }
+    : { prefix, end: [...prefix, after.createdAt, after.threadId] };
+  const lines: RunSummary[] = [];
+  const entries = ctx.kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
+  for await (const entry of entries) lines.push(decodeValue<RunSummary>(entry.value));
+  return pageOf(lines, limit, (last) => timeIdPosition("runs", last.createdAt, last.threadId));
 }
 
 /** What a value costs in a commit, in bytes (a chunk reference: an estimate with margin). */

@@ -60,9 +60,12 @@ import {
   storedSnapshotAfter,
   type StoredSnapshotInfo,
   type ThreadId,
+  timeIdPosition,
   VersionConflictError,
+  versionPosition,
 } from "../../kernel/mod.ts";
 import { pageOf } from "../../kernel/mod.ts";
+import { MemoryApiKeys, MemoryAuditLog } from "./_control.ts";
 
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -115,8 +118,8 @@ export class MemoryStore implements Store, ControlStore {
   #closed = false;
   #idempotency = new Map<string, string>();
   #interrupts = new Map<string, InterruptRow>();
-  #audit: string[] = [];
-  #apiKeys = new Map<string, string>();
+  #audit = new MemoryAuditLog();
+  #apiKeys = new MemoryApiKeys();
 
   /**
    * Creates an empty store.
@@ -291,12 +294,17 @@ export class MemoryStore implements Store, ControlStore {
       const before = decodeVersionCursor(options.cursor);
       const all = [...(this.#runs.get(threadId)?.checkpoints ?? [])].reverse();
       const rest = before === null ? all : all.filter((record) => record.version < before);
-      return pageOf(rest, limit, (last) => last.version, (record) => ({ ...record }));
+      return pageOf(
+        rest,
+        limit,
+        (last) => versionPosition(last.version),
+        (record) => ({ ...record }),
+      );
     });
   }
 
   /**
-   * Lists runs, most recently updated first.
+   * Lists runs, newest first (by creation, then thread id descending).
    *
    * @param options Status filter, limit and cursor.
    * @returns One page.
@@ -313,7 +321,7 @@ export class MemoryStore implements Store, ControlStore {
       return pageOf(
         rest,
         limit,
-        (last) => [last.updatedAt, last.threadId],
+        (last) => timeIdPosition("runs", last.createdAt, last.threadId),
         (summary) => ({ ...summary }),
       );
     });
@@ -439,7 +447,7 @@ export class MemoryStore implements Store, ControlStore {
   listInterrupts(options: ListInterruptsOptions = {}): Promise<Page<InterruptRow>> {
     return this.#do(() => {
       const limit = pageLimit(options.limit);
-      const after = decodeTimeIdCursor(options.cursor);
+      const after = decodeTimeIdCursor(options.cursor, "interrupts");
       const rest = [...this.#interrupts.values()]
         .filter((row) => options.status === undefined || row.status === options.status)
         .filter((row) => options.threadId === undefined || row.threadId === options.threadId)
@@ -451,7 +459,7 @@ export class MemoryStore implements Store, ControlStore {
       return pageOf(
         rest,
         limit,
-        (last) => [last.createdAt, last.interruptId],
+        (last) => timeIdPosition("interrupts", last.createdAt, last.interruptId),
         (row) => structuredClone(row),
       );
     });
@@ -463,9 +471,7 @@ export class MemoryStore implements Store, ControlStore {
    * @param record The entry.
    */
   appendAudit(record: AuditRecord): Promise<void> {
-    return this.#do(() => {
-      this.#audit.push(encodeJson(record, "audit record"));
-    });
+    return this.#do(() => this.#audit.append(record));
   }
 
   /**
@@ -475,32 +481,7 @@ export class MemoryStore implements Store, ControlStore {
    * @returns One page.
    */
   listAudit(options: ListAuditOptions = {}): Promise<Page<AuditRecord>> {
-    return this.#do(() => {
-      const limit = pageLimit(options.limit);
-      const after = decodeTimeIdCursor(options.cursor);
-      const order = (a: AuditRecord, b: AuditRecord) =>
-        compareInterruptOrder(
-          { createdAt: a.createdAt, interruptId: a.auditId },
-          { createdAt: b.createdAt, interruptId: b.auditId },
-        );
-      const rest = this.#audit
-        .map((json) => JSON.parse(json) as AuditRecord)
-        .filter((record) =>
-          options.requestId === undefined || record.requestId === options.requestId
-        )
-        .filter((record) => options.action === undefined || record.action === options.action)
-        .filter((record) => options.fromMs === undefined || record.createdAt >= options.fromMs)
-        .filter((record) => options.toMs === undefined || record.createdAt <= options.toMs)
-        .filter((record) =>
-          after === null ||
-          compareInterruptOrder(
-              { createdAt: record.createdAt, interruptId: record.auditId },
-              { createdAt: after.time, interruptId: after.id },
-            ) > 0
-        )
-        .sort(order);
-      return pageOf(rest, limit, (last) => [last.createdAt, last.auditId]);
-    });
+    return this.#do(() => this.#audit.list(options));
   }
 
   /**
@@ -509,9 +490,17 @@ export class MemoryStore implements Store, ControlStore {
    * @param record The key (its secret hashed).
    */
   putApiKey(record: ApiKeyRecord): Promise<void> {
-    return this.#do(() => {
-      this.#apiKeys.set(record.keyId, encodeJson(record, "API key"));
-    });
+    return this.#do(() => this.#apiKeys.put(record));
+  }
+
+  /**
+   * Creates an API key unless one with its id exists.
+   *
+   * @param record The key (its secret hashed).
+   * @returns `true` when it was created.
+   */
+  createApiKey(record: ApiKeyRecord): Promise<boolean> {
+    return this.#do(() => this.#apiKeys.create(record));
   }
 
   /**
@@ -521,10 +510,17 @@ export class MemoryStore implements Store, ControlStore {
    * @returns The key, or `null`.
    */
   getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
-    return this.#do(() => {
-      const stored = this.#apiKeys.get(keyId);
-      return stored === undefined ? null : JSON.parse(stored) as ApiKeyRecord;
-    });
+    return this.#do(() => this.#apiKeys.get(keyId));
+  }
+
+  /**
+   * Lists API keys by key id.
+   *
+   * @param options Limit and cursor.
+   * @returns One page.
+   */
+  listApiKeys(options: PageOptions = {}): Promise<Page<ApiKeyRecord>> {
+    return this.#do(() => this.#apiKeys.list(options));
   }
 
   /**
@@ -533,7 +529,7 @@ export class MemoryStore implements Store, ControlStore {
    * @returns How many there are.
    */
   countApiKeys(): Promise<number> {
-    return this.#do(() => this.#apiKeys.size);
+    return this.#do(() => this.#apiKeys.count());
   }
 
   /** Resolves while the store is open. */

@@ -109,11 +109,26 @@ export function isConnectionError(error: unknown): boolean {
     code.startsWith("57P");
 }
 
+/** What a value error of PostgreSQL means, by SQLSTATE, in words that do not quote the driver. */
+const VALUE_ERRORS: Readonly<Record<string, string>> = {
+  "22001": "a text value is too long",
+  "22003": "a number is out of range",
+  "22021": "a text value contains a NUL character or is not valid UTF-8",
+  "22P02": "a value is not in the expected format",
+  "22P05": "a text value contains a character PostgreSQL cannot store",
+  "23502": "a required value is missing",
+  "23514": "a value is outside what is allowed",
+};
+
 /**
  * Wraps a driver error as an Oris error: {@linkcode InvalidArgumentError} for
  * data PostgreSQL cannot store (e.g. `\u0000` in a text column), otherwise a
  * {@linkcode StorageError}, retryable when {@linkcode isTransient}. Oris errors
  * pass through unchanged.
+ *
+ * An invalid argument is a caller's error, so its message says what kind of
+ * value was refused (and `details.sqlstate`) without the driver's text, which
+ * may quote SQL or the value; the driver error stays the `cause`, for logs.
  *
  * @param action What was being done, e.g. `append to run "t-1"`.
  * @param error Anything thrown.
@@ -127,16 +142,24 @@ export function isConnectionError(error: unknown): boolean {
  * const error = toStorageError("load run \"t\"", Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
  * assert.equal(error.message, 'Cannot load run "t": refused');
  * assert.equal(error.code, "unavailable");
+ *
+ * const nul = toStorageError("list audit entries", Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: "22021" }));
+ * assert.equal(nul.code, "invalid_argument");
+ * assert.equal(nul.message, "Cannot list audit entries: a text value contains a NUL character or is not valid UTF-8");
  * ```
  */
 export function toStorageError(action: string, error: unknown): OrisError {
   if (error instanceof OrisError) return error;
-  const message = `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}`;
   const code = errorCode(error);
   // Data exceptions, a NULL where a value is required, a CHECK refusing a value.
   if (code.startsWith("22") || code === "23502" || code === "23514") {
-    return new InvalidArgumentError(message, { cause: error, details: { sqlstate: code } });
+    const what = VALUE_ERRORS[code] ?? "a value cannot be stored in PostgreSQL";
+    return new InvalidArgumentError(`Cannot ${action}: ${what}`, {
+      cause: error,
+      details: { sqlstate: code },
+    });
   }
+  const message = `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}`;
   return new StorageError(message, {
     cause: error,
     retryable: isTransient(error),

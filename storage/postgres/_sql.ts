@@ -45,11 +45,11 @@ export interface Statements {
   listCheckpointsBefore: string;
   /** `$1` limit. */
   listRuns: string;
-  /** `$1` limit, `$2` updated at, `$3` thread id. */
+  /** `$1` limit, `$2` created at, `$3` thread id. */
   listRunsAfter: string;
   /** `$1` status, `$2` limit. */
   listRunsByStatus: string;
-  /** `$1` status, `$2` limit, `$3` updated at, `$4` thread id. */
+  /** `$1` status, `$2` limit, `$3` created at, `$4` thread id. */
   listRunsByStatusAfter: string;
   /** `$1..$6` key, name, record: the stored record (none when a racing insert is not yet visible). */
   recordEffect: string;
@@ -94,8 +94,14 @@ export interface Statements {
   }): string;
   /** `$1..$6` key id, secret hash, role, status, created at, updated at. */
   putApiKey: string;
+  /** `$1..$6` as {@linkcode Statements.putApiKey}: returns the key id when it was created. */
+  createApiKey: string;
   /** `$1` key id. */
   getApiKey: string;
+  /** `$1` limit: keys by id. */
+  listApiKeys: string;
+  /** `$1` limit, `$2` the key id to list after. */
+  listApiKeysAfter: string;
   /** Returns `count`. */
   countApiKeys: string;
 }
@@ -186,7 +192,7 @@ export function statements(q: string): Statements {
   ON CONFLICT (interrupt_id) DO UPDATE SET
     thread_id = excluded.thread_id, node = excluded.node, step = excluded.step,
     value = excluded.value, status = excluded.status, resume_value = excluded.resume_value,
-    created_at = excluded.created_at, resolved_at = excluded.resolved_at
+    resolved_at = excluded.resolved_at
 ), answered_rows AS (
   UPDATE ${interrupts} AS r
      SET status = a.status, resume_value = a.resume_value, resolved_at = a.resolved_at
@@ -303,19 +309,19 @@ SELECT ${checkpoint} FROM ${checkpoints}
  ORDER BY version DESC LIMIT $2::int8`,
     listRuns: `
 SELECT ${summary} FROM ${runs}
- ORDER BY updated_at DESC, thread_id DESC LIMIT $1::int8`,
+ ORDER BY created_at DESC, thread_id DESC LIMIT $1::int8`,
     listRunsAfter: `
 SELECT ${summary} FROM ${runs}
- WHERE (updated_at, thread_id) < ($2::float8, $3::text)
- ORDER BY updated_at DESC, thread_id DESC LIMIT $1::int8`,
+ WHERE (created_at, thread_id) < ($2::float8, $3::text)
+ ORDER BY created_at DESC, thread_id DESC LIMIT $1::int8`,
     listRunsByStatus: `
 SELECT ${summary} FROM ${runs}
  WHERE status = $1::text
- ORDER BY updated_at DESC, thread_id DESC LIMIT $2::int8`,
+ ORDER BY created_at DESC, thread_id DESC LIMIT $2::int8`,
     listRunsByStatusAfter: `
 SELECT ${summary} FROM ${runs}
- WHERE status = $1::text AND (updated_at, thread_id) < ($3::float8, $4::text)
- ORDER BY updated_at DESC, thread_id DESC LIMIT $2::int8`,
+ WHERE status = $1::text AND (created_at, thread_id) < ($3::float8, $4::text)
+ ORDER BY created_at DESC, thread_id DESC LIMIT $2::int8`,
     recordEffect: `
 WITH inserted AS (
   INSERT INTO ${effects} (thread_id, step, node, idx, name, record)
@@ -364,7 +370,15 @@ VALUES ($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8)
 ON CONFLICT (key_id) DO UPDATE SET
   secret_hash = excluded.secret_hash, role = excluded.role, status = excluded.status,
   created_at = excluded.created_at, updated_at = excluded.updated_at`,
+    createApiKey: `
+INSERT INTO ${apiKeys} (${apiKey})
+VALUES ($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8)
+ON CONFLICT (key_id) DO NOTHING
+RETURNING key_id`,
     getApiKey: `SELECT ${apiKey} FROM ${apiKeys} WHERE key_id = $1::text`,
+    listApiKeys: `SELECT ${apiKey} FROM ${apiKeys} ORDER BY key_id LIMIT $1::int8`,
+    listApiKeysAfter: `
+SELECT ${apiKey} FROM ${apiKeys} WHERE key_id > $2::text ORDER BY key_id LIMIT $1::int8`,
     countApiKeys: `SELECT count(*)::int4 AS count FROM ${apiKeys}`,
   };
 }

@@ -5,7 +5,16 @@
  * @module
  */
 
-import { type ApiKeyRecord, encodeJson } from "../../kernel/mod.ts";
+import {
+  type ApiKeyRecord,
+  checkApiKeyRecord,
+  decodeKeyCursor,
+  keyPosition,
+  type Page,
+  pageLimit,
+  pageOf,
+  type PageOptions,
+} from "../../kernel/mod.ts";
 import type { PostgresContext } from "./_context.ts";
 
 interface ApiKeyRow {
@@ -26,16 +35,57 @@ interface ApiKeyRow {
  */
 export function putApiKey(context: PostgresContext, record: ApiKeyRecord): Promise<void> {
   return context.io(`put API key "${record?.keyId}"`, async () => {
-    encodeJson(record, "API key");
-    await context.query(context.statements.putApiKey, [
-      record.keyId,
-      record.secretHash,
-      record.role,
-      record.status,
-      record.createdAt,
-      record.updatedAt,
-    ]);
+    checkApiKeyRecord(record);
+    await context.query(context.statements.putApiKey, columns(record));
   });
+}
+
+/**
+ * Creates an API key unless its id is taken; see {@linkcode PostgresStore.createApiKey}.
+ *
+ * @param context The store's shared state.
+ * @param record The key (its secret hashed).
+ * @returns `true` when it was created.
+ */
+export function createApiKey(context: PostgresContext, record: ApiKeyRecord): Promise<boolean> {
+  return context.io(`create API key "${record?.keyId}"`, async () => {
+    checkApiKeyRecord(record);
+    const rows = await context.query(context.statements.createApiKey, columns(record));
+    return rows.length === 1;
+  });
+}
+
+/**
+ * Lists API keys by key id, paged by it; see {@linkcode PostgresStore.listApiKeys}.
+ *
+ * @param context The store's shared state.
+ * @param options Limit and cursor.
+ * @returns One page.
+ */
+export function listApiKeys(
+  context: PostgresContext,
+  options: PageOptions = {},
+): Promise<Page<ApiKeyRecord>> {
+  return context.io("list API keys", async () => {
+    const limit = pageLimit(options.limit);
+    const after = decodeKeyCursor(options.cursor);
+    const s = context.statements;
+    const rows = after === null
+      ? await context.query<ApiKeyRow>(s.listApiKeys, [limit + 1])
+      : await context.query<ApiKeyRow>(s.listApiKeysAfter, [limit + 1, after]);
+    return pageOf(rows, limit, (last) => keyPosition(last.keyId), toApiKey);
+  });
+}
+
+function columns(record: ApiKeyRecord): [string, string, string, string, number, number] {
+  return [
+    record.keyId,
+    record.secretHash,
+    record.role,
+    record.status,
+    record.createdAt,
+    record.updatedAt,
+  ];
 }
 
 /**

@@ -7,6 +7,7 @@
 
 import {
   type AuditRecord,
+  checkListAuditOptions,
   decodeTimeIdCursor,
   encodeJson,
   type JsonObject,
@@ -14,6 +15,7 @@ import {
   type Page,
   pageLimit,
   pageOf,
+  timeIdPosition,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext } from "./_context.ts";
 
@@ -71,7 +73,8 @@ export function listAudit(
 ): Promise<Page<AuditRecord>> {
   return context.io("list audit entries", async () => {
     const limit = pageLimit(options.limit);
-    const after = decodeTimeIdCursor(options.cursor);
+    checkListAuditOptions(options);
+    const after = decodeTimeIdCursor(options.cursor, "audit");
     const parameters: Parameter[] = [limit + 1];
     if (options.requestId !== undefined) parameters.push(options.requestId);
     if (options.action !== undefined) parameters.push(options.action);
@@ -86,7 +89,12 @@ export function listAudit(
       after: after !== null,
     });
     const rows = await context.query<AuditRow>(text, parameters);
-    return pageOf(rows, limit, (last) => [last.createdAt, last.auditId], toAudit);
+    return pageOf(
+      rows,
+      limit,
+      (last) => timeIdPosition("audit", last.createdAt, last.auditId),
+      toAudit,
+    );
   });
 }
 

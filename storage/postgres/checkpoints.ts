@@ -15,6 +15,7 @@ import {
   type PageOptions,
   parseThreadId,
   type ThreadId,
+  versionPosition,
 } from "../../kernel/mod.ts";
 import type { PostgresContext } from "./_context.ts";
 
@@ -72,7 +73,7 @@ export function listCheckpoints(
     const rows = before === null
       ? await context.query<CheckpointRow>(s.listCheckpoints, [threadId, limit + 1])
       : await context.query<CheckpointRow>(s.listCheckpointsBefore, [threadId, limit + 1, before]);
-    return pageOf(rows, limit, (last) => last.version, toCheckpoint);
+    return pageOf(rows, limit, (last) => versionPosition(last.version), toCheckpoint);
   });
 }
 

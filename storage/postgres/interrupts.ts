@@ -20,6 +20,7 @@ import {
   type Page,
   pageLimit,
   pageOf,
+  timeIdPosition,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext, PreparedAppend } from "./_context.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
@@ -70,7 +71,7 @@ export function listInterrupts(
 ): Promise<Page<InterruptRow>> {
   return context.io("list interrupts", async () => {
     const limit = pageLimit(options.limit);
-    const after = decodeTimeIdCursor(options.cursor);
+    const after = decodeTimeIdCursor(options.cursor, "interrupts");
     const parameters: Parameter[] = [limit + 1];
     if (options.status !== undefined) parameters.push(options.status);
     if (options.threadId !== undefined) parameters.push(options.threadId);
@@ -81,7 +82,12 @@ export function listInterrupts(
       after: after !== null,
     });
     const rows = await context.query<InterruptDbRow>(text, parameters);
-    return pageOf(rows, limit, (last) => [last.createdAt, last.interruptId], toInterrupt);
+    return pageOf(
+      rows,
+      limit,
+      (last) => timeIdPosition("interrupts", last.createdAt, last.interruptId),
+      toInterrupt,
+    );
   });
 }
 

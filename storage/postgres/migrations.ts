@@ -50,7 +50,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./migrations.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2]);
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = [
@@ -167,6 +167,19 @@ CREATE TABLE runtime_api_keys (
   created_at   double precision NOT NULL,
   updated_at   double precision NOT NULL
 );
+`,
+  },
+  {
+    version: 3,
+    name: "list runs by creation, not by last update",
+    // Runs page by (created_at, thread_id), which never changes; the indexes
+    // on updated_at, which every append changed, go.
+    sql: `
+DROP INDEX runtime_runs_updated_idx;
+DROP INDEX runtime_runs_status_updated_idx;
+CREATE INDEX runtime_runs_created_idx ON runtime_runs (created_at DESC, thread_id DESC);
+CREATE INDEX runtime_runs_status_created_idx
+  ON runtime_runs (status, created_at DESC, thread_id DESC);
 `,
   },
 ];

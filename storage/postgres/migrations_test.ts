@@ -89,6 +89,11 @@ postgresTest("migrate() applies every migration once and records it", async () =
       "runtime_schema_migrations",
       "runtime_snapshots",
     ]);
+    assert.deepEqual(await indexes(schema, "runtime_runs"), [
+      "runtime_runs_created_idx",
+      "runtime_runs_pkey",
+      "runtime_runs_status_created_idx",
+    ]);
     assert.deepEqual(await indexes(schema, "runtime_interrupts"), [
       "runtime_interrupts_created_idx",
       "runtime_interrupts_pkey",
@@ -145,48 +150,50 @@ postgresTest("concurrent migrations of one schema apply each migration once", as
   });
 });
 
-postgresTest("a database at version 1 migrates to version 2 and keeps its data", async () => {
-  await withFreshSchema(async (schema) => {
-    const sql = postgresClient();
-    try {
-      const v1 = await applyMigrations(sql, schema, {
-        createSchema: true,
-        migrations: MIGRATIONS.slice(0, 1),
-      });
-      assert.deepEqual([v1.from, v1.to], [0, 1]);
-      assert.ok(!(await tables(schema)).includes("runtime_interrupts"));
-      await adminQuery(
-        `INSERT INTO ${schema}.runtime_runs
+postgresTest(
+  "a database at version 1 migrates to the latest version and keeps its data",
+  async () => {
+    await withFreshSchema(async (schema) => {
+      const sql = postgresClient();
+      try {
+        const v1 = await applyMigrations(sql, schema, {
+          createSchema: true,
+          migrations: MIGRATIONS.slice(0, 1),
+        });
+        assert.deepEqual([v1.from, v1.to], [0, 1]);
+        assert.ok(!(await tables(schema)).includes("runtime_interrupts"));
+        await adminQuery(
+          `INSERT INTO ${schema}.runtime_runs
            (thread_id, status, graph, payload_hash, version, created_at, updated_at)
          VALUES ('old-run', 'paused', 'g', 'h', 3, 1, 2)`,
-      );
-      const v2 = await migrate({ url: postgresTestUrl(), schema });
-      assert.deepEqual([v2.from, v2.to], [1, 2]);
-      assert.deepEqual(v2.applied, [MIGRATIONS[1]]);
-      assert.equal(MIGRATIONS[1]?.version, 2);
-      assert.deepEqual(
-        (await recorded(schema)).map((row) => row.version),
-        [1, 2],
-      );
-      for (
-        const table of [
-          "runtime_idempotency_keys",
-          "runtime_interrupts",
-          "runtime_audit_logs",
-          "runtime_api_keys",
-        ]
-      ) {
-        assert.ok((await tables(schema)).includes(table), table);
+        );
+        const latest = await migrate({ url: postgresTestUrl(), schema });
+        assert.deepEqual([latest.from, latest.to], [1, MIGRATIONS.length]);
+        assert.deepEqual(latest.applied, MIGRATIONS.slice(1));
+        assert.deepEqual(
+          (await recorded(schema)).map((row) => row.version),
+          MIGRATIONS.map((migration) => migration.version),
+        );
+        for (
+          const table of [
+            "runtime_idempotency_keys",
+            "runtime_interrupts",
+            "runtime_audit_logs",
+            "runtime_api_keys",
+          ]
+        ) {
+          assert.ok((await tables(schema)).includes(table), table);
+        }
+        await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+        assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
+        assert.equal(await store.countApiKeys(), 0);
+        assert.deepEqual((await store.listInterrupts()).items, []);
+      } finally {
+        await sql.end();
       }
-      await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
-      assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
-      assert.equal(await store.countApiKeys(), 0);
-      assert.deepEqual((await store.listInterrupts()).items, []);
-    } finally {
-      await sql.end();
-    }
-  });
-});
+    });
+  },
+);
 
 postgresTest("a database at a newer schema version is refused", async () => {
   await withFreshSchema(async (schema) => {

@@ -260,8 +260,8 @@ export class PostgresStore implements Store, ControlStore {
   }
 
   /**
-   * Lists runs, most recently updated first (then by thread id, descending),
-   * paged by key.
+   * Lists runs, newest first (by creation, then by thread id, descending),
+   * paged by that key.
    *
    * @param options Status filter, limit and cursor.
    * @returns One page.
@@ -399,6 +399,26 @@ export class PostgresStore implements Store, ControlStore {
    */
   getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
     return apiKeys.getApiKey(this.#context, keyId);
+  }
+
+  /**
+   * Creates an API key unless one with its id exists (one statement).
+   *
+   * @param record The key (its secret hashed).
+   * @returns `true` when it was created.
+   */
+  createApiKey(record: ApiKeyRecord): Promise<boolean> {
+    return apiKeys.createApiKey(this.#context, record);
+  }
+
+  /**
+   * Lists API keys by key id.
+   *
+   * @param options Limit and cursor.
+   * @returns One page.
+   */
+  listApiKeys(options: PageOptions = {}): Promise<Page<ApiKeyRecord>> {
+    return apiKeys.listApiKeys(this.#context, options);
   }
 
   /**

@@ -204,6 +204,24 @@ postgresTest(
 );
 
 postgresTest(
+  "PostgresStore: a value PostgreSQL refuses is an invalid argument whose message quotes no driver text",
+  async () => {
+    await using store = await freshStore();
+    await assert.rejects(() => store.listInterrupts({ threadId: "a\u0000b" }), (error) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.equal(
+        error.message,
+        "Cannot list interrupts: a text value contains a NUL character or is not valid UTF-8",
+      );
+      assert.deepEqual(error.details, { sqlstate: "22021" });
+      // The driver's words stay in the cause, for logs.
+      assert.match(String((error.cause as Error).message), /invalid byte sequence/);
+      return true;
+    });
+  },
+);
+
+postgresTest(
   "PostgresStore: two stores on one schema write each version of a run exactly once",
   async () => {
     await withFreshSchema(async (schema) => {
@@ -563,15 +581,18 @@ postgresTest(
       );
     }
 
-    // Events and index rows of the batch were written by one transaction.
+    // Events and index rows of the batch were written by one transaction
+    // (in_g1, raised again, keeps the time it was first raised).
     const [row] = await adminQuery(
       `SELECT count(DISTINCT x)::int AS transactions, count(*)::int AS rows FROM (
          SELECT xmin::text AS x FROM ${store.schema}.runtime_events WHERE at >= ${batchFrom}
          UNION ALL
          SELECT xmin::text FROM ${store.schema}.runtime_interrupts
           WHERE created_at >= ${batchFrom} OR resolved_at >= ${batchFrom}
+             OR interrupt_id = 'in_g1'
        ) AS written`,
     );
+    assert.ok((await store.getInterrupt("in_g1"))!.createdAt < batchFrom);
     assert.equal(row?.transactions, 1);
     assert.equal(row?.rows, 11 + 9); // in_g2 and in_s1 stay as they were
   },

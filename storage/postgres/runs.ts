@@ -43,6 +43,7 @@ import {
   type StoredEvent,
   storedSnapshotAfter,
   type ThreadId,
+  timeIdPosition,
   VersionConflictError,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext, PreparedAppend } from "./_context.ts";
@@ -327,8 +328,8 @@ export function readEvents(
 }
 
 /**
- * Lists runs, most recently updated first (then by thread id, descending),
- * paged by key; see {@linkcode PostgresStore.listRuns}.
+ * Lists runs, newest first (by creation, then by thread id, descending),
+ * paged by that key; see {@linkcode PostgresStore.listRuns}.
  *
  * @param context The store's shared state.
  * @param options Status filter, limit and cursor.
@@ -348,7 +349,7 @@ export function listRuns(
         ? await context.query<SummaryRow>(s.listRuns, [limit + 1])
         : await context.query<SummaryRow>(s.listRunsAfter, [
           limit + 1,
-          after.updatedAt,
+          after.createdAt,
           after.threadId,
         ])
       : after === null
@@ -356,10 +357,15 @@ export function listRuns(
       : await context.query<SummaryRow>(s.listRunsByStatusAfter, [
         status,
         limit + 1,
-        after.updatedAt,
+        after.createdAt,
         after.threadId,
       ]);
-    return pageOf(rows, limit, (last) => [last.updatedAt, last.threadId], toSummary);
+    return pageOf(
+      rows,
+      limit,
+      (last) => timeIdPosition("runs", last.createdAt, last.threadId),
+      toSummary,
+    );
   });
 }
 

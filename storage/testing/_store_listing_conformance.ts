@@ -23,51 +23,106 @@ import {
  * @param test Registers one test against a fresh store.
  */
 export function registerListingTests(test: ConformanceTest): void {
-  test("listRuns() pages without duplicates or gaps while runs are updated", async (store) => {
+  test("listRuns() lists each run exactly once, newest first, while runs change between pages", async (store) => {
     const runs = new Map<string, RunSnapshot>();
     for (let i = 0; i < 30; i++) {
       const id = `page-${String(i).padStart(2, "0")}`;
       runs.set(id, await startRun(store, id));
     }
-    const seen: string[] = [];
-    const touched = new Set<string>();
+    const before = new Set(runs.keys());
+    const seen: RunSummary[] = [];
     let cursor: string | null = null;
     let page = 0;
     do {
       const result = await store.listRuns({ limit: 7, cursor });
+      seen.push(...result.items);
+      cursor = result.nextCursor;
+      // Between pages: update a run already listed, update one not listed yet,
+      // end one not listed yet (its status changes), and create a new run.
+      const listed = seen[page]!.threadId;
+      const ahead = `page-${String(29 - 7 * page - 8).padStart(2, "0")}`;
+      const ending = `page-${String(29 - 7 * page - 9).padStart(2, "0")}`;
+      for (const id of [listed, ahead]) {
+        if (!runs.has(id)) continue;
+        const run = runs.get(id)!;
+        runs.set(id, await appendAll(store, run, [stepEvent(run, { touched: page })]));
+      }
+      if (runs.has(ending) && runs.get(ending)!.status === "running") {
+        const run = runs.get(ending)!;
+        runs.set(
+          ending,
+          await appendAll(store, run, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]),
+        );
+      }
+      runs.set(`new-${page}`, await startRun(store, `new-${page}`));
+      page++;
+    } while (cursor !== null);
+    const ids = seen.map((item) => item.threadId);
+    assert.equal(new Set(ids).size, ids.length, "no run is listed twice");
+    assert.deepEqual(
+      ids.filter((id) => before.has(id)),
+      [...before].reverse(),
+      "every run there before paging began is listed once, newest first",
+    );
+    assert.ok(page >= 5, "runs changed between at least four pages");
+    // Runs created while paging list after none of the older ones (they are newer).
+    const fresh = await allRuns(store, { limit: 4 });
+    assert.equal(fresh.length, runs.size);
+    for (let i = 1; i < fresh.length; i++) {
+      const [a, b] = [fresh[i - 1]!, fresh[i]!];
+      assert.ok(
+        a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.threadId > b.threadId),
+      );
+    }
+    const changed = fresh.find((item) => item.threadId === "page-20")!;
+    const run = runs.get("page-20")!;
+    assert.deepEqual(changed, {
+      threadId: "page-20",
+      status: run.status,
+      graph: "conformance",
+      version: run.version,
+      createdAt: run.createdAt,
+      updatedAt: run.updatedAt,
+    });
+    assert.ok(changed.updatedAt > changed.createdAt);
+  });
+
+  test("listRuns() by status lists each run that keeps its status once while others change", async (store) => {
+    const runs: RunSnapshot[] = [];
+    for (let i = 0; i < 12; i++) {
+      runs.push(await startRun(store, `st-${String(i).padStart(2, "0")}`));
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let page = 0;
+    do {
+      const result = await store.listRuns({ status: "running", limit: 3, cursor });
       seen.push(...result.items.map((item) => item.threadId));
       cursor = result.nextCursor;
-      // Between pages, update one run already listed and one not yet listed.
-      for (const id of [seen[0]!, `page-${String(page * 3).padStart(2, "0")}`]) {
-        if (touched.has(id)) continue;
-        const run = runs.get(id)!;
-        runs.set(id, await appendAll(store, run, [stepEvent(run, { touched: true })]));
-        touched.add(id);
+      // Between pages: one run not listed yet ends (leaves the filter), one listed and
+      // one not listed are updated.
+      const [ending, ahead, listed] = [runs[8 - 3 * page], runs[7 - 3 * page], runs[11 - page]];
+      if (ending !== undefined && ending.status === "running") {
+        runs[8 - 3 * page] = await appendAll(store, ending, [{
+          type: "run.cancelled",
+          v: 1,
+          at: tick(),
+          reason: null,
+        }]);
+      }
+      for (const [index, run] of [[7 - 3 * page, ahead], [11 - page, listed]] as const) {
+        if (run !== undefined && run.status === "running") {
+          runs[index] = await appendAll(store, run, [stepEvent(run, { page })]);
+        }
       }
       page++;
     } while (cursor !== null);
     assert.equal(new Set(seen).size, seen.length, "no run is listed twice");
-    for (const id of runs.keys()) {
-      if (!touched.has(id)) {
-        assert.ok(seen.includes(id), `${id} was not updated and must be listed`);
-      }
-    }
-    const fresh = await allRuns(store, { limit: 4 });
-    assert.equal(fresh.length, 30);
-    for (let i = 1; i < fresh.length; i++) {
-      const [a, b] = [fresh[i - 1]!, fresh[i]!];
-      assert.ok(
-        a.updatedAt > b.updatedAt || (a.updatedAt === b.updatedAt && a.threadId > b.threadId),
-      );
-    }
-    assert.deepEqual(fresh[0], {
-      threadId: fresh[0]!.threadId,
-      status: "running",
-      graph: "conformance",
-      version: runs.get(fresh[0]!.threadId)!.version,
-      createdAt: runs.get(fresh[0]!.threadId)!.createdAt,
-      updatedAt: runs.get(fresh[0]!.threadId)!.updatedAt,
-    });
+    const kept: string[] = runs.filter((run) => run.status === "running").map((run) =>
+      run.threadId
+    );
+    assert.deepEqual(seen.filter((id) => kept.includes(id)), [...kept].reverse());
+    assert.ok(runs.some((run) => run.status === "cancelled"));
   });
 
   test("listRuns() filters by status and follows status changes", async (store) => {

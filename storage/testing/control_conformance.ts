@@ -1,6 +1,7 @@
 /**
  * The ControlStore conformance suite: idempotency keys, the interrupt index
- * (kept by appends, atomically with the events), audit logs and API keys.
+ * (kept by appends, atomically with the events), audit logs and API keys;
+ * their paging while items change is in `_control_paging_conformance.ts`.
  * Every storage adapter's test file runs it against a fresh store.
  *
  * @module
@@ -23,6 +24,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../../kernel/mod.ts";
+import { registerControlPagingTests } from "./_control_paging_conformance.ts";
 
 /** Makes a fresh, empty store with control records; the suite closes it. */
 export type ControlStoreFactory = () => Promise<Store & ControlStore>;
@@ -358,4 +360,6 @@ export function runControlStoreConformance(name: string, factory: ControlStoreFa
     assert.equal(await store.countApiKeys(), 2);
     assert.equal(await store.getApiKey("nobody"), null);
   });
+
+  registerControlPagingTests(test);
 }
