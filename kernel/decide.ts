@@ -36,6 +36,7 @@ import type { AttemptId, CheckpointId, InterruptId } from "./ids.ts";
 import type { Json } from "./json.ts";
 import { diffJson } from "./json_delta.ts";
 import { foldAll, isTerminal, type RunSnapshot } from "./snapshot.ts";
+import { unusedAnswers } from "./_answers.ts";
 import type { EffectRecord } from "./store.ts";
 
 /**
@@ -250,6 +251,9 @@ function updateEvent(
   plan: StepPlan,
   env: DecideEnv,
 ): RunEvent {
+  const next = asNode === null ? null : plan.next;
+  // Moving on drops the answers the run has not used: the interrupt index closes them.
+  const dropped = next === null ? [] : unusedAnswers(run);
   return newEvent("state.updated", env.now, {
     step: run.step + 1,
     checkpointId: env.checkpointId(),
@@ -257,7 +261,8 @@ function updateEvent(
     asNode,
     update,
     delta: diffJson(run.state, plan.state),
-    next: asNode === null ? null : plan.next,
+    next,
+    ...(dropped.length === 0 ? {} : { droppedInterruptIds: dropped }),
   });
 }
 

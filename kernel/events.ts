@@ -160,6 +160,11 @@ export interface StateUpdatedEvent extends EventBase {
   delta: JsonDelta | null;
   /** The tasks to run next, when the run continues from `asNode`. */
   next: TaskSpec[] | null;
+  /**
+   * With `next`: the answered interrupts whose answers the edit drops (their
+   * tasks never ran again with them); the interrupt index closes them.
+   */
+  droppedInterruptIds?: InterruptId[];
 }
 
 /** An effect finished; its result is in the effect journal. */
