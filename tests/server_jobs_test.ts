@@ -175,6 +175,7 @@ serverTest("POST /v1/jobs/run runs hello with a string input in the v1 envelope"
     "status",
     "thread_id",
     "trace",
+    "values",
   ]);
   assert.equal(data.thread_id, "hello-1");
   assert.equal(data.status, "completed");
@@ -197,6 +198,7 @@ serverTest("POST /v1/jobs/run runs hello with a string input in the v1 envelope"
     [["human", "hi"], ["ai", "hello world"]],
   );
   assert.deepEqual(job.next, []);
+  assert.deepEqual(data.values, job.values, "the run response carries the final values");
 
   // An invalid x-request-id is replaced by a generated one.
   const replaced = await h.request("GET", "/v1/jobs/hello-1", {
