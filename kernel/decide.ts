@@ -27,6 +27,7 @@ import {
   type InterruptRecord,
   newEvent,
   type RunCompletedEvent,
+  type RunDeadline,
   type RunEvent,
   type StepCommittedEvent,
   type TaskWrite,
@@ -62,8 +63,11 @@ export type RunMessage =
   | { type: "cancel"; reason: string | null }
   /** A person rejected a pending interrupt: the run ends `cancelled`. */
   | { type: "reject"; interruptId: string; reason: string | null }
-  /** The run's deadline passed: it ends with `status` and code `timeout`. */
-  | { type: "timeout"; ms: number; status: "failed" | "cancelled" }
+  /**
+   * The run's deadline passed: it ends with `status` and code `timeout`
+   * (`scope`, default `execution`, says what the deadline measured).
+   */
+  | { type: "timeout"; ms: number; status: "failed" | "cancelled"; scope?: RunDeadline["scope"] }
   /** Edit the state as if `asNode` had returned `update` (time travel). */
   | { type: "update"; update: Json; asNode: string | null };
 
@@ -173,7 +177,9 @@ export function decide(
       case "reject":
         return decideReject(run, message.interruptId, message.reason, env);
       case "timeout": {
-        const text = `Run "${run.threadId}" did not finish within its timeout of ${message.ms} ms`;
+        const text = message.scope === "total"
+          ? `Run "${run.threadId}" did not finish within its total timeout of ${message.ms} ms (time waiting included)`
+          : `Run "${run.threadId}" did not finish within its timeout of ${message.ms} ms`;
         return commit(run, [
           message.status === "failed"
             ? newEvent("run.failed", env.now, { error: { code: "timeout", message: text } })

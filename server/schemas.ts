@@ -36,6 +36,9 @@ export const RunJobBody = z.strictObject({
   timeout_policy: z.strictObject({
     timeout_ms: z.int().min(1).max(7 * 24 * 3600 * 1000),
     on_timeout_status: z.enum(["failed", "cancelled"]),
+    scope: z.enum(["execution", "total"]).optional().describe(
+      "execution (default): each stretch of execution, from the run or a resume until the run comes to rest, time waiting at an interrupt excluded; total: from the run's creation until it finishes, time waiting included",
+    ),
   }).optional(),
   wait_ms: z.int().min(0).max(300_000).optional().describe(
     "How long to wait for the run to come to rest (default 30000)",

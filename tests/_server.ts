@@ -141,12 +141,17 @@ export function compileBoom(runtime: Runtime): void {
  *
  * @param name The test's name (` (<kind>)` is appended).
  * @param fn The test body.
- * @param options Credentials for the server, and the clock of the runtime and server.
+ * @param options Credentials for the server, the clock of the runtime and server, and the
+ * runtime's sleep (its timers).
  */
 export function serverTest(
   name: string,
   fn: (h: Harness) => Promise<void>,
-  options: { auth?: AuthConfig; now?: () => number } = {},
+  options: {
+    auth?: AuthConfig;
+    now?: () => number;
+    sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  } = {},
 ): void {
   storeTest(name, async (rawStore, kind) => {
     const store = rawStore as Store & ControlStore;
@@ -192,9 +197,11 @@ export function serverTest(
       const runtime = createRuntime({
         store,
         ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
       });
       setup(runtime);
-      const server = await createServer({ runtime, ...options });
+      const { sleep: _sleep, ...serverOptions } = options;
+      const server = await createServer({ runtime, ...serverOptions });
       return { runtime, server };
     }
 

@@ -124,12 +124,13 @@ async function runJob(
       metadata: {
         priority: body.priority ?? 0,
         tenant_id: body.tenant_id ?? null,
-        timeout_policy: body.timeout_policy ?? null,
+        timeout_policy: (body.timeout_policy ?? null) as Json,
       },
       ...(body.timeout_policy === undefined ? {} : {
         deadline: {
           ms: body.timeout_policy.timeout_ms,
           status: body.timeout_policy.on_timeout_status,
+          scope: body.timeout_policy.scope ?? "execution",
         },
       }),
     };
@@ -149,7 +150,7 @@ async function runJob(
       input: (body.input ?? null) as Json,
       priority: body.priority ?? 0,
       tenant_id: body.tenant_id ?? null,
-      timeout_policy: body.timeout_policy ?? null,
+      timeout_policy: (body.timeout_policy ?? null) as Json,
     },
     conflict: (record) =>
       new ConflictError(`idempotency_key "${key}" was used with a different payload`, {
