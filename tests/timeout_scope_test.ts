@@ -257,7 +257,7 @@ storeTest(
     const closing = old.close();
     first.resolve();
     await closing;
-  
+
     const timers = fakeSleep();
     await using runtime = createRuntime({ store, sleep: timers.sleep });
     compileTwoSteps(runtime);
