@@ -467,10 +467,19 @@ function abortReason(
   message: Extract<RunMessage, { type: "cancel" | "timeout" }>,
 ): OrisError {
   if (message.type === "timeout") {
+    const total = message.scope === "total";
     return new OrisError(
       "timeout",
-      `Run "${threadId}" did not finish within its timeout of ${message.ms} ms`,
-      { details: { thread_id: threadId, timeout_ms: message.ms } },
+      `Run "${threadId}" did not finish within its ${
+        total ? "total " : ""
+      }timeout of ${message.ms} ms`,
+      {
+        details: {
+          thread_id: threadId,
+          timeout_ms: message.ms,
+          scope: message.scope ?? "execution",
+        },
+      },
     );
   }
   const why = message.reason === null ? "" : `: ${message.reason}`;

@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_JSON_DEPTH,
   type IdGenerator,
   InvalidArgumentError,
+  isTerminal,
   type Json,
   type JsonObject,
   NotFoundError,
@@ -24,6 +25,7 @@ import {
   payloadHash,
   planStart,
   type ResumeAnswer,
+  type RunDeadline,
   type RunMessage,
   type RunSnapshot,
   type RunSummary,
@@ -33,11 +35,11 @@ import { ActorRegistry } from "./actor_registry.ts";
 import type { Durability } from "./committer.ts";
 import { createJsonLogger } from "./logger.ts";
 import { replayRun } from "./replay.ts";
-import { type ActorEvent, atRest, RunActor } from "./run_actor.ts";
+import { type ActorEvent, RunActor } from "./run_actor.ts";
+import { checkDeadline, Deadlines, defaultSleep } from "./deadlines.ts";
 import { collectTrace, type RunResult, toResult, type TraceEvent } from "./run_result.ts";
 import type {
   CoreRuntimeOptions,
-  Deadline,
   GraphDefinition,
   InternalRunOptions,
   RecoverReport,
@@ -66,21 +68,6 @@ export function internalsOf(runtime: Runtime): RuntimeInternals {
     throw new InvalidArgumentError("Cannot use this runtime: it was not made by createRuntime()");
   }
   return internals;
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**
@@ -138,7 +125,20 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   const defaultDurability = options.durability ?? "sync";
   const graphs = new Map<string, GraphDefinition>();
   const observers = new Set<(threadId: string, event: ActorEvent) => void>();
-  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const deadlines = new Deadlines({
+    now,
+    sleep,
+    logger,
+    async expire(threadId, message) {
+      if (closed) return;
+      const actor = await registry.acquire(parseThreadId(threadId));
+      try {
+        if (!isTerminal(actor.run.status)) await actor.send(message);
+      } finally {
+        registry.release(actor);
+      }
+    },
+  });
   const registry = new ActorRegistry(async (threadId) => {
     const loaded = await store.load(threadId);
     if (loaded === null) throw new NotFoundError("run", threadId);
@@ -163,8 +163,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     if (closed) throw new OrisError("unavailable", "Cannot use the runtime: it is closed");
   }
 
+  /** Makes a run's actor (its caller holds a pin) and arms the run's total deadline. */
   function makeActor(run: RunSnapshot, durability: Durability, nested = false): RunActor {
-    return new RunActor(run, {
+    const actor = new RunActor(run, {
       store,
       graph: graphOf(run.graph).spec,
       ids,
@@ -178,26 +179,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       sleep,
       maxJsonDepth,
       observe: (event) => {
+        if (event.kind === "committed" && isTerminal(event.run.status)) {
+          deadlines.ended(run.threadId);
+        }
         for (const observer of observers) observer(run.threadId, event);
       },
     });
-  }
-
-  /** Ends a run that has not come to rest by its deadline; returns the disarm function. */
-  function armDeadline(actor: RunActor, deadline: Deadline | undefined): () => void {
-    if (deadline === undefined) return () => {};
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      if (atRest(actor.run)) return;
-      actor.send({ type: "timeout", ms: deadline.ms, status: deadline.status }).catch((error) =>
-        logger.warn("Cannot end a run at its deadline", { thread_id: actor.threadId, error })
-      );
-    }, deadline.ms);
-    timers.add(timer);
-    return () => {
-      clearTimeout(timer);
-      timers.delete(timer);
-    };
+    deadlines.armTotal(actor);
+    return actor;
   }
 
   async function send(threadId: string, message: RunMessage): Promise<RunSnapshot> {
@@ -210,12 +199,24 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     }
   }
 
-  /** Runs `body` with a trace collector on the run's actor, then waits for rest. */
+  /**
+   * Runs `body` with a trace collector on the run's actor, then waits for
+   * rest; a call that executes the run (`execute`) arms its deadline (the
+   * call's, or the run's own).
+   */
   async function traced(
     actor: RunActor,
     body: () => Promise<unknown>,
     options: ResumeOptions & Pick<InternalRunOptions, "listener"> = {},
+    execute = true,
   ): Promise<RunResult> {
+    let deadline: RunDeadline | undefined;
+    try {
+      deadline = execute ? deadlineOf(options) : undefined;
+    } catch (error) {
+      registry.release(actor);
+      throw error;
+    }
     const trace: TraceEvent[] = [];
     const span = traceRun(actor.threadId, options.parentContext);
     const stop = actor.listen((event) => {
@@ -223,7 +224,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       collectTrace(trace, event);
       options.listener?.(event);
     });
-    const disarm = armDeadline(actor, options.deadline);
+    const disarm = execute ? deadlines.arm(actor, deadline) : () => {};
     try {
       await body();
       const run = await actor.rest();
@@ -265,6 +266,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       state: plan.state,
       next: plan.next,
       ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+      ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
     });
   }
 
@@ -368,9 +370,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       }
       const actor = outcome.value;
       report.recovered.push(run.threadId);
+      // A recovery starts a stretch of execution: the run's own deadline bounds it.
+      const disarm = deadlines.arm(actor);
       actor.send({ type: "start" }).catch((error) =>
         logger.error("Cannot take up a recovered run", { thread_id: run.threadId, error })
-      ).finally(() => registry.release(actor));
+      ).finally(() => {
+        actor.rest().then(disarm, disarm);
+        registry.release(actor);
+      });
     });
   }
 
@@ -408,8 +415,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     graphNames: () => [...graphs.keys()],
     graph: graphOf,
     async start(graph, input, options = {}) {
+      const deadline = deadlineOf(options);
       const actor = await create(graph, input, options);
-      const disarm = armDeadline(actor, options.deadline);
+      const disarm = deadlines.arm(actor, deadline);
       try {
         const run = await actor.send({ type: "start" });
         actor.rest().then(disarm, disarm);
@@ -479,7 +487,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     async wait(threadId) {
       checkOpen();
       const actor = await registry.acquire(parseThreadId(threadId));
-      return await traced(actor, () => Promise.resolve());
+      return await traced(actor, () => Promise.resolve(), {}, false);
     },
     get: (threadId) => current(parseThreadId(threadId)),
     async getState(threadId, options = {}) {
@@ -525,8 +533,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     async close() {
       if (closed) return;
       closed = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
+      deadlines.close();
       const actors = await registry.clear();
       await Promise.all(actors.map((actor) => actor.drain()));
       if (options.closeStore === true) await store.close();
@@ -557,6 +564,11 @@ function publicResumeOptions(options: ResumeOptions): ResumeOptions {
     ...(parentContext === undefined ? {} : { parentContext }),
     ...(deadline === undefined ? {} : { deadline }),
   };
+}
+
+/** A call's deadline, checked (`undefined`: the run's own applies). */
+function deadlineOf(options: ResumeOptions): RunDeadline | undefined {
+  return options.deadline === undefined ? undefined : checkDeadline(options.deadline);
 }
 
 /**

@@ -87,12 +87,21 @@ export interface CoreRuntimeOptions extends RuntimeSettings {
 /** An OpenTelemetry context (`@opentelemetry/api`), e.g. one carrying a remote parent span. */
 export type TraceContext = OtelContext;
 
-/** A bound on how long a run may take to come to rest. */
+/** A bound on how long a run may take. */
 export interface Deadline {
-  /** The bound, in ms from the call. */
+  /** The bound, in ms (a positive whole number). */
   ms: number;
   /** The status the run ends with when it passes (with error code `timeout`). */
   status: "failed" | "cancelled";
+  /**
+   * What the bound measures. `execution`: each stretch of execution (from the
+   * call, a resume or a recovery until the run comes to rest; time waiting at
+   * an interrupt or a pause is not counted). `total`: from the run's creation
+   * until it finishes, time waiting included ("approve within `ms`, or the run
+   * ends `status`").
+   * @default {"execution"}
+   */
+  scope?: "execution" | "total";
 }
 
 /** Options of a call that continues a run. */
@@ -100,8 +109,11 @@ export interface ResumeOptions {
   /** The OpenTelemetry context whose span parents the run's spans (e.g. from a `traceparent`). */
   parentContext?: TraceContext;
   /**
-   * Ends the run (code `timeout`) if it has not come to rest within `ms` of
-   * this call (an in-process timer: it does not survive a restart).
+   * Ends the run (code `timeout`) if it does not come to rest in time (see
+   * {@linkcode Deadline.scope}). By default, the deadline the run was created
+   * with applies. Timers live in the process: a `total` deadline is armed
+   * again (or, if it has passed, ends the run) by the next runtime that loads
+   * the run.
    */
   deadline?: Deadline;
 }
@@ -114,6 +126,11 @@ export interface RunOptions extends ResumeOptions {
   durability?: Durability;
   /** Facts stored with a new run (`run.created`'s `metadata`), e.g. priority and tenant. */
   metadata?: JsonObject;
+  /**
+   * Ends the run (code `timeout`) if it does not come to rest in time; a new
+   * run records it, so later resumes and recoveries of the run apply it too.
+   */
+  deadline?: Deadline;
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   type InterruptRecord,
   newEvent,
   type RunCompletedEvent,
+  type RunDeadline,
   type RunEvent,
   type StepCommittedEvent,
   type TaskWrite,
@@ -36,6 +37,7 @@ import type { AttemptId, CheckpointId, InterruptId } from "./ids.ts";
 import type { Json } from "./json.ts";
 import { diffJson } from "./json_delta.ts";
 import { foldAll, isTerminal, type RunSnapshot } from "./snapshot.ts";
+import { unusedAnswers } from "./_answers.ts";
 import type { EffectRecord } from "./store.ts";
 
 /**
@@ -61,8 +63,11 @@ export type RunMessage =
   | { type: "cancel"; reason: string | null }
   /** A person rejected a pending interrupt: the run ends `cancelled`. */
   | { type: "reject"; interruptId: string; reason: string | null }
-  /** The run's deadline passed: it ends with `status` and code `timeout`. */
-  | { type: "timeout"; ms: number; status: "failed" | "cancelled" }
+  /**
+   * The run's deadline passed: it ends with `status` and code `timeout`
+   * (`scope`, default `execution`, says what the deadline measured).
+   */
+  | { type: "timeout"; ms: number; status: "failed" | "cancelled"; scope?: RunDeadline["scope"] }
   /** Edit the state as if `asNode` had returned `update` (time travel). */
   | { type: "update"; update: Json; asNode: string | null };
 
@@ -172,7 +177,9 @@ export function decide(
       case "reject":
         return decideReject(run, message.interruptId, message.reason, env);
       case "timeout": {
-        const text = `Run "${run.threadId}" did not finish within its timeout of ${message.ms} ms`;
+        const text = message.scope === "total"
+          ? `Run "${run.threadId}" did not finish within its total timeout of ${message.ms} ms (time waiting included)`
+          : `Run "${run.threadId}" did not finish within its timeout of ${message.ms} ms`;
         return commit(run, [
           message.status === "failed"
             ? newEvent("run.failed", env.now, { error: { code: "timeout", message: text } })
@@ -250,6 +257,9 @@ function updateEvent(
   plan: StepPlan,
   env: DecideEnv,
 ): RunEvent {
+  const next = asNode === null ? null : plan.next;
+  // Moving on drops the answers the run has not used: the interrupt index closes them.
+  const dropped = next === null ? [] : unusedAnswers(run);
   return newEvent("state.updated", env.now, {
     step: run.step + 1,
     checkpointId: env.checkpointId(),
@@ -257,7 +267,8 @@ function updateEvent(
     asNode,
     update,
     delta: diffJson(run.state, plan.state),
-    next: asNode === null ? null : plan.next,
+    next,
+    ...(dropped.length === 0 ? {} : { droppedInterruptIds: dropped }),
   });
 }
 

@@ -90,6 +90,24 @@ export interface EventBase {
   at: number;
 }
 
+/**
+ * A run's deadline, recorded with it: how long it may take, and what it ends
+ * as (with error code `timeout`) when it does not finish in time.
+ */
+export interface RunDeadline {
+  /** The bound, in ms. */
+  ms: number;
+  /** The status the run ends with when the bound passes. */
+  status: "failed" | "cancelled";
+  /**
+   * What the bound measures: `execution` bounds each stretch of execution
+   * (from a start, a resume or a recovery until the run comes to rest, time
+   * waiting at an interrupt or a pause excluded); `total` bounds the run from
+   * its creation until it finishes, time waiting included.
+   */
+  scope: "execution" | "total";
+}
+
 /** A run was created: seq 1 of every log. Status becomes `queued`. */
 export interface RunCreatedEvent extends EventBase {
   /** Discriminator. */
@@ -108,6 +126,8 @@ export interface RunCreatedEvent extends EventBase {
   next: TaskSpec[];
   /** Facts about the run that do not change its execution (priority, tenant, timeout policy). */
   metadata?: JsonObject;
+  /** The run's deadline, if it has one. */
+  deadline?: RunDeadline;
 }
 
 /** An attempt took up the run. Status becomes `running`. */
@@ -160,6 +180,11 @@ export interface StateUpdatedEvent extends EventBase {
   delta: JsonDelta | null;
   /** The tasks to run next, when the run continues from `asNode`. */
   next: TaskSpec[] | null;
+  /**
+   * With `next`: the answered interrupts whose answers the edit drops (their
+   * tasks never ran again with them); the interrupt index closes them.
+   */
+  droppedInterruptIds?: InterruptId[];
 }
 
 /** An effect finished; its result is in the effect journal. */

@@ -12,6 +12,7 @@ import type { InterruptRow } from "./control.ts";
 import type { RunEvent } from "./events.ts";
 import type { RunSnapshot } from "./snapshot.ts";
 import type { Json } from "./json.ts";
+import { unusedAnswers } from "./_answers.ts";
 
 /** A change to the interrupt index made by an append. */
 export type InterruptChange =
@@ -34,8 +35,9 @@ export type InterruptChange =
  * `cancelled` or `failed`, its pending interrupts become `cancelled` (the one
  * a reject names: `rejected`), and so do those it answered but never used
  * (the run ended before the node ran again with the answer), so the index
- * agrees with the run. When a state update drops the current step's pending
- * interrupts, they become `cancelled`.
+ * agrees with the run. When a state update moves the run on, it drops the
+ * current step's pending interrupts and the answers it names
+ * (`droppedInterruptIds`: answered, never used): they become `cancelled` too.
  *
  * @param threadId The run.
  * @param events The events of one append.
@@ -101,18 +103,12 @@ export function interruptChanges(
         threadId,
         status: "cancelled",
         rejectedId: null,
-        dropped: [],
+        dropped: event.droppedInterruptIds ?? [],
         at: event.at,
       });
     }
   }
   return changes;
-}
-
-/** The answered interrupts of a run whose tasks have not run again with the answer. */
-function unusedAnswers(run: RunSnapshot): string[] {
-  const done = new Set(run.pendingWrites.map((write) => write.taskId));
-  return run.resumes.filter((resume) => !done.has(resume.taskId)).map((resume) => resume.id);
 }
 
 /**

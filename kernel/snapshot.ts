@@ -16,6 +16,7 @@ import {
   EVENT_FORMAT_VERSION,
   type InterruptRecord,
   type ResolvedInterrupt,
+  type RunDeadline,
   type RunEvent,
   type StoredEvent,
   type TaskSpec,
@@ -98,6 +99,8 @@ export interface SnapshotBase {
   createdAt: number;
   /** When the last event happened (ms). */
   updatedAt: number;
+  /** The run's deadline, if it has one (from `run.created`). */
+  deadline?: RunDeadline;
 }
 
 /** Created, not started. */
@@ -155,7 +158,7 @@ export type RunSnapshot =
   | CancelledSnapshot;
 
 function base(snapshot: RunSnapshot, at: number): SnapshotBase {
-  return {
+  const next: SnapshotBase = {
     v: EVENT_FORMAT_VERSION,
     threadId: snapshot.threadId,
     version: snapshot.version + 1,
@@ -171,6 +174,8 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
     createdAt: snapshot.createdAt,
     updatedAt: at,
   };
+  if (snapshot.deadline !== undefined) next.deadline = snapshot.deadline;
+  return next;
 }
 
 /**
@@ -207,7 +212,7 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
         `Cannot apply "${event.type}": the run has no "run.created" event`,
       );
     }
-    return {
+    const created: QueuedSnapshot = {
       v: EVENT_FORMAT_VERSION,
       status: "queued",
       threadId: event.threadId,
@@ -224,6 +229,8 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
       createdAt: event.at,
       updatedAt: event.at,
     };
+    if (event.deadline !== undefined) created.deadline = event.deadline;
+    return created;
   }
   const illegal = (reason?: string) =>
     new IllegalTransitionError(snapshot.threadId, snapshot.status, event.type, reason);

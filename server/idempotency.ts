@@ -1,6 +1,8 @@
 /**
  * Idempotent control actions (`POST /v1/jobs/run` with an
- * `idempotency_key`, and `POST /v1/interrupts/:interrupt_id/resume`): the
+ * `idempotency_key`, and resumes by the interrupts they answer, through
+ * `POST /v1/interrupts/:interrupt_id/resume` or
+ * `POST /v1/jobs/:thread_id/resume`; see `resume.ts`): the
  * first request claims the key with its payload's hash, runs, and stores its
  * response; a later request with the same payload gets that response again,
  * and one with another payload is refused with the route's conflict. A

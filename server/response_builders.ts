@@ -56,7 +56,8 @@ export function traceBlock(c: Context<ServerEnv>): z.infer<typeof TraceBlock> {
 
 /**
  * The v1 run response: `{ thread_id, status, interrupts, pending_interrupts,
- * checkpoint_id, idempotency_key, idempotent_replay, trace, error? }`.
+ * checkpoint_id, values, idempotency_key, idempotent_replay, trace, error? }`.
+ * `values` is the run's state as it is when the response is made.
  * `interrupts` holds the pending interrupts' values, as in the original
  * contract; `pending_interrupts` adds their ids and nodes.
  *
@@ -82,6 +83,7 @@ export function runResponse(
     interrupts: pending.map((item) => item.value),
     pending_interrupts: pending,
     checkpoint_id: run.checkpointId,
+    values: run.state as z.infer<typeof RunResponse>["values"],
     idempotency_key: extras.idempotencyKey,
     idempotent_replay: extras.replay,
     trace: extras.trace,

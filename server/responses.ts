@@ -140,6 +140,9 @@ export const RunResponse = component(
       z.object({ interrupt_id: z.string(), node: z.string(), value: JsonValue }),
     ),
     checkpoint_id: z.string().nullable(),
+    values: JsonObject.describe(
+      "The run's state when the response was made: the final values of a completed run",
+    ),
     idempotency_key: z.string().nullable(),
     idempotent_replay: z.boolean(),
     trace: TraceBlock,

@@ -90,6 +90,9 @@ export const RunJobBody = z.strictObject({
   timeout_policy: z.strictObject({
     timeout_ms: wholeNumber(1, 7 * 24 * 3600 * 1000),
     on_timeout_status: z.enum(["failed", "cancelled"]),
+    scope: z.enum(["execution", "total"]).optional().describe(
+      "execution (default): each stretch of execution, from the run or a resume until the run comes to rest, time waiting at an interrupt excluded; total: from the run's creation until it finishes, time waiting included",
+    ),
   }).optional(),
   wait_ms: wholeNumber(0, MAX_WAIT_MS).optional().describe(
     "How long to wait for the run to come to rest (default 30000)",

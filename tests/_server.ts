@@ -162,14 +162,19 @@ export function compileBoom(runtime: Runtime): void {
  *
  * @param name The test's name (` (<kind>)` is appended).
  * @param fn The test body.
- * @param options Credentials for the server, the clock of the runtime and server, and other
- * server options (its logger, which the runtime shares, the access log, the stream's keep-alive).
+ * @param options Credentials for the server, the clock of the runtime and server, the runtime's
+ * sleep (its timers), and other server options (its logger, which the runtime shares, the access
+ * log, the stream's keep-alive).
  */
 export function serverTest(
   name: string,
   fn: (h: Harness) => Promise<void>,
   options:
-    & { auth?: AuthConfig; now?: () => number }
+    & {
+      auth?: AuthConfig;
+      now?: () => number;
+      sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+    }
     & Pick<ServerOptions, "logger" | "accessLog" | "streamKeepAliveMs"> = {},
 ): void {
   storeTest(name, async (rawStore, kind) => {
@@ -230,9 +235,11 @@ export function serverTest(
         logger,
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
+        ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
       });
       setup(runtime);
-      const server = await createServer({ runtime, ...options });
+      const { sleep: _sleep, ...serverOptions } = options;
+      const server = await createServer({ runtime, ...serverOptions });
       return { runtime, server };
     }
 

@@ -670,7 +670,8 @@ serverTest("resume of a run that is not interrupted is a 409", async (h) => {
       code: "not_found",
     },
   ]);
-  // A resolved interrupt cannot be resumed with another value, nor rejected.
+  // A resolved interrupt cannot be resumed with another value (through either
+  // route: the same value is a repeat), nor rejected.
   assertOk(
     await h.request("POST", `/v1/interrupts/${interruptId}/resume`, { body: { value: true } }),
   );
@@ -678,7 +679,7 @@ serverTest("resume of a run that is not interrupted is a 409", async (h) => {
     {
       method: "POST",
       path: "/v1/jobs/wait-1/resume",
-      body: { value: true },
+      body: { value: false },
       status: 409,
       code: "conflict",
     },

@@ -118,6 +118,7 @@ serverTest("POST /v1/jobs/run runs hello with a string input in the v1 envelope"
     "status",
     "thread_id",
     "trace",
+    "values",
   ]);
   assert.equal(data.thread_id, "hello-1");
   assert.equal(data.status, "completed");
@@ -140,6 +141,7 @@ serverTest("POST /v1/jobs/run runs hello with a string input in the v1 envelope"
     [["human", "hi"], ["ai", "hello world"]],
   );
   assert.deepEqual(job.next, []);
+  assert.deepEqual(data.values, job.values, "the run response carries the final values");
 
   // An invalid x-request-id is replaced by a generated one.
   const replaced = await h.request("GET", "/v1/jobs/hello-1", {
@@ -366,16 +368,33 @@ serverTest(
     const effects = await h.store.listEffects("resume-1" as never);
     assert.deepEqual(effects.map((effect) => effect.name), ["perform_action"]);
 
-    // Not interrupted any more: 409, nothing written.
+    // Not interrupted any more: the same answer again is a repeat (its
+    // response), another one a 409; nothing written.
     const after = await h.events("resume-1");
+    assert.deepEqual(
+      assertOk(await h.request("POST", "/v1/jobs/resume-1/resume", { body: { value: true } })),
+      done,
+    );
     const conflict = assertError(
-      await h.request("POST", "/v1/jobs/resume-1/resume", { body: { value: true } }),
+      await h.request("POST", "/v1/jobs/resume-1/resume", { body: { value: false } }),
       409,
       "conflict",
     );
-    assert.match(conflict.message, /not interrupted/);
-    assert.equal(conflict.details.status, "completed");
+    assert.match(conflict.message, /already resumed with another value/);
+    assert.equal(conflict.details.thread_id, "resume-1");
     assert.deepEqual(await h.events("resume-1"), after);
+
+    // A run that was never interrupted has no answer to repeat: 409.
+    assertOk(
+      await h.request("POST", "/v1/jobs/run", { body: { thread_id: "resume-0", input: "hi" } }),
+    );
+    const never = assertError(
+      await h.request("POST", "/v1/jobs/resume-0/resume", { body: { value: true } }),
+      409,
+      "conflict",
+    );
+    assert.match(never.message, /not interrupted/);
+    assert.equal(never.details.status, "completed");
 
     // A rejection takes the other branch.
     await approvalToInterrupt(h, "resume-2");

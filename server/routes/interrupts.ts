@@ -14,8 +14,9 @@ import {
   NotFoundError,
   parseInterruptId,
 } from "../../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, settledRun, waitBounded } from "../api.ts";
-import { interruptView, runResponse, traceBlock } from "../response_builders.ts";
+import type { ApiDeps } from "../api.ts";
+import { resumeById, resumeOnce } from "../resume.ts";
+import { interruptView, traceBlock } from "../response_builders.ts";
 import { InterruptDetail, InterruptList, RejectResponse, RunResponse } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";
 import {
@@ -90,36 +91,10 @@ export function interruptRoutes(deps: ApiDeps): RouteDef[] {
       },
       async handler(c, { params, body }) {
         const row = await requireInterrupt(deps, params.interrupt_id!);
-        const trace = traceBlock(c);
-        return await deps.idempotency.once({
-          key: `interrupt:${row.interruptId}`,
-          operation: "interrupt.resume",
-          threadId: row.threadId,
-          payload: { value: body.value as Json },
-          conflict: () =>
-            new ConflictError(
-              `Interrupt "${row.interruptId}" was already resumed with another value`,
-              { details: { interrupt_id: row.interruptId, thread_id: row.threadId } },
-            ),
-          // No `replay`: the same value gets the stored response as it is.
-          // The first resume runs in another process: answer with the run as it settles.
-          elsewhere: async () =>
-            runResponse(await settledRun(deps, row.threadId, DEFAULT_WAIT_MS), {
-              idempotencyKey: null,
-              replay: true,
-              trace,
-            }),
-        }, async () => {
+        const answers = { [row.interruptId]: body.value as Json };
+        return await resumeOnce(c, deps, row.threadId, answers, () => {
           if (row.status !== "pending") throw notPending(row);
-          const result = await waitBounded(
-            deps,
-            row.threadId,
-            runtime.resumeById(row.threadId, { [row.interruptId]: body.value }, {
-              parentContext: c.var.trace.context,
-            }),
-            body.wait_ms ?? DEFAULT_WAIT_MS,
-          );
-          return runResponse(result, { idempotencyKey: null, replay: false, trace });
+          return resumeById(c, deps, row.threadId, answers, body.wait_ms);
         });
       },
     }),

@@ -67,6 +67,19 @@ import {
   TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
+import { jobResumeAnswers, resumeById, resumeOnce } from "../resume.ts";
+
+/** A resume's `checkpoint_id` must be the run's latest. */
+function checkLatest(run: RunSnapshot, threadId: string, checkpointId: string | undefined): void {
+  if (checkpointId !== undefined && checkpointId !== run.checkpointId) {
+    throw new ConflictError(
+      `Cannot resume thread '${threadId}': checkpoint "${checkpointId}" is not its latest`,
+      { details: { thread_id: threadId, checkpoint_id: checkpointId, latest: run.checkpointId } },
+    );
+  }
+}
+
+type ResumeBody = Parameters<typeof jobResumeAnswers>[2];
 
 function ensureNotCancelled(run: RunSnapshot | null, threadId: string): void {
   if (run?.status === "cancelled") {
@@ -192,12 +205,13 @@ async function runJob(
       metadata: {
         priority: body.priority ?? 0,
         tenant_id: body.tenant_id ?? null,
-        timeout_policy: body.timeout_policy ?? null,
+        timeout_policy: (body.timeout_policy ?? null) as Json,
       },
       ...(body.timeout_policy === undefined ? {} : {
         deadline: {
           ms: body.timeout_policy.timeout_ms,
           status: body.timeout_policy.on_timeout_status,
+          scope: body.timeout_policy.scope ?? "execution",
         },
       }),
     };
@@ -217,7 +231,7 @@ async function runJob(
       input: (body.input ?? null) as Json,
       priority: body.priority ?? 0,
       tenant_id: body.tenant_id ?? null,
-      timeout_policy: body.timeout_policy ?? null,
+      timeout_policy: (body.timeout_policy ?? null) as Json,
     },
     conflict: (record) =>
       new ConflictError(`idempotency_key "${key}" was used with a different payload`, {
@@ -393,28 +407,25 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
       async handler(c, { params, body }) {
         const threadId = params.thread_id!;
         const current = await requireRun(runtime, threadId);
-        ensureNotCancelled(current, threadId);
-        if (body.checkpoint_id !== undefined && body.checkpoint_id !== current.checkpointId) {
-          throw new ConflictError(
-            `Cannot resume thread '${threadId}': checkpoint "${body.checkpoint_id}" is not its latest`,
-            {
-              details: {
-                thread_id: threadId,
-                checkpoint_id: body.checkpoint_id,
-                latest: current.checkpointId,
-              },
-            },
+        const resume = async () => {
+          ensureNotCancelled(current, threadId);
+          checkLatest(current, threadId, body.checkpoint_id);
+          const result = await waitBounded(
+            deps,
+            threadId,
+            runtime.resume(threadId, body.value, { parentContext: c.var.trace.context }),
+            body.wait_ms ?? DEFAULT_WAIT_MS,
           );
-        }
-        const result = await waitBounded(
-          deps,
-          threadId,
-          body.values === undefined
-            ? runtime.resume(threadId, body.value, { parentContext: c.var.trace.context })
-            : runtime.resumeById(threadId, body.values, { parentContext: c.var.trace.context }),
-          body.wait_ms ?? DEFAULT_WAIT_MS,
-        );
-        return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
+          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
+        };
+        // An answer to known interrupts is idempotent, as through /v1/interrupts.
+        const answers = await jobResumeAnswers(deps, current, body as ResumeBody);
+        if (answers === null) return await resume();
+        return await resumeOnce(c, deps, threadId, answers, () => {
+          ensureNotCancelled(current, threadId);
+          checkLatest(current, threadId, body.checkpoint_id);
+          return resumeById(c, deps, threadId, answers, body.wait_ms);
+        });
       },
     }),
     route({

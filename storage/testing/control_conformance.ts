@@ -10,9 +10,11 @@
 import assert from "node:assert/strict";
 import {
   type ApiKeyRecord,
+  type AttemptId,
   type AuditRecord,
   type CheckpointId,
   type ControlStore,
+  decide,
   fold,
   foldAll,
   type IdempotencyRecord,
@@ -176,6 +178,84 @@ export function runControlStoreConformance(name: string, factory: ControlStoreFa
     }]);
     await appendAll(store, used, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
     assert.equal((await store.getInterrupt("in_u3"))?.status, "resumed");
+  });
+
+  test("an update that moves the run on closes the answers it drops, as decide says", async (store) => {
+    const env = {
+      now: 0,
+      stepLimit: 100,
+      attemptId: () => "at_2" as AttemptId,
+      checkpointId: () => `cp_${tick()}` as CheckpointId,
+    };
+    /** Commits what `decide` makes of an update as node `a` that moves the run on. */
+    async function moveOn(run: RunSnapshot): Promise<RunSnapshot> {
+      env.now = tick();
+      const decision = decide(run, {
+        type: "update.planned",
+        update: { edited: true },
+        asNode: "a",
+        plan: { state: { edited: true }, next: [{ id: `${run.step + 2}:c`, node: "c" }] },
+      }, env);
+      assert.equal(decision.kind, "commit");
+      if (decision.kind !== "commit") throw new Error("unreachable");
+      await store.append(run.threadId, run.version, decision.events, decision.run);
+      return decision.run;
+    }
+
+    // One of two interrupts answered, the run not yet executed again: both are dropped.
+    let run = await runningRun(store, "upd-1");
+    run = await appendAll(store, run, [raised(1, "in_x", "in_y")]);
+    run = await appendAll(store, run, [{
+      type: "run.resumed",
+      v: 1,
+      at: tick(),
+      values: { in_x: "yes" },
+    }]);
+    run = await moveOn(run);
+    assert.equal(run.status, "running");
+    const x = await store.getInterrupt("in_x");
+    assert.equal(x?.status, "cancelled", "the answer the update dropped is closed");
+    assert.equal(x?.resumeValue, "yes");
+    assert.equal((await store.getInterrupt("in_y"))?.status, "cancelled");
+    assert.deepEqual(
+      (await store.listInterrupts({ threadId: "upd-1" })).items.map((row) => row.status),
+      ["cancelled", "cancelled"],
+    );
+
+    // An answer whose task ran again with it stays resumed; the other pending one is closed.
+    let used = await runningRun(store, "upd-2");
+    used = await appendAll(store, used, [raised(1, "in_p", "in_q")]);
+    used = await appendAll(store, used, [{
+      type: "run.resumed",
+      v: 1,
+      at: tick(),
+      values: { in_p: 1 },
+    }]);
+    used = await appendAll(store, used, [{
+      type: "interrupt.raised",
+      v: 1,
+      at: tick(),
+      step: 1,
+      interrupts: [{
+        id: "in_q" as InterruptId,
+        step: 1,
+        taskId: "1:b",
+        node: "b",
+        index: 0,
+        value: { question: "in_q" },
+      }],
+      writes: [{ taskId: "1:a", node: "a", update: null }],
+    }]);
+    used = await moveOn(used);
+    assert.equal(used.status, "paused");
+    assert.equal((await store.getInterrupt("in_p"))?.status, "resumed");
+    assert.equal((await store.getInterrupt("in_q"))?.status, "cancelled");
+
+    // A later update drops nothing more, and a cancel afterwards changes no closed row.
+    used = await moveOn(used);
+    await appendAll(store, used, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
+    assert.equal((await store.getInterrupt("in_p"))?.status, "resumed");
+    assert.equal((await store.getInterrupt("in_q"))?.status, "cancelled");
   });
 
   test("appends keep the interrupt index: raised, resumed, re-raised, rejected, cancelled", async (store) => {
