@@ -44,6 +44,21 @@ export interface PrivatePostgres {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * The clusters running in this process, stopped and removed when it exits
+ * even if a test died before destroying its own (an uncaught error).
+ */
+const LIVE = new Map<string, () => void>();
+globalThis.addEventListener("unload", () => {
+  for (const stop of LIVE.values()) {
+    try {
+      stop();
+    } catch {
+      // The process is ending: nothing else can be done about a cluster that will not stop.
+    }
+  }
+});
+
 /** Why a private cluster cannot be made here, or `null` when it can. */
 export const PRIVATE_POSTGRES_UNAVAILABLE: string | null = await findProblem();
 
@@ -124,6 +139,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
         if (attempt >= 3) throw error;
         continue;
       }
+      LIVE.set(dir, () => {
+        const [command, args] = commandOf(owner, `${bin}/pg_ctl`, [
+          "-D",
+          data,
+          "-m",
+          "immediate",
+          "stop",
+        ]);
+        new Deno.Command(command, { args, stdin: "null", stdout: "null", stderr: "null" })
+          .outputSync();
+        Deno.removeSync(dir, { recursive: true });
+      });
       const cluster: PrivatePostgres = {
         url: `postgres://postgres@127.0.0.1:${port}/postgres`,
         port,
@@ -139,6 +166,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
             await run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "60", "stop"]);
           }
           await Deno.remove(dir, { recursive: true });
+          LIVE.delete(dir);
         },
         [Symbol.asyncDispose]: () => cluster.destroy(),
       };
@@ -167,9 +195,7 @@ async function pgCommand(
   args: string[],
   codes: number[] = [0],
 ): Promise<boolean> {
-  const [command, commandArgs] = owner === null
-    ? [path, args]
-    : ["runuser", ["-u", "postgres", "--", path, ...args]];
+  const [command, commandArgs] = commandOf(owner, path, args);
   const output = await new Deno.Command(command, {
     args: commandArgs,
     stdin: "null",
@@ -185,6 +211,15 @@ async function pgCommand(
     );
   }
   return output.code === 0;
+}
+
+/** The command line that runs a PostgreSQL binary, as `owner` when given. */
+function commandOf(
+  owner: { uid: number; gid: number } | null,
+  path: string,
+  args: string[],
+): [string, string[]] {
+  return owner === null ? [path, args] : ["runuser", ["-u", "postgres", "--", path, ...args]];
 }
 
 function freePort(): number {
