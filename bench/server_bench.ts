@@ -465,7 +465,7 @@ async function benchBackend(backend: Backend): Promise<void> {
     await client.close();
     stop.abort();
     await http.finished;
-    server.close();
+    await server.close();
     await runtime.close();
   }
 }

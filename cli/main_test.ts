@@ -30,6 +30,75 @@ Deno.test("oris version prints the package version", async () => {
   assert.equal(result.stdout.trim(), `oris ${denoJson.version}`);
 });
 
+Deno.test("oris --version prints the version; version and help take no arguments", async () => {
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const flag = await oris(["--version"]);
+  assert.equal(flag.code, 0, flag.stderr);
+  assert.equal(flag.stdout.trim(), `oris ${denoJson.version}`);
+  for (const args of [["version", "extra"], ["--version", "extra"], ["help", "me"]]) {
+    const extra = await oris(args);
+    assert.equal(extra.code, 2, args.join(" "));
+    assert.match(
+      extra.stderr,
+      new RegExp(`^oris: ${args[0]} takes no arguments, got "${args[1]}"`),
+    );
+    assert.match(extra.stderr, /Usage: oris/);
+    assert.equal(extra.stdout, "");
+  }
+});
+
+Deno.test("oris: bad input is a plain message and exit 2, a failure a plain message and exit 1", async () => {
+  const badUrl = await oris(["migrate", "--postgres-url", "not a url", "--schema", "oris"]);
+  assert.equal(badUrl.code, 2, badUrl.stderr);
+  assert.equal(badUrl.stderr.trim(), "oris: Cannot connect: url is not a valid PostgreSQL URL");
+  const badSchema = await oris([
+    "migrate",
+    "--postgres-url",
+    "postgres://postgres@127.0.0.1:1/none",
+    "--schema",
+    "bad-name",
+  ]);
+  assert.equal(badSchema.code, 2, badSchema.stderr);
+  assert.match(badSchema.stderr, /^oris: Cannot use schema "bad-name": a schema name must be/);
+  const unreachable = await oris([
+    "migrate",
+    "--postgres-url",
+    "postgres://postgres@127.0.0.1:1/none",
+    "--schema",
+    "oris",
+  ]);
+  assert.equal(unreachable.code, 1, unreachable.stderr);
+  assert.match(unreachable.stderr, /^oris: Cannot migrate schema "oris": .*ECONNREFUSED/);
+  for (const result of [badUrl, badSchema, unreachable]) {
+    assert.doesNotMatch(
+      result.stderr,
+      /internal:|unavailable:|invalid_argument:|TypeError|\n\s+at /,
+    );
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  }
+});
+
+Deno.test("oris migrate without --schema refuses the public schema unless --schema public", async () => {
+  // An unreachable database: a refusal is exit 2 before any connection, an attempt exit 1.
+  const url = "postgres://postgres@127.0.0.1:1/none";
+  for (
+    const env of [{ ORIS_POSTGRES_DSN: url }, {
+      ORIS_POSTGRES_DSN: url,
+      ORIS_POSTGRES_SCHEMA: "public",
+    }]
+  ) {
+    const refused = await oris(["migrate"], env);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /migrate needs --schema .*--schema public/);
+  }
+  const asked = await oris(["migrate", "--schema", "public"], { ORIS_POSTGRES_DSN: url });
+  assert.equal(asked.code, 1, asked.stderr);
+  assert.match(asked.stderr, /Cannot migrate schema "public": .*ECONNREFUSED/);
+  const fromEnv = await oris(["migrate"], { ORIS_POSTGRES_DSN: url, ORIS_POSTGRES_SCHEMA: "oris" });
+  assert.equal(fromEnv.code, 1, fromEnv.stderr);
+  assert.match(fromEnv.stderr, /Cannot migrate schema "oris"/);
+});
+
 Deno.test("oris with an unknown command or bad flags exits 2 with the usage", async () => {
   const unknown = await oris(["frobnicate"]);
   assert.equal(unknown.code, 2);
@@ -71,5 +140,9 @@ postgresTest("oris migrate --no-create-schema fails clearly on a missing schema"
     "--no-create-schema",
   ]);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /does not exist/);
+  assert.equal(
+    result.stderr.trim(),
+    `oris: Cannot use schema "${schema}": it does not exist (create it, or run oris migrate ` +
+      `without --no-create-schema)`,
+  );
 });

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { AuditQueue } from "./audit_queue.ts";
 import { IdempotentActions } from "./idempotency.ts";
 import { Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import type { Runtime } from "../actors/mod.ts";
@@ -91,6 +92,14 @@ export interface ServerOptions {
    * @default {15000}
    */
   streamKeepAliveMs?: number;
+  /**
+   * The queue of audit entries made while the store is unavailable: they are
+   * kept in memory (at most `maxEntries`, default 10000; more are dropped and
+   * counted in `oris_audit_dropped_total`) and written in order once the
+   * store answers, retried after `retryInitialMs` (default 100), doubling up
+   * to `retryMaxMs` (default 5000).
+   */
+  auditQueue?: { maxEntries?: number; retryInitialMs?: number; retryMaxMs?: number };
 }
 
 /** The HTTP side of the server: a fetch handler, and `request()` for tests. */
@@ -126,8 +135,12 @@ export interface OrisServer {
   readonly routes: readonly RouteSummary[];
   /** Whether requests need credentials. */
   readonly authEnabled: boolean;
-  /** Stops observing the runtime (does not close it). */
-  close(): void;
+  /**
+   * Stops observing the runtime (does not close it) and closes the audit
+   * queue: entries still waiting for the store are written if it answers,
+   * else dropped and counted. Call it before closing the store.
+   */
+  close(): Promise<void>;
 }
 
 function isControlStore(store: unknown): store is ServerStore {
@@ -138,7 +151,7 @@ function isControlStore(store: unknown): store is ServerStore {
 /**
  * Creates the API over a runtime.
  *
- * @param options The runtime, credentials, default graph, clock and logger.
+ * @param options The runtime, credentials, default graph, clock, logger and audit queue.
  * @returns The server.
  * @throws {InvalidArgumentError} when the runtime's store keeps no control records, or an
  * option is invalid.
@@ -162,7 +175,7 @@ function isControlStore(store: unknown): store is ServerStore {
  * });
  * const body = await response.json();
  * assert.equal(body.data.status, "completed");
- * server.close();
+ * await server.close();
  * ```
  */
 export async function createServer(options: ServerOptions): Promise<OrisServer> {
@@ -211,7 +224,13 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     logger,
     idempotency: new IdempotentActions({ store, now, logger }),
   };
-  const metrics = createMetrics(runtime);
+  const auditQueue: AuditQueue = new AuditQueue({
+    ...options.auditQueue,
+    store,
+    logger,
+    onDropped: (reason) => metrics.observeAuditDropped(reason),
+  });
+  const metrics = createMetrics(runtime, { auditQueueDepth: () => auditQueue.depth });
   const routes: RouteDef[] = [
     ...jobRoutes(deps, { keepAliveMs }),
     ...interruptRoutes(deps),
@@ -220,7 +239,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
   const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;
-  const auditing: AuditOptions = { store, ids, now, logger };
+  const auditing: AuditOptions = { queue: auditQueue, ids, now };
 
   const matcher = createRouteMatcher(routes);
   const onError = errorHandler(logger);
@@ -248,7 +267,10 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     metrics,
     routes,
     authEnabled,
-    close: () => metrics.close(),
+    async close() {
+      metrics.close();
+      await auditQueue.close();
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { type ErrorCode, OrisError, toOrisError } from "../kernel/mod.ts";
-import { ERROR_STATUS } from "./error_codes.ts";
+import { ERROR_STATUS, RETRY_AFTER_SECONDS } from "./error_codes.ts";
 import type { ServerEnv } from "./env.ts";
 import type { ErrorEnvelope as ErrorEnvelopeSchema, SuccessEnvelopeSchema } from "./responses.ts";
 
@@ -116,7 +116,8 @@ export function toApiError(thrown: unknown): ApiError {
 
 /**
  * The error response for anything thrown (the error handler also logs
- * unexpected failures; see `error_handler.ts`).
+ * unexpected failures; see `error_handler.ts`). An `unavailable` error (503)
+ * carries `Retry-After`, so that clients know to retry.
  *
  * @param c The Hono context.
  * @param thrown What was thrown.
@@ -130,6 +131,7 @@ export function errorResponse(
 ): Response {
   const { status, body: error } = mapped;
   const body: ErrorEnvelope = { request_id: requestIdOf(c), error };
+  if (error.code === "unavailable") c.header("retry-after", String(RETRY_AFTER_SECONDS));
   return c.json(body, status as ContentfulStatusCode);
 }
 

@@ -6,22 +6,10 @@
  * actionable line on stderr and exit code 1, never a half-started server.
  * SIGINT/SIGTERM: stop accepting, let in-flight steps commit, close the store.
  *
- * | variable | meaning |
- * | --- | --- |
- * | `ORIS_SERVER_ADDR` | `host:port` (default `127.0.0.1:8080`; port 0 picks a free one) |
- * | `ORIS_RUNTIME_BACKEND` | `kv` (default) or `postgres` |
- * | `ORIS_KV_PATH` | Deno KV file (default `oris.kv` in the working directory) |
- * | `ORIS_POSTGRES_DSN` / `ORIS_RUNTIME_DSN` | PostgreSQL URL (required for `postgres`) |
- * | `ORIS_POSTGRES_SCHEMA` | schema (default `public`) |
- * | `ORIS_POSTGRES_REQUIRE_SCHEMA` | `true` (default): fail if the schema is missing |
- * | `ORIS_API_AUTH_BEARER_TOKEN` | bearer token (admin) |
- * | `ORIS_API_AUTH_API_KEY` | API key (admin; with a key id: an operator key) |
- * | `ORIS_API_AUTH_API_KEY_ID` | stores the API key under this id as an operator key |
- * | `ORIS_EXAMPLES_ACTION_LOG` | file the approval example appends each performed action to |
- * | `ORIS_MAX_JSON_DEPTH` | how deeply accepted JSON may nest, request bodies included (default 256, at most 1000) |
- * | `ORIS_ACCESS_LOG` | `true`: one JSON line per request (default `false`) |
- * | `OPENAI_API_KEY` (`OPENAI_BASE_URL`), `ANTHROPIC_API_KEY`, `OLLAMA_HOST` | the `agent` example's provider, the first one set (default: a scripted model) |
- * | `ORIS_AGENT_MODEL` | the `agent` example's model at that provider |
+ * `deno task start --help` (or `deno run -A server/main.ts --help`) prints
+ * every setting with its default ({@linkcode SETTINGS}) instead of starting.
+ * Under a process supervisor run `deno run -A server/main.ts` itself: `deno
+ * task` does not pass signals on to the server it starts.
  *
  * @module
  */
@@ -37,10 +25,106 @@ import {
   type Store,
 } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
-import { PostgresStore } from "../storage/postgres/mod.ts";
+import { PostgresStore, SCHEMA_MISSING } from "../storage/postgres/mod.ts";
 import { hostPort } from "./address.ts";
 import { createServer } from "./app.ts";
+import { AUDIT_QUEUE_DEFAULTS } from "./audit_queue.ts";
 import type { AuthConfig } from "./auth.ts";
+
+/** A setting of the server, as `--help` and docs/operations.md describe it. */
+export interface Setting {
+  /** The environment variable. */
+  readonly name: string;
+  /** Its default, when it has one. */
+  readonly default?: string;
+  /** What it means. */
+  readonly meaning: string;
+}
+
+/** Every setting the server reads, in the order `--help` prints them. */
+export const SETTINGS: readonly Setting[] = [
+  {
+    name: "ORIS_SERVER_ADDR",
+    default: "127.0.0.1:8080",
+    meaning: "host:port to listen on (port 0 picks a free one)",
+  },
+  { name: "ORIS_RUNTIME_BACKEND", default: "kv", meaning: "kv or postgres" },
+  {
+    name: "ORIS_KV_PATH",
+    default: "oris.kv",
+    meaning: "the Deno KV file (relative to the working directory)",
+  },
+  { name: "ORIS_POSTGRES_DSN", meaning: "PostgreSQL URL (required for postgres)" },
+  { name: "ORIS_RUNTIME_DSN", meaning: "PostgreSQL URL when ORIS_POSTGRES_DSN is not set" },
+  { name: "ORIS_POSTGRES_SCHEMA", default: "public", meaning: "the schema of Oris's tables" },
+  {
+    name: "ORIS_POSTGRES_REQUIRE_SCHEMA",
+    default: "true",
+    meaning: "true: fail at start if the schema is missing; false: create it",
+  },
+  { name: "ORIS_API_AUTH_BEARER_TOKEN", meaning: "bearer token (admin)" },
+  {
+    name: "ORIS_API_AUTH_API_KEY",
+    meaning: "API key: admin by x-api-key alone, or with a key id an operator key",
+  },
+  {
+    name: "ORIS_API_AUTH_API_KEY_ID",
+    meaning: "stores the API key (hashed) under this id as an operator key",
+  },
+  {
+    name: "ORIS_AUDIT_QUEUE_SIZE",
+    default: String(AUDIT_QUEUE_DEFAULTS.maxEntries),
+    meaning: "audit entries kept while the store is unavailable (more are dropped)",
+  },
+  {
+    name: "ORIS_EXAMPLES_ACTION_LOG",
+    meaning: "a file the approval example appends each performed action to",
+  },
+  {
+    name: "ORIS_MAX_JSON_DEPTH",
+    default: String(DEFAULT_MAX_JSON_DEPTH),
+    meaning:
+      `how deeply accepted JSON may nest, request bodies included (1 to ${MAX_JSON_DEPTH_LIMIT})`,
+  },
+  { name: "ORIS_ACCESS_LOG", default: "false", meaning: "true: one JSON line per request" },
+  {
+    name: "OPENAI_API_KEY",
+    meaning: "the agent example runs on OpenAI (OPENAI_BASE_URL: or a compatible server)",
+  },
+  {
+    name: "ANTHROPIC_API_KEY",
+    meaning: "the agent example runs on Anthropic (when no OpenAI key is set)",
+  },
+  { name: "OLLAMA_HOST", meaning: "the agent example runs on Ollama (when neither key is set)" },
+  { name: "ORIS_AGENT_MODEL", meaning: "the agent example's model at that provider" },
+];
+
+/**
+ * The server's configuration help (`--help`): how to start it and every
+ * setting with its default.
+ *
+ * @returns The text.
+ */
+export function configHelp(): string {
+  const width = Math.max(...SETTINGS.map((setting) => setting.name.length)) + 2;
+  const lines = SETTINGS.flatMap((setting) => [
+    `  ${setting.name.padEnd(width)}${setting.meaning}`,
+    ...(setting.default === undefined ? [] : [`  ${"".padEnd(width)}default: ${setting.default}`]),
+  ]);
+  return [
+    "Usage: deno task start [--help]",
+    "",
+    "Runs the Oris server (server/main.ts). SIGINT or SIGTERM stops it. Under a process",
+    "supervisor, run `deno run -A server/main.ts` in the project directory instead:",
+    "`deno task` does not pass signals on to the server.",
+    "",
+    "Settings (environment variables):",
+    "",
+    ...lines,
+    "",
+    "OTEL_DENO=true makes Deno export the server's spans.",
+  ].join("\n");
+}
 
 const optional = z.string().trim().min(1).optional();
 
@@ -68,6 +152,8 @@ export const ConfigSchema = z.object({
   ORIS_API_AUTH_BEARER_TOKEN: optional,
   ORIS_API_AUTH_API_KEY: optional,
   ORIS_API_AUTH_API_KEY_ID: optional,
+  ORIS_AUDIT_QUEUE_SIZE: z.string().trim().regex(/^\d{1,9}$/, "must be a whole number from 0")
+    .default(String(AUDIT_QUEUE_DEFAULTS.maxEntries)).transform(Number),
   ORIS_EXAMPLES_ACTION_LOG: optional,
   ORIS_MAX_JSON_DEPTH: z.string().trim().regex(/^\d{1,4}$/, {
     error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}`,
@@ -122,11 +208,26 @@ async function openStore(config: Config): Promise<Store> {
     return await KvStore.open({ path: config.ORIS_KV_PATH });
   }
   const url = (config.ORIS_POSTGRES_DSN ?? config.ORIS_RUNTIME_DSN)!;
-  return await PostgresStore.connect({
-    url,
-    schema: config.ORIS_POSTGRES_SCHEMA,
-    createSchema: !config.ORIS_POSTGRES_REQUIRE_SCHEMA,
-  });
+  const schema = config.ORIS_POSTGRES_SCHEMA;
+  try {
+    return await PostgresStore.connect({
+      url,
+      schema,
+      createSchema: !config.ORIS_POSTGRES_REQUIRE_SCHEMA,
+    });
+  } catch (error) {
+    // The store's message names its own option (createSchema): name the server's settings.
+    if (error instanceof OrisError && error.details.reason === SCHEMA_MISSING) {
+      throw new OrisError(
+        error.code,
+        `Cannot use schema "${schema}": it does not exist (create it with ` +
+          `"oris migrate --schema ${schema}", or set ORIS_POSTGRES_REQUIRE_SCHEMA=false ` +
+          `to create it at start)`,
+        { cause: error, details: error.details },
+      );
+    }
+    throw error;
+  }
 }
 
 function authOf(config: Config): AuthConfig {
@@ -182,6 +283,7 @@ export async function main(
       auth: authOf(config),
       logger,
       accessLog: config.ORIS_ACCESS_LOG,
+      auditQueue: { maxEntries: config.ORIS_AUDIT_QUEUE_SIZE },
     });
     const stop = new AbortController();
     const onSignal = () => stop.abort();
@@ -204,7 +306,7 @@ export async function main(
     if (recovered.length > 0) logger.info("recovering runs", { count: recovered.length });
     await http.finished;
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    server.close();
+    await server.close();
     logger.info("oris server stopped");
   } finally {
     await runtime?.close();
@@ -213,6 +315,15 @@ export async function main(
 }
 
 if (import.meta.main) {
+  const [arg] = Deno.args;
+  if (arg === "--help" || arg === "-h") {
+    console.log(configHelp());
+    Deno.exit(0);
+  }
+  if (arg !== undefined) {
+    console.error(`oris: cannot start: unknown argument "${arg}" (--help lists the settings)`);
+    Deno.exit(2);
+  }
   try {
     await main(Deno.env.toObject());
   } catch (error) {

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics through prom-client: HTTP requests, steps and their
- * latency, run status changes, queue depth and active runs.
+ * latency, run status changes, queue depth and active runs, and the audit
+ * entries waiting for the store or dropped.
  *
  * @module
  */
@@ -14,6 +15,8 @@ export interface ServerMetrics {
   readonly registry: client.Registry;
   /** Records one HTTP request. */
   observeRequest(method: string, route: string, status: number, ms: number): void;
+  /** Counts one audit entry that was dropped, by why (`queue_full`, `rejected`, `closed`). */
+  observeAuditDropped(reason: string): void;
   /** Stops observing the runtime. */
   close(): void;
 }
@@ -31,17 +34,29 @@ const STATUS_EVENTS: ReadonlySet<string> = new Set([
   "run.cancelled",
 ]);
 
+/** Options of {@linkcode createMetrics}. */
+export interface MetricsOptions {
+  /**
+   * The clock, in ms.
+   * @default {performance.now}
+   */
+  now?: () => number;
+  /**
+   * How many audit entries wait for the store.
+   * @default {always 0}
+   */
+  auditQueueDepth?: () => number;
+}
+
 /**
  * Creates the metrics of a server over a runtime.
  *
  * @param runtime The runtime whose runs are observed.
- * @param now The clock, in ms.
+ * @param options The clock, and the audit queue's depth.
  * @returns The metrics.
  */
-export function createMetrics(
-  runtime: Runtime,
-  now: () => number = () => performance.now(),
-): ServerMetrics {
+export function createMetrics(runtime: Runtime, options: MetricsOptions = {}): ServerMetrics {
+  const { now = () => performance.now(), auditQueueDepth = () => 0 } = options;
   const registry = new client.Registry();
   const requests = new client.Counter({
     name: "oris_http_requests_total",
@@ -90,6 +105,20 @@ export function createMetrics(
       this.set(runtime.activeRuns());
     },
   });
+  const auditDropped = new client.Counter({
+    name: "oris_audit_dropped_total",
+    help: "Audit entries dropped, by reason (queue_full, rejected, closed)",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: "oris_audit_queue_depth",
+    help: "Audit entries waiting for the store to be available",
+    registers: [registry],
+    collect() {
+      this.set(auditQueueDepth());
+    },
+  });
   const started = new Map<string, number>();
   const stop = internalsOf(runtime).observe((threadId: string, event: ActorEvent) => {
     if (event.kind === "step_start") {
@@ -122,6 +151,9 @@ export function createMetrics(
     observeRequest(method, route, status, ms) {
       requests.inc({ method, route, status: String(status) });
       requestLatency.observe({ route }, ms);
+    },
+    observeAuditDropped(reason) {
+      auditDropped.inc({ reason });
     },
     close: stop,
   };

@@ -245,7 +245,7 @@ export function serverTest(
 
     async function stop(current: { runtime: Runtime; server: OrisServer }): Promise<void> {
       for (const gate of gates.values()) gate.released.resolve();
-      current.server.close();
+      await current.server.close();
       await current.runtime.close();
     }
 

@@ -81,7 +81,7 @@ storeTest(
       assert.equal(usage.calls, 2);
       assert.ok(usage.input_tokens > 0 && usage.output_tokens > 0);
     } finally {
-      server.close();
+      await server.close();
     }
   },
 );
@@ -124,7 +124,7 @@ async function serve(store: Store, agent: (runtime: ReturnType<typeof createRunt
   return {
     server,
     async [Symbol.asyncDispose]() {
-      server.close();
+      await server.close();
       await runtime.close();
     },
   };

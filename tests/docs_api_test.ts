@@ -26,7 +26,7 @@ Deno.test("docs/api.md names every route of the route table", async () => {
     });
     assert.deepEqual(missing, [], "routes missing from docs/api.md");
   } finally {
-    server.close();
+    await server.close();
     await runtime.close();
   }
 });

@@ -403,7 +403,7 @@ Deno.test("the access log is off by default; ORIS_ACCESS_LOG turns it on", async
     assert.equal((await server.app.request("/nope")).status, 404);
     assert.deepEqual(entries, []);
   } finally {
-    server.close();
+    await server.close();
   }
   assert.equal(parseConfig({}).ORIS_ACCESS_LOG, false);
   assert.equal(parseConfig({ ORIS_ACCESS_LOG: "true" }).ORIS_ACCESS_LOG, true);

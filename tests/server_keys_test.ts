@@ -185,7 +185,7 @@ async function restart(
 ): Promise<{ authEnabled: boolean; entries: [LogLevel, string, LogFields][] }> {
   const { logger, entries } = collectingLogger();
   const server = await createServer({ runtime: h.runtime, logger, auth: credentials ?? {} });
-  server.close();
+  await server.close();
   return { authEnabled: server.authEnabled, entries };
 }
 

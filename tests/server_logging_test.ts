@@ -1,8 +1,9 @@
 /**
  * The server logs through the `Logger` it is given (`createServer({ logger })`),
  * never to the console: an unexpected failure is a 500 with the envelope and
- * one `request failed` entry naming the request id; a failed audit write
- * leaves the response as it was and is one `audit failed` entry.
+ * one `request failed` entry naming the request id; an audit write the store
+ * refuses for good leaves the response as it was and is one `audit dropped`
+ * entry (reason `rejected`).
  */
 
 import assert from "node:assert/strict";
@@ -56,10 +57,11 @@ Deno.test("createServer() logs a 500 and a failed audit write through its logger
     assert.equal((await ran.json()).data.status, "completed");
     assert.equal(entries.length, 2);
     assert.equal(entries[1]!.level, "error");
-    assert.equal(entries[1]!.message, "audit failed");
+    assert.equal(entries[1]!.message, "audit dropped");
+    assert.equal(entries[1]!.fields.reason, "rejected");
     assert.equal(entries[1]!.fields.request_id, "r-run");
     assert.equal((entries[1]!.fields.error as Error).message, "disk full");
   } finally {
-    server.close();
+    await server.close();
   }
 });

@@ -15,7 +15,8 @@
  *   and HTTP series, whose values move as jobs run;
  * - `GET /v1/openapi.json`: OpenAPI 3.1 with every route, whose request
  *   bodies are the JSON Schema of the same zod schemas that validate requests;
- * - `/healthz` and `/readyz` (503 with the envelope once the store is closed).
+ * - `/healthz` and `/readyz` (503 `unavailable` with the envelope and
+ *   `Retry-After` once the store is closed).
  */
 
 import assert from "node:assert/strict";
@@ -799,15 +800,15 @@ serverTest(
         assert.deepEqual(assertOk(await request("/readyz")), { status: "ready" });
         await store.close();
         const down = await request("/readyz");
-        const error = assertError(down, 503, "internal");
+        const error = assertError(down, 503, "unavailable");
+        assert.equal(down.headers.get("retry-after"), "1");
         assert.equal(down.body.request_id, "ready-1");
-        assert.equal(error.details.reason, "unavailable");
         assert.equal(typeof error.details.cause, "string");
         assert.match(error.message, /store/);
         // Liveness does not depend on the store.
         assert.deepEqual(assertOk(await request("/healthz")), { status: "ok" });
       } finally {
-        server.close();
+        await server.close();
         await runtime.close().catch(() => {});
         await store.close();
       }

@@ -38,7 +38,7 @@ async function documentOf(setup: (runtime: ReturnType<typeof createRuntime>) => 
     server,
     runtime,
     async [Symbol.asyncDispose]() {
-      server.close();
+      await server.close();
       await runtime.close();
     },
   };

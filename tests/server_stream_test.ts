@@ -210,7 +210,7 @@ serverTest(
       assert.equal(response.status, 200);
       assert.equal((await response.json()).data.status, "completed");
     } finally {
-      server.close();
+      await server.close();
     }
     await assertWholeLog(h, "x-1", await reader.rest(), "completed");
   },
@@ -291,7 +291,7 @@ Deno.test("a stream's store failure is a 500 before it opens and an error event 
     assert.match(String(after[0]!.fields.stack), /connection reset by peer/);
   } finally {
     Object.assign(console, original);
-    server.close();
+    await server.close();
   }
   assert.deepEqual(printed, [], "nothing went to the console");
 });

@@ -3,28 +3,29 @@
  * answered, success or error: who called (the principal `auth()` set, or
  * anonymous), the action and its resource, the result, the request id, the
  * method, path and status. The resource is the route's path parameter or the
- * validated body's field of that name. A failed write is logged, not
- * returned: the action itself has happened.
+ * validated body's field of that name. The entry goes through the server's
+ * {@linkcode AuditQueue}: a store that is unavailable gets it later, and a
+ * write that fails for good is logged and counted, not returned: the action
+ * itself has happened.
  *
  * @module
  */
 
 import type { MiddlewareHandler } from "hono";
-import { type ControlStore, type IdGenerator, isValidId, type Logger } from "../../kernel/mod.ts";
+import { type IdGenerator, isValidId } from "../../kernel/mod.ts";
+import type { AuditQueue } from "../audit_queue.ts";
 import type { Principal } from "../auth.ts";
 import type { ServerEnv } from "../env.ts";
 import type { AuditSpec } from "../route.ts";
 
 /** Where {@linkcode audit} writes. */
 export interface AuditOptions {
-  /** The store of audit records. */
-  store: ControlStore;
+  /** Writes the entries (or keeps them while the store is unavailable). */
+  queue: AuditQueue;
   /** Generates audit ids. */
   ids: IdGenerator;
   /** The clock (ms). */
   now(): number;
-  /** Where a failed write is logged. */
-  logger: Logger;
 }
 
 /** The principal of a request that did not authenticate (auth off, or refused before auth). */
@@ -33,7 +34,7 @@ const ANONYMOUS: Principal = { actorType: "anonymous", actorId: null, role: null
 /**
  * Creates the audit middleware of one control route.
  *
- * @param options The store, ids, clock and logger.
+ * @param options The queue, ids and clock.
  * @param route The route's method and audit spec.
  * @returns The middleware.
  */
@@ -49,22 +50,18 @@ export function audit(
     const body = c.var.body as Record<string, unknown> | undefined;
     const named = params[resourceParam] ?? body?.[resourceParam];
     const status = c.res.status;
-    try {
-      await options.store.appendAudit({
-        auditId: `au_${options.ids.ulid()}`,
-        actorType: principal.actorType,
-        actorId: principal.actorId,
-        actorRole: principal.role,
-        action,
-        resourceType,
-        resourceId: isValidId(named) ? named : null,
-        result: status < 300 ? "success" : "error",
-        requestId: c.var.requestId,
-        details: { method: route.method, path: c.req.path, status_code: status },
-        createdAt: options.now(),
-      });
-    } catch (error) {
-      options.logger.error("audit failed", { request_id: c.var.requestId, action, error });
-    }
+    await options.queue.write({
+      auditId: `au_${options.ids.ulid()}`,
+      actorType: principal.actorType,
+      actorId: principal.actorId,
+      actorRole: principal.role,
+      action,
+      resourceType,
+      resourceId: isValidId(named) ? named : null,
+      result: status < 300 ? "success" : "error",
+      requestId: c.var.requestId,
+      details: { method: route.method, path: c.req.path, status_code: status },
+      createdAt: options.now(),
+    });
   };
 }

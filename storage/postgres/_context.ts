@@ -5,17 +5,33 @@
  * the snapshot policy, and the group committer of appends. It also owns the
  * store's lifecycle: once closed, every part refuses work.
  *
+ * It also fails fast while the database is unreachable: once an operation
+ * cannot connect (refused, timed out, the database starting up or shutting
+ * down) and nothing succeeded since it started, the others are refused at
+ * once with a retryable `StorageError` (code `unavailable`), before anything
+ * is sent, rather than waiting in the driver's queue for a connection; one
+ * operation every {@linkcode PROBE_INTERVAL_MS} goes through to find out
+ * whether the database is back, and its success lets every operation through
+ * again. One connection that breaks (a backend terminated) fails only its
+ * own operation: the driver reconnects.
+ *
  * @module
  */
 
 import type postgres from "postgres";
-import { type EncodedAppend, OrisError } from "../../kernel/mod.ts";
+import { type EncodedAppend, OrisError, StorageError } from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
-import { toStorageError } from "./_errors.ts";
+import { isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
 import { quoteIdentifier } from "./migrations.ts";
+
+/**
+ * While the database is unreachable, how often one operation is let through
+ * to find out whether it is back (the others fail at once), in ms.
+ */
+export const PROBE_INTERVAL_MS = 200;
 
 /** A parameter of a statement: a scalar, or an array of scalars. */
 export type Parameter = string | number | null | (string | number | null)[];
@@ -69,6 +85,10 @@ export class PostgresContext {
   readonly appends: GroupCommitter<PreparedAppend, number>;
   #sql: postgres.Sql;
   #closing: Promise<void> | null = null;
+  /** Since when the database is unreachable, and the last operation let through; `null`: reachable. */
+  #unreachable: { since: number; probedAt: number; probing: boolean } | null = null;
+  /** When an operation last succeeded (`performance.now()`). */
+  #succeededAt = -Infinity;
 
   /**
    * @param sql The pool, which the context closes.
@@ -83,23 +103,60 @@ export class PostgresContext {
   }
 
   /**
-   * Runs the work of one store method: refused once the store is closed, and
-   * any failure turned into an {@linkcode OrisError}.
+   * Runs the work of one store method: refused once the store is closed,
+   * refused at once while the database is unreachable (see the module doc),
+   * and any failure turned into an {@linkcode OrisError}.
    *
    * @param action What is done, for the message (`Cannot <action>: ...`).
    * @param body The work.
    * @returns What the work returns.
-   * @throws {OrisError} `unavailable` when the store is closed, or the failure of the work.
+   * @throws {OrisError} `unavailable` when the store is closed or the database
+   * unreachable, or the failure of the work.
    */
   async io<T>(action: string, body: () => Promise<T>): Promise<T> {
     if (this.#closing !== null) {
       throw new OrisError("unavailable", "Cannot use the store: it is closed");
     }
+    const probe = this.#admit(action);
+    const started = performance.now();
     try {
-      return await body();
+      const result = await body();
+      this.#unreachable = null;
+      this.#succeededAt = performance.now();
+      return result;
     } catch (error) {
+      // A failure of an operation older than the last success is no news.
+      if (cannotConnect(error) && started > this.#succeededAt) {
+        const now = performance.now();
+        this.#unreachable ??= { since: now, probedAt: now, probing: false };
+      }
       throw toStorageError(action, error);
+    } finally {
+      if (probe && this.#unreachable !== null) this.#unreachable.probing = false;
     }
+  }
+
+  /**
+   * Lets an operation through, or refuses it while the database is
+   * unreachable and another operation is finding out whether it is back.
+   *
+   * @returns Whether the operation is that probe.
+   */
+  #admit(action: string): boolean {
+    const unreachable = this.#unreachable;
+    if (unreachable === null) return false;
+    const now = performance.now();
+    if (unreachable.probing || now - unreachable.probedAt < PROBE_INTERVAL_MS) {
+      throw new StorageError(
+        `Cannot ${action}: the database is unreachable (for ${
+          Math.round(now - unreachable.since)
+        } ms)`,
+        { retryable: true },
+      );
+    }
+    unreachable.probing = true;
+    unreachable.probedAt = now;
+    return true;
   }
 
   /**
@@ -127,4 +184,10 @@ export class PostgresContext {
     })();
     return this.#closing;
   }
+}
+
+/** Whether an error is (or wraps) a failure to connect to the database. */
+function cannotConnect(error: unknown): boolean {
+  return isUnreachable(error) ||
+    (error instanceof OrisError && error.cause !== undefined && isUnreachable(error.cause));
 }

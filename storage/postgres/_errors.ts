@@ -121,6 +121,40 @@ const VALUE_ERRORS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * Whether the error says that no connection can be made to the database now
+ * (refused, unreachable, timed out, or the database is starting up or shutting
+ * down), as opposed to one connection that broke.
+ *
+ * @param error Anything thrown by the driver.
+ * @returns Whether the database cannot be reached.
+ *
+ * @example
+ * ```ts
+ * import { isUnreachable } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isUnreachable(Object.assign(new Error("x"), { code: "ECONNREFUSED" })));
+ * assert.ok(!isUnreachable(Object.assign(new Error("x"), { code: "CONNECTION_CLOSED" })));
+ * ```
+ */
+export function isUnreachable(error: unknown): boolean {
+  const code = errorCode(error);
+  return UNREACHABLE_CODES.has(code) || code === "CONNECT_TIMEOUT" ||
+    code === "57P03" || // cannot connect now: starting up, shutting down
+    code === "08001" || code === "08004"; // unable to establish, rejected
+}
+
+/** Socket-level codes that mean no connection can be made. */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/**
  * Wraps a driver error as an Oris error: {@linkcode InvalidArgumentError} for
  * data PostgreSQL cannot store (e.g. `\u0000` in a text column), otherwise a
  * {@linkcode StorageError}, retryable when {@linkcode isTransient}. Oris errors

@@ -8,8 +8,9 @@
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
 import { InvalidArgumentError, StorageError } from "../../kernel/mod.ts";
+import { openClient } from "./_client.ts";
 import { toStorageError } from "./_errors.ts";
 
 /** One step of the schema: applied once, in order, never edited once released. */
@@ -184,6 +185,30 @@ CREATE INDEX runtime_runs_status_created_idx
   },
 ];
 
+/**
+ * The `details.reason` of the error raised when the schema does not exist and
+ * may not be created (`createSchema: false`). Its message names this
+ * library's option; a program with its own setting for it (the Oris server,
+ * `oris migrate`) recognises the error by this reason and names its setting
+ * instead. `details.schema` is the schema.
+ *
+ * @example Name your own setting
+ * ```ts ignore
+ * import { OrisError } from "@oris/runtime";
+ * import { PostgresStore, SCHEMA_MISSING } from "@oris/runtime/storage/postgres";
+ *
+ * try {
+ *   await PostgresStore.connect({ url: "postgres://127.0.0.1/oris", schema: "app", createSchema: false });
+ * } catch (error) {
+ *   if (error instanceof OrisError && error.details.reason === SCHEMA_MISSING) {
+ *     throw new Error(`Schema "${error.details.schema}" is missing: set MYAPP_CREATE_SCHEMA=true`);
+ *   }
+ *   throw error;
+ * }
+ * ```
+ */
+export const SCHEMA_MISSING = "schema_missing";
+
 /** The table that records applied migrations. */
 export const MIGRATIONS_TABLE = "runtime_schema_migrations";
 
@@ -281,8 +306,9 @@ export interface MigrateResult {
  * @param options Where to connect and which schema.
  * @returns The versions before and after, and what was applied.
  * @throws {StorageError} when the database cannot be reached, when the schema
- * does not exist and `createSchema` is `false`, or when the database is at a
- * newer schema version than this Oris knows.
+ * does not exist and `createSchema` is `false` (`details.reason` is
+ * {@linkcode SCHEMA_MISSING}), or when the database is at a newer schema
+ * version than this Oris knows.
  * @throws {InvalidArgumentError} when the schema name is not valid.
  *
  * @example Migrate a database
@@ -295,7 +321,7 @@ export interface MigrateResult {
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const schema = parseSchemaName(options.schema ?? "public");
-  const sql = postgres(options.url, { max: 1, onnotice: ignoreNotice, connect_timeout: 10 });
+  const sql = openClient(options.url, { max: 1 });
   try {
     return await applyMigrations(sql, schema, { createSchema: options.createSchema ?? true });
   } finally {
@@ -325,7 +351,7 @@ export interface ApplyMigrationsOptions {
  *
  * @example
  * ```ts ignore
- * import postgres from "postgres";
+ * import type postgres from "postgres";
  * import { applyMigrations } from "./migrations.ts";
  *
  * const sql = postgres("postgres://postgres@127.0.0.1:5432/test");
@@ -350,6 +376,7 @@ export async function applyMigrations(
         if (!options.createSchema) {
           throw new StorageError(
             `Cannot use schema "${schema}": it does not exist (create it, or connect with createSchema: true)`,
+            { details: { schema, reason: SCHEMA_MISSING } },
           );
         }
         await tx.unsafe(`CREATE SCHEMA ${q}`);
@@ -405,6 +432,3 @@ function checkMigrations(migrations: readonly Migration[]): void {
     }
   });
 }
-
-/** Notices ("relation exists, skipping" ...) are not errors and are not printed. */
-function ignoreNotice(): void {}

@@ -32,4 +32,5 @@ export {
   type Migration,
   MIGRATIONS,
   MIGRATIONS_TABLE,
+  SCHEMA_MISSING,
 } from "./migrations.ts";

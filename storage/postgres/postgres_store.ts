@@ -25,7 +25,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
 import {
   type ApiKeyRecord,
   type AppendResult,
@@ -39,7 +39,6 @@ import {
   type EffectRecord,
   type IdempotencyRecord,
   type InterruptRow,
-  InvalidArgumentError,
   type Json,
   type ListAuditOptions,
   type ListInterruptsOptions,
@@ -64,6 +63,7 @@ import * as checkpoints from "./checkpoints.ts";
 import * as effects from "./effects.ts";
 import * as idempotency from "./idempotency.ts";
 import * as interrupts from "./interrupts.ts";
+import { openClient, pinArrayTypes } from "./_client.ts";
 import { applyMigrations, parseSchemaName } from "./migrations.ts";
 import * as runs from "./runs.ts";
 
@@ -160,9 +160,14 @@ export class PostgresStore implements Store, ControlStore {
       "snapshotEvery",
     );
     const max = wholeNumber(options.max ?? 10, "max");
-    const sql = openPool(options.url, max);
+    const sql = openClient(options.url, { max, applicationName: "oris" });
     try {
       await applyMigrations(sql, schema, { createSchema: options.createSchema ?? true });
+      // The connection that migrated fetched the array types: later ones need not.
+      if (!pinArrayTypes(sql)) {
+        await sql`SELECT 1`;
+        pinArrayTypes(sql);
+      }
     } catch (error) {
       await sql.end({ timeout: 1 });
       throw toStorageError(`connect to schema "${schema}"`, error);
@@ -456,29 +461,9 @@ export class PostgresStore implements Store, ControlStore {
   }
 }
 
-function openPool(url: string, max: number): postgres.Sql {
-  try {
-    return postgres(url, {
-      max,
-      onnotice: ignoreNotice,
-      connect_timeout: 10,
-      connection: { application_name: "oris" },
-    });
-  } catch (error) {
-    // The message may quote the URL, and with it a password: keep it as the cause only.
-    throw new InvalidArgumentError("Cannot connect: url is not a valid PostgreSQL URL", {
-      field: "url",
-      cause: error,
-    });
-  }
-}
-
 function wholeNumber(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`Cannot connect: ${name} must be a whole number from 1, got ${value}`);
   }
   return value;
 }
-
-/** Notices ("relation exists, skipping" ...) are not errors and are not printed. */
-function ignoreNotice(): void {}
