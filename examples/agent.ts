@@ -60,14 +60,28 @@ export function scriptedWeather(messages: readonly Message[]): ScriptedReply {
   return { tool_calls: [{ name: "get_weather", args: { city: cityOf(last?.content ?? "") } }] };
 }
 
+/** The settings that choose the example's model (environment variables of the same names). */
+export interface AgentModelSettings {
+  /** Runs on OpenAI. */
+  OPENAI_API_KEY?: string | undefined;
+  /** With `OPENAI_API_KEY`: an OpenAI-compatible server. */
+  OPENAI_BASE_URL?: string | undefined;
+  /** Runs on Anthropic (when no OpenAI key is set). */
+  ANTHROPIC_API_KEY?: string | undefined;
+  /** Runs on Ollama (when neither key is set). */
+  OLLAMA_HOST?: string | undefined;
+  /** The model at that provider. */
+  ORIS_AGENT_MODEL?: string | undefined;
+}
+
 /**
  * The model the example uses: a provider when its key (or host) is set,
  * otherwise the scripted one.
  *
- * @param env The environment.
+ * @param env The settings (the environment, or the server's parsed configuration).
  * @returns The model.
  */
-export function agentModelFromEnv(env: Record<string, string | undefined>): ChatModel {
+export function agentModelFromEnv(env: AgentModelSettings): ChatModel {
   const model = env.ORIS_AGENT_MODEL;
   if (env.OPENAI_API_KEY) {
     return new OpenAIChatModel({

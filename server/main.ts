@@ -87,10 +87,8 @@ export const SETTINGS: readonly Setting[] = [
       `how deeply accepted JSON may nest, request bodies included (1 to ${MAX_JSON_DEPTH_LIMIT})`,
   },
   { name: "ORIS_ACCESS_LOG", default: "false", meaning: "true: one JSON line per request" },
-  {
-    name: "OPENAI_API_KEY",
-    meaning: "the agent example runs on OpenAI (OPENAI_BASE_URL: or a compatible server)",
-  },
+  { name: "OPENAI_API_KEY", meaning: "the agent example runs on OpenAI" },
+  { name: "OPENAI_BASE_URL", meaning: "with OPENAI_API_KEY: an OpenAI-compatible server" },
   {
     name: "ANTHROPIC_API_KEY",
     meaning: "the agent example runs on Anthropic (when no OpenAI key is set)",
@@ -155,6 +153,11 @@ export const ConfigSchema = z.object({
   ORIS_AUDIT_QUEUE_SIZE: z.string().trim().regex(/^\d{1,9}$/, "must be a whole number from 0")
     .default(String(AUDIT_QUEUE_DEFAULTS.maxEntries)).transform(Number),
   ORIS_EXAMPLES_ACTION_LOG: optional,
+  OPENAI_API_KEY: optional,
+  OPENAI_BASE_URL: optional,
+  ANTHROPIC_API_KEY: optional,
+  OLLAMA_HOST: optional,
+  ORIS_AGENT_MODEL: optional,
   ORIS_MAX_JSON_DEPTH: z.string().trim().regex(/^\d{1,4}$/, {
     error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}`,
   }).default(String(DEFAULT_MAX_JSON_DEPTH)).transform(Number).pipe(
@@ -276,7 +279,7 @@ export async function main(
     await store.ping();
     runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
     registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG, {
-      agentModel: agentModelFromEnv(env),
+      agentModel: agentModelFromEnv(config),
     });
     const server = await createServer({
       runtime,
