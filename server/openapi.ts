@@ -187,6 +187,10 @@ export function openApiDocument(
         "409": error,
         ...(item.body === undefined ? {} : {
           "413": errorResponse("The request body is larger than 1 MiB", error),
+          "415": errorResponse(
+            "The body has a `Content-Encoding` the server does not decode (only `identity`)",
+            error,
+          ),
         }),
         "500": error,
         ...(usesStore

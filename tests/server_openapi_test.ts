@@ -134,7 +134,7 @@ Deno.test("the OpenAPI document shows graphs registered after the server started
   assert.ok(after.components.schemas["GraphInput.late"]);
 });
 
-Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 503 and 504", async () => {
+Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 415, 503 and 504", async () => {
   await using opened = await documentOf(registerExamples);
   const { doc, server } = opened;
   const required = new Map<string, boolean>();
@@ -145,10 +145,11 @@ Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 5
     const responses = operation.responses;
     assert.match(responses["405"].description, /Allow/, key);
     assert.equal(responses["413"] !== undefined, operation.requestBody !== undefined, key);
+    assert.equal(responses["415"] !== undefined, operation.requestBody !== undefined, key);
     const usesStore = route.path.startsWith("/v1/") || route.path === "/readyz";
     assert.equal(responses["503"] !== undefined, usesStore, key);
     assert.equal(responses["504"] !== undefined, usesStore, key);
-    for (const status of ["405", "413", "503", "504"]) {
+    for (const status of ["405", "413", "415", "503", "504"]) {
       if (responses[status] === undefined) continue;
       assert.deepEqual(
         responses[status].content,
@@ -161,6 +162,7 @@ Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 5
   // A body is required when an empty one (read as `{}`) is not valid.
   assert.deepEqual(Object.fromEntries(required), {
     "POST /v1/jobs/run": true,
+    "POST /v1/keys": true,
     "POST /v1/jobs": true,
     "POST /v1/jobs/:thread_id/resume": true,
     "POST /v1/jobs/:thread_id/replay": false,
