@@ -136,6 +136,7 @@ export {
   IdempotencyConflictError,
   IllegalTransitionError,
   InvalidArgumentError,
+  LeaseLostError,
   NondeterminismError,
   NotFoundError,
   OrisError,
