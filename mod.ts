@@ -137,6 +137,7 @@ export {
   IdempotencyConflictError,
   IllegalTransitionError,
   InvalidArgumentError,
+  LeaseLostError,
   NondeterminismError,
   NotFoundError,
   OrisError,

@@ -235,6 +235,51 @@ export class VersionConflictError extends ConflictError {
 }
 
 /**
+ * A commit (or effect record) of a run was made under a lease that is no
+ * longer the run's current one: another runtime acquired the run since (its
+ * fencing token is higher). Nothing of it was written; the runtime that gets
+ * it stops executing the run at once.
+ *
+ * @example
+ * ```ts
+ * import { LeaseLostError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new LeaseLostError("t-1", 3, 4);
+ * assert.equal(error.code, "conflict");
+ * assert.equal(error.message, 'Cannot write to run "t-1": its lease 3 was lost (current lease 4)');
+ * ```
+ */
+export class LeaseLostError extends ConflictError {
+  /** The run. */
+  readonly threadId: string;
+  /** The fencing token the writer held. */
+  readonly token: number;
+  /** The run's current fencing token, or `null` when unknown. */
+  readonly currentToken: number | null;
+  /** The error class name. */
+  override name = "LeaseLostError";
+
+  /**
+   * Creates the error.
+   *
+   * @param threadId The run.
+   * @param token The fencing token the writer held.
+   * @param currentToken The run's current token (`null`: unknown, e.g. the lease expired locally).
+   */
+  constructor(threadId: string, token: number, currentToken: number | null) {
+    super(
+      `Cannot write to run "${threadId}": its lease ${token} was lost` +
+        (currentToken === null ? "" : ` (current lease ${currentToken})`),
+      { details: { thread_id: threadId, token, current_token: currentToken } },
+    );
+    this.threadId = threadId;
+    this.token = token;
+    this.currentToken = currentToken;
+  }
+}
+
+/**
  * A run was created again with the same thread id but a different payload.
  *
  * @example

@@ -28,6 +28,8 @@ export * from "./events.ts";
 export * from "./snapshot.ts";
 export * from "./store.ts";
 export * from "./control.ts";
+export * from "./ownership.ts";
+export * from "./backend.ts";
 export * from "./paging.ts";
 export * from "./codec.ts";
 export * from "./snapshot_policy.ts";

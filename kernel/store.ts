@@ -1,15 +1,15 @@
 /**
  * The Store interfaces every storage adapter implements (`MemoryStore`,
  * `KvStore`, `PostgresStore`) and their records: {@linkcode RunStore} (runs,
- * their event logs, snapshots, checkpoints and listings),
- * {@linkcode EffectJournal}, and with `ControlStore` (`control.ts`) and a
- * lifecycle, {@linkcode Store}. The helpers the adapters share are beside it:
+ * their event logs, snapshots, checkpoints and listings) and
+ * {@linkcode EffectJournal}; with `ControlStore` (`control.ts`),
+ * `OwnershipStore` (`ownership.ts`) and a lifecycle they make `Store`
+ * (`backend.ts`). The helpers the adapters share are beside it:
  * `codec.ts`, `paging.ts`, `snapshot_policy.ts`, `interrupt_index.ts`.
  *
  * @module
  */
 
-import type { ControlStore } from "./control.ts";
 import type { RunCreatedEvent, RunEvent, StoredEvent } from "./events.ts";
 import type { CheckpointId, ThreadId } from "./ids.ts";
 import type { Json } from "./json.ts";
@@ -22,6 +22,20 @@ export interface CreateRunResult {
   created: boolean;
   /** The run as it is now. */
   run: RunSnapshot;
+}
+
+/** Options of {@linkcode RunStore.append} for a lease holder (see `OwnershipStore`). */
+export interface AppendOptions {
+  /** The holder's fencing token: the append is refused with `LeaseLostError` unless it is current. */
+  fence?: number;
+  /** The mailbox message this append applies (its seq): marked applied in the same commit. */
+  ack?: number;
+}
+
+/** Options of {@linkcode EffectJournal.recordEffect} for a lease holder. */
+export interface RecordEffectOptions {
+  /** The holder's fencing token: the record is refused with `LeaseLostError` unless it is current. */
+  fence?: number;
 }
 
 /** The result of {@linkcode RunStore.append}. */
@@ -138,7 +152,12 @@ export interface RunStore {
    * is the fold of the run through these events; the store uses it for
    * listings and persists it according to its snapshot policy.
    *
+   * A lease holder passes its fencing token (`options.fence`), checked in the
+   * same atomic operation, and the mailbox message the append applies
+   * (`options.ack`), marked applied in it.
+   *
    * @throws {VersionConflictError} when the run is at another version (nothing is written).
+   * @throws {LeaseLostError} when `options.fence` is not the run's current token (nothing is written).
    * @throws {InvalidArgumentError} when anything is not JSON (nothing is written).
    */
   append(
@@ -146,6 +165,7 @@ export interface RunStore {
     expectedVersion: number,
     events: readonly RunEvent[],
     snapshot: RunSnapshot,
+    options?: AppendOptions,
   ): Promise<AppendResult>;
   /** The latest stored snapshot and the events after it, or `null` for an unknown run. */
   load(threadId: ThreadId): Promise<LoadedRun | null>;
@@ -175,19 +195,12 @@ export interface EffectJournal {
    * Records an effect's result unless one is already recorded under its key;
    * the first record wins and is returned.
    *
+   * @throws {LeaseLostError} when `options.fence` is not the run's current token (nothing is written).
    * @throws {InvalidArgumentError} when the result is not JSON (nothing is written).
    */
-  recordEffect(record: EffectRecord): Promise<EffectRecord>;
+  recordEffect(record: EffectRecord, options?: RecordEffectOptions): Promise<EffectRecord>;
   /** The recorded effect under a key, or `null`. */
   getEffect(key: EffectKey): Promise<EffectRecord | null>;
   /** A run's recorded effects (of one step, if given), by step, node and index. */
   listEffects(threadId: ThreadId, step?: number): Promise<EffectRecord[]>;
-}
-
-/** A storage backend: run data, effect journal and control records, with a lifecycle. */
-export interface Store extends RunStore, EffectJournal, ControlStore, AsyncDisposable {
-  /** Checks that the backend is reachable. */
-  ping(): Promise<void>;
-  /** Releases connections and handles. Idempotent. */
-  close(): Promise<void>;
 }

@@ -22,10 +22,13 @@
 
 import {
   type ApiKeyRecord,
+  type AppendOptions,
   type AppendResult,
   type AuditRecord,
   type CheckpointId,
   type CheckpointRecord,
+  type Claim,
+  type ClaimRequest,
   type ControlStore,
   type CreateRunResult,
   DEFAULT_SNAPSHOT_EVERY,
@@ -34,14 +37,24 @@ import {
   type IdempotencyRecord,
   type InterruptRow,
   type Json,
+  type Lease,
+  type LeaseRef,
+  type LeaseRequest,
   type ListAuditOptions,
   type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  type MailAnswer,
+  type MailMessage,
+  type MailRecord,
   OrisError,
   type Page,
   type PageOptions,
+  type PostResult,
+  type QueueStats,
   type ReadEventsOptions,
+  type RecordEffectOptions,
+  type ReleaseOutcome,
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
@@ -49,19 +62,22 @@ import {
   StorageError,
   type Store,
   type StoredEvent,
+  type StoreSignal,
   type ThreadId,
 } from "../../kernel/mod.ts";
 import { isBusy } from "./_commit.ts";
 import { createContext, type KvContext } from "./_context.ts";
 import { PING_KEY } from "./_keys.ts";
-import { upgradeLayout } from "./_layout.ts";
+import { messageOf, openDatabase } from "./_open.ts";
 import * as apiKeys from "./api_keys.ts";
 import * as audit from "./audit.ts";
 import * as checkpoints from "./checkpoints.ts";
 import * as effects from "./effects.ts";
 import * as idempotency from "./idempotency.ts";
 import * as interrupts from "./interrupts.ts";
+import { kvOwnership } from "./ownership.ts";
 import * as runs from "./runs.ts";
+import { type LocalOwnership, runInfoOf } from "../_ownership.ts";
 
 /** Options of {@linkcode KvStore.open}. */
 export interface KvStoreOptions {
@@ -110,10 +126,12 @@ export interface KvStoreOptions {
 export class KvStore implements Store, ControlStore {
   #ctx: KvContext;
   #closed = false;
+  #ownership: LocalOwnership;
 
   // A TypeScript `private` constructor (a `#` one does not exist): open with KvStore.open().
   private constructor(kv: Deno.Kv, snapshotEvery: number) {
     this.#ctx = createContext(kv, snapshotEvery);
+    this.#ownership = kvOwnership(this.#ctx);
   }
 
   /**
@@ -139,27 +157,7 @@ export class KvStore implements Store, ControlStore {
         `Cannot open the store: snapshotEvery must be a whole number from 1, got ${snapshotEvery}`,
       );
     }
-    let kv: Deno.Kv;
-    try {
-      kv = await Deno.openKv(options.path);
-    } catch (error) {
-      throw new StorageError(
-        `Cannot open the store at ${JSON.stringify(options.path ?? "the default location")}: ${
-          messageOf(error)
-        }`,
-        { cause: error },
-      );
-    }
-    try {
-      await upgradeLayout(kv);
-    } catch (error) {
-      kv.close();
-      if (error instanceof OrisError) throw error;
-      throw new StorageError(`Cannot upgrade the store's key layout: ${messageOf(error)}`, {
-        cause: error,
-        retryable: isBusy(error),
-      });
-    }
+    const kv = await openDatabase(options.path);
     return new KvStore(kv, snapshotEvery);
   }
 
@@ -172,7 +170,11 @@ export class KvStore implements Store, ControlStore {
    * @throws {InvalidArgumentError} when the event is not valid or not JSON.
    */
   createRun(event: RunCreatedEvent): Promise<CreateRunResult> {
-    return this.#do("create a run", () => runs.createRun(this.#ctx, event));
+    return this.#do("create a run", async () => {
+      const result = await runs.createRun(this.#ctx, event);
+      if (result.created) this.#ownership.noteRun(runInfoOf(result.run, event.metadata));
+      return result;
+    });
   }
 
   /**
@@ -182,8 +184,10 @@ export class KvStore implements Store, ControlStore {
    * @param expectedVersion The version the run must be at.
    * @param events The events.
    * @param snapshot The run after them.
+   * @param options The holder's fencing token, and the mailbox message applied.
    * @returns The new version.
    * @throws {VersionConflictError} when the run is at another version (nothing is written).
+   * @throws {LeaseLostError} when the fencing token is not current (nothing is written).
    * @throws {InvalidArgumentError} when anything is not valid or not JSON (nothing is written).
    */
   append(
@@ -191,11 +195,18 @@ export class KvStore implements Store, ControlStore {
     expectedVersion: number,
     events: readonly RunEvent[],
     snapshot: RunSnapshot,
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
-    return this.#do(
-      `append to run "${threadId}"`,
-      () => runs.append(this.#ctx, threadId, expectedVersion, events, snapshot),
-    );
+    return this.#do(`append to run "${threadId}"`, async () => {
+      const result = await this.#ownership.fenced(
+        threadId,
+        options.fence,
+        () => runs.append(this.#ctx, threadId, expectedVersion, events, snapshot),
+      );
+      this.#ownership.noteStatus(threadId, snapshot.status);
+      if (options.ack !== undefined) this.#ownership.applied(threadId, options.ack, result.version);
+      return result;
+    });
   }
 
   /**
@@ -274,13 +285,20 @@ export class KvStore implements Store, ControlStore {
    * across instances and processes.
    *
    * @param record The effect.
+   * @param options The holder's fencing token.
    * @returns The stored record.
+   * @throws {LeaseLostError} when the fencing token is not current (nothing is written).
    * @throws {InvalidArgumentError} when the key is malformed or the result is not JSON.
    */
-  recordEffect(record: EffectRecord): Promise<EffectRecord> {
+  recordEffect(record: EffectRecord, options: RecordEffectOptions = {}): Promise<EffectRecord> {
     return this.#do(
       `record an effect of run "${record?.threadId}"`,
-      () => effects.recordEffect(this.#ctx, record),
+      () =>
+        this.#ownership.fenced(
+          record?.threadId,
+          options.fence,
+          () => effects.recordEffect(this.#ctx, record),
+        ),
     );
   }
 
@@ -454,6 +472,66 @@ export class KvStore implements Store, ControlStore {
     return this.#do("count API keys", () => apiKeys.countApiKeys(this.#ctx));
   }
 
+  /** Acquires a run's lease; see {@linkcode OwnershipStore.acquireLease}. */
+  acquireLease(threadId: ThreadId, request: LeaseRequest): Promise<Claim | null> {
+    return this.#do("acquire a lease", () => this.#ownership.acquire(threadId, request));
+  }
+
+  /** Claims runnable runs; see {@linkcode OwnershipStore.claimRuns}. */
+  claimRuns(request: ClaimRequest): Promise<Claim[]> {
+    return this.#do("claim runs", () => this.#ownership.claim(request));
+  }
+
+  /** Renews leases; see {@linkcode OwnershipStore.renewLeases}. */
+  renewLeases(owner: string, leases: readonly LeaseRef[], ttlMs: number): Promise<Claim[]> {
+    return this.#do("renew leases", () => this.#ownership.renew(owner, leases, ttlMs));
+  }
+
+  /** Releases a lease; see {@linkcode OwnershipStore.releaseLease}. */
+  releaseLease(owner: string, lease: LeaseRef): Promise<ReleaseOutcome> {
+    return this.#do("release a lease", () => this.#ownership.release(owner, lease));
+  }
+
+  /** A run's lease; see {@linkcode OwnershipStore.getLease}. */
+  getLease(threadId: ThreadId): Promise<Lease | null> {
+    return this.#do("get a lease", () => this.#ownership.get(threadId));
+  }
+
+  /** Posts a control message; see {@linkcode OwnershipStore.postMessage}. */
+  postMessage(threadId: ThreadId, message: MailMessage): Promise<PostResult> {
+    return this.#do("post a message", () => this.#ownership.post(threadId, message));
+  }
+
+  /** A run's pending messages; see {@linkcode OwnershipStore.pendingMessages}. */
+  pendingMessages(threadId: ThreadId): Promise<MailRecord[]> {
+    return this.#do("read messages", () => this.#ownership.pending(threadId));
+  }
+
+  /** A message; see {@linkcode OwnershipStore.getMessage}. */
+  getMessage(threadId: ThreadId, seq: number): Promise<MailRecord | null> {
+    return this.#do("read a message", () => this.#ownership.message(threadId, seq));
+  }
+
+  /** Answers a message; see {@linkcode OwnershipStore.answerMessage}. */
+  answerMessage(threadId: ThreadId, seq: number, answer: MailAnswer, fence: number): Promise<void> {
+    return this.#do("answer", () => this.#ownership.answer(threadId, seq, answer, fence));
+  }
+
+  /** The queue of runs waiting to start; see {@linkcode OwnershipStore.queueStats}. */
+  queueStats(): Promise<QueueStats> {
+    return this.#do("read the queue", () => this.#ownership.stats());
+  }
+
+  /** Sends a signal; see {@linkcode OwnershipStore.notify}. */
+  notify(signal: StoreSignal): Promise<void> {
+    return this.#do("send a signal", () => this.#ownership.notify(signal));
+  }
+
+  /** Receives signals; see {@linkcode OwnershipStore.subscribe}. */
+  subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    return this.#do("subscribe", () => this.#ownership.subscribe(listener));
+  }
+
   /**
    * Resolves when the database answers.
    *
@@ -467,7 +545,8 @@ export class KvStore implements Store, ControlStore {
   }
 
   /**
-   * Closes the database; later calls fail. Idempotent.
+   * Closes the database; later calls fail. Idempotent. `await using` closes
+   * the store too (`[Symbol.asyncDispose]`).
    *
    * @returns Nothing.
    *
@@ -478,6 +557,10 @@ export class KvStore implements Store, ControlStore {
    * const store = await KvStore.open({ path: ":memory:" });
    * await store.close();
    * await store.close();
+   * {
+   *   await using other = await KvStore.open({ path: ":memory:" });
+   *   await other.ping();
+   * } // closed here
    * ```
    */
   close(): Promise<void> {
@@ -490,25 +573,15 @@ export class KvStore implements Store, ControlStore {
   }
 
   /**
-   * Closes the store, for `await using`.
+   * Closes the store, for `await using` (see {@linkcode KvStore.close}).
    *
    * @returns Nothing.
-   *
-   * @example
-   * ```ts
-   * import { KvStore } from "./kv_store.ts";
-   *
-   * {
-   *   await using store = await KvStore.open({ path: ":memory:" });
-   *   await store.ping();
-   * } // closed here
-   * ```
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  async #do<T>(action: string, body: () => Promise<T>): Promise<T> {
+  async #do<T>(action: string, body: () => T | Promise<T>): Promise<T> {
     if (this.#closed) throw new OrisError("unavailable", "Cannot use the store: it is closed");
     try {
       return await body();
@@ -523,8 +596,4 @@ export class KvStore implements Store, ControlStore {
       });
     }
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

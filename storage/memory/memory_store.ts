@@ -8,23 +8,21 @@
 
 import {
   type ApiKeyRecord,
+  type AppendOptions,
   type AppendResult,
-  applyInterruptChanges,
   type AuditRecord,
-  checkEffectKey,
-  checkFromSeq,
   checkIdempotencyKey,
   checkIdempotencyRecord,
   type CheckpointId,
   type CheckpointRecord,
+  type Claim,
+  type ClaimRequest,
   compareInterruptOrder,
   compareRunOrder,
   type ControlStore,
   type CreateRunResult,
   currentSnapshot,
-  decodeEvent,
   decodeRunCursor,
-  decodeSnapshot,
   decodeTimeIdCursor,
   decodeVersionCursor,
   DEFAULT_SNAPSHOT_EVERY,
@@ -32,24 +30,31 @@ import {
   type EffectRecord,
   encodeAppend,
   encodeCreate,
-  type EncodedAppend,
-  encodeEffect,
   encodeJson,
   IdempotencyConflictError,
   type IdempotencyRecord,
   type InterruptRow,
   type Json,
+  type Lease,
+  type LeaseRef,
+  type LeaseRequest,
   type ListAuditOptions,
   type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  type MailAnswer,
+  type MailMessage,
+  type MailRecord,
   NotFoundError,
   OrisError,
   type Page,
   pageLimit,
   type PageOptions,
-  parseThreadId,
+  type PostResult,
+  type QueueStats,
   type ReadEventsOptions,
+  type RecordEffectOptions,
+  type ReleaseOutcome,
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
@@ -57,8 +62,7 @@ import {
   snapshotDue,
   type Store,
   type StoredEvent,
-  storedSnapshotAfter,
-  type StoredSnapshotInfo,
+  type StoreSignal,
   type ThreadId,
   timeIdPosition,
   VersionConflictError,
@@ -66,6 +70,9 @@ import {
 } from "../../kernel/mod.ts";
 import { pageOf } from "../../kernel/mod.ts";
 import { MemoryApiKeys, MemoryAuditLog } from "./_control.ts";
+import { LocalOwnership, runInfoOf } from "../_ownership.ts";
+import { MemoryJournal } from "./_effects.ts";
+import { loadStored, readStored, storedInfo, type StoredRun, writeAppend } from "./_runs.ts";
 
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -77,17 +84,6 @@ export interface MemoryStoreOptions {
    * @default {64}
    */
   snapshotEvery?: number;
-}
-
-interface StoredRun {
-  summary: RunSummary;
-  payloadHash: string;
-  snapshotJson: string;
-  snapshotVersion: number;
-  /** The size of the JSON texts of the events after the snapshot. */
-  tailBytes: number;
-  events: string[];
-  checkpoints: CheckpointRecord[];
 }
 
 /**
@@ -113,13 +109,14 @@ interface StoredRun {
  */
 export class MemoryStore implements Store, ControlStore {
   #runs = new Map<string, StoredRun>();
-  #effects = new Map<string, string>();
+  #journal = new MemoryJournal();
   #snapshotEvery: number;
   #closed = false;
   #idempotency = new Map<string, string>();
   #interrupts = new Map<string, InterruptRow>();
   #audit = new MemoryAuditLog();
   #apiKeys = new MemoryApiKeys();
+  #ownership = new LocalOwnership();
 
   /**
    * Creates an empty store.
@@ -145,7 +142,7 @@ export class MemoryStore implements Store, ControlStore {
         if (existing.payloadHash !== event.payloadHash) {
           throw new IdempotencyConflictError(encoded.threadId);
         }
-        return { created: false, run: currentSnapshot(this.#load(existing)) };
+        return { created: false, run: currentSnapshot(loadStored(existing)) };
       }
       this.#runs.set(encoded.threadId, {
         summary: encoded.summary,
@@ -156,7 +153,8 @@ export class MemoryStore implements Store, ControlStore {
         events: [],
         checkpoints: [],
       });
-      this.#write(this.#runs.get(encoded.threadId)!, encoded);
+      writeAppend(this.#runs.get(encoded.threadId)!, encoded, this.#interrupts);
+      this.#ownership.noteRun(runInfoOf(encoded.summary, event.metadata));
       return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
     });
   }
@@ -168,18 +166,21 @@ export class MemoryStore implements Store, ControlStore {
    * @param expectedVersion The version the run must be at.
    * @param events The events.
    * @param snapshot The run after them.
+   * @param options The holder's fencing token, and the mailbox message applied.
    * @returns The new version.
    * @throws {VersionConflictError} when the run is at another version.
+   * @throws {LeaseLostError} when the fencing token is not current.
    */
   append(
     threadId: ThreadId,
     expectedVersion: number,
     events: readonly RunEvent[],
     snapshot: RunSnapshot,
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
     return this.#do(() => {
       const run = this.#runs.get(threadId);
-      const stored = run === undefined ? null : this.#stored(run);
+      const stored = run === undefined ? null : storedInfo(run);
       const encoded = encodeAppend(
         threadId,
         expectedVersion,
@@ -187,31 +188,17 @@ export class MemoryStore implements Store, ControlStore {
         snapshot,
         (bytes) => snapshotDue(snapshot, stored, bytes, this.#snapshotEvery),
       );
+      this.#ownership.checkFence(threadId, options.fence);
       if (run === undefined || run.summary.version !== expectedVersion) {
         throw new VersionConflictError(threadId, expectedVersion, run?.summary.version ?? null);
       }
-      this.#write(run, encoded);
+      writeAppend(run, encoded, this.#interrupts);
+      this.#ownership.noteStatus(threadId, encoded.summary.status);
+      if (options.ack !== undefined) {
+        this.#ownership.applied(threadId, options.ack, encoded.summary.version);
+      }
       return { version: encoded.summary.version };
     });
-  }
-
-  #stored(run: StoredRun): StoredSnapshotInfo {
-    return {
-      version: run.snapshotVersion,
-      bytes: run.snapshotJson.length,
-      tailBytes: run.tailBytes,
-    };
-  }
-
-  #write(run: StoredRun, encoded: EncodedAppend): void {
-    for (const event of encoded.events) run.events.push(event.json);
-    run.checkpoints.push(...encoded.checkpoints.map((record) => ({ ...record })));
-    run.summary = encoded.summary;
-    applyInterruptChanges(this.#interrupts, encoded.interruptChanges);
-    const stored = storedSnapshotAfter(this.#stored(run), encoded)!;
-    if (encoded.snapshotJson !== null) run.snapshotJson = encoded.snapshotJson;
-    run.snapshotVersion = stored.version;
-    run.tailBytes = stored.tailBytes;
   }
 
   /**
@@ -223,26 +210,8 @@ export class MemoryStore implements Store, ControlStore {
   load(threadId: ThreadId): Promise<LoadedRun | null> {
     return this.#do(() => {
       const run = this.#runs.get(threadId);
-      return run === undefined ? null : this.#load(run);
+      return run === undefined ? null : loadStored(run);
     });
-  }
-
-  #load(run: StoredRun): LoadedRun {
-    return {
-      snapshot: decodeSnapshot(JSON.parse(run.snapshotJson)),
-      events: this.#events(run, run.snapshotVersion + 1, Infinity),
-    };
-  }
-
-  #events(run: StoredRun, fromSeq: number, limit: number): StoredEvent[] {
-    const from = checkFromSeq(fromSeq);
-    return run.events.slice(from - 1, from - 1 + Math.min(limit, run.events.length)).map((
-      json,
-      i,
-    ) => ({
-      seq: from + i,
-      event: decodeEvent(JSON.parse(json)),
-    }));
   }
 
   /**
@@ -261,7 +230,7 @@ export class MemoryStore implements Store, ControlStore {
     return this.#do(() => {
       const run = this.#runs.get(threadId);
       const limit = options.limit === undefined ? Infinity : pageLimit(options.limit);
-      return run === undefined ? [] : this.#events(run, fromSeq, limit);
+      return run === undefined ? [] : readStored(run, fromSeq, limit);
     });
   }
 
@@ -331,16 +300,17 @@ export class MemoryStore implements Store, ControlStore {
    * Records an effect unless its key is taken; the first record wins.
    *
    * @param record The effect.
+   * @param options The holder's fencing token.
    * @returns The stored record.
+   * @throws {LeaseLostError} when the fencing token is not current.
    */
-  recordEffect(record: EffectRecord): Promise<EffectRecord> {
-    return this.#do(() => {
-      const json = encodeEffect(record);
-      const key = effectKey(record);
-      const stored = this.#effects.get(key) ?? json;
-      this.#effects.set(key, stored);
-      return JSON.parse(stored) as EffectRecord;
-    });
+  recordEffect(record: EffectRecord, options: RecordEffectOptions = {}): Promise<EffectRecord> {
+    return this.#do(() =>
+      this.#journal.record(
+        record,
+        () => this.#ownership.checkFence(record.threadId, options.fence),
+      )
+    );
   }
 
   /**
@@ -350,11 +320,7 @@ export class MemoryStore implements Store, ControlStore {
    * @returns The record, or `null`.
    */
   getEffect(key: EffectKey): Promise<EffectRecord | null> {
-    return this.#do(() => {
-      checkEffectKey(key);
-      const stored = this.#effects.get(effectKey(key));
-      return stored === undefined ? null : JSON.parse(stored) as EffectRecord;
-    });
+    return this.#do(() => this.#journal.get(key));
   }
 
   /**
@@ -365,17 +331,7 @@ export class MemoryStore implements Store, ControlStore {
    * @returns The records.
    */
   listEffects(threadId: ThreadId, step?: number): Promise<EffectRecord[]> {
-    return this.#do(() => {
-      parseThreadId(threadId);
-      return [...this.#effects.values()]
-        .map((json) => JSON.parse(json) as EffectRecord)
-        .filter((record) =>
-          record.threadId === threadId && (step === undefined || record.step === step)
-        )
-        .sort((a, b) =>
-          a.step - b.step || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || a.index - b.index
-        );
-    });
+    return this.#do(() => this.#journal.list(threadId, step));
   }
 
   /**
@@ -532,6 +488,66 @@ export class MemoryStore implements Store, ControlStore {
     return this.#do(() => this.#apiKeys.count());
   }
 
+  /** Acquires a run's lease; see {@linkcode OwnershipStore.acquireLease}. */
+  acquireLease(threadId: ThreadId, request: LeaseRequest): Promise<Claim | null> {
+    return this.#do(() => this.#ownership.acquire(threadId, request));
+  }
+
+  /** Claims runnable runs; see {@linkcode OwnershipStore.claimRuns}. */
+  claimRuns(request: ClaimRequest): Promise<Claim[]> {
+    return this.#do(() => this.#ownership.claim(request));
+  }
+
+  /** Renews leases; see {@linkcode OwnershipStore.renewLeases}. */
+  renewLeases(owner: string, leases: readonly LeaseRef[], ttlMs: number): Promise<Claim[]> {
+    return this.#do(() => this.#ownership.renew(owner, leases, ttlMs));
+  }
+
+  /** Releases a lease; see {@linkcode OwnershipStore.releaseLease}. */
+  releaseLease(owner: string, lease: LeaseRef): Promise<ReleaseOutcome> {
+    return this.#do(() => this.#ownership.release(owner, lease));
+  }
+
+  /** A run's lease; see {@linkcode OwnershipStore.getLease}. */
+  getLease(threadId: ThreadId): Promise<Lease | null> {
+    return this.#do(() => this.#ownership.get(threadId));
+  }
+
+  /** Posts a control message; see {@linkcode OwnershipStore.postMessage}. */
+  postMessage(threadId: ThreadId, message: MailMessage): Promise<PostResult> {
+    return this.#do(() => this.#ownership.post(threadId, message));
+  }
+
+  /** A run's pending messages; see {@linkcode OwnershipStore.pendingMessages}. */
+  pendingMessages(threadId: ThreadId): Promise<MailRecord[]> {
+    return this.#do(() => this.#ownership.pending(threadId));
+  }
+
+  /** A message; see {@linkcode OwnershipStore.getMessage}. */
+  getMessage(threadId: ThreadId, seq: number): Promise<MailRecord | null> {
+    return this.#do(() => this.#ownership.message(threadId, seq));
+  }
+
+  /** Answers a message; see {@linkcode OwnershipStore.answerMessage}. */
+  answerMessage(threadId: ThreadId, seq: number, answer: MailAnswer, fence: number): Promise<void> {
+    return this.#do(() => this.#ownership.answer(threadId, seq, answer, fence));
+  }
+
+  /** The queue of runs waiting to start; see {@linkcode OwnershipStore.queueStats}. */
+  queueStats(): Promise<QueueStats> {
+    return this.#do(() => this.#ownership.stats());
+  }
+
+  /** Sends a signal; see {@linkcode OwnershipStore.notify}. */
+  notify(signal: StoreSignal): Promise<void> {
+    return this.#do(() => this.#ownership.notify(signal));
+  }
+
+  /** Receives signals; see {@linkcode OwnershipStore.subscribe}. */
+  subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    return this.#do(() => this.#ownership.subscribe(listener));
+  }
+
   /** Resolves while the store is open. */
   ping(): Promise<void> {
     return this.#do(() => undefined);
@@ -548,7 +564,7 @@ export class MemoryStore implements Store, ControlStore {
     return this.close();
   }
 
-  #do<T>(body: () => T): Promise<T> {
+  #do<T>(body: () => T | Promise<T>): Promise<T> {
     try {
       if (this.#closed) throw new OrisError("unavailable", "Cannot use the store: it is closed");
       return Promise.resolve(body());
@@ -556,8 +572,4 @@ export class MemoryStore implements Store, ControlStore {
       return Promise.reject(error);
     }
   }
-}
-
-function effectKey(key: EffectKey): string {
-  return JSON.stringify([key.threadId, key.step, key.node, key.index]);
 }

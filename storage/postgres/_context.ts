@@ -25,6 +25,7 @@ import { isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
+import { type OwnershipStatements, ownershipStatements } from "./_ownership_sql.ts";
 import { quoteIdentifier } from "./migrations.ts";
 
 /**
@@ -42,6 +43,10 @@ export interface PreparedAppend {
   encoded: EncodedAppend;
   /** Its net changes to the interrupt index, `null` when it changes no interrupt. */
   interrupts: InterruptPlan | null;
+  /** The holder's fencing token, or `null`. */
+  fence: number | null;
+  /** The mailbox message it applies, or `null`. */
+  ack: number | null;
 }
 
 /** Options of {@linkcode PostgresContext}. */
@@ -77,6 +82,10 @@ export class PostgresContext {
   readonly schema: string;
   /** The statements, for that schema. */
   readonly statements: Statements;
+  /** The statements of run ownership, for that schema. */
+  readonly ownership: OwnershipStatements;
+  /** The channel of the schema's signals (`LISTEN`/`NOTIFY`). */
+  readonly channel: string;
   /** The snapshot policy's cap. */
   readonly snapshotEvery: number;
   /** The stored snapshots this store knows of, for the snapshot policy. */
@@ -98,6 +107,8 @@ export class PostgresContext {
     this.#sql = sql;
     this.schema = options.schema;
     this.statements = statements(quoteIdentifier(options.schema));
+    this.ownership = ownershipStatements(quoteIdentifier(options.schema));
+    this.channel = `oris_${options.schema}`.slice(0, 63);
     this.snapshotEvery = options.snapshotEvery;
     this.appends = options.appends(this);
   }
@@ -170,6 +181,38 @@ export class PostgresContext {
     return this.#sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
       T[]
     >;
+  }
+
+  /**
+   * Runs statements in one transaction.
+   *
+   * @param body The work, given a query function bound to the transaction.
+   * @returns What the work returns, once committed.
+   */
+  async transaction<T>(
+    body: (query: <R>(text: string, parameters: Parameter[]) => Promise<R[]>) => Promise<T>,
+  ): Promise<T> {
+    return await this.#sql.begin((tx) =>
+      body(<R>(text: string, parameters: Parameter[]) =>
+        tx.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<R[]>
+      )
+    ) as T;
+  }
+
+  /**
+   * Listens to a channel on a connection of its own (postgres.js listens
+   * again after a reconnect).
+   *
+   * @param channel The channel.
+   * @param onPayload Receives each notification's payload.
+   * @returns A function that stops listening.
+   */
+  async listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    const { unlisten } = await this.#sql.listen(channel, onPayload);
+    return unlisten;
   }
 
   /**

@@ -8,16 +8,24 @@
 
 /** The statements of a store, with the schema (quoted) inlined. */
 export interface Statements {
-  /** Creates a run: `$1..$11`, see {@linkcode statements}. Returns `created` (0 or 1). */
+  /**
+   * Creates a run: `$1..$11`, see {@linkcode statements}, `$12` priority,
+   * `$13` tenant id. Returns `created` (0 or 1).
+   */
   createRun: string;
-  /** Appends a batch of runs' events (arrays `$1..$17`). Returns the thread ids that were at their expected version. */
+  /**
+   * Appends a batch of runs' events (arrays `$1..$17`, and `$18` fencing
+   * tokens, `$19` mailbox messages applied, null where none). Returns the
+   * thread ids that were at their expected version (and token).
+   */
   append: string;
   /**
    * Appends one event to one run (the common case, with scalar parameters):
    * `$1` thread id, `$2` expected, `$3` version, `$4` status, `$5` updated at,
    * `$6` snapshot or null, `$7` type, `$8` at, `$9` event, `$10..$13`
-   * checkpoint id (or null: none), parent, step, created at. Returns the
-   * thread id when the run was at its expected version.
+   * checkpoint id (or null: none), parent, step, created at, `$14` fencing
+   * token or null. Returns the thread id when the run was at its expected
+   * version (and token).
    */
   appendOne: string;
   /**
@@ -27,11 +35,12 @@ export interface Statements {
    * value, status, answer, created at, resolved at); `$27..$31` arrays of
    * answers (the appending run, interrupt id, answer, at, status); `$32..$35`
    * arrays of closes (thread id, status, rejected id, at) and `$36` the
-   * answered interrupts the closes drop. A close leaves alone the rows the
-   * other changes of the batch write.
+   * answered interrupts the closes drop; `$37` fencing tokens, `$38` mailbox
+   * messages applied. A close leaves alone the rows the other changes of the
+   * batch write.
    */
   appendWithInterrupts: string;
-  /** `$1` thread ids: their current versions. */
+  /** `$1` thread ids: their current versions and fencing tokens. */
   versions: string;
   /** `$1` thread id: the latest snapshot (first row) and the events after it. */
   load: string;
@@ -53,6 +62,11 @@ export interface Statements {
   listRunsByStatusAfter: string;
   /** `$1..$6` key, name, record: the stored record (none when a racing insert is not yet visible). */
   recordEffect: string;
+  /**
+   * {@linkcode Statements.recordEffect} for a lease holder, `$7` its fencing
+   * token: `fenced` false (and no record) when the token is not current.
+   */
+  recordEffectFenced: string;
   /** `$1..$4` key. */
   getEffect: string;
   /** `$1` thread id. */
@@ -130,6 +144,7 @@ export function statements(q: string): Statements {
   const interrupts = `${q}.runtime_interrupts`;
   const audit = `${q}.runtime_audit_logs`;
   const apiKeys = `${q}.runtime_api_keys`;
+  const mailbox = `${q}.runtime_mailbox`;
   const idempotencyColumns = "key, operation, thread_id, payload_hash, response, created_at";
   const interrupt = "interrupt_id, thread_id, node, step::float8 AS step, value, status, " +
     "resume_value, created_at, resolved_at";
@@ -143,15 +158,27 @@ export function statements(q: string): Statements {
   // version move on, and only for those are events, snapshots and
   // checkpoints inserted. A run at another version is left out (no error),
   // so the other appends of the batch still land.
-  const appendCtes = `WITH input AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::float8[], $6::text[])
-    AS i(thread_id, expected, version, status, updated_at, snapshot)
+  // A holder's append also carries its fencing token (checked in the same
+  // UPDATE) and the mailbox message it applies (marked applied with it).
+  const appendCtes = (fence: number) =>
+    `WITH input AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::float8[], $6::text[],
+                       $${fence}::int8[], $${fence + 1}::int8[])
+    AS i(thread_id, expected, version, status, updated_at, snapshot, fence, ack)
 ), updated AS (
   UPDATE ${runs} AS r
-     SET version = i.version, status = i.status, updated_at = i.updated_at
+     SET version = i.version, status = i.status, updated_at = i.updated_at,
+         mail_done = CASE WHEN i.ack IS NULL THEN r.mail_done ELSE greatest(r.mail_done, i.ack) END
     FROM input AS i
    WHERE r.thread_id = i.thread_id AND r.version = i.expected
+     AND (i.fence IS NULL OR r.lease_token = i.fence)
   RETURNING r.thread_id
+), acked AS (
+  UPDATE ${mailbox} AS m
+     SET status = 'applied', version = i.version, answered_at = i.updated_at
+    FROM input AS i
+   WHERE i.ack IS NOT NULL AND m.thread_id = i.thread_id AND m.seq = i.ack
+     AND m.status = 'pending' AND i.thread_id IN (SELECT thread_id FROM updated)
 ), new_events AS (
   INSERT INTO ${events} (thread_id, seq, type, at, event)
   SELECT e.thread_id, e.seq, e.type, e.at, e.event
@@ -244,8 +271,10 @@ SELECT ${auditColumns} FROM ${audit}${where}
   return {
     createRun: `
 WITH run AS (
-  INSERT INTO ${runs} (thread_id, status, graph, payload_hash, version, created_at, updated_at)
-  VALUES ($1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8)
+  INSERT INTO ${runs}
+    (thread_id, status, graph, payload_hash, version, created_at, updated_at, priority, tenant_id)
+  VALUES ($1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8, $12::int4,
+          $13::text)
   ON CONFLICT (thread_id) DO NOTHING
   RETURNING thread_id
 ), event AS (
@@ -257,14 +286,15 @@ WITH run AS (
 )
 SELECT count(*)::int4 AS created FROM run`,
     append: `
-${appendCtes}SELECT thread_id FROM updated`,
+${appendCtes(18)}SELECT thread_id FROM updated`,
     appendWithInterrupts: `
-${appendCtes}${interruptCtes}SELECT thread_id FROM updated`,
+${appendCtes(37)}${interruptCtes}SELECT thread_id FROM updated`,
     appendOne: `
 WITH updated AS (
   UPDATE ${runs}
      SET version = $3::int8, status = $4::text, updated_at = $5::float8
    WHERE thread_id = $1::text AND version = $2::int8
+     AND ($14::int8 IS NULL OR lease_token = $14::int8)
   RETURNING thread_id
 ), new_event AS (
   INSERT INTO ${events} (thread_id, seq, type, at, event)
@@ -280,8 +310,9 @@ WITH updated AS (
     FROM updated WHERE $10::text IS NOT NULL
 )
 SELECT thread_id FROM updated`,
-    versions:
-      `SELECT thread_id, version::float8 AS version FROM ${runs} WHERE thread_id = ANY($1::text[])`,
+    versions: `
+SELECT thread_id, version::float8 AS version, lease_token::float8 AS lease_token
+  FROM ${runs} WHERE thread_id = ANY($1::text[])`,
     load: `
 SELECT true AS is_snapshot, s.version::float8 AS seq, s.snapshot AS json
   FROM ${snapshots} AS s WHERE s.thread_id = $1::text
@@ -333,6 +364,23 @@ SELECT record FROM inserted
 UNION ALL
 SELECT record FROM ${effects}
  WHERE thread_id = $1::text AND step = $2::int8 AND node = $3::text AND idx = $4::int8
+LIMIT 1`,
+    recordEffectFenced: `
+WITH fence AS (
+  SELECT thread_id FROM ${runs} WHERE thread_id = $1::text AND lease_token = $7::int8 FOR SHARE
+), inserted AS (
+  INSERT INTO ${effects} (thread_id, step, node, idx, name, record)
+  SELECT $1::text, $2::int8, $3::text, $4::int8, $5::text, $6::text FROM fence
+  ON CONFLICT DO NOTHING
+  RETURNING record
+)
+SELECT record, true AS fenced FROM inserted
+UNION ALL
+SELECT record, true FROM ${effects}
+ WHERE thread_id = $1::text AND step = $2::int8 AND node = $3::text AND idx = $4::int8
+   AND EXISTS (SELECT 1 FROM fence)
+UNION ALL
+SELECT NULL, false WHERE NOT EXISTS (SELECT 1 FROM fence)
 LIMIT 1`,
     getEffect: `
 SELECT record FROM ${effects}

@@ -7,11 +7,14 @@
 
 import {
   checkEffectKey,
+  checkToken,
   type EffectKey,
   type EffectRecord,
   encodeEffect,
+  LeaseLostError,
   OrisError,
   parseThreadId,
+  type RecordEffectOptions,
   type ThreadId,
 } from "../../kernel/mod.ts";
 import type { PostgresContext } from "./_context.ts";
@@ -26,18 +29,23 @@ import type { PostgresContext } from "./_context.ts";
 export function recordEffect(
   context: PostgresContext,
   record: EffectRecord,
+  options: RecordEffectOptions = {},
 ): Promise<EffectRecord> {
   return context.io(`record effect of run "${record?.threadId}"`, async () => {
     const json = encodeEffect(record);
-    const [row] = await context.query<{ record: string }>(context.statements.recordEffect, [
-      record.threadId,
-      record.step,
-      record.node,
-      record.index,
-      record.name,
-      json,
-    ]);
-    if (row !== undefined) return JSON.parse(row.record) as EffectRecord;
+    const fence = options.fence === undefined ? null : checkToken(options.fence, "fence");
+    const parameters = [record.threadId, record.step, record.node, record.index, record.name, json];
+    const s = context.statements;
+    const [row] = fence === null
+      ? await context.query<{ record: string }>(s.recordEffect, parameters)
+      : await context.query<{ record: string | null; fenced: boolean }>(
+        s.recordEffectFenced,
+        [...parameters, fence],
+      );
+    if (row !== undefined && "fenced" in row && !row.fenced) {
+      throw new LeaseLostError(record.threadId, fence!, await currentToken(context, record));
+    }
+    if (row?.record != null) return JSON.parse(row.record) as EffectRecord;
     // A racing insert committed after this statement's snapshot: read it now.
     const stored = await readEffect(context, record);
     if (stored === null) {
@@ -62,6 +70,13 @@ export function getEffect(context: PostgresContext, key: EffectKey): Promise<Eff
     checkEffectKey(key);
     return readEffect(context, key);
   });
+}
+
+async function currentToken(context: PostgresContext, key: EffectKey): Promise<number | null> {
+  const [row] = await context.query<{ lease_token: number }>(context.statements.versions, [
+    [key.threadId],
+  ]);
+  return row?.lease_token ?? null;
 }
 
 async function readEffect(context: PostgresContext, key: EffectKey): Promise<EffectRecord | null> {

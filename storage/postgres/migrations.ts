@@ -41,6 +41,12 @@ export interface Migration {
  *   same statement as their events.
  * - `runtime_audit_logs` (2): control-plane audit entries.
  * - `runtime_api_keys` (2): API keys (the secret's hash, never the secret).
+ * - (3) `runtime_runs` gains the run's scheduling (`priority`, `tenant_id`),
+ *   its lease (`lease_owner`, `lease_token` (the fencing token),
+ *   `lease_expires_at`), its mailbox counters (`mail_posted`, `mail_done`)
+ *   and its durable timers (`wake_at`, `timers`).
+ * - `runtime_mailbox` (3): control messages for runs owned by another
+ *   process, and their answers.
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
  * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
@@ -181,6 +187,54 @@ DROP INDEX runtime_runs_status_updated_idx;
 CREATE INDEX runtime_runs_created_idx ON runtime_runs (created_at DESC, thread_id DESC);
 CREATE INDEX runtime_runs_status_created_idx
   ON runtime_runs (status, created_at DESC, thread_id DESC);
+  `,
+  },
+  {
+    version: 4,
+    name: "run leases, scheduling, durable mailbox and timers",
+    sql: `
+ALTER TABLE runtime_runs
+  ADD COLUMN priority          integer NOT NULL DEFAULT 0,
+  ADD COLUMN tenant_id         text COLLATE "C",
+  ADD COLUMN lease_owner       text,
+  ADD COLUMN lease_token       bigint NOT NULL DEFAULT 0,
+  ADD COLUMN lease_expires_at  double precision,
+  ADD COLUMN mail_posted       bigint NOT NULL DEFAULT 0,
+  ADD COLUMN mail_done         bigint NOT NULL DEFAULT 0,
+  ADD COLUMN wake_at           double precision,
+  ADD COLUMN timers            text;
+
+UPDATE runtime_runs AS r
+   SET priority = CASE WHEN m.priority ~ '^-?[0-9]{1,9}$' THEN m.priority::integer ELSE 0 END,
+       tenant_id = nullif(m.tenant_id, '')
+  FROM (SELECT e.thread_id,
+               (e.event::json -> 'metadata' ->> 'priority') AS priority,
+               (e.event::json -> 'metadata' ->> 'tenant_id') AS tenant_id
+          FROM runtime_events AS e
+         WHERE e.seq = 1) AS m
+ WHERE r.thread_id = m.thread_id
+   AND r.status NOT IN ('completed', 'failed', 'cancelled');
+
+CREATE INDEX runtime_runs_runnable_idx ON runtime_runs (priority DESC, created_at, thread_id)
+  WHERE status IN ('queued', 'running');
+CREATE INDEX runtime_runs_mail_idx ON runtime_runs (priority DESC, created_at, thread_id)
+  WHERE mail_posted > mail_done;
+CREATE INDEX runtime_runs_wake_idx ON runtime_runs (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX runtime_runs_tenant_leases_idx ON runtime_runs (tenant_id, lease_expires_at)
+  WHERE lease_owner IS NOT NULL;
+CREATE INDEX runtime_runs_queued_idx ON runtime_runs (created_at) WHERE status = 'queued';
+
+CREATE TABLE runtime_mailbox (
+  thread_id    text COLLATE "C" NOT NULL,
+  seq          bigint NOT NULL,
+  message      text NOT NULL,
+  status       text NOT NULL CHECK (status IN ('pending', 'applied', 'refused')),
+  error        text,
+  version      bigint,
+  posted_at    double precision NOT NULL,
+  answered_at  double precision,
+  PRIMARY KEY (thread_id, seq)
+);
 `,
   },
 ];

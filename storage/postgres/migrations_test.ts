@@ -85,14 +85,20 @@ postgresTest("migrate() applies every migration once and records it", async () =
       "runtime_events",
       "runtime_idempotency_keys",
       "runtime_interrupts",
+      "runtime_mailbox",
       "runtime_runs",
       "runtime_schema_migrations",
       "runtime_snapshots",
     ]);
     assert.deepEqual(await indexes(schema, "runtime_runs"), [
       "runtime_runs_created_idx",
+      "runtime_runs_mail_idx",
       "runtime_runs_pkey",
+      "runtime_runs_queued_idx",
+      "runtime_runs_runnable_idx",
       "runtime_runs_status_created_idx",
+      "runtime_runs_tenant_leases_idx",
+      "runtime_runs_wake_idx",
     ]);
     assert.deepEqual(await indexes(schema, "runtime_interrupts"), [
       "runtime_interrupts_created_idx",
@@ -112,7 +118,7 @@ postgresTest("migrate() applies every migration once and records it", async () =
       `SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns
         WHERE table_schema = '${schema}' AND column_name IN ('thread_id', 'checkpoint_id', 'node')`,
     );
-    assert.equal(collations.length, 10);
+    assert.equal(collations.length, 11);
     for (const row of collations) assert.equal(row.collation_name, "C", String(row.col));
 
     const again = await migrate({ url: postgresTestUrl(), schema });
@@ -188,6 +194,60 @@ postgresTest(
         assert.deepEqual((await store.listRuns()).items.map((run) => run.threadId), ["old-run"]);
         assert.equal(await store.countApiKeys(), 0);
         assert.deepEqual((await store.listInterrupts()).items, []);
+      } finally {
+        await sql.end();
+      }
+    });
+  },
+);
+
+postgresTest(
+  "migration 4 takes the priority and tenant of live runs from their metadata",
+  async () => {
+    await withFreshSchema(async (schema) => {
+      const sql = postgresClient();
+      try {
+        await applyMigrations(sql, schema, {
+          createSchema: true,
+          migrations: MIGRATIONS.slice(0, 3),
+        });
+        const q = quoteIdentifier(schema);
+        const created = (id: string, metadata: unknown) =>
+          JSON.stringify({
+            type: "run.created",
+            v: 1,
+            at: 1,
+            threadId: id,
+            graph: "g",
+            input: null,
+            payloadHash: "h",
+            state: {},
+            next: [],
+            metadata,
+          }).replaceAll("'", "''");
+        for (
+          const [id, status, metadata] of [
+            ["live", "queued", { priority: 7, tenant_id: "acme" }],
+            ["odd", "running", { priority: "high", tenant_id: "" }],
+            ["done", "completed", { priority: 9, tenant_id: "acme" }],
+          ] as const
+        ) {
+          await adminQuery(`
+          INSERT INTO ${q}.runtime_runs
+            (thread_id, status, graph, payload_hash, version, created_at, updated_at)
+          VALUES ('${id}', '${status}', 'g', 'h', 1, 1, 1);
+          INSERT INTO ${q}.runtime_events (thread_id, seq, type, at, event)
+          VALUES ('${id}', 1, 'run.created', 1, '${created(id, metadata)}')`);
+        }
+        await migrate({ url: postgresTestUrl(), schema });
+        const rows = await adminQuery(
+          `SELECT thread_id, priority, tenant_id, lease_token FROM ${q}.runtime_runs ORDER BY 1`,
+        );
+        assert.deepEqual(rows.map((row) => [row.thread_id, row.priority, row.tenant_id]), [
+          ["done", 0, null],
+          ["live", 7, "acme"],
+          ["odd", 0, null],
+        ]);
       } finally {
         await sql.end();
       }

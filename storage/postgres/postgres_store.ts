@@ -28,10 +28,13 @@
 import type postgres from "postgres";
 import {
   type ApiKeyRecord,
+  type AppendOptions,
   type AppendResult,
   type AuditRecord,
   type CheckpointId,
   type CheckpointRecord,
+  type Claim,
+  type ClaimRequest,
   type ControlStore,
   type CreateRunResult,
   DEFAULT_SNAPSHOT_EVERY,
@@ -40,19 +43,30 @@ import {
   type IdempotencyRecord,
   type InterruptRow,
   type Json,
+  type Lease,
+  type LeaseRef,
+  type LeaseRequest,
   type ListAuditOptions,
   type ListInterruptsOptions,
   type ListRunsOptions,
   type LoadedRun,
+  type MailAnswer,
+  type MailMessage,
+  type MailRecord,
   type Page,
   type PageOptions,
+  type PostResult,
+  type QueueStats,
   type ReadEventsOptions,
+  type RecordEffectOptions,
+  type ReleaseOutcome,
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
   type RunSummary,
   type Store,
   type StoredEvent,
+  type StoreSignal,
   type ThreadId,
 } from "../../kernel/mod.ts";
 import { PostgresContext } from "./_context.ts";
@@ -65,6 +79,7 @@ import * as idempotency from "./idempotency.ts";
 import * as interrupts from "./interrupts.ts";
 import { openClient, pinArrayTypes } from "./_client.ts";
 import { applyMigrations, parseSchemaName } from "./migrations.ts";
+import * as ownership from "./ownership.ts";
 import * as runs from "./runs.ts";
 
 /** Options of {@linkcode PostgresStore.connect}. */
@@ -202,8 +217,11 @@ export class PostgresStore implements Store, ControlStore {
    * @param expectedVersion The version the run must be at.
    * @param events The events.
    * @param snapshot The run after them.
+   * @param options The holder's fencing token (checked in the same statement), and the
+   * mailbox message applied (marked applied in it).
    * @returns The new version.
    * @throws {VersionConflictError} when the run is at another version (nothing is written).
+   * @throws {LeaseLostError} when the fencing token is not current (nothing is written).
    * @throws {InvalidArgumentError} when anything is not JSON (nothing is written).
    */
   append(
@@ -211,8 +229,9 @@ export class PostgresStore implements Store, ControlStore {
     expectedVersion: number,
     events: readonly RunEvent[],
     snapshot: RunSnapshot,
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
-    return runs.append(this.#context, threadId, expectedVersion, events, snapshot);
+    return runs.append(this.#context, threadId, expectedVersion, events, snapshot, options);
   }
 
   /**
@@ -280,11 +299,13 @@ export class PostgresStore implements Store, ControlStore {
    * returned.
    *
    * @param record The effect.
+   * @param options The holder's fencing token (checked in the same statement).
    * @returns The stored record.
+   * @throws {LeaseLostError} when the fencing token is not current (nothing is written).
    * @throws {InvalidArgumentError} when the record is not JSON (nothing is written).
    */
-  recordEffect(record: EffectRecord): Promise<EffectRecord> {
-    return effects.recordEffect(this.#context, record);
+  recordEffect(record: EffectRecord, options: RecordEffectOptions = {}): Promise<EffectRecord> {
+    return effects.recordEffect(this.#context, record, options);
   }
 
   /**
@@ -433,6 +454,66 @@ export class PostgresStore implements Store, ControlStore {
    */
   countApiKeys(): Promise<number> {
     return apiKeys.countApiKeys(this.#context);
+  }
+
+  /** Acquires a run's lease; see {@linkcode OwnershipStore.acquireLease}. */
+  acquireLease(threadId: ThreadId, request: LeaseRequest): Promise<Claim | null> {
+    return ownership.acquireLease(this.#context, threadId, request);
+  }
+
+  /** Claims runnable runs (`FOR UPDATE SKIP LOCKED`); see {@linkcode OwnershipStore.claimRuns}. */
+  claimRuns(request: ClaimRequest): Promise<Claim[]> {
+    return ownership.claimRuns(this.#context, request);
+  }
+
+  /** Renews leases; see {@linkcode OwnershipStore.renewLeases}. */
+  renewLeases(owner: string, leases: readonly LeaseRef[], ttlMs: number): Promise<Claim[]> {
+    return ownership.renewLeases(this.#context, owner, leases, ttlMs);
+  }
+
+  /** Releases a lease; see {@linkcode OwnershipStore.releaseLease}. */
+  releaseLease(owner: string, lease: LeaseRef): Promise<ReleaseOutcome> {
+    return ownership.releaseLease(this.#context, owner, lease);
+  }
+
+  /** A run's lease; see {@linkcode OwnershipStore.getLease}. */
+  getLease(threadId: ThreadId): Promise<Lease | null> {
+    return ownership.getLease(this.#context, threadId);
+  }
+
+  /** Posts a control message (and notifies); see {@linkcode OwnershipStore.postMessage}. */
+  postMessage(threadId: ThreadId, message: MailMessage): Promise<PostResult> {
+    return ownership.postMessage(this.#context, threadId, message);
+  }
+
+  /** A run's pending messages; see {@linkcode OwnershipStore.pendingMessages}. */
+  pendingMessages(threadId: ThreadId): Promise<MailRecord[]> {
+    return ownership.pendingMessages(this.#context, threadId);
+  }
+
+  /** A message; see {@linkcode OwnershipStore.getMessage}. */
+  getMessage(threadId: ThreadId, seq: number): Promise<MailRecord | null> {
+    return ownership.getMessage(this.#context, threadId, seq);
+  }
+
+  /** Answers a message; see {@linkcode OwnershipStore.answerMessage}. */
+  answerMessage(threadId: ThreadId, seq: number, answer: MailAnswer, fence: number): Promise<void> {
+    return ownership.answerMessage(this.#context, threadId, seq, answer, fence);
+  }
+
+  /** The queue of runs waiting to start; see {@linkcode OwnershipStore.queueStats}. */
+  queueStats(): Promise<QueueStats> {
+    return ownership.queueStats(this.#context);
+  }
+
+  /** Sends a signal (`NOTIFY`); see {@linkcode OwnershipStore.notify}. */
+  notify(signal: StoreSignal): Promise<void> {
+    return this.#context.io("send a signal", () => ownership.signal(this.#context, signal));
+  }
+
+  /** Receives signals (`LISTEN`); see {@linkcode OwnershipStore.subscribe}. */
+  subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    return ownership.subscribe(this.#context, listener);
   }
 
   /**

@@ -14,8 +14,10 @@
  */
 
 import {
+  type AppendOptions,
   type AppendResult,
   checkFromSeq,
+  checkToken,
   type CreateRunResult,
   currentSnapshot,
   decodeEvent,
@@ -25,6 +27,7 @@ import {
   encodeCreate,
   type EncodedAppend,
   IdempotencyConflictError,
+  LeaseLostError,
   type ListRunsOptions,
   type LoadedRun,
   OrisError,
@@ -38,6 +41,7 @@ import {
   type RunSnapshot,
   type RunStatus,
   type RunSummary,
+  schedulingOf,
   snapshotDue,
   StorageError,
   type StoredEvent,
@@ -51,6 +55,7 @@ import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { planInterruptChanges } from "./_interrupts.ts";
 import { interruptBytes, interruptParameters, sharesInterrupts } from "./interrupts.ts";
+import { signal } from "./ownership.ts";
 
 /** Appends of different runs that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
@@ -109,6 +114,7 @@ export function createRun(
   return context.io(`create run "${event?.threadId}"`, async () => {
     const encoded = encodeCreate(event);
     const first = encoded.events[0]!;
+    const scheduling = schedulingOf(event.metadata);
     const [row] = await context.query<{ created: number }>(context.statements.createRun, [
       encoded.threadId,
       encoded.summary.status,
@@ -121,6 +127,8 @@ export function createRun(
       first.at,
       first.json,
       encoded.snapshotJson!,
+      scheduling.priority,
+      scheduling.tenantId,
     ]);
     if (row?.created === 1) {
       context.snapshots.remember(encoded.threadId, {
@@ -160,6 +168,7 @@ export function append(
   expectedVersion: number,
   events: readonly RunEvent[],
   snapshot: RunSnapshot,
+  options: AppendOptions = {},
 ): Promise<AppendResult> {
   return context.io(`append to run "${threadId}"`, async () => {
     const stored = context.snapshots.at(threadId, expectedVersion);
@@ -170,8 +179,12 @@ export function append(
       snapshot,
       (bytes) => snapshotDue(snapshot, stored, bytes, context.snapshotEvery),
     );
+    const fence = options.fence === undefined ? null : checkToken(options.fence, "fence");
+    const ack = options.ack === undefined ? null : checkToken(options.ack, "ack");
     const interrupts = planInterruptChanges(threadId, encoded.interruptChanges);
-    return { version: await context.appends.submit({ encoded, interrupts }) };
+    const version = await context.appends.submit({ encoded, interrupts, fence, ack });
+    if (ack !== null) await notifyAnswered(context, threadId, ack);
+    return { version };
   });
 }
 
@@ -193,14 +206,15 @@ async function appendBatch(
   let updated: Set<string>;
   for (let attempt = 1;; attempt++) {
     try {
-      const one = items.length === 1 && !withInterrupts ? appendOneParameters(items[0]!) : null;
+      const one = items.length === 1 && !withInterrupts ? appendOneParameters(batch[0]!) : null;
       const s = context.statements;
+      const holders = holderParameters(batch);
       const rows = await context.query<{ thread_id: string }>(
         one !== null ? s.appendOne : withInterrupts ? s.appendWithInterrupts : s.append,
         one ??
           (withInterrupts
-            ? [...appendParameters(items), ...interruptParameters(batch)]
-            : appendParameters(items)),
+            ? [...appendParameters(items), ...interruptParameters(batch), ...holders]
+            : [...appendParameters(items), ...holders]),
       );
       updated = new Set(rows.map((row) => row.thread_id));
       break;
@@ -219,29 +233,30 @@ async function appendBatch(
       return await Promise.all(batch.map((item) => appendAlone(context, item)));
     }
   }
-  // Only on conflict, a second query: the versions the stale appends missed.
+  // Only on conflict, a second query: the versions (and tokens) the stale appends missed.
   const stale = items.filter((item) => !updated.has(item.threadId));
-  const actual = new Map<string, number>();
+  const actual = new Map<string, { version: number; token: number }>();
   let unread: unknown = null;
   if (stale.length > 0) {
     try {
-      const rows = await context.query<{ thread_id: string; version: number }>(
-        context.statements.versions,
-        [stale.map((item) => item.threadId)],
-      );
-      for (const row of rows) actual.set(row.thread_id, row.version);
+      const rows = await context.query<
+        { thread_id: string; version: number; lease_token: number }
+      >(context.statements.versions, [stale.map((item) => item.threadId)]);
+      for (const row of rows) {
+        actual.set(row.thread_id, { version: row.version, token: row.lease_token });
+      }
     } catch (error) {
       unread = error; // The others of the batch did commit: they still succeed.
     }
   }
-  return items.map((item): Settled<number> => {
+  return items.map((item, i): Settled<number> => {
     if (!updated.has(item.threadId)) {
+      const found = actual.get(item.threadId);
+      const fence = batch[i]!.fence;
       const error = unread === null
-        ? new VersionConflictError(
-          item.threadId,
-          item.expectedVersion,
-          actual.get(item.threadId) ?? null,
-        )
+        ? fence !== null && found !== undefined && found.token !== fence
+          ? new LeaseLostError(item.threadId, fence, found.token)
+          : new VersionConflictError(item.threadId, item.expectedVersion, found?.version ?? null)
         : toStorageError(
           `append to run "${item.threadId}": it is not at version ${item.expectedVersion}, ` +
             "and its version cannot be read",
@@ -369,10 +384,14 @@ export function listRuns(
   });
 }
 
-/** The parameters of `appendOne`, or `null` when the append has several events. */
-function appendOneParameters(item: EncodedAppend): Parameter[] | null {
+/**
+ * The parameters of `appendOne`, or `null` when the append has several
+ * events or applies a mailbox message.
+ */
+function appendOneParameters(prepared: PreparedAppend): Parameter[] | null {
+  const item = prepared.encoded;
   const [event, ...more] = item.events;
-  if (event === undefined || more.length > 0) return null;
+  if (event === undefined || more.length > 0 || prepared.ack !== null) return null;
   const checkpoint = item.checkpoints[0];
   return [
     item.threadId,
@@ -388,7 +407,22 @@ function appendOneParameters(item: EncodedAppend): Parameter[] | null {
     checkpoint?.parentCheckpointId ?? null,
     checkpoint?.step ?? null,
     checkpoint?.createdAt ?? null,
+    prepared.fence,
   ];
+}
+
+/** The fencing tokens and mailbox messages of a batch, in the order of its items. */
+function holderParameters(batch: PreparedAppend[]): Parameter[] {
+  return [batch.map((item) => item.fence), batch.map((item) => item.ack)];
+}
+
+/** Wakes the sender of a mailbox message that an append applied (best effort). */
+async function notifyAnswered(context: PostgresContext, threadId: string, seq: number) {
+  try {
+    await signal(context, { kind: "answer", threadId, seq });
+  } catch {
+    // The sender also polls.
+  }
 }
 
 /** The parameters `$1..$17` of `append` and `appendWithInterrupts`. */

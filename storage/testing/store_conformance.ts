@@ -3,7 +3,7 @@
  * test file runs against a fresh store, so that memory, Deno KV and
  * PostgreSQL keep exactly the same contract. Its tests live by theme in
  * `_store_log_conformance.ts`, `_store_listing_conformance.ts` and
- * `_store_input_effect_conformance.ts`.
+ * `_store_input_effect_conformance.ts` and `_store_ownership_conformance.ts`.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import type { Store } from "../../kernel/mod.ts";
 import { registerInputAndEffectTests } from "./_store_input_effect_conformance.ts";
 import { registerListingTests } from "./_store_listing_conformance.ts";
 import { registerLogTests } from "./_store_log_conformance.ts";
+import { registerOwnershipTests } from "./_store_ownership_conformance.ts";
 
 /** Options a conformance test asks of a fresh store. */
 export interface ConformanceStoreOptions {
@@ -39,4 +40,5 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
   registerLogTests(test);
   registerListingTests(test);
   registerInputAndEffectTests(test);
+  registerOwnershipTests(test);
 }

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { fold, type RunCreatedEvent, type RunEvent, type ThreadId } from "../../kernel/mod.ts";
+import { KvStore } from "./mod.ts";
+
+let clock = 1_700_000_000_000;
+
+function created(threadId: string, priority: number): RunCreatedEvent {
+  return {
+    type: "run.created",
+    v: 1,
+    at: ++clock,
+    threadId: threadId as ThreadId,
+    graph: "kv",
+    input: { threadId },
+    payloadHash: `hash:${threadId}`,
+    state: {},
+    next: [{ id: "1:a", node: "a" }],
+    metadata: { priority, tenant_id: "acme" },
+  };
+}
+
+const start: RunEvent = { type: "run.started", v: 1, at: 1, attemptId: "at_1" as never };
+
+Deno.test("KvStore: a store opened on a database with runs left queued or running claims them, with their priority", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oris-kv-own-" });
+  const path = `${dir}/runs.kv`;
+  try {
+    {
+      await using store = await KvStore.open({ path });
+      const low = (await store.createRun(created("left-low", 1))).run;
+      await store.append(low.threadId, low.version, [start], fold(low, start));
+      await store.createRun(created("left-high", 5));
+      const done = (await store.createRun(created("left-done", 9))).run;
+      const cancelled: RunEvent = { type: "run.cancelled", v: 1, at: 2, reason: null };
+      await store.append(done.threadId, done.version, [cancelled], fold(done, cancelled));
+    }
+    await using reopened = await KvStore.open({ path });
+    const claims = await reopened.claimRuns({
+      owner: "next",
+      ttlMs: 60_000,
+      graphs: ["kv"],
+      limit: 10,
+      tenantMaxActive: 2,
+    });
+    assert.deepEqual(claims.map((claim) => claim.threadId), ["left-high", "left-low"]);
+    assert.equal(
+      await reopened.acquireLease("left-done" as ThreadId, { owner: "x", ttlMs: 1 })
+        .then((claim) => claim?.owner),
+      "x",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
