@@ -41,11 +41,12 @@ export interface Migration {
  *   same statement as their events.
  * - `runtime_audit_logs` (2): control-plane audit entries.
  * - `runtime_api_keys` (2): API keys (the secret's hash, never the secret).
- * - (3) `runtime_runs` gains the run's scheduling (`priority`, `tenant_id`),
+ * - (3) `runtime_runs` is listed by creation (indexes on `created_at`).
+ * - (4) `runtime_runs` gains the run's scheduling (`priority`, `tenant_id`),
  *   its lease (`lease_owner`, `lease_token` (the fencing token),
  *   `lease_expires_at`), its mailbox counters (`mail_posted`, `mail_done`)
  *   and its durable timers (`wake_at`, `timers`).
- * - `runtime_mailbox` (3): control messages for runs owned by another
+ * - `runtime_mailbox` (4): control messages for runs owned by another
  *   process, and their answers.
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
@@ -57,7 +58,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./migrations.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3]);
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3, 4]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = [
