@@ -128,6 +128,8 @@ export interface RunCreatedEvent extends EventBase {
   metadata?: JsonObject;
   /** The run's deadline, if it has one. */
   deadline?: RunDeadline;
+  /** The structural fingerprint of the graph that created the run (`graphFingerprint`). */
+  graphFingerprint?: string;
 }
 
 /** An attempt took up the run. Status becomes `running`. */

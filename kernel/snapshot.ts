@@ -101,6 +101,8 @@ export interface SnapshotBase {
   updatedAt: number;
   /** The run's deadline, if it has one (from `run.created`). */
   deadline?: RunDeadline;
+  /** The fingerprint of the graph that created the run, if recorded (from `run.created`). */
+  graphFingerprint?: string;
 }
 
 /** Created, not started. */
@@ -175,6 +177,7 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
     updatedAt: at,
   };
   if (snapshot.deadline !== undefined) next.deadline = snapshot.deadline;
+  if (snapshot.graphFingerprint !== undefined) next.graphFingerprint = snapshot.graphFingerprint;
   return next;
 }
 
@@ -230,6 +233,7 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
       updatedAt: event.at,
     };
     if (event.deadline !== undefined) created.deadline = event.deadline;
+    if (event.graphFingerprint !== undefined) created.graphFingerprint = event.graphFingerprint;
     return created;
   }
   const illegal = (reason?: string) =>

@@ -223,6 +223,12 @@ export const JobDetail = Job.extend({
   history: z.array(Checkpoint),
   error: ErrorInfo.nullable(),
   reason: z.string().nullable(),
+  graph_fingerprint: z.string().nullable().describe(
+    "The structural fingerprint of the graph that created the run (null for runs created before fingerprints)",
+  ),
+  graph_changed: z.boolean().describe(
+    "Whether the graph this server serves under the run's graph name has another fingerprint",
+  ),
 });
 
 /** `GET /v1/jobs/:thread_id/history`. */

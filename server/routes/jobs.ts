@@ -12,6 +12,7 @@ import {
   ConflictError,
   decodeVersionCursor,
   encodeCursor,
+  graphFingerprint,
   type Json,
   type JsonObject,
   NotFoundError,
@@ -327,6 +328,10 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           reason: current.status === "cancelled" || current.status === "paused"
             ? current.reason
             : null,
+          graph_fingerprint: current.graphFingerprint ?? null,
+          graph_changed: current.graphFingerprint !== undefined &&
+            runtime.graphNames().includes(current.graph) &&
+            graphFingerprint(runtime.graph(current.graph).spec) !== current.graphFingerprint,
         };
       },
     }),
