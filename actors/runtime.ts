@@ -271,6 +271,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
       ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
       graphFingerprint: fingerprintOf(graph.spec),
+      ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
     });
   }
 

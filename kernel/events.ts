@@ -130,6 +130,11 @@ export interface RunCreatedEvent extends EventBase {
   deadline?: RunDeadline;
   /** The structural fingerprint of the graph that created the run (`graphFingerprint`). */
   graphFingerprint?: string;
+  /**
+   * The run whose effect journal was copied into this run's before it started
+   * (a rerun): its effects are served from the journal, which is always read.
+   */
+  journalFrom?: ThreadId;
 }
 
 /** An attempt took up the run. Status becomes `running`. */

@@ -103,6 +103,8 @@ export interface SnapshotBase {
   deadline?: RunDeadline;
   /** The fingerprint of the graph that created the run, if recorded (from `run.created`). */
   graphFingerprint?: string;
+  /** The run whose journal was copied into this run's (a rerun; from `run.created`). */
+  journalFrom?: ThreadId;
 }
 
 /** Created, not started. */
@@ -178,6 +180,7 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
   };
   if (snapshot.deadline !== undefined) next.deadline = snapshot.deadline;
   if (snapshot.graphFingerprint !== undefined) next.graphFingerprint = snapshot.graphFingerprint;
+  if (snapshot.journalFrom !== undefined) next.journalFrom = snapshot.journalFrom;
   return next;
 }
 
@@ -234,6 +237,7 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
     };
     if (event.deadline !== undefined) created.deadline = event.deadline;
     if (event.graphFingerprint !== undefined) created.graphFingerprint = event.graphFingerprint;
+    if (event.journalFrom !== undefined) created.journalFrom = event.journalFrom;
     return created;
   }
   const illegal = (reason?: string) =>
