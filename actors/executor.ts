@@ -173,7 +173,12 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
     return {
       kind: "error",
       node: task.node,
-      error: new InvalidArgumentError(`Cannot run node "${task.node}": there is no such node`),
+      // Tasks name nodes of the graph that planned them: a deployed graph without the node.
+      error: new OrisError(
+        "graph_changed",
+        `Cannot run node "${task.node}": the graph no longer has it (it changed since the run planned the node)`,
+        { details: { node: task.node } },
+      ),
     };
   }
   const policy: RetryPolicy | null = node.options.retry === undefined

@@ -53,6 +53,7 @@ export {
 } from "./state_graph.ts";
 export { CompiledGraph, type InvokeOptions } from "./compiled_graph.ts";
 export { type ReplayReport } from "./replay.ts";
+export { rerun, type RerunOptions, rerunThreadId } from "./rerun.ts";
 export {
   type DebugChunk,
   type MessagesChunk,

@@ -356,7 +356,8 @@ export class RunActor {
       const step = decision.step;
       this.#emit({ kind: "step_start", step, run });
       const skip = new Set(run.pendingWrites.map((write) => write.taskId));
-      const fresh = step === this.#freshStep && run.resumes.length === 0 && skip.size === 0;
+      const fresh = step === this.#freshStep && run.resumes.length === 0 && skip.size === 0 &&
+        run.journalFrom === undefined;
       this.#freshStep = -1;
       const outcome = await this.#deps.limiter.run(() =>
         executeStep({

@@ -33,6 +33,7 @@ import {
 } from "../kernel/mod.ts";
 import { ActorRegistry } from "./actor_registry.ts";
 import type { Durability } from "./committer.ts";
+import { fingerprintOf, warnIfGraphChanged } from "./graph_change.ts";
 import { createJsonLogger } from "./logger.ts";
 import { replayRun } from "./replay.ts";
 import { type ActorEvent, RunActor } from "./run_actor.ts";
@@ -165,9 +166,11 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
 
   /** Makes a run's actor (its caller holds a pin) and arms the run's total deadline. */
   function makeActor(run: RunSnapshot, durability: Durability, nested = false): RunActor {
+    const graph = graphOf(run.graph).spec;
+    warnIfGraphChanged(run, graph, logger);
     const actor = new RunActor(run, {
       store,
-      graph: graphOf(run.graph).spec,
+      graph,
       ids,
       limiter: nested ? unlimited : limiter,
       durability,
@@ -267,6 +270,8 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       next: plan.next,
       ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
       ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
+      graphFingerprint: fingerprintOf(graph.spec),
+      ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
     });
   }
 

@@ -251,6 +251,8 @@ export interface InternalRunOptions extends RunOptions {
   nested?: boolean;
   /** Start from this state and these tasks instead of the input (fork). */
   initial?: { state: JsonObject; next: TaskSpec[] };
+  /** The run whose journal was copied into the new run's (rerun): the journal is always read. */
+  journalFrom?: ThreadId;
 }
 
 /** What the runtime offers code of this package beside its public interface. @internal */

@@ -12,8 +12,9 @@
  *
  * `invalid_argument`, `not_found`, `conflict`, `unauthorized`, `forbidden`
  * and `internal` are the control-plane codes of the Oris v1 API;
- * `nondeterminism`, `cancelled`, `timeout`, `unavailable` and `terminal` are
- * kernel codes.
+ * `nondeterminism`, `cancelled`, `timeout`, `unavailable`, `terminal` and
+ * `graph_changed` (a run needs a node its graph no longer has) are kernel
+ * codes.
  */
 export type ErrorCode =
   | "invalid_argument"
@@ -26,7 +27,8 @@ export type ErrorCode =
   | "cancelled"
   | "timeout"
   | "unavailable"
-  | "terminal";
+  | "terminal"
+  | "graph_changed";
 
 /** Every code of {@linkcode ErrorCode}, in a stable order. */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -41,6 +43,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "timeout",
   "unavailable",
   "terminal",
+  "graph_changed",
 ];
 
 /** Options of {@linkcode OrisError}. */

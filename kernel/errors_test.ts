@@ -48,6 +48,7 @@ Deno.test("ERROR_CODES lists each code once", () => {
     "cancelled",
     "conflict",
     "forbidden",
+    "graph_changed",
     "internal",
     "invalid_argument",
     "nondeterminism",

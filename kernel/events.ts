@@ -128,6 +128,13 @@ export interface RunCreatedEvent extends EventBase {
   metadata?: JsonObject;
   /** The run's deadline, if it has one. */
   deadline?: RunDeadline;
+  /** The structural fingerprint of the graph that created the run (`graphFingerprint`). */
+  graphFingerprint?: string;
+  /**
+   * The run whose effect journal was copied into this run's before it started
+   * (a rerun): its effects are served from the journal, which is always read.
+   */
+  journalFrom?: ThreadId;
 }
 
 /** An attempt took up the run. Status becomes `running`. */

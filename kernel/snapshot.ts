@@ -101,6 +101,10 @@ export interface SnapshotBase {
   updatedAt: number;
   /** The run's deadline, if it has one (from `run.created`). */
   deadline?: RunDeadline;
+  /** The fingerprint of the graph that created the run, if recorded (from `run.created`). */
+  graphFingerprint?: string;
+  /** The run whose journal was copied into this run's (a rerun; from `run.created`). */
+  journalFrom?: ThreadId;
 }
 
 /** Created, not started. */
@@ -175,6 +179,8 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
     updatedAt: at,
   };
   if (snapshot.deadline !== undefined) next.deadline = snapshot.deadline;
+  if (snapshot.graphFingerprint !== undefined) next.graphFingerprint = snapshot.graphFingerprint;
+  if (snapshot.journalFrom !== undefined) next.journalFrom = snapshot.journalFrom;
   return next;
 }
 
@@ -230,6 +236,8 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
       updatedAt: event.at,
     };
     if (event.deadline !== undefined) created.deadline = event.deadline;
+    if (event.graphFingerprint !== undefined) created.graphFingerprint = event.graphFingerprint;
+    if (event.journalFrom !== undefined) created.journalFrom = event.journalFrom;
     return created;
   }
   const illegal = (reason?: string) =>

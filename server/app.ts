@@ -54,6 +54,7 @@ import { auditRoutes } from "./routes/audit.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { NoQuery } from "./schemas.ts";
 
@@ -233,6 +234,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   const metrics = createMetrics(runtime, { auditQueueDepth: () => auditQueue.depth });
   const routes: RouteDef[] = [
     ...jobRoutes(deps, { keepAliveMs }),
+    ...timeTravelRoutes(deps),
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),

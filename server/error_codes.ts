@@ -38,4 +38,5 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, { status: number; code: Ap
   timeout: { status: 504, code: "timeout" },
   unavailable: { status: 503, code: "unavailable" },
   terminal: { status: 500, code: "internal" },
+  graph_changed: { status: 409, code: "conflict" },
 };

@@ -30,6 +30,7 @@ import { hostPort } from "./address.ts";
 import { createServer } from "./app.ts";
 import { AUDIT_QUEUE_DEFAULTS } from "./audit_queue.ts";
 import type { AuthConfig } from "./auth.ts";
+import { loadGraphModules, splitGraphModules } from "./graphs.ts";
 
 /** A setting of the server, as `--help` and docs/operations.md describe it. */
 export interface Setting {
@@ -87,6 +88,14 @@ export const SETTINGS: readonly Setting[] = [
       `how deeply accepted JSON may nest, request bodies included (1 to ${MAX_JSON_DEPTH_LIMIT})`,
   },
   { name: "ORIS_ACCESS_LOG", default: "false", meaning: "true: one JSON line per request" },
+  {
+    name: "ORIS_GRAPHS",
+    meaning: "graph modules to serve (paths or URLs, comma-separated; or --graphs)",
+  },
+  {
+    name: "ORIS_EXAMPLES",
+    meaning: "true: serve the example graphs too (default: only when no graphs are given)",
+  },
   { name: "OPENAI_API_KEY", meaning: "the agent example runs on OpenAI" },
   { name: "OPENAI_BASE_URL", meaning: "with OPENAI_API_KEY: an OpenAI-compatible server" },
   {
@@ -110,7 +119,7 @@ export function configHelp(): string {
     ...(setting.default === undefined ? [] : [`  ${"".padEnd(width)}default: ${setting.default}`]),
   ]);
   return [
-    "Usage: deno task start [--help]",
+    "Usage: deno task start [--graphs <module>]... [--help]",
     "",
     "Runs the Oris server (server/main.ts). SIGINT or SIGTERM stops it. Under a process",
     "supervisor, run `deno run -A server/main.ts` in the project directory instead:",
@@ -169,6 +178,14 @@ export const ConfigSchema = z.object({
   ORIS_ACCESS_LOG: z.enum(["true", "false", "1", "0"], {
     error: () => "must be true or false",
   }).default("false").transform((value) => value === "true" || value === "1"),
+  ORIS_GRAPHS: z.string().optional().transform((value) =>
+    value === undefined ? undefined : splitGraphModules(value)
+  ),
+  ORIS_EXAMPLES: z.enum(["true", "false", "1", "0"], {
+    error: () => "must be true or false",
+  }).optional().transform((value) =>
+    value === undefined ? undefined : value === "true" || value === "1"
+  ),
 }).superRefine((config, ctx) => {
   if (
     config.ORIS_RUNTIME_BACKEND === "postgres" && !config.ORIS_POSTGRES_DSN &&
@@ -258,6 +275,11 @@ export interface MainOptions {
    * @default {JSON lines on stdout}
    */
   logger?: Logger;
+  /**
+   * The directory `ORIS_GRAPHS` paths are relative to.
+   * @default {Deno.cwd()}
+   */
+  cwd?: string;
 }
 
 /**
@@ -278,11 +300,19 @@ export async function main(
   try {
     await store.ping();
     runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
-    registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG, {
-      agentModel: agentModelFromEnv(config),
-    });
+    const modules = config.ORIS_GRAPHS ?? [];
+    const graphs = await loadGraphModules(modules, options.cwd ?? Deno.cwd());
+    for (const graph of graphs) runtime.register(graph);
+    const examples = config.ORIS_EXAMPLES ?? modules.length === 0;
+    if (examples) {
+      registerExamples(runtime, config.ORIS_EXAMPLES_ACTION_LOG, {
+        agentModel: agentModelFromEnv(config),
+      });
+    }
     const server = await createServer({
       runtime,
+      // A run request without a graph runs `hello`, or the first of the user's graphs.
+      defaultGraph: examples || graphs.length === 0 ? "hello" : graphs[0]!.name,
       auth: authOf(config),
       logger,
       accessLog: config.ORIS_ACCESS_LOG,
@@ -317,24 +347,52 @@ export async function main(
   }
 }
 
+/**
+ * The server's command line: `--help`, and `--graphs <module>` (repeatable,
+ * or comma-separated), which sets `ORIS_GRAPHS`.
+ *
+ * @param args The arguments.
+ * @returns Whether to print the help, and the graph modules given.
+ * @throws {OrisError} `invalid_argument` naming an unknown argument.
+ */
+export function parseServerArgs(args: readonly string[]): { help: boolean; graphs?: string[] } {
+  let help = false;
+  let graphs: string[] | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--help" || arg === "-h") help = true;
+    else if (arg === "--graphs" && i + 1 < args.length) {
+      graphs = [...graphs ?? [], ...splitGraphModules(args[++i])];
+    } else if (arg.startsWith("--graphs=")) {
+      graphs = [...graphs ?? [], ...splitGraphModules(arg.slice("--graphs=".length))];
+    } else {
+      throw new OrisError(
+        "invalid_argument",
+        `unknown argument "${arg}" (--help lists the settings)`,
+      );
+    }
+  }
+  return graphs === undefined ? { help } : { help, graphs };
+}
+
 if (import.meta.main) {
-  const [arg] = Deno.args;
-  if (arg === "--help" || arg === "-h") {
+  let parsed;
+  try {
+    parsed = parseServerArgs(Deno.args);
+  } catch (error) {
+    console.error(`oris: cannot start: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+  if (parsed.help) {
     console.log(configHelp());
     Deno.exit(0);
   }
-  if (arg !== undefined) {
-    console.error(`oris: cannot start: unknown argument "${arg}" (--help lists the settings)`);
-    Deno.exit(2);
-  }
+  const env = Deno.env.toObject();
+  if (parsed.graphs !== undefined) env.ORIS_GRAPHS = parsed.graphs.join(",");
   try {
-    await main(Deno.env.toObject());
+    await main(env);
   } catch (error) {
-    const message = error instanceof OrisError
-      ? error.message
-      : error instanceof Error
-      ? error.message
-      : String(error);
+    const message = error instanceof Error ? error.message : String(error);
     console.error(`oris: cannot start: ${message}`);
     Deno.exit(1);
   }

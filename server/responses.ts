@@ -223,6 +223,12 @@ export const JobDetail = Job.extend({
   history: z.array(Checkpoint),
   error: ErrorInfo.nullable(),
   reason: z.string().nullable(),
+  graph_fingerprint: z.string().nullable().describe(
+    "The structural fingerprint of the graph that created the run (null for runs created before fingerprints)",
+  ),
+  graph_changed: z.boolean().describe(
+    "Whether the graph this server serves under the run's graph name has another fingerprint",
+  ),
 });
 
 /** `GET /v1/jobs/:thread_id/history`. */
@@ -284,14 +290,27 @@ export const CheckpointState = Checkpoint.extend({
   next: z.array(z.string()),
 });
 
-/** `POST /v1/jobs/:thread_id/replay`: the replay verified every step. */
-export const ReplayResponse = z.object({
-  thread_id: z.string(),
-  ok: z.literal(true),
-  steps: z.int(),
-  from_checkpoint_id: z.string().nullable(),
-  trace: TraceBlock,
-});
+/**
+ * `POST /v1/jobs/:thread_id/replay`: `verify`: the replay verified every
+ * step; `rerun`: the new run re-executed from the checkpoint.
+ */
+export const ReplayResponse = z.union([
+  z.object({
+    thread_id: z.string(),
+    mode: z.literal("verify"),
+    ok: z.literal(true),
+    steps: z.int(),
+    from_checkpoint_id: z.string().nullable(),
+    trace: TraceBlock,
+  }),
+  z.object({
+    thread_id: z.string().describe("The job that was rerun"),
+    mode: z.literal("rerun"),
+    from_checkpoint_id: z.string().nullable(),
+    run: RunResponse.describe("The new run: <thread_id>-rerun-<checkpoint_id or input>"),
+    trace: TraceBlock,
+  }),
+]);
 
 /** `POST /v1/jobs/:thread_id/cancel`. */
 export const CancelResponse = z.object({

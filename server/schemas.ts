@@ -110,14 +110,8 @@ export const ResumeJobBody = z.strictObject({
   ),
   wait_ms: wholeNumber(0, MAX_WAIT_MS).optional(),
 }).superRefine((body, ctx) => {
-  if (body.value === undefined && body.values === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["value"],
-      message:
-        "is required: the answer to the run's only pending interrupt (any JSON value), or values: answers by interrupt id",
-    });
-  } else if (body.value !== undefined && body.values !== undefined) {
+  // Neither: continue a paused run (the handler refuses it for a run that is not paused).
+  if (body.value !== undefined && body.values !== undefined) {
     ctx.addIssue({
       code: "custom",
       path: ["value"],
@@ -128,7 +122,39 @@ export const ResumeJobBody = z.strictObject({
 
 /** `POST /v1/jobs/:thread_id/replay`. */
 export const ReplayJobBody = z.strictObject({
-  checkpoint_id: id().optional(),
+  checkpoint_id: id().optional().describe(
+    "verify: check only the steps after it; rerun: re-execute from it (default: from the input)",
+  ),
+  mode: z.enum(["verify", "rerun"]).optional().describe(
+    "verify (default): re-execute and compare with the log, writing nothing; rerun: re-execute as a new run, effects served from the journal",
+  ),
+});
+
+/** `POST /v1/jobs/:thread_id/fork`. */
+export const ForkJobBody = z.strictObject({
+  checkpoint_id: id().optional().describe("The checkpoint to start from (default: the latest)"),
+  thread_id: id().refine((value) => !RESERVED_THREAD_IDS.includes(value), {
+    error: (issue) => `${JSON.stringify(issue.input)} is reserved: it is a route word of /v1/jobs`,
+  }).optional().describe("The new run's id (default: <thread_id>-fork-<id>)"),
+  wait_ms: wholeNumber(0, MAX_WAIT_MS).optional().describe(
+    "How long to wait for the new run to come to rest (default 30000)",
+  ),
+});
+
+/** `POST /v1/jobs/:thread_id/state`. */
+export const UpdateStateBody = z.strictObject({
+  values: z.record(z.string(), JsonValue, { error: typeError("must be an object") }).describe(
+    "An update of the state's channels, merged through their reducers",
+  ),
+  as_node: text(1, 256).optional().describe(
+    "The node the update is attributed to: the run continues from its edges",
+  ),
+  checkpoint_id: id().optional().describe("Update only if this is still the latest checkpoint"),
+});
+
+/** `POST /v1/jobs/:thread_id/pause`. */
+export const PauseJobBody = z.strictObject({
+  reason: text(0, 1000).optional(),
 });
 
 /** `POST /v1/jobs/:thread_id/cancel`. */

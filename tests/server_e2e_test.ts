@@ -9,77 +9,7 @@
 
 import assert from "node:assert/strict";
 import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-interface ServerProcess {
-  base: string;
-  child: Deno.ChildProcess;
-  /** The server's own pid (the `deno task` process runs it as a child). */
-  pid: number;
-  /** Lines the server printed to stdout (collected while it runs). */
-  lines: string[];
-  stderr: Promise<string>;
-  exited: Promise<Deno.CommandStatus>;
-}
-
-/** Starts `deno task start` and waits for the server's listening line. */
-async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
-    cwd: ROOT,
-    env: { ...env, ORIS_SERVER_ADDR: "127.0.0.1:0", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const lines: string[] = [];
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  let base: string | null = null;
-  let pid = 0;
-  while (base === null) {
-    const { done, value } = await reader.read();
-    if (done) {
-      throw new Error(`The server exited before listening: ${await stderr}`);
-    }
-    buffer += value;
-    const parts = buffer.split("\n");
-    buffer = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      const match = /"addr":"([^"]+)","pid":(\d+)/.exec(line);
-      if (match !== null) {
-        base = `http://${match[1]}`;
-        pid = Number(match[2]);
-      }
-    }
-  }
-  // Keep draining stdout so the server never blocks on a full pipe.
-  (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      lines.push(...value.split("\n").filter((line) => line !== ""));
-    }
-  })();
-  return { base, child, pid, lines, stderr, exited: child.status };
-}
-
-/** Signals the server process itself (never a group); `deno task` exits with it. */
-async function stopServer(
-  server: ServerProcess,
-  signal: "SIGKILL" | "SIGTERM",
-): Promise<Deno.CommandStatus> {
-  if (!(server.pid > 1) || server.pid === Deno.pid) {
-    throw new Error(`Refusing to signal pid ${server.pid}`);
-  }
-  Deno.kill(server.pid, signal);
-  const status = await server.exited;
-  await server.stderr;
-  return status;
-}
+import { ROOT, type ServerProcess, startServer, stopServer } from "./_server_process.ts";
 
 async function api(base: string, method: string, path: string, body?: unknown) {
   const response = await fetch(`${base}${path}`, {

@@ -44,11 +44,13 @@ import { registerExamples } from "../examples/mod.ts";
 import {
   CancelJobBody,
   CreateKeyBody,
+  ForkJobBody,
   HistoryQuery,
   ListAuditQuery,
   ListInterruptsQuery,
   ListJobsQuery,
   ListKeysQuery,
+  PauseJobBody,
   RejectInterruptBody,
   ReplayJobBody,
   ResumeInterruptBody,
@@ -57,6 +59,7 @@ import {
   RunJobQuery,
   StreamJobQuery,
   TimelineQuery,
+  UpdateStateBody,
 } from "../server/schemas.ts";
 import { collectingLogger } from "./_helpers.ts";
 import {
@@ -614,6 +617,9 @@ const BODIES: Record<string, z.ZodType> = {
   "POST /v1/jobs/:thread_id/resume": ResumeJobBody,
   "POST /v1/jobs/:thread_id/replay": ReplayJobBody,
   "POST /v1/jobs/:thread_id/cancel": CancelJobBody,
+  "POST /v1/jobs/:thread_id/fork": ForkJobBody,
+  "POST /v1/jobs/:thread_id/state": UpdateStateBody,
+  "POST /v1/jobs/:thread_id/pause": PauseJobBody,
   "POST /v1/interrupts/:interrupt_id/resume": ResumeInterruptBody,
   "POST /v1/interrupts/:interrupt_id/reject": RejectInterruptBody,
   "POST /v1/keys": CreateKeyBody,

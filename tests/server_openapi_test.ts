@@ -164,9 +164,13 @@ Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 4
     "POST /v1/jobs/run": true,
     "POST /v1/keys": true,
     "POST /v1/jobs": true,
-    "POST /v1/jobs/:thread_id/resume": true,
+    // An empty body continues a paused run.
+    "POST /v1/jobs/:thread_id/resume": false,
     "POST /v1/jobs/:thread_id/replay": false,
     "POST /v1/jobs/:thread_id/cancel": false,
+    "POST /v1/jobs/:thread_id/fork": false,
+    "POST /v1/jobs/:thread_id/state": true,
+    "POST /v1/jobs/:thread_id/pause": false,
     "POST /v1/interrupts/:interrupt_id/resume": true,
     "POST /v1/interrupts/:interrupt_id/reject": false,
   });

@@ -15,6 +15,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { TaskSpec, TaskTarget, TaskWrite } from "../events.ts";
 import { assertJson, type Json, type JsonCheckOptions, type JsonObject } from "../json.ts";
+import { sha256Hex } from "../hash.ts";
 import { Send } from "./command.ts";
 import { END, START } from "./constants.ts";
 import type { StateSchema } from "./state.ts";
@@ -459,4 +460,58 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: numbe
     policy.initialIntervalMs * policy.backoffFactor ** (attempt - 1),
   );
   return policy.jitter ? base / 2 + (base / 2) * random : base;
+}
+
+/**
+ * A graph's structural fingerprint: a hash of its node names, static edges,
+ * conditional edges (their sources and declared targets) and the nodes'
+ * declared `ends`, independent of the order they were added in. Node code is
+ * not part of it: two versions of a graph with the same shape have the same
+ * fingerprint. Runs record the fingerprint of the graph that created them.
+ *
+ * @param graph The graph.
+ * @returns 16 hex digits.
+ *
+ * @example The shape counts, not the order it was built in
+ * ```ts
+ * import { defineState, graphFingerprint, END, START } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0 } });
+ * const node = (name: string) => [name, { name, run: () => ({}), options: {} }] as const;
+ * const one = graphFingerprint({
+ *   schema, nodes: new Map([node("a"), node("b")]), branches: [],
+ *   edges: [[START, "a"], ["a", "b"], ["b", END]],
+ * });
+ * const same = graphFingerprint({
+ *   schema, nodes: new Map([node("b"), node("a")]), branches: [],
+ *   edges: [["b", END], [START, "a"], ["a", "b"]],
+ * });
+ * const other = graphFingerprint({
+ *   schema, nodes: new Map([node("a")]), branches: [], edges: [[START, "a"], ["a", END]],
+ * });
+ * assert.equal(one, same);
+ * assert.notEqual(one, other);
+ * assert.match(one, /^[0-9a-f]{16}$/);
+ * ```
+ */
+export function graphFingerprint(graph: GraphSpec): string {
+  const sorted = (items: Iterable<string>) => [...items].sort();
+  const shape = {
+    nodes: sorted(graph.nodes.keys()),
+    edges: sorted(graph.edges.map(([from, to]) => JSON.stringify([from, to]))),
+    branches: sorted(
+      graph.branches.map((branch) =>
+        JSON.stringify([branch.source, branchTargets(branch)?.sort() ?? null])
+      ),
+    ),
+    ends: sorted(
+      [...graph.nodes.values()].flatMap((node) =>
+        node.options.ends === undefined
+          ? []
+          : [JSON.stringify([node.name, [...node.options.ends].sort()])]
+      ),
+    ),
+  };
+  return sha256Hex(JSON.stringify(shape)).slice(0, 16);
 }

@@ -12,6 +12,8 @@ import {
   ConflictError,
   decodeVersionCursor,
   encodeCursor,
+  graphFingerprint,
+  InvalidArgumentError,
   type Json,
   type JsonObject,
   NotFoundError,
@@ -67,6 +69,7 @@ import {
   TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
+import { rerunJob } from "./time_travel.ts";
 import { jobResumeAnswers, resumeById, resumeOnce } from "../resume.ts";
 
 /** A resume's `checkpoint_id` must be the run's latest. */
@@ -327,6 +330,10 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           reason: current.status === "cancelled" || current.status === "paused"
             ? current.reason
             : null,
+          graph_fingerprint: current.graphFingerprint ?? null,
+          graph_changed: current.graphFingerprint !== undefined &&
+            runtime.graphNames().includes(current.graph) &&
+            graphFingerprint(runtime.graph(current.graph).spec) !== current.graphFingerprint,
         };
       },
     }),
@@ -407,6 +414,25 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
       async handler(c, { params, body }) {
         const threadId = params.thread_id!;
         const current = await requireRun(runtime, threadId);
+        if (body.value === undefined && body.values === undefined) {
+          // No answer: continue a paused run.
+          if (current.status !== "paused") {
+            throw new InvalidArgumentError(
+              "Invalid body: value is required: the answer to the run's only pending interrupt " +
+                "(any JSON value), or values: answers by interrupt id (an empty body continues " +
+                "a paused run)",
+              { field: "value", details: { status: current.status } },
+            );
+          }
+          checkLatest(current, threadId, body.checkpoint_id);
+          const result = await waitBounded(
+            deps,
+            threadId,
+            runtime.resume(threadId, undefined, { parentContext: c.var.trace.context }),
+            body.wait_ms ?? DEFAULT_WAIT_MS,
+          );
+          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
+        }
         const resume = async () => {
           ensureNotCancelled(current, threadId);
           checkLatest(current, threadId, body.checkpoint_id);
@@ -431,18 +457,19 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
     route({
       method: "POST",
       path: "/v1/jobs/:thread_id/replay",
-      summary: "Verify a job by deterministic replay (never runs effects, never writes)",
+      summary:
+        "Replay a job: verify (never runs effects, never writes), or rerun as a new run from a checkpoint",
       body: ReplayJobBody,
       query: NoQuery,
       response: ReplayResponse,
       audit: { action: "job.replay", resourceType: "thread", resourceParam: "thread_id" },
       async handler(c, { params, body }) {
-        const report = await runtime.replay(
-          params.thread_id!,
-          body.checkpoint_id === undefined ? {} : { checkpointId: body.checkpoint_id },
-        );
+        const from = body.checkpoint_id === undefined ? {} : { checkpointId: body.checkpoint_id };
+        if (body.mode === "rerun") return await rerunJob(c, deps, params.thread_id!, from);
+        const report = await runtime.replay(params.thread_id!, from);
         return {
           thread_id: report.threadId,
+          mode: "verify" as const,
           ok: report.ok,
           steps: report.steps,
           from_checkpoint_id: report.fromCheckpointId,

@@ -1,0 +1,113 @@
+/**
+ * Test helper: the server as a real process on a free port (`deno task
+ * start`, or `deno run -A server/main.ts` with arguments), its stdout lines
+ * collected while it runs, stopped by signalling the server's own pid.
+ *
+ * @module
+ */
+
+/** A server process. */
+export interface ServerProcess {
+  /** `http://host:port`. */
+  base: string;
+  /** The process started (`deno task` or `deno run`). */
+  child: Deno.ChildProcess;
+  /** The server's own pid (`deno task` runs it as a child). */
+  pid: number;
+  /** Lines the server printed to stdout (collected while it runs). */
+  lines: string[];
+  /** Its stderr, when it has exited. */
+  stderr: Promise<string>;
+  /** Its exit. */
+  exited: Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartServerOptions {
+  /** Arguments after `server/main.ts`; with them, the server runs with `deno run`. */
+  args?: string[];
+  /** The working directory (default: the repository). */
+  cwd?: string;
+}
+
+/** The repository's root directory. */
+export const ROOT: string = new URL("..", import.meta.url).pathname;
+
+/**
+ * Starts the server and waits for its listening line.
+ *
+ * @param env Its environment (`ORIS_SERVER_ADDR` is a free port on 127.0.0.1).
+ * @param options Arguments and working directory.
+ * @returns The process.
+ */
+export async function startServer(
+  env: Record<string, string>,
+  options: StartServerOptions = {},
+): Promise<ServerProcess> {
+  const args = options.args === undefined
+    ? ["task", "start"]
+    : ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}server/main.ts`, ...options.args];
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: options.cwd ?? ROOT,
+    env: { ...env, ORIS_SERVER_ADDR: "127.0.0.1:0", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines: string[] = [];
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let base: string | null = null;
+  let pid = 0;
+  while (base === null) {
+    const { done, value } = await reader.read();
+    if (done) {
+      throw new Error(`The server exited before listening: ${await stderr}`);
+    }
+    buffer += value;
+    const parts = buffer.split("\n");
+    buffer = parts.pop()!;
+    for (const line of parts) {
+      lines.push(line);
+      const match = /"addr":"([^"]+)","pid":(\d+)/.exec(line);
+      if (match !== null) {
+        base = `http://${match[1]}`;
+        pid = Number(match[2]);
+      }
+    }
+  }
+  // Keep draining stdout so the server never blocks on a full pipe.
+  (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += value;
+      const parts = buffer.split("\n");
+      buffer = parts.pop()!;
+      lines.push(...parts.filter((line) => line !== ""));
+    }
+  })();
+  return { base, child, pid, lines, stderr, exited: child.status };
+}
+
+/**
+ * Signals the server process itself (never a group); `deno task` exits with it.
+ *
+ * @param server The server.
+ * @param signal The signal.
+ * @returns Its exit status.
+ */
+export async function stopServer(
+  server: ServerProcess,
+  signal: "SIGKILL" | "SIGTERM",
+): Promise<Deno.CommandStatus> {
+  if (!(server.pid > 1) || server.pid === Deno.pid) {
+    throw new Error(`Refusing to signal pid ${server.pid}`);
+  }
+  Deno.kill(server.pid, signal);
+  const status = await server.exited;
+  await server.stderr;
+  return status;
+}
