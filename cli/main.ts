@@ -1,34 +1,58 @@
 /**
- * The `oris` command line. Today: `oris migrate` (bring a PostgreSQL schema
- * up to date) and `oris version`. Operator commands that talk to the server
- * join it with the server.
+ * The `oris` command line: the processes (`oris server`, `oris migrate`) and
+ * the operator commands that drive a server over its v1 API (`run`, `list`,
+ * `inspect`, `timeline`, `state`, `resume`, `pause`, `cancel`, `replay`,
+ * `fork`, `interrupts`, `audit`, `keys`). See docs/cli.md.
  *
- * Exit codes: 0 success, 1 failure (e.g. the database cannot be reached),
- * 2 bad usage or bad input (an unknown flag, an invalid URL or schema name).
- * An error is one plain line, `oris: <message>` (bad usage adds the usage).
+ * Exit codes: 0 success; 1 a server or network failure (or a run that
+ * failed, with `run --wait`); 2 bad usage or bad input; 3 not found; 4
+ * conflict; 5 unauthorized or forbidden. An error is one plain line on
+ * stderr, `oris: <message>` (with the server's code and request id; bad
+ * usage adds the usage).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { OrisError } from "../kernel/mod.ts";
-import { migrate, SCHEMA_MISSING } from "../storage/postgres/mod.ts";
+import { type CommandSpec, type Context, runCommand } from "./_command.ts";
+import { CliError, UsageError } from "./_http.ts";
+import type { Output } from "./_output.ts";
+import { ADMIN_COMMANDS } from "./commands/admin.ts";
+import { CONTROL_COMMANDS } from "./commands/control.ts";
+import { JOB_COMMANDS } from "./commands/jobs.ts";
+import { INIT_COMMANDS } from "./commands/init.ts";
+import { PROCESS_COMMANDS, serverCommand } from "./commands/process.ts";
 
-const USAGE = `Usage: oris <command> [options]
+const COMMANDS: readonly CommandSpec[] = [
+  ...PROCESS_COMMANDS,
+  ...INIT_COMMANDS,
+  ...JOB_COMMANDS,
+  ...CONTROL_COMMANDS,
+  ...ADMIN_COMMANDS,
+];
 
-Commands:
-  migrate   Apply Oris's PostgreSQL migrations
-            --postgres-url <url>  (or ORIS_POSTGRES_DSN / ORIS_RUNTIME_DSN)
-            --schema <name>       (or ORIS_POSTGRES_SCHEMA); required, and the
-                                  public schema only with --schema public
-            --no-create-schema    fail if the schema does not exist
-  version   Print the version (also oris --version)
-  help      Print this help`;
+const USAGE = [
+  "Usage: oris <command> [options]    (oris <command> --help for its options and examples)",
+  "",
+  "Processes:",
+  "  server       Run the server (--graphs <module> serves your graphs)",
+  ...[...PROCESS_COMMANDS, ...INIT_COMMANDS].map((spec) =>
+    `  ${spec.name.padEnd(12)} ${spec.summary}`
+  ),
+  "",
+  "Operator commands (against --server, default ORIS_SERVER_URL or http://127.0.0.1:8080):",
+  ...[...JOB_COMMANDS, ...CONTROL_COMMANDS, ...ADMIN_COMMANDS].map((spec) =>
+    `  ${spec.name.padEnd(12)} ${spec.summary}`
+  ),
+  "",
+  "  version      Print the version (also oris --version)",
+  "  help         Print this help",
+].join("\n");
 
 /** What a command printed and its exit code. */
 export interface CliResult {
-  /** The exit code: 0 success, 1 failure, 2 bad usage or bad input. */
+  /** The exit code: 0 success, 1 failure, 2 bad usage or input, 3 not found, 4 conflict, 5 denied. */
   code: number;
   /** Lines for stdout. */
   stdout: string[];
@@ -36,113 +60,114 @@ export interface CliResult {
   stderr: string[];
 }
 
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  /** Called with each line as it is printed (besides collecting it). */
+  write?: (stream: "stdout" | "stderr", line: string) => void;
+  /** Rewrites the live status line of a terminal. */
+  status?: (line: string) => void;
+  /** Whether colors may be used (default: no). */
+  color?: boolean;
+  /** The fetch to use (default: `fetch`). */
+  fetch?: typeof fetch;
+  /** Reads stdin whole (default: Deno's stdin). */
+  readStdin?: () => Promise<string>;
+}
+
 /**
- * Runs the CLI on arguments and an environment, without touching the process.
+ * Runs the CLI on arguments and an environment, without exiting the process.
  *
  * @param args The arguments after the program name.
  * @param env Environment variables.
+ * @param options Where lines go as they are printed, colors, fetch and stdin.
  * @returns The exit code and output.
  */
 export async function runCli(
   args: string[],
   env: Record<string, string | undefined>,
+  options: RunCliOptions = {},
 ): Promise<CliResult> {
+  const result: CliResult = { code: 0, stdout: [], stderr: [] };
+  const output: Output = {
+    out(line) {
+      result.stdout.push(line);
+      options.write?.("stdout", line);
+    },
+    err(line) {
+      result.stderr.push(line);
+      options.write?.("stderr", line);
+    },
+    status: options.status ?? (() => {}),
+    color: options.color === true && env.NO_COLOR === undefined,
+  };
+  const ctx: Context = {
+    env,
+    output,
+    fetch: options.fetch ?? fetch,
+    readStdin: options.readStdin ?? (() => new Response(Deno.stdin.readable).text()),
+  };
   const [command, ...rest] = args;
+  const spec = COMMANDS.find((item) => item.name === command);
   try {
     switch (command) {
       case "version":
       case "--version":
       case "-V":
         noArguments(command, rest);
-        return { code: 0, stdout: [`oris ${denoJson.version}`], stderr: [] };
+        output.out(`oris ${denoJson.version}`);
+        return result;
       case undefined:
       case "help":
       case "--help":
       case "-h":
         if (command !== undefined) noArguments(command, rest);
-        return { code: command === undefined ? 2 : 0, stdout: [USAGE], stderr: [] };
-      case "migrate":
-        return await migrateCommand(rest, env);
-      default:
-        return { code: 2, stdout: [], stderr: [`oris: unknown command "${command}"`, USAGE] };
+        output.out(USAGE);
+        result.code = command === undefined ? 2 : 0;
+        return result;
+      case "server":
+        result.code = await serverCommand(ctx, rest);
+        return result;
     }
+    if (spec === undefined) throw new UsageError(`unknown command "${command}"`);
+    result.code = await runCommand(spec, rest, ctx);
   } catch (error) {
     if (error instanceof UsageError) {
-      return { code: 2, stdout: [], stderr: [`oris: ${error.message}`, USAGE] };
+      output.err(`oris: ${error.message}`);
+      output.err(
+        spec === undefined
+          ? USAGE
+          : `Usage: oris ${spec.usage}\n(oris ${spec.name} --help for more)`,
+      );
+      result.code = 2;
+    } else if (error instanceof CliError) {
+      output.err(`oris: ${error.message}`);
+      result.code = error.exitCode;
+    } else if (error instanceof OrisError && error.code === "invalid_argument") {
+      // Bad input (an invalid URL or schema name) is the user's to fix, like bad usage.
+      output.err(`oris: ${error.message}`);
+      result.code = 2;
+    } else {
+      output.err(`oris: ${error instanceof Error ? error.message : String(error)}`);
+      result.code = 1;
     }
-    // Bad input (an invalid URL or schema name) is the user's to fix, like bad usage.
-    if (error instanceof OrisError && error.code === "invalid_argument") {
-      return { code: 2, stdout: [], stderr: [`oris: ${error.message}`] };
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    return { code: 1, stdout: [], stderr: [`oris: ${message}`] };
   }
+  return result;
 }
-
-class UsageError extends Error {}
 
 function noArguments(command: string, rest: string[]): void {
   if (rest.length > 0) throw new UsageError(`${command} takes no arguments, got "${rest[0]}"`);
 }
 
-async function migrateCommand(
-  args: string[],
-  env: Record<string, string | undefined>,
-): Promise<CliResult> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        "postgres-url": { type: "string" },
-        schema: { type: "string" },
-        "no-create-schema": { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const url = values["postgres-url"] ?? env.ORIS_POSTGRES_DSN ?? env.ORIS_RUNTIME_DSN;
-  if (url === undefined || url === "") {
-    throw new UsageError("migrate needs --postgres-url (or ORIS_POSTGRES_DSN)");
-  }
-  // The public schema is migrated only when --schema names it: never by default.
-  const schema = values.schema ?? (env.ORIS_POSTGRES_SCHEMA || undefined);
-  if (schema === undefined || (values.schema === undefined && schema === "public")) {
-    throw new UsageError(
-      "migrate needs --schema (or ORIS_POSTGRES_SCHEMA); it migrates the public schema " +
-        "only when asked: --schema public",
-    );
-  }
-  const createSchema = values["no-create-schema"] !== true;
-  let result;
-  try {
-    result = await migrate({ url, schema, createSchema });
-  } catch (error) {
-    // The library's message names its option (createSchema): name this command's flag.
-    if (error instanceof OrisError && error.details.reason === SCHEMA_MISSING) {
-      throw new OrisError(
-        error.code,
-        `Cannot use schema "${schema}": it does not exist (create it, or run oris migrate ` +
-          `without --no-create-schema)`,
-        { cause: error, details: error.details },
-      );
-    }
-    throw error;
-  }
-  const line = result.applied.length === 0
-    ? `schema "${result.schema}" is up to date at version ${result.to}`
-    : `schema "${result.schema}" migrated from version ${result.from} to ${result.to}: ${
-      result.applied.map((migration) => migration.name).join(", ")
-    }`;
-  return { code: 0, stdout: [line], stderr: [] };
-}
-
 if (import.meta.main) {
-  const result = await runCli(Deno.args, Deno.env.toObject());
-  for (const line of result.stdout) console.log(line);
-  for (const line of result.stderr) console.error(line);
+  const terminal = Deno.stdout.isTerminal();
+  const statusLine = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  const result = await runCli(Deno.args, Deno.env.toObject(), {
+    write: (stream, line) => (stream === "stdout" ? console.log : console.error)(line),
+    status: (line) => {
+      if (statusLine) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+    },
+    color: terminal,
+  });
   Deno.exit(result.code);
 }
