@@ -1,15 +1,16 @@
 /**
  * The examples run as their README says (`deno run -A examples/<name>.ts`)
- * and print what they show: time travel (history, fork, state edit) and
- * verified replay (a clean replay, a nondeterministic node caught).
+ * and print what they show: time travel (history, fork, state edit),
+ * verified replay (a clean replay, a nondeterministic node caught) and a
+ * durable job resumed by another process on Deno KV.
  */
 
 import assert from "node:assert/strict";
-import { ROOT } from "./_server_process.ts";
+import { ROOT, startServer, stopServer } from "./_server_process.ts";
 
-async function runExample(name: string): Promise<string> {
+async function runExample(name: string, args: string[] = []): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `examples/${name}`],
+    args: ["run", "-A", `examples/${name}`, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -36,4 +37,49 @@ Deno.test("examples/replay_check.ts: a clean replay, and a nondeterministic node
   const out = await runExample("replay_check.ts");
   assert.match(out, /^good: 2 steps verified, the charge ran 1 time$/m);
   assert.match(out, /^bad: caught at step 1 in node "draw"$/m);
+});
+
+Deno.test("examples/durable_job.ts: interrupted in one process, resumed in another on Deno KV", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oris-durable-" });
+  try {
+    const first = await runExample("durable_job.ts", ["start", `${dir}/job.kv`]);
+    assert.match(first, /^reserving stock for order-7 \(pid \d+\)$/m);
+    assert.match(first, /^status: interrupted$/m);
+    assert.match(first, /^question: Ship reservation of order-7\?$/m);
+    const second = await runExample("durable_job.ts", ["resume", `${dir}/job.kv`, "yes"]);
+    assert.doesNotMatch(second, /reserving/, "the journaled reservation is not made again");
+    assert.match(second, /^status: completed$/m);
+    assert.match(second, /^log: shipped order-7$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("examples/operator.sh: the operator's CLI session runs against a real server", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oris-operator-" });
+  const server = await startServer({
+    ORIS_KV_PATH: `${dir}/oris.kv`,
+    ORIS_API_AUTH_BEARER_TOKEN: "operator-token",
+  });
+  try {
+    const output = await new Deno.Command("bash", {
+      args: ["examples/operator.sh", "op-1"],
+      cwd: ROOT,
+      env: { ORIS_SERVER_URL: server.base, ORIS_API_TOKEN: "operator-token", NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, `${stdout}\n${new TextDecoder().decode(output.stderr)}`);
+    assert.match(stdout, /^status:\s+interrupted$/m);
+    assert.match(stdout, /^INTERRUPT_ID\s+THREAD_ID/m);
+    assert.match(stdout, /Pending interrupts/);
+    assert.match(stdout, /^status:\s+completed$/m);
+    assert.match(stdout, /run\.completed/);
+    assert.match(stdout, /^replay of op-1 matches: \d+ steps verified$/m);
+    assert.match(stdout, /job\.resume\s+op-1\s+bearer\s+success/);
+    assert.match(stdout, /^op-1\s+completed\s+approval/m);
+  } finally {
+    await stopServer(server, "SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -302,3 +302,58 @@ serverTest(
     assert.deepEqual(await h.allRuns(), runs);
   },
 );
+
+serverTest(
+  "time travel and control are open to operators, and audited with the operator's key id",
+  async (h) => {
+    const operator = { "x-api-key-id": "ops-1", "x-api-key": "ops-Secret-1" };
+    const run = await h.request("POST", "/v1/jobs/run", {
+      body: { thread_id: "tt-ops", graph: "approval", input: { request: "x" } },
+      headers: operator,
+    });
+    assert.equal(assertOk(run).status, "interrupted");
+    const fork = assertOk(
+      await h.request("POST", "/v1/jobs/tt-ops/fork", { body: {}, headers: operator }),
+    );
+    assert.equal(fork.status, "interrupted");
+    const state = assertOk(
+      await h.request("POST", "/v1/jobs/tt-ops/state", {
+        body: { values: { approved: true }, as_node: "approve" },
+        headers: operator,
+      }),
+    );
+    assert.equal(state.status, "paused");
+    assertError(
+      await h.request("POST", "/v1/jobs/tt-ops/pause", { body: {}, headers: operator }),
+      409,
+      "conflict",
+    );
+    assertOk(
+      await h.request("POST", "/v1/jobs/tt-ops/replay", {
+        body: { mode: "rerun" },
+        headers: operator,
+      }),
+    );
+    // Without credentials: 401, nothing done.
+    assertError(
+      await h.request("POST", "/v1/jobs/tt-ops/pause", { body: {} }),
+      401,
+      "unauthorized",
+    );
+    const logs = assertOk(
+      await h.request("GET", "/v1/audit/logs?limit=50", { headers: operator }),
+    ).logs as Body[];
+    const mine = logs.filter((entry) =>
+      entry.resource_id === "tt-ops" && entry.actor_id === "ops-1"
+    )
+      .map((entry) => `${entry.action}:${entry.result}`).reverse();
+    assert.deepEqual(mine, [
+      "job.run:success",
+      "job.fork:success",
+      "job.state:success",
+      "job.pause:error",
+      "job.replay:success",
+    ]);
+  },
+  { auth: { apiKeyId: "ops-1", apiKey: "ops-Secret-1" } },
+);
