@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { embeddedService } from "../examples/embedded_service.ts";
 import { ROOT, startServer, stopServer } from "./_server_process.ts";
 
 async function runExample(name: string, args: string[] = []): Promise<string> {
@@ -81,5 +82,39 @@ Deno.test("examples/operator.sh: the operator's CLI session runs against a real 
   } finally {
     await stopServer(server, "SIGTERM");
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("examples/parallel_research.ts: a fan-out with Send in one step, merged", async () => {
+  const out = await runExample("parallel_research.ts");
+  assert.match(out, /^tasks in one step: 3$/m);
+  assert.match(out, /^summary: tides: 3 findings \(notes on causes of tides; /m);
+});
+
+Deno.test("examples/embedded_service.ts: the user's routes beside the Oris API under /v1, with auth", async () => {
+  const service = await embeddedService("s3cret");
+  try {
+    const home = await service.fetch(new Request("http://shop/"));
+    assert.equal(await home.text(), "my shop");
+    const denied = await service.fetch(
+      new Request("http://shop/v1/jobs/run", { method: "POST", body: "{}" }),
+    );
+    assert.equal(denied.status, 401);
+    await denied.body?.cancel();
+    const run = await service.fetch(
+      new Request("http://shop/v1/jobs/run", {
+        method: "POST",
+        headers: { authorization: "Bearer s3cret" },
+        body: JSON.stringify({ thread_id: "o-1", input: { request: "ship" } }),
+      }),
+    );
+    assert.equal((await run.json()).data.status, "interrupted");
+    const order = await service.fetch(new Request("http://shop/orders/o-1"));
+    assert.deepEqual(await order.json(), { order: "o-1", status: "interrupted" });
+    const missing = await service.fetch(new Request("http://shop/orders/none"));
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await service.close();
   }
 });
