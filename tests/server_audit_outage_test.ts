@@ -79,11 +79,12 @@ storeTest(
       assert.deepEqual(dropped.map((line) => line.fields.request_id), ["outage-3"]);
 
       down.value = false;
-      // Synchronise on the store: the queued entries appear once a retry reaches it.
+      // Synchronise on the store and the queue: the queued entries appear once a retry reaches
+      // the store, and the queue lets go of each entry only after its write has returned.
       let stored: AuditRecord[] = [];
-      while (stored.length < 3) {
+      while (stored.length < 3 || await metric(server, DEPTH) !== 0) {
         stored = (await store.listAudit({ action: "job.run", limit: 50 })).items;
-        if (stored.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
       assert.deepEqual(
         stored.map((record) => record.requestId).reverse(),
