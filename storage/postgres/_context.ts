@@ -47,6 +47,8 @@ export interface PreparedAppend {
   fence: number | null;
   /** The mailbox message it applies, or `null`. */
   ack: number | null;
+  /** The run's wake-up time after it (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
 }
 
 /** Options of {@linkcode PostgresContext}. */
