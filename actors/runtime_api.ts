@@ -23,6 +23,7 @@ import type { ReplayReport } from "./replay.ts";
 import type { ActorEvent } from "./run_actor.ts";
 import type { RunResult } from "./run_result.ts";
 import type { StateSnapshot } from "./time_travel.ts";
+import type { OwnershipSettings } from "./runtime_settings.ts";
 
 /** A graph the runtime can run: its name and its compiled spec. */
 export interface GraphDefinition {
@@ -32,8 +33,12 @@ export interface GraphDefinition {
   readonly spec: GraphSpec<NodeContext>;
 }
 
-/** What a runtime can be told besides its store: graphs, limits, durability, logger, clock. */
-export interface RuntimeSettings {
+/**
+ * What a runtime can be told besides its store: graphs, limits, durability,
+ * logger, clock, and how it shares the store with other runtimes (see
+ * {@linkcode OwnershipSettings}).
+ */
+export interface RuntimeSettings extends OwnershipSettings {
   /** Graphs by name (more can be added with `register`). */
   graphs?: Record<string, GraphDefinition | { readonly definition: GraphDefinition }>;
   /**
