@@ -111,6 +111,9 @@ export function runStatusKey(status: RunStatus, createdAt: number, threadId: str
 /** The listing lines of runs of the layout before version 2 (by status and last update). */
 export const LEGACY_RUNS_PREFIX: Deno.KvKey = [ROOT, "runs"];
 
+/** Every key of a store. */
+export const STORE_PREFIX: Deno.KvKey = [ROOT];
+
 /** The version of the key layout the store was written with (absent: before version 2). */
 export const LAYOUT_KEY: Deno.KvKey = [ROOT, "layout"];
 
