@@ -209,6 +209,7 @@ export interface IdGenerator {
 }
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CROCKFORD_CODES = Array.from(CROCKFORD, (digit) => digit.charCodeAt(0));
 const MAX_TIME = 2 ** 48 - 1;
 
 /**
@@ -250,14 +251,14 @@ export function createIdGenerator(source: IdSource): IdGenerator {
       fillRandom();
     }
     lastTime = time;
-    let timePart = "";
-    for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) {
-      timePart = CROCKFORD[t % 32] + timePart;
+    // One flat string from the digits' character codes (no string per digit).
+    for (let i = 9, t = time; i >= 0; i--, t = Math.floor(t / 32)) {
+      codes[i] = CROCKFORD_CODES[t % 32]!;
     }
-    let id = timePart;
-    for (let i = 0; i < 16; i++) id += CROCKFORD[random[i]!];
-    return id;
+    for (let i = 0; i < 16; i++) codes[10 + i] = CROCKFORD_CODES[random[i]!]!;
+    return String.fromCharCode.apply(null, codes);
   }
+  const codes = new Array<number>(26).fill(0);
 
   const buffer = new Uint8Array(16);
   function fillRandom(): void {
