@@ -56,8 +56,18 @@ export const ID_PATTERN: RegExp = /^(?!\.+$)[A-Za-z0-9\-_.:]{1,128}$/;
  * ```
  */
 export function isValidId(value: unknown): value is string {
-  return typeof value === "string" && ID_PATTERN.test(value);
+  if (typeof value !== "string") return false;
+  if (RECENT_IDS.has(value)) return true;
+  if (!ID_PATTERN.test(value)) return false;
+  // An id is checked at every layer of every step: remember the recent ones (strings do not change).
+  if (RECENT_IDS.size >= RECENT_IDS_MAX) RECENT_IDS.clear();
+  RECENT_IDS.add(value);
+  return true;
 }
+
+/** Ids found valid lately, so that a run's id is not matched against the pattern at each step. */
+const RECENT_IDS = new Set<string>();
+const RECENT_IDS_MAX = 4096;
 
 function parseId(value: unknown, field: string): string {
   if (typeof value !== "string") {
@@ -69,7 +79,7 @@ function parseId(value: unknown, field: string): string {
       field,
     });
   }
-  if (!ID_PATTERN.test(value)) {
+  if (!isValidId(value)) {
     throw new InvalidArgumentError(
       /^\.+$/.test(value)
         ? `${field} must not be made only of dots, got ${JSON.stringify(value)}`
