@@ -201,7 +201,23 @@ Deno.test("oris as a process: every operator command prints the server's data wi
       assert.equal(resumed.status, "completed");
       assert.equal(resumed.thread_id, "c-1");
 
-      ok(await run(["run", "c-2", "--graph", "approval", "--input", '{"request":"d"}', "--wait"]));
+      const waiting = jsonOf(
+        await run([
+          "run",
+          "c-2",
+          "--graph",
+          "approval",
+          "--input",
+          '{"request":"d"}',
+          "--wait",
+          "--json",
+        ]),
+      );
+      // Only if the checkpoint is still the latest: a stale one is a conflict (exit 4).
+      const stale = await run(["resume", "c-2", "--value", "true", "--checkpoint-id", "cp_stale"]);
+      assert.equal(stale.code, 4, stale.stderr);
+      assert.match(stale.stderr, /^oris: conflict: .*"cp_stale" is not its latest/);
+      assert.equal((await api(server, "GET", "/v1/jobs/c-2")).checkpoint_id, waiting.checkpoint_id);
       const cancelled = jsonOf(await run(["cancel", "c-2", "--reason", "stop", "--json"]));
       assert.deepEqual([cancelled.thread_id, cancelled.status, cancelled.reason], [
         "c-2",
