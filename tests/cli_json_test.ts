@@ -117,9 +117,14 @@ Deno.test("oris as a process: every operator command prints the server's data wi
         jsonOf(await run(["list", "--json"])),
         await api(server, "GET", "/v1/jobs?"),
       );
+      const page = jsonOf(await run(["list", "--limit", "1", "--json"]));
+      assert.deepEqual(page, await api(server, "GET", "/v1/jobs?limit=1"));
+      const cursor = String(page.next_cursor);
+      const next = jsonOf(await run(["list", "--limit", "1", "--cursor", cursor, "--json"]));
+      assert.deepEqual(next, await api(server, "GET", `/v1/jobs?limit=1&cursor=${cursor}`));
       assert.deepEqual(
-        jsonOf(await run(["list", "--status", "completed", "--limit", "1", "--json"])),
-        await api(server, "GET", "/v1/jobs?status=completed&limit=1"),
+        [...(page.jobs as Data[]), ...(next.jobs as Data[])].map((job) => job.thread_id),
+        ["j-2", "j-1"],
       );
       const inspected = jsonOf(await run(["inspect", "j-2", "--json"]));
       const { last_events: lastEvents, ...detail } = inspected;
@@ -196,7 +201,23 @@ Deno.test("oris as a process: every operator command prints the server's data wi
       assert.equal(resumed.status, "completed");
       assert.equal(resumed.thread_id, "c-1");
 
-      ok(await run(["run", "c-2", "--graph", "approval", "--input", '{"request":"d"}', "--wait"]));
+      const waiting = jsonOf(
+        await run([
+          "run",
+          "c-2",
+          "--graph",
+          "approval",
+          "--input",
+          '{"request":"d"}',
+          "--wait",
+          "--json",
+        ]),
+      );
+      // Only if the checkpoint is still the latest: a stale one is a conflict (exit 4).
+      const stale = await run(["resume", "c-2", "--value", "true", "--checkpoint-id", "cp_stale"]);
+      assert.equal(stale.code, 4, stale.stderr);
+      assert.match(stale.stderr, /^oris: conflict: .*"cp_stale" is not its latest/);
+      assert.equal((await api(server, "GET", "/v1/jobs/c-2")).checkpoint_id, waiting.checkpoint_id);
       const cancelled = jsonOf(await run(["cancel", "c-2", "--reason", "stop", "--json"]));
       assert.deepEqual([cancelled.thread_id, cancelled.status, cancelled.reason], [
         "c-2",
@@ -208,6 +229,24 @@ Deno.test("oris as a process: every operator command prints the server's data wi
       assert.equal(verified.mode, "verify");
       assert.equal(verified.thread_id, "c-1");
       assert.ok((verified.steps as number) > 0);
+      // From a checkpoint: the first committed step of c-1.
+      const timeline = await api(server, "GET", "/v1/jobs/c-1/timeline");
+      const first = (timeline.timeline as { event_type: string; checkpoint_id?: string }[])
+        .find((entry) => entry.event_type === "step.committed")!.checkpoint_id!;
+      const after = jsonOf(await run(["replay", "c-1", "--checkpoint-id", first, "--json"]));
+      assert.equal(after.from_checkpoint_id, first);
+      assert.ok((after.steps as number) < (verified.steps as number));
+      assert.match(
+        ok(await run(["replay", "c-1", "--checkpoint-id", first])),
+        new RegExp(`^replay of c-1 matches: \\d+ steps verified after ${first}$`, "m"),
+      );
+      const rerun = ok(await run(["replay", "c-1", "--mode", "rerun", "--checkpoint-id", first]));
+      assert.match(rerun, new RegExp(`^rerun of c-1 from ${first}:$`, "m"));
+      assert.match(rerun, new RegExp(`^thread:\\s+c-1-rerun-${first}$`, "m"));
+      const fromFirst = jsonOf(
+        await run(["fork", "c-1", "--checkpoint-id", first, "--thread-id", "c-1-a", "--json"]),
+      );
+      assert.equal(fromFirst.thread_id, "c-1-a");
       const forked = jsonOf(await run(["fork", "c-1", "--thread-id", "c-1-b", "--json"]));
       assert.equal(forked.thread_id, "c-1-b");
       assert.deepEqual(
