@@ -25,6 +25,10 @@
  * | `key, keyId`                            | one API key                                 |
  * | `keyn`                                  | how many API keys there are (`Deno.KvU64`)  |
  * | `cchunk, kind, nonce, i`                | chunks of large control values              |
+ * | `att, attempt, attemptId`               | one attempt of the worker plane (`_attempts.ts`)|
+ * | `att, attempt_open, threadId`           | the id of the run's open attempt            |
+ * | `att, attempt_status, status, attemptId`| `"1"`: the attempt is listed by status      |
+ * | `att, dead_letter, attemptId`           | one dead letter                             |
  * | `layout`                                | the version of this layout (see `_layout.ts`)|
  *
  * Listings page by keys that never change for an item (a run's or an
