@@ -56,8 +56,18 @@ export const ID_PATTERN: RegExp = /^(?!\.+$)[A-Za-z0-9\-_.:]{1,128}$/;
  * ```
  */
 export function isValidId(value: unknown): value is string {
-  return typeof value === "string" && ID_PATTERN.test(value);
+  if (typeof value !== "string") return false;
+  if (RECENT_IDS.has(value)) return true;
+  if (!ID_PATTERN.test(value)) return false;
+  // An id is checked at every layer of every step: remember the recent ones (strings do not change).
+  if (RECENT_IDS.size >= RECENT_IDS_MAX) RECENT_IDS.clear();
+  RECENT_IDS.add(value);
+  return true;
 }
+
+/** Ids found valid lately, so that a run's id is not matched against the pattern at each step. */
+const RECENT_IDS = new Set<string>();
+const RECENT_IDS_MAX = 4096;
 
 function parseId(value: unknown, field: string): string {
   if (typeof value !== "string") {
@@ -69,7 +79,7 @@ function parseId(value: unknown, field: string): string {
       field,
     });
   }
-  if (!ID_PATTERN.test(value)) {
+  if (!isValidId(value)) {
     throw new InvalidArgumentError(
       /^\.+$/.test(value)
         ? `${field} must not be made only of dots, got ${JSON.stringify(value)}`
@@ -209,6 +219,7 @@ export interface IdGenerator {
 }
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CROCKFORD_CODES = Array.from(CROCKFORD, (digit) => digit.charCodeAt(0));
 const MAX_TIME = 2 ** 48 - 1;
 
 /**
@@ -250,14 +261,14 @@ export function createIdGenerator(source: IdSource): IdGenerator {
       fillRandom();
     }
     lastTime = time;
-    let timePart = "";
-    for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) {
-      timePart = CROCKFORD[t % 32] + timePart;
+    // One flat string from the digits' character codes (no string per digit).
+    for (let i = 9, t = time; i >= 0; i--, t = Math.floor(t / 32)) {
+      codes[i] = CROCKFORD_CODES[t % 32]!;
     }
-    let id = timePart;
-    for (let i = 0; i < 16; i++) id += CROCKFORD[random[i]!];
-    return id;
+    for (let i = 0; i < 16; i++) codes[10 + i] = CROCKFORD_CODES[random[i]!]!;
+    return String.fromCharCode.apply(null, codes);
   }
+  const codes = new Array<number>(26).fill(0);
 
   const buffer = new Uint8Array(16);
   function fillRandom(): void {

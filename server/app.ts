@@ -231,7 +231,12 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     logger,
     onDropped: (reason) => metrics.observeAuditDropped(reason),
   });
-  const metrics = createMetrics(runtime, { auditQueueDepth: () => auditQueue.depth });
+  const metrics = createMetrics(runtime, {
+    auditQueueDepth: () => auditQueue.depth,
+    queueStats: () => store.queueStats(),
+    clock: now,
+    logger,
+  });
   const routes: RouteDef[] = [
     ...jobRoutes(deps, { keepAliveMs }),
     ...timeTravelRoutes(deps),
