@@ -235,7 +235,9 @@ export interface Runtime extends AsyncDisposable {
    */
   replay(threadId: string, options?: { checkpointId?: string }): Promise<ReplayReport>;
   /**
-   * Takes up every run left `queued` or `running` in the store; reports the
+   * Takes up the runs left `queued` or `running` in the store that no live
+   * runtime holds (unowned, or their owner's lease expired), and from then on
+   * keeps claiming such runs (safe in any number of processes); reports the
    * runs it took up and those it could not (their graph is not registered,
    * say), which it leaves untouched.
    */

@@ -11,7 +11,8 @@
  * - takeover: the owner is killed (SIGKILL) mid-run; another process finishes
  *   the run from its last committed step, no effect repeated;
  * - mailbox: a cancel sent to one process for a run executing on another
- *   stops it between two steps;
+ *   stops it between two steps; a resume sent while the run's owner is dead
+ *   is applied after the takeover, and answers as on one process;
  * - caps: with a tenant cap of 1, two runs of one tenant never execute at
  *   once across two processes, and priorities order the starts.
  */
@@ -225,5 +226,37 @@ postgresTest(
         assert.deepEqual(runsInOrder, ["cap-first", "cap-high", "cap-mid", "cap-low"]);
       },
     );
+  },
+);
+
+postgresTest(
+  "multi-process: a resume sent while the run's owner is dead is applied after the takeover",
+  async () => {
+    await withCluster({ processes: 2, env: SHORT_LEASE }, async (cluster) => {
+      const [p1, p2] = cluster.processes as [ClusterProcess, ClusterProcess];
+      const threadId = "dead-owner";
+      await cluster.submit(p1, { thread_id: threadId, graph: "asker", input: {} });
+      await cluster.waitForRuns([threadId], ["interrupted"]);
+      // A stream on p1 keeps the run (and its lease) there; then p1 dies.
+      const stream = await fetch(`${p1.base}/v1/jobs/${threadId}/stream?follow=true`);
+      const reader = stream.body!.getReader();
+      await reader.read();
+      await cluster.waitFor("p1 to hold the lease", async () => {
+        const run = (await cluster.runs()).get(threadId)!;
+        return run.leaseOwner === "p1" && run.leaseToken >= 2;
+      });
+      await cluster.kill(p1);
+      await reader.cancel().catch(() => {});
+      const answer = await cluster.api(p2, "POST", `/v1/jobs/${threadId}/resume`, { value: "yes" });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.data.status, "completed");
+      const mail = await cluster.sql<{ status: string }[]>`
+        SELECT status FROM ${cluster.sql(cluster.schema)}.runtime_mailbox
+         WHERE thread_id = ${threadId}`;
+      assert.deepEqual(mail.map((row) => row.status), ["applied"]);
+      const executed = await executionsByStep(cluster);
+      assert.deepEqual([...executed.values()], [[p2.pid]]);
+      assert.equal((await cluster.eventCounts("run.resumed")).get(threadId), 1);
+    });
   },
 );
