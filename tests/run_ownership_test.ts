@@ -302,3 +302,39 @@ storeTest(
     assert.deepEqual(order, ["p9", "p5", "p3", "p2", "p1"]);
   },
 );
+
+storeTest("a runtime follows a run another runtime executes (listen, wait)", async (store) => {
+  const gate = Promise.withResolvers<void>();
+  const entered = Promise.withResolvers<void>();
+  await using a = runtimeOn(store, "owner-a");
+  await using b = runtimeOn(store, "owner-b");
+  chain(a, {
+    b: async () => {
+      entered.resolve();
+      await gate.promise;
+      return { log: ["b"] };
+    },
+  });
+  chain(b);
+  await a.start("g", {}, { threadId: "followed" });
+  await entered.promise;
+  const seen: string[] = [];
+  const rested = Promise.withResolvers<void>();
+  const stop = await internalsOf(b).listen("followed", (event) => {
+    if (event.kind === "committed") seen.push(...event.events.map((e) => e.type));
+    if (event.kind === "rest") rested.resolve();
+  });
+  try {
+    const waited = b.wait("followed");
+    gate.resolve();
+    const result = await waited;
+    assert.equal(result.status, "completed");
+    assert.deepEqual(result.state.log, ["a", "b", "c"]);
+    assert.ok(result.trace.some((entry) => entry.type === "step_end"));
+    await rested.promise;
+    assert.ok(seen.includes("run.completed"), JSON.stringify(seen));
+  } finally {
+    stop();
+  }
+  assert.deepEqual(await committedSteps(store, "followed"), [1, 2, 3]);
+});
