@@ -159,6 +159,13 @@ Deno.test("oris as a process: every operator command prints the server's data wi
           assert.deepEqual(listed, await api(server, "GET", `/v1/interrupts?run_id=${thread}`));
           return (listed.interrupts as { interrupt_id: string }[])[0]!.interrupt_id;
         };
+        const page = jsonOf(await run(["interrupts", "--limit", "1", "--json"]));
+        assert.deepEqual(page, await api(server, "GET", "/v1/interrupts?limit=1"));
+        const cursor = String(page.next_cursor);
+        assert.deepEqual(
+          jsonOf(await run(["interrupts", "--limit", "1", "--cursor", cursor, "--json"])),
+          await api(server, "GET", `/v1/interrupts?limit=1&cursor=${cursor}`),
+        );
         const first = await idOf("r-1");
         const shown = jsonOf(await run(["interrupts", "show", first, "--json"]));
         assert.deepEqual(

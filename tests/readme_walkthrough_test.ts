@@ -39,6 +39,11 @@ Deno.test("README: the walk-through from nothing to a running service of one's o
     HOME: Deno.env.get("HOME") ?? tmp,
     NO_COLOR: "1",
   };
+  // Deno's cache, where this process found it (the npm packages are there already).
+  for (const key of ["DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(key);
+    if (value !== undefined) env[key] = value;
+  }
   const bash = async (command: string, cwd: string) => {
     const output = await new Deno.Command("bash", {
       args: ["-c", command],
