@@ -56,18 +56,22 @@ export const ID_PATTERN: RegExp = /^(?!\.+$)[A-Za-z0-9\-_.:]{1,128}$/;
  * ```
  */
 export function isValidId(value: unknown): value is string {
-  if (typeof value !== "string") return false;
-  if (RECENT_IDS.has(value)) return true;
-  if (!ID_PATTERN.test(value)) return false;
-  // An id is checked at every layer of every step: remember the recent ones (strings do not change).
-  if (RECENT_IDS.size >= RECENT_IDS_MAX) RECENT_IDS.clear();
-  RECENT_IDS.add(value);
-  return true;
+  if (typeof value !== "string" || value.length === 0 || value.length > 128) return false;
+  // `ID_PATTERN`, by character codes: ids are checked at every layer of every step.
+  let dots = 0;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 128 || ID_CHARS[code] === 0) return false;
+    if (code === 46) dots++;
+  }
+  return dots < value.length;
 }
 
-/** Ids found valid lately, so that a run's id is not matched against the pattern at each step. */
-const RECENT_IDS = new Set<string>();
-const RECENT_IDS_MAX = 4096;
+/** 1 for the characters an id may hold (`[A-Za-z0-9-_.:]`), by character code. */
+const ID_CHARS = Uint8Array.from(
+  { length: 128 },
+  (_, code) => /[A-Za-z0-9\-_.:]/.test(String.fromCharCode(code)) ? 1 : 0,
+);
 
 function parseId(value: unknown, field: string): string {
   if (typeof value !== "string") {
@@ -246,7 +250,8 @@ export function createIdGenerator(source: IdSource): IdGenerator {
   let lastTime = -1;
   const random = new Array<number>(16).fill(0);
 
-  function ulid(): string {
+  /** A new ULID after `prefix` (character codes), as one flat string. */
+  function next(prefix: readonly number[]): string {
     let time = Math.floor(source.now());
     if (!Number.isSafeInteger(time) || time < 0 || time > MAX_TIME) {
       throw new RangeError(`Cannot make an id: the clock returned ${time}`);
@@ -261,14 +266,19 @@ export function createIdGenerator(source: IdSource): IdGenerator {
       fillRandom();
     }
     lastTime = time;
-    // One flat string from the digits' character codes (no string per digit).
+    // One flat string from character codes: no string per digit, and ids
+    // checked later (character by character) need no flattening.
+    const codes = prefix.length === 3 ? prefixed : plain;
+    const at = prefix.length;
+    for (let i = 0; i < at; i++) codes[i] = prefix[i]!;
     for (let i = 9, t = time; i >= 0; i--, t = Math.floor(t / 32)) {
-      codes[i] = CROCKFORD_CODES[t % 32]!;
+      codes[at + i] = CROCKFORD_CODES[t % 32]!;
     }
-    for (let i = 0; i < 16; i++) codes[10 + i] = CROCKFORD_CODES[random[i]!]!;
+    for (let i = 0; i < 16; i++) codes[at + 10 + i] = CROCKFORD_CODES[random[i]!]!;
     return String.fromCharCode.apply(null, codes);
   }
-  const codes = new Array<number>(26).fill(0);
+  const plain = new Array<number>(26).fill(0);
+  const prefixed = new Array<number>(29).fill(0);
 
   const buffer = new Uint8Array(16);
   function fillRandom(): void {
@@ -279,12 +289,18 @@ export function createIdGenerator(source: IdSource): IdGenerator {
   }
 
   return {
-    checkpointId: () => `cp_${ulid()}` as CheckpointId,
-    attemptId: () => `at_${ulid()}` as AttemptId,
-    interruptId: () => `in_${ulid()}` as InterruptId,
-    ulid,
+    checkpointId: () => next(CP) as CheckpointId,
+    attemptId: () => next(AT) as AttemptId,
+    interruptId: () => next(IN) as InterruptId,
+    ulid: () => next(NO_PREFIX),
   };
 }
+
+const codesOf = (text: string) => Array.from(text, (char) => char.charCodeAt(0));
+const CP = codesOf("cp_");
+const AT = codesOf("at_");
+const IN = codesOf("in_");
+const NO_PREFIX: number[] = [];
 
 function increment(digits: number[]): boolean {
   for (let i = digits.length - 1; i >= 0; i--) {
