@@ -56,6 +56,7 @@ import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
+import { workerRoutes } from "./routes/workers.ts";
 import { NoQuery } from "./schemas.ts";
 
 /** Options of {@linkcode createServer}. */
@@ -243,6 +244,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),
+    ...workerRoutes(deps),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
   const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;

@@ -124,8 +124,9 @@ async function apiKeyPrincipal(
 /**
  * Whether a role may call a method on a path.
  *
- * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*` and
- * `GET /v1/audit/logs`. worker: nothing yet (the worker plane adds its routes).
+ * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*`, `/v1/dlq*`,
+ * `GET /v1/attempts*` and `GET /v1/audit/logs`. worker: `POST /v1/workers*`
+ * only (so a worker's key cannot touch jobs or interrupts).
  *
  * @param role The caller's role.
  * @param method The HTTP method.
@@ -140,6 +141,7 @@ async function apiKeyPrincipal(
  * assert.ok(authorize("operator", "POST", "/v1/jobs/run"));
  * assert.ok(!authorize("operator", "POST", "/v1/audit/logs"));
  * assert.ok(!authorize("worker", "GET", "/v1/jobs"));
+ * assert.ok(authorize("worker", "POST", "/v1/workers/poll"));
  * ```
  */
 export function authorize(role: Role, method: string, path: string): boolean {
@@ -148,10 +150,10 @@ export function authorize(role: Role, method: string, path: string): boolean {
     case "admin":
       return true;
     case "operator":
-      return under("/v1/jobs") || under("/v1/interrupts") ||
-        (method === "GET" && path === "/v1/audit/logs");
+      return under("/v1/jobs") || under("/v1/interrupts") || under("/v1/dlq") ||
+        (method === "GET" && (path === "/v1/audit/logs" || under("/v1/attempts")));
     case "worker":
-      return false;
+      return method === "POST" && under("/v1/workers");
   }
 }
 

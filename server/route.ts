@@ -39,6 +39,12 @@ export const AUDIT_ACTIONS = [
   "interrupt.reject",
   "key.create",
   "key.revoke",
+  "worker.poll",
+  "worker.heartbeat",
+  "worker.extend_lease",
+  "worker.report_step",
+  "worker.ack",
+  "dlq.replay",
 ] as const;
 
 /** An audit action of the API (see {@linkcode AUDIT_ACTIONS}). */
@@ -101,8 +107,8 @@ export function route<B, Q, R>(route: RouteDef<B, Q, R>): RouteDef {
 export function routeHandler(def: RouteDef): MiddlewareHandler<ServerEnv> {
   return async function routeHandler(c) {
     const data = await def.handler(c, {
-      body: def.body === undefined ? {} : c.var.body,
-      query: c.var.query,
+      body: def.body === undefined ? {} : c.get("body"),
+      query: c.get("query"),
       params: c.req.param() as Record<string, string>,
     });
     return data instanceof Response ? data : ok(c, data);

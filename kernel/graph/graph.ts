@@ -270,7 +270,8 @@ export async function planStart(
   state: JsonObject,
   options: JsonCheckOptions = {},
 ): Promise<StepPlan> {
-  const targets = await routesFrom(graph, START, () => state, options);
+  const targets: TaskTarget[] = [];
+  await route(graph, START, () => state, options, targets);
   return { state, next: toTasks(graph, targets, 1) };
 }
 
@@ -313,7 +314,7 @@ export async function planNext(
   ) as JsonObject;
   const targets: TaskTarget[] = [];
   for (const write of writes) {
-    targets.push(...(write.goto ?? []));
+    if (write.goto !== undefined) { for (const target of write.goto) targets.push(target); }
     // Routers see the state after this write alone; it is merged only when a
     // router asks (reducers are pure), and is `merged` when there is one write.
     const local = () =>
@@ -321,29 +322,82 @@ export async function planNext(
         source: `node "${write.node}"`,
         update: write.update,
       }]) as JsonObject;
-    targets.push(...await routesFrom(graph, write.node, local, options));
+    const routing = route(graph, write.node, local, options, targets);
+    if (routing !== undefined) await routing;
   }
   return { state: merged, next: toTasks(graph, targets, step + 1) };
 }
 
-async function routesFrom(
+/**
+ * Adds the targets of `source`'s static edges, then of its routers: only a
+ * node with conditional edges makes the caller wait (`undefined` otherwise).
+ */
+function route(
   graph: GraphSpec,
   source: string,
   stateOf: () => JsonObject,
   options: JsonCheckOptions,
-): Promise<TaskTarget[]> {
-  const targets: TaskTarget[] = [];
-  for (const [from, to] of graph.edges) if (from === source) targets.push({ node: to });
-  let state: JsonObject | undefined;
-  for (const branch of graph.branches) {
-    if (branch.source !== source) continue;
-    state ??= stateOf();
+  targets: TaskTarget[],
+): Promise<void> | undefined {
+  const out = outgoing(graph, source);
+  for (const target of out.edges) targets.push(target);
+  if (out.branches.length === 0) return undefined;
+  return routeBranches(out.branches, stateOf(), options, targets);
+}
+
+async function routeBranches(
+  branches: readonly BranchSpec[],
+  state: JsonObject,
+  options: JsonCheckOptions,
+  targets: TaskTarget[],
+): Promise<void> {
+  for (const branch of branches) {
     const result = await (branch.router as Router<JsonObject>)(state);
     for (const route of Array.isArray(result) ? result : [result as string | Send]) {
       targets.push(resolveRoute(branch, route, options));
     }
   }
-  return targets;
+}
+
+/** The static targets and the conditional edges of one node. */
+interface Outgoing {
+  edges: readonly TaskTarget[];
+  branches: readonly BranchSpec[];
+}
+
+const NO_OUTGOING: Outgoing = { edges: [], branches: [] };
+
+/** Each graph's outgoing edges by source, made once (a graph's edges do not change once built). */
+const OUTGOING = new WeakMap<GraphSpec["edges"], {
+  branches: GraphSpec["branches"];
+  edgeCount: number;
+  branchCount: number;
+  bySource: Map<string, Outgoing>;
+}>();
+
+function outgoing(graph: GraphSpec, source: string): Outgoing {
+  let entry = OUTGOING.get(graph.edges);
+  if (
+    entry === undefined || entry.branches !== graph.branches ||
+    entry.edgeCount !== graph.edges.length || entry.branchCount !== graph.branches.length
+  ) {
+    const bySource = new Map<string, { edges: TaskTarget[]; branches: BranchSpec[] }>();
+    const of = (from: string) => {
+      let out = bySource.get(from);
+      if (out === undefined) bySource.set(from, out = { edges: [], branches: [] });
+      return out;
+    };
+    for (const [from, to] of graph.edges) of(from).edges.push({ node: to });
+    for (const branch of graph.branches) of(branch.source).branches.push(branch);
+    entry = {
+      branches: graph.branches,
+      edgeCount: graph.edges.length,
+      branchCount: graph.branches.length,
+      bySource,
+    };
+    OUTGOING.set(graph.edges, entry);
+  }
+  return entry.bySource.get(source) ?? NO_OUTGOING;
 }
 
 function resolveRoute(

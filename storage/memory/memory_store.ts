@@ -10,6 +10,7 @@ import {
   type ApiKeyRecord,
   type AppendOptions,
   type AppendResult,
+  type AttemptStore,
   type AuditRecord,
   checkIdempotencyKey,
   checkIdempotencyRecord,
@@ -70,6 +71,7 @@ import {
 } from "../../kernel/mod.ts";
 import { pageOf } from "../../kernel/mod.ts";
 import { MemoryApiKeys, MemoryAuditLog } from "./_control.ts";
+import { CellAttempts, memoryCells } from "../_attempts.ts";
 import { LocalOwnership, runInfoOf } from "../_ownership.ts";
 import { MemoryJournal } from "./_effects.ts";
 import { loadStored, readStored, storedInfo, type StoredRun, writeAppend } from "./_runs.ts";
@@ -117,6 +119,8 @@ export class MemoryStore implements Store, ControlStore {
   #audit = new MemoryAuditLog();
   #apiKeys = new MemoryApiKeys();
   #ownership = new LocalOwnership();
+  /** The worker plane's attempts and dead letters. */
+  readonly attempts: AttemptStore = new CellAttempts(memoryCells());
 
   /**
    * Creates an empty store.

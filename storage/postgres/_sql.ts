@@ -96,6 +96,8 @@ export interface Statements {
   listInterrupts(filters: { status: boolean; threadId: boolean; after: boolean }): string;
   /** `$1..$11` the entry's columns; an entry whose id is stored already is kept. */
   appendAudit: string;
+  /** {@linkcode Statements.appendAudit} of several entries: `$1..$11` arrays of their columns. */
+  appendAudits: string;
   /**
    * Lists audit entries newest first: `$1` limit, then, for each filter
    * given and in this order, request id, action, from, to, and the cursor's
@@ -413,6 +415,11 @@ LIMIT 1`,
 INSERT INTO ${audit} (${auditColumns})
 VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
         $9::text, $10::text, $11::float8)
+ON CONFLICT (audit_id) DO NOTHING`,
+    appendAudits: `
+INSERT INTO ${audit} (${auditColumns})
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[])
 ON CONFLICT (audit_id) DO NOTHING`,
     listAudit,
     putApiKey: `

@@ -20,7 +20,7 @@
  * `effects.ts` (the effect journal), `interrupts.ts` (the interrupt index),
  * `idempotency.ts`, `audit.ts` and `api_keys.ts`. They share one
  * `PostgresContext` (`_context.ts`): the pool, the schema and its statements,
- * and the group committer of appends.
+ * and the group committers of appends and of audit entries.
  *
  * @module
  */
@@ -30,6 +30,7 @@ import {
   type ApiKeyRecord,
   type AppendOptions,
   type AppendResult,
+  type AttemptStore,
   type AuditRecord,
   type CheckpointId,
   type CheckpointRecord,
@@ -72,6 +73,7 @@ import {
 import { PostgresContext } from "./_context.ts";
 import { toStorageError } from "./_errors.ts";
 import * as apiKeys from "./api_keys.ts";
+import { PostgresAttempts } from "./attempts.ts";
 import * as audit from "./audit.ts";
 import * as checkpoints from "./checkpoints.ts";
 import * as effects from "./effects.ts";
@@ -138,13 +140,17 @@ export interface PostgresStoreOptions {
  */
 export class PostgresStore implements Store, ControlStore {
   #context: PostgresContext;
+  /** The worker plane's attempts and dead letters. */
+  readonly attempts: AttemptStore;
 
   private constructor(sql: postgres.Sql, schema: string, snapshotEvery: number) {
     this.#context = new PostgresContext(sql, {
       schema,
       snapshotEvery,
       appends: runs.appendCommitter,
+      audits: audit.auditCommitter,
     });
+    this.attempts = new PostgresAttempts(this.#context);
   }
 
   /**

@@ -3,13 +3,14 @@
  * test file runs against a fresh store, so that memory, Deno KV and
  * PostgreSQL keep exactly the same contract. Its tests live by theme in
  * `_store_log_conformance.ts`, `_store_listing_conformance.ts` and
- * `_store_input_effect_conformance.ts`, `_store_ownership_conformance.ts` and
- * `_store_timer_conformance.ts`.
+ * `_store_input_effect_conformance.ts`, `_store_ownership_conformance.ts`,
+ * `_store_timer_conformance.ts` and `_store_attempt_conformance.ts`.
  *
  * @module
  */
 
 import type { Store } from "../../kernel/mod.ts";
+import { registerAttemptTests } from "./_store_attempt_conformance.ts";
 import { registerInputAndEffectTests } from "./_store_input_effect_conformance.ts";
 import { registerListingTests } from "./_store_listing_conformance.ts";
 import { registerLogTests } from "./_store_log_conformance.ts";
@@ -44,4 +45,5 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
   registerInputAndEffectTests(test);
   registerOwnershipTests(test);
   registerTimerTests(test);
+  registerAttemptTests(test);
 }
