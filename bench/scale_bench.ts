@@ -7,13 +7,18 @@
  *
  * - `throughput`, for 1, 2 and 4 processes side by side in one run (a fresh
  *   schema each): `--runs` runs (default 2,000) of `--steps` steps (default
- *   5) are submitted over HTTP (`POST /v1/jobs/run?wait=false`, round-robin
- *   over the processes, from `--submitters` concurrent clients, default 32);
- *   the clock runs from the first submission until the database shows every
- *   run ended (polled every 25 ms). A line per configuration: runs/s and
- *   durable steps/s (`step.committed` events in the database over that
- *   time), the time submitting took, and runs that did not complete. One
- *   warm-up run per process first (not counted).
+ *   5) are submitted, and the clock runs from the first submission until the
+ *   database shows every run ended (polled every 25 ms). With `--submit
+ *   store` (the default) the runs are created in the database directly (as
+ *   a server creates them: the `run.created` event of a run submitted over
+ *   HTTP, for a new thread id each, 32 at a time) and the processes claim
+ *   them, so the figure is the runtimes' execution; with `--submit http`
+ *   they are submitted over HTTP (`POST /v1/jobs/run?wait=false`,
+ *   round-robin over the processes, from `--submitters` concurrent clients,
+ *   default 32). A line per configuration: runs/s and durable steps/s
+ *   (`step.committed` events in the database over that time), the time
+ *   submitting took, and runs that did not complete. One warm-up run per
+ *   process first (not counted).
  * - `recovery`: `--recovery-runs` runs (default 1,000) that stay in flight
  *   (one step that waits 10 minutes) are submitted to a first process alone;
  *   once the database shows them all leased by it, a second process starts
@@ -26,7 +31,8 @@
  *
  * Run: `deno task bench` (with the other benches) or
  * `deno run -A bench/scale_bench.ts [--runs N] [--steps N] [--processes 1,2,4]
- * [--submitters N] [--recovery-runs N] [--ttl-ms N] [--no-throughput] [--no-recovery]`;
+ * [--submit store|http] [--submitters N] [--recovery-runs N] [--ttl-ms N] [--no-throughput]
+ * [--no-recovery]`;
  * a quick run: `--runs 200 --recovery-runs 100`. PostgreSQL from
  * `ORIS_BENCH_POSTGRES_URL`, else `ORIS_TEST_POSTGRES_URL`, else the local
  * server (a `skip` line when it is unreachable). Targets (reported, never
@@ -37,6 +43,8 @@
  */
 
 import { parseArgs } from "node:util";
+import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
+import { PostgresStore } from "../storage/postgres/mod.ts";
 import { type Cluster, type ClusterProcess, withCluster } from "../tests/_cluster.ts";
 import { benchPostgresUrl, emit, openBenchPostgres, round } from "./_common.ts";
 
@@ -51,6 +59,7 @@ export interface ScaleOptions {
   runs: number;
   steps: number;
   processes: number[];
+  submit: "store" | "http";
   submitters: number;
   recoveryRuns: number;
   ttlMs: number;
@@ -71,6 +80,7 @@ export function scaleOptions(args: string[]): ScaleOptions {
       runs: { type: "string", default: "2000" },
       steps: { type: "string", default: "5" },
       processes: { type: "string", default: "1,2,4" },
+      submit: { type: "string", default: "store" },
       submitters: { type: "string", default: "32" },
       "recovery-runs": { type: "string", default: "1000" },
       "ttl-ms": { type: "string", default: "2000" },
@@ -85,7 +95,11 @@ export function scaleOptions(args: string[]): ScaleOptions {
     }
     return value;
   };
+  if (values.submit !== "store" && values.submit !== "http") {
+    throw new TypeError(`--submit must be store or http, got "${values.submit}"`);
+  }
   return {
+    submit: values.submit,
     runs: whole("runs", values.runs),
     steps: whole("steps", values.steps),
     processes: values.processes.split(",").map((item) => whole("processes", item.trim())),
@@ -119,6 +133,36 @@ async function submitAll(
   }));
 }
 
+/**
+ * Creates runs in the database as a server does: the `run.created` event of
+ * a run already submitted over HTTP, for each new thread id.
+ */
+async function createAll(
+  cluster: Cluster,
+  model: string,
+  ids: readonly string[],
+  concurrency: number,
+): Promise<void> {
+  const [row] = await cluster.sql<{ event: string }[]>`
+    SELECT event FROM ${cluster.sql(cluster.schema)}.runtime_events
+     WHERE thread_id = ${model} AND seq = 1`;
+  const template = JSON.parse(row!.event) as RunCreatedEvent;
+  await using store = await PostgresStore.connect({
+    url: cluster.url,
+    schema: cluster.schema,
+    max: concurrency,
+  });
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= ids.length) return;
+      const threadId = ids[i]! as ThreadId;
+      await store.createRun({ ...template, threadId, at: Date.now(), payloadHash: threadId });
+    }
+  }));
+}
+
 /** Waits until `count` runs whose id starts with `prefix` ended; returns their statuses. */
 function waitEnded(
   cluster: Cluster,
@@ -144,7 +188,11 @@ async function throughput(url: string, processes: number, options: ScaleOptions)
     await waitEnded(cluster, "warm-", warm.length);
     const ids = Array.from({ length: options.runs }, (_, i) => `run-${i}`);
     const started = performance.now();
-    await submitAll(cluster, cluster.processes, ids, input, options.submitters);
+    if (options.submit === "http") {
+      await submitAll(cluster, cluster.processes, ids, input, options.submitters);
+    } else {
+      await createAll(cluster, warm[0]!, ids, 32);
+    }
     const submitted = performance.now();
     const statuses = await waitEnded(cluster, "run-", ids.length);
     const seconds = (performance.now() - started) / 1000;
@@ -155,6 +203,7 @@ async function throughput(url: string, processes: number, options: ScaleOptions)
       bench: "scale",
       part: "throughput",
       processes,
+      submit: options.submit,
       runs: options.runs,
       steps_per_run: options.steps,
       seconds: round(seconds),

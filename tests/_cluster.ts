@@ -269,8 +269,9 @@ export class Cluster {
   async effects(): Promise<ClusterEffect[]> {
     const rows = await this.sql<
       { thread_id: string; step: string; node: string; name: string; record: string }[]
-    >`SELECT thread_id, step::text, node, name, record FROM ${this.sql(this.schema)}.runtime_effects
-       ORDER BY thread_id, step, node, idx`;
+    >`SELECT e.thread_id, e.step::text AS step, e.node, e.name, e.record
+        FROM ${this.sql(this.schema)}.runtime_effects AS e
+       ORDER BY e.thread_id, e.step, e.node, e.idx`;
     return rows.map((row) => ({
       threadId: row.thread_id,
       step: Number(row.step),
