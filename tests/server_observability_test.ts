@@ -45,6 +45,7 @@ import {
   AckBody,
   CancelJobBody,
   CreateKeyBody,
+  DiffQuery,
   ForkJobBody,
   HeartbeatBody,
   HistoryQuery,
@@ -646,6 +647,7 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/keys": ListKeysQuery,
   "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
   "GET /v1/dlq": ListDlqQuery,
+  "GET /v1/jobs/:thread_id/diff": DiffQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */
@@ -711,13 +713,16 @@ serverTest(
       if (query === undefined) {
         assert.deepEqual(inQuery, [], key);
       } else {
-        const schema = jsonSchema(query) as { properties: Record<string, unknown> };
+        const schema = jsonSchema(query) as {
+          properties: Record<string, unknown>;
+          required?: string[];
+        };
         assert.deepEqual(
           inQuery,
           Object.entries(schema.properties).map(([name, property]) => ({
             name,
             in: "query",
-            required: false,
+            required: schema.required?.includes(name) ?? false,
             schema: property,
           })),
           key,
