@@ -96,7 +96,14 @@ serverTest(
     assert.ok(operator.routes.includes("GET /v1/graphs"));
     assert.ok(!operator.routes.includes("POST /v1/keys"));
     const worker = assertOk(await h.request("GET", "/v1/whoami", { headers: keys.worker }));
-    assert.deepEqual(worker.routes, ["GET /v1/whoami"]);
+    assert.deepEqual(worker.routes, [
+      "POST /v1/workers/poll",
+      "POST /v1/workers/:worker_id/heartbeat",
+      "POST /v1/workers/:worker_id/extend-lease",
+      "POST /v1/workers/:worker_id/report-step",
+      "POST /v1/workers/:worker_id/ack",
+      "GET /v1/whoami",
+    ]);
 
     // What whoami says is what the server enforces.
     assertOk(

@@ -17,6 +17,12 @@ const ACTIONS = [
   "interrupt.reject",
   "key.create",
   "key.revoke",
+  "worker.poll",
+  "worker.heartbeat",
+  "worker.extend_lease",
+  "worker.report_step",
+  "worker.ack",
+  "dlq.replay",
 ];
 
 export function auditView(main, signal) {
