@@ -171,7 +171,55 @@ export function stringFlag(invocation: Invocation, name: string): string | undef
   return typeof value === "string" ? value : undefined;
 }
 
+/**
+ * A query string of string flags, each under its own name.
+ *
+ * @param invocation The flags.
+ * @param names Which flags.
+ * @returns The query (without `?`).
+ */
+export function flagQuery(invocation: Invocation, names: readonly string[]): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const name of names) {
+    const value = stringFlag(invocation, name);
+    if (value !== undefined) query.set(name, value);
+  }
+  return query;
+}
+
 /** A path segment. */
 export function seg(value: string): string {
   return encodeURIComponent(value);
+}
+
+/**
+ * A command's subcommand: its first argument, or the first of `known`.
+ *
+ * @param positionals The arguments.
+ * @param known The subcommands (the first is the default).
+ * @param name The command (for errors).
+ * @returns The subcommand.
+ * @throws {UsageError} for an unknown subcommand.
+ */
+export function subcommand(positionals: string[], known: readonly string[], name: string): string {
+  const sub = positionals[0] ?? known[0]!;
+  if (!known.includes(sub)) {
+    throw new UsageError(`${name}: unknown subcommand "${sub}" (${known.join(", ")})`);
+  }
+  return sub;
+}
+
+/**
+ * A subcommand's argument (the second positional).
+ *
+ * @param positionals The arguments.
+ * @param what What it is (for errors).
+ * @param usage The subcommand (for errors).
+ * @returns The argument.
+ * @throws {UsageError} when it is missing.
+ */
+export function needs(positionals: string[], what: string, usage: string): string {
+  const value = positionals[1];
+  if (value === undefined) throw new UsageError(`${usage} needs ${what}`);
+  return value;
 }

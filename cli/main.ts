@@ -2,7 +2,7 @@
  * The `oris` command line: the processes (`oris server`, `oris migrate`) and
  * the operator commands that drive a server over its v1 API (`run`, `list`,
  * `inspect`, `timeline`, `state`, `resume`, `pause`, `cancel`, `replay`,
- * `fork`, `interrupts`, `audit`, `keys`). See docs/cli.md.
+ * `fork`, `interrupts`, `audit`, `keys`, `dlq`, `attempts`). See docs/cli.md.
  *
  * Exit codes: 0 success; 1 a server or network failure (or a run that
  * failed, with `run --wait`); 2 bad usage or bad input; 3 not found; 4
@@ -20,6 +20,7 @@ import { CliError, UsageError } from "./_http.ts";
 import type { Output } from "./_output.ts";
 import { ADMIN_COMMANDS } from "./commands/admin.ts";
 import { CONTROL_COMMANDS } from "./commands/control.ts";
+import { DLQ_COMMANDS } from "./commands/dlq.ts";
 import { JOB_COMMANDS } from "./commands/jobs.ts";
 import { INIT_COMMANDS } from "./commands/init.ts";
 import { PROCESS_COMMANDS, serverCommand } from "./commands/process.ts";
@@ -30,6 +31,7 @@ const COMMANDS: readonly CommandSpec[] = [
   ...JOB_COMMANDS,
   ...CONTROL_COMMANDS,
   ...ADMIN_COMMANDS,
+  ...DLQ_COMMANDS,
 ];
 
 const USAGE = [
@@ -42,7 +44,7 @@ const USAGE = [
   ),
   "",
   "Operator commands (against --server, default ORIS_SERVER_URL or http://127.0.0.1:8080):",
-  ...[...JOB_COMMANDS, ...CONTROL_COMMANDS, ...ADMIN_COMMANDS].map((spec) =>
+  ...[...JOB_COMMANDS, ...CONTROL_COMMANDS, ...ADMIN_COMMANDS, ...DLQ_COMMANDS].map((spec) =>
     `  ${spec.name.padEnd(12)} ${spec.summary}`
   ),
   "",

@@ -7,10 +7,16 @@
  * reject` ends the run cancelled and is audited; `pause` stops a running job
  * and `resume` continues it; `run --wait` exits 1 when the run fails;
  * credentials come from flags as well as from the environment; `--input`
- * reads a file or stdin; an idempotency key makes the same run.
+ * reads a file or stdin; an idempotency key makes the same run. A dead
+ * letter made by driving the worker protocol over HTTP (a failed attempt,
+ * retried once, failed again) is listed, shown and replayed with `oris dlq`
+ * (a second replay is a conflict, exit 4), its retries shown with `oris
+ * attempts retries`.
  */
 
 import assert from "node:assert/strict";
+import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
+import { KvStore } from "../storage/kv/mod.ts";
 import { ROOT, type ServerProcess, startServer, stopServer } from "./_server_process.ts";
 
 const TOKEN = "cli-json-token";
@@ -24,10 +30,15 @@ interface Oris {
 
 /**
  * `oris server --graphs tests/fixtures/cli_graphs.ts` (with the examples) for
- * `fn`, on Deno KV in a temp dir.
+ * `fn`, on Deno KV in a temp dir (`prepare` writes to it before the server
+ * opens it).
  */
-async function withServer(fn: (server: ServerProcess, dir: string) => Promise<void>) {
+async function withServer(
+  fn: (server: ServerProcess, dir: string) => Promise<void>,
+  prepare?: (dir: string) => Promise<void>,
+) {
   const dir = await Deno.makeTempDir({ prefix: "oris-cli-json-" });
+  await prepare?.(dir);
   const server = await startServer({
     ORIS_KV_PATH: `${dir}/oris.kv`,
     ORIS_API_AUTH_BEARER_TOKEN: TOKEN,
@@ -420,6 +431,130 @@ Deno.test("oris as a process: credentials from flags, --input from a file or std
     const clash = await bare(["run", "k-1", "--input", '"other"', ...keyed]);
     assert.equal(clash.code, 4, clash.stderr);
     assert.match(clash.stderr, /^oris: conflict: /);
+  });
+});
+
+/** A worker's call over HTTP (as the admin, who may act as a worker). */
+async function worker(server: ServerProcess, path: string, body: unknown): Promise<Data> {
+  const response = await fetch(`${server.base}/v1/workers${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(answer));
+  return answer.data;
+}
+
+Deno.test("oris dlq and oris attempts: a dead letter made through the worker protocol is listed, shown and replayed once", async () => {
+  const graph = "remote-only";
+  await withServer(async (server) => {
+    const policy = { strategy: "fixed", backoff_ms: 50, max_retries: 1 };
+    const first = await worker(server, "/poll", { worker_id: "w-1", graphs: [graph] });
+    assert.equal(first.decision, "dispatched", JSON.stringify(first));
+    const attemptId = String(first.attempt_id);
+    const retried = await worker(server, "/w-1/ack", {
+      attempt_id: attemptId,
+      terminal_status: "failed",
+      retry_policy: policy,
+    });
+    assert.equal(retried.status, "retry_scheduled");
+    // Poll until the retry is due (the backoff is short; the guard only stops a hang).
+    const guard = Date.now() + 30_000;
+    let second = await worker(server, "/poll", { worker_id: "w-1", graphs: [graph] });
+    while (second.decision !== "dispatched") {
+      assert.ok(Date.now() < guard, "the retry was never dispatched");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      second = await worker(server, "/poll", { worker_id: "w-1", graphs: [graph] });
+    }
+    assert.deepEqual([second.attempt_id, second.attempt_no], [attemptId, 2]);
+    const dead = await worker(server, "/w-1/ack", {
+      attempt_id: attemptId,
+      terminal_status: "failed",
+      retry_policy: policy,
+    });
+    assert.equal(dead.status, "failed");
+
+    const run = (args: string[]) => oris(server, args);
+    // The attempt's retries.
+    const retries = jsonOf(await run(["attempts", "retries", attemptId, "--json"]));
+    assert.deepEqual(retries, await api(server, "GET", `/v1/attempts/${attemptId}/retries`));
+    assert.equal((retries.history as Data[]).length, 1);
+    const retriesTable = ok(await run(["attempts", "retries", attemptId]));
+    assert.match(retriesTable, /^current_attempt_no:\s+2$/m);
+    assert.match(retriesTable, /^RETRY\s+ATTEMPT\s+STRATEGY\s+BACKOFF_MS/m);
+    assert.match(retriesTable, /^1\s+2\s+fixed\s+50\s+1\s/m);
+    assert.equal((await run(["attempts", "retries", "at_nope"])).code, 3);
+
+    // The dead letter: listed, shown, in a table and --json.
+    const listed = jsonOf(await run(["dlq", "--json"]));
+    assert.deepEqual(listed, await api(server, "GET", "/v1/dlq?"));
+    assert.deepEqual((listed.entries as Data[]).map((entry) => entry.attempt_id), [attemptId]);
+    assert.deepEqual(
+      jsonOf(await run(["dlq", "list", "--status", "pending", "--limit", "5", "--json"])),
+      await api(server, "GET", "/v1/dlq?status=pending&limit=5"),
+    );
+    assert.match(
+      ok(await run(["dlq", "list"])),
+      new RegExp(`^${attemptId}\\s+dl-1\\s+2\\s+terminal_failed\\s+\\S+\\s+pending$`, "m"),
+    );
+    const shown = jsonOf(await run(["dlq", "show", attemptId, "--json"]));
+    assert.deepEqual(shown, await api(server, "GET", `/v1/dlq/${attemptId}`));
+    assert.deepEqual([shown.run_id, shown.replay_status, shown.replay_count], [
+      "dl-1",
+      "pending",
+      0,
+    ]);
+    assert.match(ok(await run(["dlq", "show", attemptId])), /^replay_status:\s+pending$/m);
+    const missing = await run(["dlq", "show", "at_nope"]);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /^oris: not_found: /);
+    const noId = await run(["dlq", "replay"]);
+    assert.equal(noId.code, 2);
+    assert.match(noId.stderr, /^oris: dlq replay needs an attempt id$/m);
+    assert.equal((await run(["dlq", "list", "--status", "nope"])).code, 2);
+
+    // Replayed once; again, a conflict (exit 4); audited.
+    const replayed = jsonOf(await run(["dlq", "replay", attemptId, "--json"]));
+    assert.deepEqual(untraced(replayed), {
+      attempt_id: attemptId,
+      status: "requeued",
+      replay_count: 1,
+    });
+    const again = await run(["dlq", "replay", attemptId]);
+    assert.equal(again.code, 4, again.stderr);
+    assert.match(again.stderr, /^oris: conflict: /);
+    assert.deepEqual(
+      jsonOf(await run(["dlq", "--status", "replayed", "--json"])),
+      await api(server, "GET", "/v1/dlq?status=replayed"),
+    );
+    assert.match(ok(await run(["dlq", "show", attemptId])), /^replay_status:\s+replayed$/m);
+    assert.match(
+      ok(await run(["audit", "--action", "dlq.replay"])),
+      new RegExp(`dlq\\.replay\\s+${attemptId}\\s+bearer\\s+error`),
+    );
+    // The replayed attempt is dispatched again.
+    const requeued = await worker(server, "/poll", { worker_id: "w-2", graphs: [graph] });
+    assert.equal(requeued.attempt_id, attemptId);
+  }, async (dir) => {
+    // A queued run of a graph the server does not serve (the Deno KV store's
+    // run index is its process's, read at its first claim: the run is written
+    // before the server starts): only this test's worker takes it.
+    {
+      await using store = await KvStore.open({ path: `${dir}/oris.kv` });
+      const event: RunCreatedEvent = {
+        type: "run.created",
+        v: 1,
+        at: Date.now(),
+        threadId: "dl-1" as ThreadId,
+        graph,
+        input: null,
+        payloadHash: "h-dl-1",
+        state: {},
+        next: [],
+      };
+      await store.createRun(event);
+    }
   });
 });
 

@@ -5,27 +5,21 @@
  * @module
  */
 
-import { type CommandSpec, jsonFlag, seg, stringFlag } from "../_command.ts";
+import {
+  type CommandSpec,
+  flagQuery,
+  jsonFlag,
+  needs,
+  seg,
+  stringFlag,
+  subcommand,
+} from "../_command.ts";
 import { request, UsageError } from "../_http.ts";
 import { json, summary, table } from "../_output.ts";
 import { printRun } from "./jobs.ts";
 
 type Data = Record<string, unknown>;
 type Row = Record<string, unknown>;
-
-function subcommand(positionals: string[], known: readonly string[], name: string): string {
-  const sub = positionals[0] ?? "list";
-  if (!known.includes(sub)) {
-    throw new UsageError(`${name}: unknown subcommand "${sub}" (${known.join(", ")})`);
-  }
-  return sub;
-}
-
-function needs(positionals: string[], what: string, usage: string): string {
-  const value = positionals[1];
-  if (value === undefined) throw new UsageError(`${usage} needs ${what}`);
-  return value;
-}
 
 const interrupts: CommandSpec = {
   name: "interrupts",
@@ -152,11 +146,7 @@ const audit: CommandSpec = {
   remote: true,
   args: { min: 0, max: 0 },
   async run(ctx, invocation) {
-    const query = new URLSearchParams();
-    for (const name of ["action", "limit", "cursor"]) {
-      const value = stringFlag(invocation, name);
-      if (value !== undefined) query.set(name, value);
-    }
+    const query = flagQuery(invocation, ["action", "limit", "cursor"]);
     const since = stringFlag(invocation, "since");
     if (since !== undefined) query.set("from_ms", String(sinceMs(since, Date.now())));
     const data = await request<Data>(invocation.client, "GET", `/v1/audit/logs?${query}`);
@@ -199,11 +189,7 @@ const keys: CommandSpec = {
     const { positionals } = invocation;
     const sub = subcommand(positionals, ["list", "create", "revoke"], "keys");
     if (sub === "list") {
-      const query = new URLSearchParams();
-      for (const name of ["limit", "cursor"]) {
-        const value = stringFlag(invocation, name);
-        if (value !== undefined) query.set(name, value);
-      }
+      const query = flagQuery(invocation, ["limit", "cursor"]);
       const data = await request<Data>(invocation.client, "GET", `/v1/keys?${query}`);
       if (invocation.json) json(ctx.output, data);
       else {

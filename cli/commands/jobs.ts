@@ -8,6 +8,7 @@
 import {
   type CommandSpec,
   type Context,
+  flagQuery,
   type Invocation,
   jsonFlag,
   seg,
@@ -191,11 +192,7 @@ const list: CommandSpec = {
   remote: true,
   args: { min: 0, max: 0 },
   async run(ctx, invocation) {
-    const query = new URLSearchParams();
-    for (const name of ["status", "limit", "cursor"]) {
-      const value = stringFlag(invocation, name);
-      if (value !== undefined) query.set(name, value);
-    }
+    const query = flagQuery(invocation, ["status", "limit", "cursor"]);
     const data = await request<Data>(invocation.client, "GET", `/v1/jobs?${query}`);
     if (invocation.json) {
       json(ctx.output, data);
