@@ -30,6 +30,7 @@ import {
 } from "../kernel/mod.ts";
 import { assertJson, type JsonCheckOptions } from "../kernel/mod.ts";
 import { type NodeContext, TaskContext, withContext } from "./context.ts";
+import type { Fence } from "./leases.ts";
 
 /** Something a run emits while it executes (for streams and traces). @internal */
 export type ExecutionEvent =
@@ -55,6 +56,8 @@ export interface ExecutorEnv {
   emit(event: ExecutionEvent): void;
   /** The deepest nesting of a value a node produces (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
+  /** The run's lease: effect records carry its fencing token (none: not fenced, e.g. replay). */
+  fence?: Fence;
 }
 
 /** The outcome of a superstep. @internal */
@@ -240,6 +243,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       forward: (namespace, event) =>
         env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
       maxJsonDepth: env.maxJsonDepth,
+      ...(env.fence === undefined ? {} : { fence: env.fence }),
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

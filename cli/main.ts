@@ -146,6 +146,9 @@ export async function runCli(
       // Bad input (an invalid URL or schema name) is the user's to fix, like bad usage.
       output.err(`oris: ${error.message}`);
       result.code = 2;
+    } else if (error instanceof OrisError && error.code === "not_found") {
+      output.err(`oris: ${error.message}`);
+      result.code = 3;
     } else {
       output.err(`oris: ${error instanceof Error ? error.message : String(error)}`);
       result.code = 1;

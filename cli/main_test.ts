@@ -146,3 +146,101 @@ postgresTest("oris migrate --no-create-schema fails clearly on a missing schema"
       `without --no-create-schema)`,
   );
 });
+
+postgresTest(
+  "oris migrate --status shows pending migrations, then applied ones, changing nothing",
+  async () => {
+    await withFreshSchema(async (schema) => {
+      const args = ["migrate", "--status", "--postgres-url", postgresTestUrl(), "--schema", schema];
+      const missing = await oris(args);
+      assert.equal(missing.code, 0, missing.stderr);
+      assert.match(
+        missing.stdout,
+        new RegExp(`^schema "${schema}" does not exist: \\d+ migrations pending`),
+      );
+      assert.match(missing.stdout, /^VERSION\s+NAME\s+APPLIED_AT$/m);
+      assert.match(
+        missing.stdout,
+        /^1\s+create runs, events, snapshots, checkpoints and effects\s+pending$/m,
+      );
+      const exists = await adminQuery(`SELECT 1 FROM pg_namespace WHERE nspname = '${schema}'`);
+      assert.equal(exists.length, 0, "--status created the schema");
+
+      const migrated = await oris([
+        "migrate",
+        "--postgres-url",
+        postgresTestUrl(),
+        "--schema",
+        schema,
+        "--json",
+      ]);
+      assert.equal(migrated.code, 0, migrated.stderr);
+      const result = JSON.parse(migrated.stdout);
+      assert.equal(result.backend, "postgres");
+      assert.equal(result.from, 0);
+      assert.ok(result.applied.length >= 1);
+
+      const table = await oris(args);
+      assert.match(
+        table.stdout,
+        new RegExp(`^schema "${schema}" is at version ${result.to} of ${result.to}: up to date`),
+      );
+      assert.match(
+        table.stdout,
+        /^1\s+create runs, events, snapshots, checkpoints and effects\s+\d{4}-\d\d-\d\dT\S+Z$/m,
+      );
+      assert.doesNotMatch(table.stdout, /pending$/m);
+      const status = JSON.parse((await oris([...args, "--json"])).stdout);
+      assert.deepEqual(
+        [
+          status.backend,
+          status.schema,
+          status.exists,
+          status.version,
+          status.latest,
+          status.pending,
+        ],
+        ["postgres", schema, true, result.to, result.to, []],
+      );
+      assert.deepEqual(
+        status.applied.map((row: { version: number; name: string }) => [row.version, row.name]),
+        result.applied.map((row: { version: number; name: string }) => [row.version, row.name]),
+      );
+    });
+  },
+);
+
+Deno.test("oris migrate --kv-path: --status reads a store's key layout, migrate brings it up to date", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oris-migrate-kv-" });
+  try {
+    const path = `${dir}/oris.kv`;
+    const missing = await oris(["migrate", "--status", "--kv-path", path]);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /^oris: Cannot find store ".*oris\.kv"/);
+    await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
+
+    const migrated = await oris(["migrate", "--kv-path", path, "--json"]);
+    assert.equal(migrated.code, 0, migrated.stderr);
+    const result = JSON.parse(migrated.stdout);
+    assert.deepEqual([result.backend, result.path, result.from], ["kv", path, 0]);
+    const again = await oris(["migrate", "--kv-path", path]);
+    assert.equal(again.stdout.trim(), `store "${path}" is up to date at key layout ${result.to}`);
+    const status = await oris(["migrate", "--status", "--kv-path", path, "--json"]);
+    assert.deepEqual(JSON.parse(status.stdout), {
+      backend: "kv",
+      path,
+      version: result.to,
+      latest: result.to,
+      pending: false,
+    });
+    assert.equal(
+      (await oris(["migrate", "--status", "--kv-path", path])).stdout.trim(),
+      `store "${path}" is up to date at key layout ${result.to}`,
+    );
+    const mixed = await oris(["migrate", "--kv-path", path, "--schema", "oris"]);
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--kv-path and --schema do not go together/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

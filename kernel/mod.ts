@@ -29,6 +29,7 @@ export * from "./snapshot.ts";
 export * from "./store.ts";
 export * from "./control.ts";
 export * from "./ownership.ts";
+export * from "./attempts.ts";
 export * from "./backend.ts";
 export * from "./paging.ts";
 export * from "./codec.ts";

@@ -155,7 +155,7 @@ export function decodeCursor(cursor: string): Json {
  * The listings that page by cursor. A cursor names its listing, so that a
  * cursor of one listing given to another is refused rather than misread.
  */
-type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "events" | "keys";
+type Listing = "runs" | "interrupts" | "audit" | "checkpoints" | "events" | "keys" | "dead_letters";
 
 /** The longest id a cursor may carry (ids are at most 128 characters; stores key longer ones by hash). */
 const CURSOR_ID_MAX = 1024;
@@ -206,7 +206,7 @@ function decodeListingCursor(cursor: string, listing: Listing): Json[] {
  * ```
  */
 export function timeIdPosition(
-  listing: "runs" | "interrupts" | "audit",
+  listing: "runs" | "interrupts" | "audit" | "dead_letters",
   time: number,
   id: string,
 ): Json {
@@ -234,7 +234,7 @@ export function timeIdPosition(
  */
 export function decodeTimeIdCursor(
   cursor: string | null | undefined,
-  listing: "runs" | "interrupts" | "audit",
+  listing: "runs" | "interrupts" | "audit" | "dead_letters",
 ): { time: number; id: string } | null {
   if (cursor === undefined || cursor === null) return null;
   const key = decodeListingCursor(cursor, listing);

@@ -7,12 +7,12 @@ import { type AuditDropReason, AuditQueue } from "./audit_queue.ts";
 class FlakyAuditStore extends MemoryStore {
   down = false;
   /** Every write attempt: its audit id and `performance.now()`. */
-  readonly attempts: { auditId: string; at: number }[] = [];
+  readonly tries: { auditId: string; at: number }[] = [];
   /** Resolves on the next failed attempt. */
   #failed: (() => void) | null = null;
 
   override appendAudit(record: AuditRecord): Promise<void> {
-    this.attempts.push({ auditId: record.auditId, at: performance.now() });
+    this.tries.push({ auditId: record.auditId, at: performance.now() });
     if (this.down) {
       this.#failed?.();
       this.#failed = null;
@@ -85,7 +85,7 @@ Deno.test("AuditQueue keeps entries while the store is unavailable and writes th
   assert.equal(queue.depth, 5);
   assert.deepEqual(await store.stored(), []);
   // Entries behind waiting ones are not tried before them.
-  assert.deepEqual(store.attempts.map((attempt) => attempt.auditId), ["au_001"]);
+  assert.deepEqual(store.tries.map((entry) => entry.auditId), ["au_001"]);
   assert.equal(lines.filter((line) => line.message.startsWith("audit queued")).length, 1);
   // Retries fail while it is down; entries stay queued.
   await store.nextFailure();
@@ -112,7 +112,7 @@ Deno.test("AuditQueue retries with doubling waits, not in a busy loop", async ()
   store.down = true;
   await queue.write(entry(1));
   for (let i = 0; i < 5; i++) await store.nextFailure();
-  const gaps = store.attempts.slice(1).map((attempt, i) => attempt.at - store.attempts[i]!.at);
+  const gaps = store.tries.slice(1).map((entry, i) => entry.at - store.tries[i]!.at);
   // Timers never fire early (1 ms of rounding aside): the waits are at least 20, 40, 80, 80, 80 ms.
   [20, 40, 80, 80, 80].forEach((least, i) => {
     assert.ok(gaps[i]! >= least - 1, `retry ${i + 1} came after ${gaps[i]} ms, expected ${least}`);

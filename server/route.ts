@@ -39,6 +39,12 @@ export const AUDIT_ACTIONS = [
   "interrupt.reject",
   "key.create",
   "key.revoke",
+  "worker.poll",
+  "worker.heartbeat",
+  "worker.extend_lease",
+  "worker.report_step",
+  "worker.ack",
+  "dlq.replay",
 ] as const;
 
 /** An audit action of the API (see {@linkcode AUDIT_ACTIONS}). */

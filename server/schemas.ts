@@ -19,6 +19,7 @@ import {
   isValidId,
   type Role,
   ROLES,
+  RUN_EVENT_TYPES,
   RUN_STATUSES,
 } from "../kernel/mod.ts";
 import { AUDIT_ACTIONS } from "./route.ts";
@@ -277,6 +278,12 @@ export const TimelineQuery = z.strictObject({
   cursor,
 });
 
+/** `GET /v1/jobs/:thread_id/diff`. */
+export const DiffQuery = z.strictObject({
+  to: id().describe("The checkpoint whose state is compared"),
+  from: id().optional().describe("The checkpoint it is compared with (default: the parent of to)"),
+});
+
 /** `GET /v1/keys`. */
 export const ListKeysQuery = z.strictObject({
   limit: limit(1000, 100),
@@ -293,3 +300,92 @@ export const CreateKeyBody = z.strictObject({
 
 /** A query with no parameters. */
 export const NoQuery = z.strictObject({});
+
+// ---------------------------------------------------------------------------
+// The worker plane (`/v1/workers/*`, `/v1/attempts/*`, `/v1/dlq*`)
+
+/** A lease id as poll returns it. */
+const leaseId = text(1, 200).describe("The lease, as poll returned it");
+
+/** `POST /v1/workers/poll`. */
+export const PollBody = z.strictObject({
+  worker_id: id().describe("The worker (unique among live workers)"),
+  limit: wholeNumber(1, 100).optional().describe(
+    "How many runs to consider (one is dispatched per poll)",
+  ),
+  max_active_leases: wholeNumber(1, 10_000).optional().describe(
+    "The worker's cap of live leases (default 8): at it, the poll answers backpressure",
+  ),
+  tenant_max_active_leases: wholeNumber(1, 10_000).optional().describe(
+    "The cap of live leases per tenant, across workers",
+  ),
+  graphs: z.array(id(), { error: typeError("must be a list of graph names") }).max(1000, {
+    error: "must list at most 1000 graphs",
+  }).optional().describe("The graphs the worker can run (default: the server's)"),
+  lease_ttl_seconds: wholeNumber(1, 3600).optional().describe(
+    "How long the lease lasts unless renewed (default 30)",
+  ),
+});
+
+/** `POST /v1/workers/:worker_id/heartbeat` and `/extend-lease`. */
+export const HeartbeatBody = z.strictObject({
+  lease_id: leaseId,
+  lease_ttl_seconds: wholeNumber(1, 3600).optional().describe(
+    "How long from now the lease lasts (default 30)",
+  ),
+});
+
+/** An event a worker reports: a run event of a known type (the kernel folds it onto the run). */
+const ReportedEvent = z.looseObject({
+  type: z.enum(RUN_EVENT_TYPES as unknown as [string, ...string[]], {
+    error: (issue) => `must be a run event type, got ${JSON.stringify(issue.input)}`,
+  }),
+  v: z.literal(1, { error: "must be 1 (the event format)" }),
+  at: z.number({ error: typeError("must be a time in ms") }).finite({
+    error: "must be a time in ms",
+  }),
+});
+
+/** `POST /v1/workers/:worker_id/report-step`. */
+export const ReportStepBody = z.strictObject({
+  attempt_id: id(),
+  lease_id: leaseId,
+  fencing_token: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+  dedupe_token: text(1, 100).describe("The same token again answers reported_idempotent"),
+  expected_version: wholeNumber(1, Number.MAX_SAFE_INTEGER).describe(
+    "The run's version the events follow",
+  ),
+  events: z.array(ReportedEvent, { error: typeError("must be a list of run events") }).min(1, {
+    error: "must not be empty",
+  }).max(1000, { error: "must be at most 1000 events" }),
+});
+
+/** A retry policy of `ack`. */
+const RetryPolicyBody = z.strictObject({
+  strategy: z.enum(["fixed", "exponential"]),
+  backoff_ms: wholeNumber(1, 86_400_000),
+  max_backoff_ms: wholeNumber(1, 86_400_000).optional(),
+  multiplier: z.number({ error: typeError("must be a number above 1") }).gt(1, {
+    error: "must be a number above 1",
+  }).max(100, { error: "must be at most 100" }).optional().describe("default 2"),
+  max_retries: wholeNumber(0, 1000),
+}).refine(
+  (policy) => policy.max_backoff_ms === undefined || policy.max_backoff_ms >= policy.backoff_ms,
+  { error: "must be at least backoff_ms", path: ["max_backoff_ms"] },
+);
+
+/** `POST /v1/workers/:worker_id/ack`. */
+export const AckBody = z.strictObject({
+  attempt_id: id(),
+  terminal_status: z.enum(["completed", "failed", "cancelled"]),
+  retry_policy: RetryPolicyBody.optional().describe(
+    "How a failure is retried (default: the attempt's last policy; none: dead letter)",
+  ),
+});
+
+/** `GET /v1/dlq`. */
+export const ListDlqQuery = z.strictObject({
+  status: z.enum(["pending", "replayed"]).optional(),
+  limit: limit(500, 100),
+  cursor,
+});

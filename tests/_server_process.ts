@@ -20,6 +20,20 @@ export interface ServerProcess {
   stderr: Promise<string>;
   /** Its exit. */
   exited: Promise<Deno.CommandStatus>;
+  /**
+   * Waits for a stdout line (one already printed, or a later one) that
+   * `predicate` accepts.
+   *
+   * @param predicate Which line.
+   * @param options `from`: look only at lines from this index of `lines`;
+   * `timeoutMs`: how long at most (a failure guard, default 60 s).
+   * @returns The line.
+   * @throws {Error} when the process exits first or the time is up.
+   */
+  waitForLine(
+    predicate: (line: string) => boolean,
+    options?: { from?: number; timeoutMs?: number },
+  ): Promise<string>;
 }
 
 /** Options of {@linkcode startServer}. */
@@ -28,6 +42,8 @@ export interface StartServerOptions {
   args?: string[];
   /** The working directory (default: the repository). */
   cwd?: string;
+  /** Start it as `oris server <args>` (`deno run -A cli/main.ts server`) instead. */
+  oris?: boolean;
 }
 
 /** The repository's root directory. */
@@ -44,9 +60,12 @@ export async function startServer(
   env: Record<string, string>,
   options: StartServerOptions = {},
 ): Promise<ServerProcess> {
-  const args = options.args === undefined
+  const config = ["run", "-A", "--config", `${ROOT}deno.json`];
+  const args = options.oris === true
+    ? [...config, `${ROOT}cli/main.ts`, "server", ...options.args ?? []]
+    : options.args === undefined
     ? ["task", "start"]
-    : ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}server/main.ts`, ...options.args];
+    : [...config, `${ROOT}server/main.ts`, ...options.args];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: options.cwd ?? ROOT,
@@ -78,6 +97,8 @@ export async function startServer(
       }
     }
   }
+  const watchers = new Set<() => void>();
+  let ended = false;
   // Keep draining stdout so the server never blocks on a full pipe.
   (async () => {
     for (;;) {
@@ -87,9 +108,43 @@ export async function startServer(
       const parts = buffer.split("\n");
       buffer = parts.pop()!;
       lines.push(...parts.filter((line) => line !== ""));
+      for (const watcher of watchers) watcher();
     }
+    ended = true;
+    for (const watcher of watchers) watcher();
   })();
-  return { base, child, pid, lines, stderr, exited: child.status };
+  const waitForLine = (
+    predicate: (line: string) => boolean,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<string> => {
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    let next = options.from ?? 0;
+    const check = () => {
+      for (; next < lines.length; next++) {
+        if (predicate(lines[next]!)) return settle(() => resolve(lines[next]!));
+      }
+      if (ended) {
+        settle(() => reject(new Error(`The server (pid ${pid}) exited without printing the line`)));
+      }
+    };
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reject(new Error(`No such line from the server (pid ${pid}) in ${timeoutMs} ms`))
+        ),
+      timeoutMs,
+    );
+    const settle = (fn: () => void) => {
+      clearTimeout(timer);
+      watchers.delete(check);
+      fn();
+    };
+    watchers.add(check);
+    check();
+    return promise;
+  };
+  return { base, child, pid, lines, stderr, exited: child.status, waitForLine };
 }
 
 /**

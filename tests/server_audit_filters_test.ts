@@ -68,7 +68,7 @@ serverTest(
       assert.equal(error.details.field, "action");
       assert.match(
         error.message,
-        /action must be one of job\.run, job\.resume, .*key\.revoke, got /,
+        /action must be one of job\.run, job\.resume, .*key\.revoke, .*dlq\.replay, got /,
       );
     }
   },

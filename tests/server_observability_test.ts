@@ -42,17 +42,23 @@ import { createRuntime } from "../mod.ts";
 import { createServer } from "../server/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import {
+  AckBody,
   CancelJobBody,
   CreateKeyBody,
+  DiffQuery,
   ForkJobBody,
+  HeartbeatBody,
   HistoryQuery,
   ListAuditQuery,
+  ListDlqQuery,
   ListInterruptsQuery,
   ListJobsQuery,
   ListKeysQuery,
   PauseJobBody,
+  PollBody,
   RejectInterruptBody,
   ReplayJobBody,
+  ReportStepBody,
   ResumeInterruptBody,
   ResumeJobBody,
   RunJobBody,
@@ -623,6 +629,11 @@ const BODIES: Record<string, z.ZodType> = {
   "POST /v1/interrupts/:interrupt_id/resume": ResumeInterruptBody,
   "POST /v1/interrupts/:interrupt_id/reject": RejectInterruptBody,
   "POST /v1/keys": CreateKeyBody,
+  "POST /v1/workers/poll": PollBody,
+  "POST /v1/workers/:worker_id/heartbeat": HeartbeatBody,
+  "POST /v1/workers/:worker_id/extend-lease": HeartbeatBody,
+  "POST /v1/workers/:worker_id/report-step": ReportStepBody,
+  "POST /v1/workers/:worker_id/ack": AckBody,
 };
 
 const QUERIES: Record<string, z.ZodType> = {
@@ -635,6 +646,8 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/audit/logs": ListAuditQuery,
   "GET /v1/keys": ListKeysQuery,
   "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
+  "GET /v1/dlq": ListDlqQuery,
+  "GET /v1/jobs/:thread_id/diff": DiffQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */
@@ -700,13 +713,16 @@ serverTest(
       if (query === undefined) {
         assert.deepEqual(inQuery, [], key);
       } else {
-        const schema = jsonSchema(query) as { properties: Record<string, unknown> };
+        const schema = jsonSchema(query) as {
+          properties: Record<string, unknown>;
+          required?: string[];
+        };
         assert.deepEqual(
           inQuery,
           Object.entries(schema.properties).map(([name, property]) => ({
             name,
             in: "query",
-            required: false,
+            required: schema.required?.includes(name) ?? false,
             schema: property,
           })),
           key,

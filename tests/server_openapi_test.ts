@@ -173,5 +173,10 @@ Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 4
     "POST /v1/jobs/:thread_id/pause": false,
     "POST /v1/interrupts/:interrupt_id/resume": true,
     "POST /v1/interrupts/:interrupt_id/reject": false,
+    "POST /v1/workers/poll": true,
+    "POST /v1/workers/:worker_id/heartbeat": true,
+    "POST /v1/workers/:worker_id/extend-lease": true,
+    "POST /v1/workers/:worker_id/report-step": true,
+    "POST /v1/workers/:worker_id/ack": true,
   });
 });

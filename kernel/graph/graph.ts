@@ -516,6 +516,62 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: numbe
   return policy.jitter ? base / 2 + (base / 2) * random : base;
 }
 
+/** A graph's structure: what {@linkcode graphShape} returns. */
+export interface GraphShape {
+  /** Node names, in the order they were added. */
+  nodes: string[];
+  /** Static edges `[from, to]`, in the order they were added (`START` and `END` included). */
+  edges: [string, string][];
+  /** Conditional edges: their source and the nodes they may go to (`null`: any node). */
+  branches: { source: string; targets: string[] | null }[];
+  /** The nodes a node's `Command` may go to (`ends`), by node, for nodes that declare them. */
+  ends: Record<string, string[]>;
+}
+
+/**
+ * A graph's structure (nodes, edges, conditional edges and their declared
+ * targets, `ends`), without its code: what {@linkcode graphFingerprint}
+ * hashes and what a console draws.
+ *
+ * @param graph The graph.
+ * @returns Its shape, in the order it was built.
+ *
+ * @example
+ * ```ts
+ * import { defineState, graphShape, END, START } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0 } });
+ * const shape = graphShape({
+ *   schema,
+ *   nodes: new Map([["a", { name: "a", run: () => ({}), options: {} }]]),
+ *   edges: [[START, "a"]],
+ *   branches: [{ source: "a", router: () => END, pathMap: [END] }],
+ * });
+ * assert.deepEqual(shape, {
+ *   nodes: ["a"],
+ *   edges: [[START, "a"]],
+ *   branches: [{ source: "a", targets: [END] }],
+ *   ends: {},
+ * });
+ * ```
+ */
+export function graphShape(graph: GraphSpec): GraphShape {
+  const ends: Record<string, string[]> = {};
+  for (const node of graph.nodes.values()) {
+    if (node.options.ends !== undefined) ends[node.name] = [...node.options.ends];
+  }
+  return {
+    nodes: [...graph.nodes.keys()],
+    edges: graph.edges.map(([from, to]) => [from, to]),
+    branches: graph.branches.map((branch) => ({
+      source: branch.source,
+      targets: branchTargets(branch) ?? null,
+    })),
+    ends,
+  };
+}
+
 /**
  * A graph's structural fingerprint: a hash of its node names, static edges,
  * conditional edges (their sources and declared targets) and the nodes'
@@ -551,21 +607,18 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: numbe
  */
 export function graphFingerprint(graph: GraphSpec): string {
   const sorted = (items: Iterable<string>) => [...items].sort();
-  const shape = {
-    nodes: sorted(graph.nodes.keys()),
-    edges: sorted(graph.edges.map(([from, to]) => JSON.stringify([from, to]))),
+  const shape = graphShape(graph);
+  const canonical = {
+    nodes: sorted(shape.nodes),
+    edges: sorted(shape.edges.map((edge) => JSON.stringify(edge))),
     branches: sorted(
-      graph.branches.map((branch) =>
-        JSON.stringify([branch.source, branchTargets(branch)?.sort() ?? null])
+      shape.branches.map((branch) =>
+        JSON.stringify([branch.source, branch.targets?.sort() ?? null])
       ),
     ),
     ends: sorted(
-      [...graph.nodes.values()].flatMap((node) =>
-        node.options.ends === undefined
-          ? []
-          : [JSON.stringify([node.name, [...node.options.ends].sort()])]
-      ),
+      Object.entries(shape.ends).map(([node, ends]) => JSON.stringify([node, ends.sort()])),
     ),
   };
-  return sha256Hex(JSON.stringify(shape)).slice(0, 16);
+  return sha256Hex(JSON.stringify(canonical)).slice(0, 16);
 }

@@ -25,6 +25,10 @@
  * | `key, keyId`                            | one API key                                 |
  * | `keyn`                                  | how many API keys there are (`Deno.KvU64`)  |
  * | `cchunk, kind, nonce, i`                | chunks of large control values              |
+ * | `att, attempt, attemptId`               | one attempt of the worker plane (`_attempts.ts`)|
+ * | `att, attempt_open, threadId`           | the id of the run's open attempt            |
+ * | `att, attempt_status, status, attemptId`| `"1"`: the attempt is listed by status      |
+ * | `att, dead_letter, attemptId`           | one dead letter                             |
  * | `layout`                                | the version of this layout (see `_layout.ts`)|
  *
  * Listings page by keys that never change for an item (a run's or an
@@ -110,6 +114,9 @@ export function runStatusKey(status: RunStatus, createdAt: number, threadId: str
 
 /** The listing lines of runs of the layout before version 2 (by status and last update). */
 export const LEGACY_RUNS_PREFIX: Deno.KvKey = [ROOT, "runs"];
+
+/** Every key of a store. */
+export const STORE_PREFIX: Deno.KvKey = [ROOT];
 
 /** The version of the key layout the store was written with (absent: before version 2). */
 export const LAYOUT_KEY: Deno.KvKey = [ROOT, "layout"];

@@ -14,7 +14,7 @@
 import { type RunSummary, StorageError } from "../../kernel/mod.ts";
 import { decodeValue } from "./_blobs.ts";
 import { commit } from "./_commit.ts";
-import { LAYOUT_KEY, LEGACY_RUNS_PREFIX, runKey, runStatusKey } from "./_keys.ts";
+import { LAYOUT_KEY, LEGACY_RUNS_PREFIX, runKey, runStatusKey, STORE_PREFIX } from "./_keys.ts";
 
 /** The key layout this code reads and writes. */
 export const LAYOUT_VERSION = 2;
@@ -47,4 +47,19 @@ export async function upgradeLayout(kv: Deno.Kv): Promise<void> {
     await commit(atomic);
   }
   await commit(kv.atomic().check(recorded).set(LAYOUT_KEY, LAYOUT_VERSION));
+}
+
+/**
+ * The key layout a store was written with, read without changing it: the
+ * recorded version, 1 for a store written before layouts were recorded, 0
+ * for a store with no Oris keys.
+ *
+ * @param kv The database.
+ * @returns The version.
+ */
+export async function recordedLayout(kv: Deno.Kv): Promise<number> {
+  const recorded = await kv.get<number>(LAYOUT_KEY);
+  if (typeof recorded.value === "number") return recorded.value;
+  for await (const _ of kv.list({ prefix: STORE_PREFIX }, { limit: 1 })) return 1;
+  return 0;
 }

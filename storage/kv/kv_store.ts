@@ -24,6 +24,7 @@ import {
   type ApiKeyRecord,
   type AppendOptions,
   type AppendResult,
+  type AttemptStore,
   type AuditRecord,
   type CheckpointId,
   type CheckpointRecord,
@@ -70,6 +71,7 @@ import { createContext, type KvContext } from "./_context.ts";
 import { PING_KEY } from "./_keys.ts";
 import { messageOf, openDatabase } from "./_open.ts";
 import * as apiKeys from "./api_keys.ts";
+import { kvAttempts } from "./attempts.ts";
 import * as audit from "./audit.ts";
 import * as checkpoints from "./checkpoints.ts";
 import * as effects from "./effects.ts";
@@ -127,11 +129,14 @@ export class KvStore implements Store, ControlStore {
   #ctx: KvContext;
   #closed = false;
   #ownership: LocalOwnership;
+  /** The worker plane's attempts and dead letters. */
+  readonly attempts: AttemptStore;
 
   // A TypeScript `private` constructor (a `#` one does not exist): open with KvStore.open().
   private constructor(kv: Deno.Kv, snapshotEvery: number) {
     this.#ctx = createContext(kv, snapshotEvery);
     this.#ownership = kvOwnership(this.#ctx);
+    this.attempts = kvAttempts(kv);
   }
 
   /**
@@ -203,7 +208,7 @@ export class KvStore implements Store, ControlStore {
         options.fence,
         () => runs.append(this.#ctx, threadId, expectedVersion, events, snapshot),
       );
-      this.#ownership.noteStatus(threadId, snapshot.status);
+      this.#ownership.noteStatus(threadId, snapshot);
       if (options.ack !== undefined) this.#ownership.applied(threadId, options.ack, result.version);
       return result;
     });
@@ -443,12 +448,7 @@ export class KvStore implements Store, ControlStore {
     return this.#do("create an API key", () => apiKeys.createApiKey(this.#ctx, record));
   }
 
-  /**
-   * Gets an API key.
-   *
-   * @param keyId The key's id.
-   * @returns The key, or `null`.
-   */
+  /** Gets an API key by id, or `null`. */
   getApiKey(keyId: string): Promise<ApiKeyRecord | null> {
     return this.#do("get an API key", () => apiKeys.getApiKey(this.#ctx, keyId));
   }
@@ -463,11 +463,7 @@ export class KvStore implements Store, ControlStore {
     return this.#do("list API keys", () => apiKeys.listApiKeys(this.#ctx, options));
   }
 
-  /**
-   * Counts the stored API keys (one read: the count is kept by {@linkcode KvStore.putApiKey}).
-   *
-   * @returns How many there are.
-   */
+  /** Counts the stored API keys (one read: the count is kept by {@linkcode KvStore.putApiKey}). */
   countApiKeys(): Promise<number> {
     return this.#do("count API keys", () => apiKeys.countApiKeys(this.#ctx));
   }

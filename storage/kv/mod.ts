@@ -23,3 +23,4 @@
  */
 
 export { KvStore, type KvStoreOptions } from "./kv_store.ts";
+export { type LayoutStatus, layoutStatus } from "./layout_status.ts";

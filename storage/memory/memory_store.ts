@@ -10,6 +10,7 @@ import {
   type ApiKeyRecord,
   type AppendOptions,
   type AppendResult,
+  type AttemptStore,
   type AuditRecord,
   checkIdempotencyKey,
   checkIdempotencyRecord,
@@ -70,6 +71,7 @@ import {
 } from "../../kernel/mod.ts";
 import { pageOf } from "../../kernel/mod.ts";
 import { MemoryApiKeys, MemoryAuditLog } from "./_control.ts";
+import { CellAttempts, memoryCells } from "../_attempts.ts";
 import { LocalOwnership, runInfoOf } from "../_ownership.ts";
 import { MemoryJournal } from "./_effects.ts";
 import { loadStored, readStored, storedInfo, type StoredRun, writeAppend } from "./_runs.ts";
@@ -117,6 +119,8 @@ export class MemoryStore implements Store, ControlStore {
   #audit = new MemoryAuditLog();
   #apiKeys = new MemoryApiKeys();
   #ownership = new LocalOwnership();
+  /** The worker plane's attempts and dead letters. */
+  readonly attempts: AttemptStore = new CellAttempts(memoryCells());
 
   /**
    * Creates an empty store.
@@ -154,7 +158,7 @@ export class MemoryStore implements Store, ControlStore {
         checkpoints: [],
       });
       writeAppend(this.#runs.get(encoded.threadId)!, encoded, this.#interrupts);
-      this.#ownership.noteRun(runInfoOf(encoded.summary, event.metadata));
+      this.#ownership.noteRun(runInfoOf(encoded.snapshot, event.metadata));
       return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
     });
   }
@@ -193,7 +197,7 @@ export class MemoryStore implements Store, ControlStore {
         throw new VersionConflictError(threadId, expectedVersion, run?.summary.version ?? null);
       }
       writeAppend(run, encoded, this.#interrupts);
-      this.#ownership.noteStatus(threadId, encoded.summary.status);
+      this.#ownership.noteStatus(threadId, encoded.snapshot);
       if (options.ack !== undefined) {
         this.#ownership.applied(threadId, options.ack, encoded.summary.version);
       }

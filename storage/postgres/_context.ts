@@ -48,6 +48,8 @@ export interface PreparedAppend {
   fence: number | null;
   /** The mailbox message it applies, or `null`. */
   ack: number | null;
+  /** The run's wake-up time after it (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
 }
 
 /** An audit entry ready for a batch: checked, its details encoded. */

@@ -48,6 +48,9 @@ export interface Migration {
  *   and its durable timers (`wake_at`, `timers`).
  * - `runtime_mailbox` (4): control messages for runs owned by another
  *   process, and their answers.
+ * - `runtime_attempts` (5): the worker plane's attempts (the record as JSON,
+ *   at most one open per run), and `runtime_dead_letters` (5): attempts
+ *   that failed for good, and their replays.
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
  * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
@@ -58,7 +61,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./migrations.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3, 4]);
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3, 4, 5]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = [
@@ -236,6 +239,33 @@ CREATE TABLE runtime_mailbox (
   answered_at  double precision,
   PRIMARY KEY (thread_id, seq)
 );
+`,
+  },
+  {
+    version: 5,
+    name: "worker attempts and dead letters",
+    sql: `
+CREATE TABLE runtime_attempts (
+  attempt_id  text COLLATE "C" PRIMARY KEY,
+  thread_id   text COLLATE "C" NOT NULL,
+  status      text NOT NULL CHECK (status IN
+                ('queued', 'leased', 'retry_backoff', 'completed', 'failed', 'cancelled')),
+  worker_id   text,
+  version     bigint NOT NULL,
+  created_at  double precision NOT NULL,
+  record      text NOT NULL
+);
+CREATE UNIQUE INDEX runtime_attempts_open_idx ON runtime_attempts (thread_id)
+  WHERE status IN ('queued', 'leased', 'retry_backoff');
+CREATE INDEX runtime_attempts_status_idx ON runtime_attempts (status, created_at, attempt_id);
+
+CREATE TABLE runtime_dead_letters (
+  attempt_id     text COLLATE "C" PRIMARY KEY,
+  dead_at        double precision NOT NULL,
+  replay_status  text NOT NULL CHECK (replay_status IN ('pending', 'replayed')),
+  record         text NOT NULL
+);
+CREATE INDEX runtime_dead_letters_time_idx ON runtime_dead_letters (dead_at DESC, attempt_id DESC);
 `,
   },
 ];

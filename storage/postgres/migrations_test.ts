@@ -79,8 +79,10 @@ postgresTest("migrate() applies every migration once and records it", async () =
     );
     assert.deepEqual(await tables(schema), [
       "runtime_api_keys",
+      "runtime_attempts",
       "runtime_audit_logs",
       "runtime_checkpoints",
+      "runtime_dead_letters",
       "runtime_effects",
       "runtime_events",
       "runtime_idempotency_keys",
@@ -118,7 +120,7 @@ postgresTest("migrate() applies every migration once and records it", async () =
       `SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns
         WHERE table_schema = '${schema}' AND column_name IN ('thread_id', 'checkpoint_id', 'node')`,
     );
-    assert.equal(collations.length, 11);
+    assert.equal(collations.length, 12);
     for (const row of collations) assert.equal(row.collation_name, "C", String(row.col));
 
     const again = await migrate({ url: postgresTestUrl(), schema });

@@ -34,3 +34,9 @@ export {
   MIGRATIONS_TABLE,
   SCHEMA_MISSING,
 } from "./migrations.ts";
+export {
+  type AppliedMigration,
+  type MigrationStatus,
+  migrationStatus,
+  type MigrationStatusOptions,
+} from "./migration_status.ts";

@@ -30,6 +30,7 @@ import {
   type ApiKeyRecord,
   type AppendOptions,
   type AppendResult,
+  type AttemptStore,
   type AuditRecord,
   type CheckpointId,
   type CheckpointRecord,
@@ -72,6 +73,7 @@ import {
 import { PostgresContext } from "./_context.ts";
 import { toStorageError } from "./_errors.ts";
 import * as apiKeys from "./api_keys.ts";
+import { PostgresAttempts } from "./attempts.ts";
 import * as audit from "./audit.ts";
 import * as checkpoints from "./checkpoints.ts";
 import * as effects from "./effects.ts";
@@ -138,6 +140,8 @@ export interface PostgresStoreOptions {
  */
 export class PostgresStore implements Store, ControlStore {
   #context: PostgresContext;
+  /** The worker plane's attempts and dead letters. */
+  readonly attempts: AttemptStore;
 
   private constructor(sql: postgres.Sql, schema: string, snapshotEvery: number) {
     this.#context = new PostgresContext(sql, {
@@ -146,6 +150,7 @@ export class PostgresStore implements Store, ControlStore {
       appends: runs.appendCommitter,
       audits: audit.auditCommitter,
     });
+    this.attempts = new PostgresAttempts(this.#context);
   }
 
   /**

@@ -1,0 +1,104 @@
+/**
+ * What the worker plane does to runs: load one as it is now, and commit
+ * events onto it (folded first, so the kernel refuses an illegal
+ * transition; appended under a fencing token); and the plane's conflicts
+ * (another worker's lease, a lost lease).
+ *
+ * @module
+ */
+
+import {
+  type AttemptRecord,
+  ConflictError,
+  currentSnapshot,
+  fold,
+  InvalidArgumentError,
+  OrisError,
+  type RunEvent,
+  type RunSnapshot,
+  type Store,
+  type ThreadId,
+} from "../kernel/mod.ts";
+
+/**
+ * A run as it is now, or `null`.
+ *
+ * @param store The store.
+ * @param threadId The run.
+ * @returns The run.
+ */
+export async function loadRun(store: Store, threadId: string): Promise<RunSnapshot | null> {
+  const loaded = await store.load(threadId as ThreadId);
+  return loaded === null ? null : currentSnapshot(loaded);
+}
+
+/**
+ * Folds events onto a run (the kernel refuses illegal ones) and appends them
+ * at its version, under the fence when given.
+ *
+ * @param store The store.
+ * @param run The run as it is.
+ * @param events The events.
+ * @param fence The lease's fencing token, if any.
+ * @returns The run's version after them.
+ * @throws {ConflictError} for an illegal transition, another version or a lost lease.
+ * @throws {InvalidArgumentError} for events that are not run events.
+ */
+export async function commitEvents(
+  store: Store,
+  run: RunSnapshot,
+  events: readonly RunEvent[],
+  fence?: number | null,
+): Promise<number> {
+  let next = run;
+  for (const [i, event] of events.entries()) {
+    try {
+      next = fold(next, event);
+    } catch (error) {
+      if (error instanceof OrisError) throw error;
+      throw new InvalidArgumentError(
+        `events[${i}] does not fold onto run "${run.threadId}": ${(error as Error).message}`,
+        { field: "events", cause: error },
+      );
+    }
+  }
+  const { version } = await store.append(
+    run.threadId,
+    run.version,
+    events,
+    next,
+    fence === null || fence === undefined ? {} : { fence },
+  );
+  await store.notify({ kind: "rest", threadId: run.threadId });
+  return version;
+}
+
+/**
+ * The conflict of a worker naming an attempt another worker holds.
+ *
+ * @param attempt The attempt.
+ * @param workerId The worker that named it.
+ * @returns The error (details `expected_worker_id`, `actual_worker_id`).
+ */
+export function ownerConflict(attempt: AttemptRecord, workerId: string): ConflictError {
+  return new ConflictError("lease ownership mismatch", {
+    details: {
+      attempt_id: attempt.attemptId,
+      expected_worker_id: attempt.workerId,
+      actual_worker_id: workerId,
+    },
+  });
+}
+
+/**
+ * The conflict of a worker whose lease is lost (expired, taken over, ended).
+ *
+ * @param attempt The attempt.
+ * @param reason Why.
+ * @returns The error.
+ */
+export function leaseLost(attempt: AttemptRecord, reason: string): ConflictError {
+  return new ConflictError(`The lease of attempt "${attempt.attemptId}" is lost: ${reason}`, {
+    details: { attempt_id: attempt.attemptId, status: attempt.status, reason },
+  });
+}
