@@ -60,6 +60,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { workerRoutes } from "./routes/workers.ts";
+import { workerMetrics } from "./worker_metrics.ts";
 import { NoQuery } from "./schemas.ts";
 
 /** Options of {@linkcode createServer}. */
@@ -253,7 +254,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),
-    ...workerRoutes(deps),
+    ...workerRoutes(deps, workerMetrics(metrics.registry)),
     ...graphRoutes(deps, { authEnabled, routes: () => routes }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];

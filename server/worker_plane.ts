@@ -46,6 +46,7 @@ import {
   type ThreadId,
 } from "../kernel/mod.ts";
 import type { ServerStore } from "./api.ts";
+import type { WorkerPlaneObserver } from "./worker_metrics.ts";
 import { commitEvents, leaseLost, loadRun, ownerConflict } from "./worker_runs.ts";
 
 /** The default cap of a worker's live leases. */
@@ -118,6 +119,8 @@ export interface WorkerPlaneDeps {
   ids: Pick<IdGenerator, "attemptId">;
   /** Where failures the plane cannot return are logged. */
   logger: Logger;
+  /** Where its metrics go. */
+  observer: WorkerPlaneObserver;
 }
 
 /** The worker plane; see the module doc. */
@@ -162,6 +165,7 @@ export class WorkerPlane {
             continue; // Renewed meanwhile.
           }
           await store.attempts.saveAttempt({ ...attempt, status: "queued", updatedAt: now });
+          this.#deps.observer.leaseOperation("expire");
           changed++;
         }
       } catch (error) {
@@ -242,6 +246,7 @@ export class WorkerPlane {
     await this.tend();
     const active = await this.activeLeases(request.workerId);
     if (active >= request.maxActiveLeases) {
+      this.#deps.observer.backpressure("worker_limit");
       return { decision: "backpressure", reason: "worker_limit", workerActiveLeases: active };
     }
     const claims = await store.claimRuns({
@@ -272,6 +277,12 @@ export class WorkerPlane {
       updatedAt: now,
     };
     const open = await store.attempts.openAttempt(claim.threadId);
+    const recovery = open?.status === "queued" && open.leaseExpiresAt !== null;
+    const since = open === null
+      ? run.createdAt
+      : recovery
+      ? open.leaseExpiresAt!
+      : open.nextRetryAt ?? open.updatedAt;
     let attempt: AttemptRecord;
     if (open !== null) {
       attempt = await store.attempts.saveAttempt({
@@ -303,6 +314,8 @@ export class WorkerPlane {
       }
       attempt = fresh;
     }
+    this.#deps.observer.leaseOperation("dispatch");
+    this.#deps.observer.dispatched(now - since, recovery);
     return {
       decision: "dispatched",
       attempt,
@@ -327,6 +340,7 @@ export class WorkerPlane {
         if (tenantId === null) continue;
         const live = await this.#tenantLeases(tenantId);
         if (live >= cap) {
+          this.#deps.observer.backpressure("tenant_limit");
           return {
             decision: "backpressure",
             reason: "tenant_limit",
@@ -345,6 +359,15 @@ export class WorkerPlane {
    * it (409 naming both workers), and its lease is live (409).
    */
   async #owned(workerId: string, attemptId: string, token?: number): Promise<AttemptRecord> {
+    try {
+      return await this.#check(workerId, attemptId, token);
+    } catch (error) {
+      if (error instanceof ConflictError) this.#deps.observer.leaseConflict();
+      throw error;
+    }
+  }
+
+  async #check(workerId: string, attemptId: string, token?: number): Promise<AttemptRecord> {
     const attempt = await this.requireAttempt(attemptId);
     if (attempt.workerId !== workerId) throw ownerConflict(attempt, workerId);
     if (attempt.status !== "leased") throw leaseLost(attempt, `the attempt is ${attempt.status}`);
@@ -376,7 +399,11 @@ export class WorkerPlane {
       threadId: attempt.threadId as ThreadId,
       token: ref.token,
     }], ttlSeconds * 1000);
-    if (renewed === undefined) throw leaseLost(attempt, "another holder took the run");
+    if (renewed === undefined) {
+      this.#deps.observer.leaseConflict();
+      throw leaseLost(attempt, "another holder took the run");
+    }
+    this.#deps.observer.leaseOperation("renew");
     return await this.#deps.store.attempts.saveAttempt({
       ...attempt,
       leaseExpiresAt: renewed.expiresAt,
@@ -434,7 +461,10 @@ export class WorkerPlane {
     policy: AttemptRetryPolicy | undefined,
   ): Promise<AckResult> {
     const found = await this.requireAttempt(attemptId);
-    if (found.workerId !== workerId) throw ownerConflict(found, workerId);
+    if (found.workerId !== workerId) {
+      this.#deps.observer.leaseConflict();
+      throw ownerConflict(found, workerId);
+    }
     const repeat = this.#repeatedAck(found, status);
     if (repeat !== null) return repeat;
     const attempt = await this.#owned(workerId, attemptId);
@@ -449,6 +479,7 @@ export class WorkerPlane {
       if (retried !== null) {
         const saved = await store.attempts.saveAttempt(retried);
         await this.#release(attempt);
+        this.#deps.observer.terminalAck("retry_scheduled");
         return { attempt: saved, status: "retry_scheduled" };
       }
     }
@@ -475,6 +506,7 @@ export class WorkerPlane {
       status === "failed" ? await this.#letter(ended, "terminal_failed", now) : undefined,
     );
     await this.#release(attempt);
+    this.#deps.observer.terminalAck(status);
     return { attempt: saved, status };
   }
 
@@ -555,6 +587,7 @@ export class WorkerPlane {
       threadId: attempt.threadId as ThreadId,
       token: attempt.fencingToken,
     });
+    if (outcome === "released") this.#deps.observer.leaseOperation("release");
     if (outcome === "mail") {
       // Messages wait for the run: the lease stays until it expires, then another holder applies them.
       this.#deps.logger.info("lease kept for the run's mailbox", { thread_id: attempt.threadId });

@@ -266,6 +266,13 @@ const METRICS: [string, string][] = [
   ["oris_active_runs", "gauge"],
   ["oris_http_requests_total", "counter"],
   ["oris_http_request_duration_ms", "histogram"],
+  ["oris_queued_runs", "gauge"],
+  ["oris_runtime_lease_operations_total", "counter"],
+  ["oris_runtime_lease_conflicts_total", "counter"],
+  ["oris_runtime_backpressure_total", "counter"],
+  ["oris_runtime_terminal_acks_total", "counter"],
+  ["oris_runtime_dispatch_latency_ms", "histogram"],
+  ["oris_runtime_recovery_latency_ms", "histogram"],
 ];
 
 // ---------------------------------------------------------------------------
@@ -531,8 +538,12 @@ serverTest("GET /metrics is Prometheus text whose values move as jobs run", asyn
     assert.match(before.text, new RegExp(`^# HELP ${name} \\S`, "m"), name);
     assert.match(before.text, new RegExp(`^# TYPE ${name} ${type}$`, "m"), name);
   }
-  // No series for what does not exist yet (the worker plane's leases and backpressure).
-  assert.doesNotMatch(before.text, /oris_runtime_lease|oris_runtime_backpressure/);
+  // No worker has done anything: the worker plane's labelled counters have no series yet.
+  assert.doesNotMatch(
+    before.text,
+    /^oris_runtime_(lease_operations_total|backpressure_total|terminal_acks_total)\{/m,
+  );
+  assert.equal(before.values.get("oris_runtime_lease_conflicts_total"), 0);
   assert.equal(before.values.get("oris_runtime_queue_depth"), 0);
   assert.equal(before.values.get("oris_active_runs"), 0);
   assert.equal(before.values.get('oris_step_duration_ms_bucket{le="+Inf"}'), 0);

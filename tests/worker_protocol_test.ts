@@ -117,6 +117,20 @@ serverTest(
       404,
       "not_found",
     );
+    // The plane's metrics moved with it.
+    const metrics = (await h.request("GET", "/metrics")).text;
+    for (
+      const line of [
+        'oris_runtime_backpressure_total{reason="worker_limit"} 1',
+        "oris_runtime_lease_conflicts_total 1",
+        'oris_runtime_lease_operations_total{operation="dispatch"} 1',
+        'oris_runtime_lease_operations_total{operation="renew"} 1',
+        "oris_runtime_dispatch_latency_ms_count 1",
+        "oris_queued_runs 2", // Dispatched, the first is queued until its worker starts it.
+      ]
+    ) {
+      assert.ok(metrics.split("\n").includes(line), `${line} in\n${metrics}`);
+    }
   },
 );
 

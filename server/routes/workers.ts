@@ -32,6 +32,7 @@ import {
   DEFAULT_MAX_ACTIVE_LEASES,
   WorkerPlane,
 } from "../worker_plane.ts";
+import type { WorkerPlaneObserver } from "../worker_metrics.ts";
 import {
   AckResponse,
   AttemptRetries,
@@ -60,14 +61,21 @@ function policyOf(body: z.infer<typeof AckBody>["retry_policy"]): AttemptRetryPo
  * The worker plane's routes.
  *
  * @param deps The runtime (its graphs are a poll's default), store, clock and logger.
+ * @param observer Where the plane's metrics go.
  * @returns The routes.
  */
-export function workerRoutes(deps: ApiDeps): RouteDef[] {
+export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): RouteDef[] {
   const ids = createIdGenerator({
     now: deps.now,
     randomBytes: (bytes) => crypto.getRandomValues(bytes),
   });
-  const plane = new WorkerPlane({ store: deps.store, now: deps.now, ids, logger: deps.logger });
+  const plane = new WorkerPlane({
+    store: deps.store,
+    now: deps.now,
+    ids,
+    logger: deps.logger,
+    observer,
+  });
 
   const heartbeat = (path: string, action: "worker.heartbeat" | "worker.extend_lease") =>
     route({
