@@ -95,6 +95,7 @@ export {
   type CheckpointSource,
   type Deadline,
   type Durability,
+  type OwnershipSettings,
   type PendingInterrupt,
   type RecoverFailure,
   type RecoverReport,

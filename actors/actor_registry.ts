@@ -16,14 +16,20 @@ export class ActorRegistry {
   #actors = new Map<string, Promise<RunActor>>();
   #pins = new Map<string, number>();
   #load: (threadId: ThreadId) => Promise<RunActor>;
+  #dropped: (actor: RunActor) => void;
 
   /**
    * Creates the registry.
    *
    * @param load Makes the actor of a run that has none in memory (from the store).
+   * @param dropped Told of an actor it dropped (passivated, or broken).
    */
-  constructor(load: (threadId: ThreadId) => Promise<RunActor>) {
+  constructor(
+    load: (threadId: ThreadId) => Promise<RunActor>,
+    dropped: (actor: RunActor) => void = () => {},
+  ) {
     this.#load = load;
+    this.#dropped = dropped;
   }
 
   /** How many runs have an actor in memory. */
@@ -111,6 +117,7 @@ export class ActorRegistry {
           this.#actors.get(actor.threadId) === entry && !this.#pins.has(actor.threadId)
         ) {
           this.#actors.delete(actor.threadId);
+          this.#dropped(actor);
         }
       }, () => {});
     // The caller may still be inside the mailbox's last message (a rest waiter

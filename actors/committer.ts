@@ -12,7 +12,9 @@
  * @module
  */
 
+import type { Fence } from "./leases.ts";
 import {
+  LeaseLostError,
   type RunEvent,
   type RunSnapshot,
   type Store,
@@ -39,11 +41,13 @@ export type FlushResult = "landed" | "conflict";
 /** How a run actor's commits reach the store. @internal */
 export interface Committer {
   /**
-   * Commits `events`, which take the run from `base` to `next`.
+   * Commits `events`, which take the run from `base` to `next`; `ack` is the
+   * mailbox message they apply, marked applied in the same append.
    *
    * @throws {VersionConflictError} (sync) when another writer changed the run.
+   * @throws {LeaseLostError} (sync) when the run's lease is lost.
    */
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown>;
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot, ack?: number): Promise<unknown>;
   /**
    * Makes sure every commit so far has landed.
    *
@@ -60,8 +64,30 @@ export interface CommitterDeps {
   store: Store;
   /** The run. */
   threadId: ThreadId;
+  /** The run's lease: every append carries its fencing token. */
+  fence: Fence;
   /** A background commit failed (async mode): stop executing the run. */
   onBackgroundFailure(error: unknown): void;
+}
+
+/** Appends under the run's lease; a refusal for a lost lease tells the lease. */
+async function append(
+  deps: CommitterDeps,
+  base: RunSnapshot,
+  events: readonly RunEvent[],
+  next: RunSnapshot,
+  ack: number | undefined,
+): Promise<unknown> {
+  const fence = deps.fence.token();
+  try {
+    return await deps.store.append(deps.threadId, base.version, events, next, {
+      fence,
+      ...(ack === undefined ? {} : { ack }),
+    });
+  } catch (error) {
+    if (error instanceof LeaseLostError) deps.fence.lost(error);
+    throw error;
+  }
 }
 
 /**
@@ -91,8 +117,8 @@ class SyncCommitter implements Committer {
     this.#deps = deps;
   }
 
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
-    return this.#deps.store.append(this.#deps.threadId, base.version, events, next);
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot, ack?: number): Promise<unknown> {
+    return append(this.#deps, base, events, next, ack);
   }
 
   flush(): Promise<FlushResult> {
@@ -114,12 +140,12 @@ class AsyncCommitter implements Committer {
     return this.#inFlight > 0;
   }
 
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot, ack?: number): Promise<unknown> {
     this.#inFlight++;
     this.#chain = this.#chain.then(async () => {
       try {
         if (this.#error !== null) return;
-        await this.#deps.store.append(this.#deps.threadId, base.version, events, next);
+        await append(this.#deps, base, events, next, ack);
       } catch (error) {
         this.#error = { error };
         if (!(error instanceof VersionConflictError)) this.#deps.onBackgroundFailure(error);
@@ -146,6 +172,7 @@ class ExitCommitter implements Committer {
   #base: RunSnapshot | null = null;
   #events: RunEvent[] = [];
   #next: RunSnapshot | null = null;
+  #ack: number | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
   constructor(deps: CommitterDeps) {
@@ -156,10 +183,12 @@ class ExitCommitter implements Committer {
     return this.#events.length > 0;
   }
 
-  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot): Promise<unknown> {
+  commit(base: RunSnapshot, events: RunEvent[], next: RunSnapshot, ack?: number): Promise<unknown> {
     this.#base ??= base;
     this.#events.push(...events);
     this.#next = next;
+    // The actor lands its commits after each message, so one append applies one message at most.
+    if (ack !== undefined) this.#ack = ack;
     return Promise.resolve();
   }
 
@@ -175,9 +204,10 @@ class ExitCommitter implements Committer {
     const base = this.#base!;
     const events = this.#events;
     const next = this.#next!;
+    const ack = this.#ack;
     this.#clear();
     try {
-      await this.#deps.store.append(this.#deps.threadId, base.version, events, next);
+      await append(this.#deps, base, events, next, ack);
     } catch (error) {
       if (error instanceof VersionConflictError) return "conflict";
       throw error; // The commits are lost with the run as the actor held it: the store keeps the truth.
@@ -189,5 +219,6 @@ class ExitCommitter implements Committer {
     this.#base = null;
     this.#events = [];
     this.#next = null;
+    this.#ack = undefined;
   }
 }

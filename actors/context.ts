@@ -18,6 +18,7 @@ import {
   type EffectRecord,
   type EffectResult,
   type Json,
+  LeaseLostError,
   NondeterminismError,
   OrisError,
   type ResolvedInterrupt,
@@ -25,6 +26,7 @@ import {
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
+import type { Fence } from "./leases.ts";
 
 /** What a node gets as its second argument. */
 export interface NodeContext {
@@ -120,6 +122,8 @@ export interface TaskContextOptions {
   forward(namespace: string, event: unknown): void;
   /** The deepest nesting of an effect result or interrupt value (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
+  /** The run's lease: every effect record carries its fencing token (none: not fenced). */
+  fence?: Fence;
 }
 
 /**
@@ -198,21 +202,10 @@ export class TaskContext implements NodeContext {
     } catch (error) {
       if (options.cancelled() || error instanceof GraphInterrupt) throw error;
       result = { ok: false, error: serializeError(error) };
-      const stored = await options.store.recordEffect({
-        ...key,
-        name,
-        result,
-        recordedAt: options.now(),
-      });
-      options.onEffect(stored);
+      options.onEffect(await record(options, { ...key, name, result, recordedAt: options.now() }));
       throw error;
     }
-    const stored = await options.store.recordEffect({
-      ...key,
-      name,
-      result,
-      recordedAt: options.now(),
-    });
+    const stored = await record(options, { ...key, name, result, recordedAt: options.now() });
     options.onEffect(stored);
     return outcome(stored.result) as T;
   }
@@ -282,6 +275,18 @@ export class TaskContext implements NodeContext {
 
   emitMessage(chunk: unknown): void {
     this.#options.emit("messages", chunk);
+  }
+}
+
+/** Journals an effect under the run's lease; a refusal for a lost lease tells the lease. */
+async function record(options: TaskContextOptions, effect: EffectRecord): Promise<EffectRecord> {
+  if (options.fence === undefined) return await options.store.recordEffect(effect);
+  const fence = options.fence.token();
+  try {
+    return await options.store.recordEffect(effect, { fence });
+  } catch (error) {
+    if (error instanceof LeaseLostError) options.fence.lost(error);
+    throw error;
   }
 }
 

@@ -30,6 +30,7 @@ import {
 } from "../kernel/mod.ts";
 import { assertJson, type JsonCheckOptions } from "../kernel/mod.ts";
 import { type NodeContext, TaskContext, withContext } from "./context.ts";
+import type { Fence } from "./leases.ts";
 
 /** Something a run emits while it executes (for streams and traces). @internal */
 export type ExecutionEvent =
@@ -55,6 +56,8 @@ export interface ExecutorEnv {
   emit(event: ExecutionEvent): void;
   /** The deepest nesting of a value a node produces (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
+  /** The run's lease: effect records carry its fencing token (none: not fenced, e.g. replay). */
+  fence?: Fence;
 }
 
 /** The outcome of a superstep. @internal */
@@ -126,15 +129,28 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   // interrupted in, even when `updateState` made a checkpoint in between, so
   // the effects they ran before `interrupt()` are not run again.
   const journalStep = request.resumes[0]?.step ?? step;
-  const recorded = new Map<string, EffectRecord>();
+  let recorded: ReadonlyMap<string, EffectRecord> = NOTHING_RECORDED;
   if (request.fresh !== true || journalStep !== step) {
+    const records = new Map<string, EffectRecord>();
     for (const record of await env.store.listEffects(run.threadId, journalStep)) {
-      recorded.set(`${record.node}#${record.index}`, record);
+      records.set(`${record.node}#${record.index}`, record);
     }
+    recorded = records;
   }
   const effects: EffectRecord[] = [];
-  const tasks = run.next.filter((task) => !request.skip.has(task.id));
-  const taskRun: TaskRun = { ...request, recorded, effects, step, journalStep };
+  const tasks = request.skip.size === 0
+    ? run.next
+    : run.next.filter((task) => !request.skip.has(task.id));
+  const { signal } = request;
+  const taskRun: TaskRun = {
+    ...request,
+    recorded,
+    effects,
+    step,
+    journalStep,
+    onEffect: (record) => effects.push(record),
+    cancelled: () => signal.aborted,
+  };
   const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
   const outcome: StepOutcome = {
     writes: [],
@@ -159,8 +175,17 @@ type TaskResult =
   | { kind: "error"; node: string; error: unknown }
   | { kind: "aborted" };
 
+/** The journal of a step no effect can have been recorded in yet. */
+const NOTHING_RECORDED: ReadonlyMap<string, EffectRecord> = new Map();
+/** A task's answers when the step answers no interrupt. */
+const NO_RESUMES: readonly ResolvedInterrupt[] = Object.freeze([]);
+
 interface TaskRun extends StepRequest {
-  recorded: Map<string, EffectRecord>;
+  recorded: ReadonlyMap<string, EffectRecord>;
+  /** Journals an effect of the step (shared by its tasks). */
+  onEffect(record: EffectRecord): void;
+  /** Whether the run was cancelled (shared by the step's tasks). */
+  cancelled(): boolean;
   effects: EffectRecord[];
   step: number;
   /** The step effects are journaled under and interrupts are raised in. */
@@ -185,7 +210,9 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
     ? null
     : { ...DEFAULT_RETRY_POLICY, ...node.options.retry };
   const maxAttempts = policy === null ? 1 : Math.max(1, Math.floor(policy.maxAttempts));
-  const resumes = request.resumes.filter((resume) => resume.taskId === task.id);
+  const resumes = request.resumes.length === 0
+    ? NO_RESUMES
+    : request.resumes.filter((resume) => resume.taskId === task.id);
   const threadId = request.run.threadId;
   for (let attempt = 1;; attempt++) {
     if (request.signal.aborted) return { kind: "aborted" };
@@ -210,12 +237,13 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       random: env.random,
       uuid: env.uuid,
       sleep: env.sleep,
-      onEffect: (record) => request.effects.push(record),
+      onEffect: request.onEffect,
       emit: (kind, data) => env.emit({ kind, step: request.step, task, data }),
-      cancelled: () => request.signal.aborted,
+      cancelled: request.cancelled,
       forward: (namespace, event) =>
         env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
       maxJsonDepth: env.maxJsonDepth,
+      ...(env.fence === undefined ? {} : { fence: env.fence }),
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

@@ -65,3 +65,4 @@ export {
   type UpdatesChunk,
 } from "./stream.ts";
 export { type CheckpointSource, type StateSnapshot } from "./time_travel.ts";
+export { type OwnershipSettings } from "./runtime_settings.ts";

@@ -26,7 +26,9 @@ import {
   InvalidArgumentError,
   isTerminal,
   type Json,
+  LeaseLostError,
   type Logger,
+  type MailRecord,
   OrisError,
   planNext,
   type ResumeAnswer,
@@ -34,6 +36,7 @@ import {
   type RunEvent,
   type RunMessage,
   type RunSnapshot,
+  serializeError,
   type StepResult,
   stepWrites,
   type Store,
@@ -48,6 +51,7 @@ import {
   type ExecutorEnv,
   type StepOutcome,
 } from "./executor.ts";
+import type { Fence } from "./leases.ts";
 import { Mailbox } from "./mailbox.ts";
 import type { Semaphore } from "./semaphore.ts";
 
@@ -67,6 +71,8 @@ export interface RunActorDeps extends Omit<ExecutorEnv, "emit"> {
   durability: Durability;
   stepLimit: number;
   logger: Logger;
+  /** The run's lease: every commit and effect record carries its fencing token. */
+  fence: Fence;
   /** Sees every event of every actor (metrics); never blocks passivation. */
   observe?: (event: ActorEvent) => void;
 }
@@ -121,6 +127,12 @@ export class RunActor {
    */
   #freshStep = -1;
   #decideEnv: DecideEnv | null = null;
+  /** Mailbox messages (of the store's durable mailbox) handed to this actor, by message. */
+  #acks = new WeakMap<RunMessage, number>();
+  /** The seq of the last mailbox message handed to this actor (0: none). */
+  #mailSeen = 0;
+  /** The mailbox message in hand, until a commit applies it. */
+  #ack: { message: RunMessage; seq: number } | undefined;
 
   constructor(run: RunSnapshot, deps: RunActorDeps) {
     this.threadId = run.threadId;
@@ -129,6 +141,7 @@ export class RunActor {
     this.#committer = createCommitter(deps.durability, {
       store: deps.store,
       threadId: run.threadId,
+      fence: deps.fence,
       onBackgroundFailure: (error) => this.#abort.abort(error),
     });
     this.#mailbox = new Mailbox((message) => this.#handle(message));
@@ -145,6 +158,16 @@ export class RunActor {
       (this.#mailbox.size === 1 && this.#lifecycle.state === "resting");
     return quiet && atRest(this.#run) && !this.#committer.pending &&
       this.#listeners.size === 0 && this.#restWaiters.length === 0;
+  }
+
+  /** The run's lease, whose token its writes carry. */
+  get fence(): Fence {
+    return this.#deps.fence;
+  }
+
+  /** Whether this actor applied messages of the store's mailbox. */
+  get handledMail(): boolean {
+    return this.#mailSeen > 0;
   }
 
   /** Whether the actor can no longer be used (a commit failed); the runtime drops it. */
@@ -172,6 +195,57 @@ export class RunActor {
       if (!isTerminal(this.#run.status)) this.#abort.abort(abortReason(this.threadId, message));
     }
     return this.#mailbox.send(message);
+  }
+
+  /**
+   * Applies a message of the store's mailbox (posted by another runtime) and
+   * answers it once: the commit that applies it marks it applied; a message
+   * that needed no commit, or was refused, is answered here. A message
+   * already handed to this actor is skipped; none is answered once the lease
+   * is lost (the next owner applies it).
+   */
+  async deliver(record: MailRecord): Promise<void> {
+    if (record.seq <= this.#mailSeen || this.broken) return;
+    this.#mailSeen = record.seq;
+    const message = record.message;
+    this.#acks.set(message, record.seq);
+    let refusal: unknown = null;
+    let acked = false;
+    try {
+      await this.send(message);
+      acked = !this.#acks.has(message);
+    } catch (error) {
+      if (error instanceof LeaseLostError || this.broken) return;
+      refusal = error;
+      acked = !this.#acks.has(message);
+    }
+    if (acked) return;
+    this.#acks.delete(message);
+    try {
+      await this.#deps.store.answerMessage(
+        this.threadId,
+        record.seq,
+        refusal === null
+          ? { status: "applied" }
+          : { status: "refused", error: serializeError(refusal) },
+        this.#deps.fence.token(),
+      );
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.#deps.fence.lost(error);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The run's lease was lost: the actor stops at once (its abort signal
+   * fires) and writes nothing more; its runtime drops it.
+   */
+  lose(error: LeaseLostError): void {
+    if (!isTerminal(this.#run.status)) this.#abort.abort(error);
+    this.#break(error);
   }
 
   /** Resolves when the run comes to rest with every commit landed. */
@@ -250,9 +324,12 @@ export class RunActor {
         this.#stepQueued = false;
         await this.#step();
       } else {
+        const seq = this.#acks.get(message);
+        this.#ack = seq === undefined ? undefined : { message, seq };
         await this.#process(message);
       }
     } finally {
+      this.#ack = undefined;
       if (atRest(this.#run) && this.#lifecycle.state !== "broken") await this.#settle();
     }
     return this.#run;
@@ -332,12 +409,20 @@ export class RunActor {
 
   /** Commits a decision's events; throws the error of a refused one. */
   async #commit(decision: Decision): Promise<void> {
+    const lifecycle = this.#lifecycle;
+    if (lifecycle.state === "broken") throw lifecycle.error;
     if (decision.kind === "refuse") throw decision.error;
     if (decision.kind !== "commit") {
       throw new OrisError("internal", `Cannot commit a decision to ${decision.kind}`);
     }
     if (decision.events.length === 0) return;
-    await this.#committer.commit(this.#run, decision.events, decision.run);
+    const ack = this.#ack;
+    await this.#committer.commit(this.#run, decision.events, decision.run, ack?.seq);
+    if (ack !== undefined) {
+      // The commit marks the message applied: it needs no other answer.
+      this.#ack = undefined;
+      this.#acks.delete(ack.message);
+    }
     this.#run = decision.run;
     this.#emit({ kind: "committed", events: decision.events, run: decision.run });
   }
@@ -448,10 +533,12 @@ export class RunActor {
     if (this.#lifecycle.state === "broken") return;
     const error = cause instanceof Error ? cause : new OrisError("internal", String(cause));
     this.#lifecycle = { state: "broken", error };
-    this.#deps.logger.error("A run's commit failed; its actor stops", {
-      thread_id: this.threadId,
-      error,
-    });
+    // A lost lease is logged once, by the runtime's lease keeper.
+    if (error instanceof LeaseLostError) this.#deps.fence.lost(error);
+    else {this.#deps.logger.error("A run's commit failed; its actor stops", {
+        thread_id: this.threadId,
+        error,
+      });}
     for (const waiter of this.#restWaiters.splice(0)) waiter.reject(error);
   }
 }

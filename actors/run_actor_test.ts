@@ -105,8 +105,10 @@ async function harness(
     state: plan.state,
     next: plan.next,
   });
+  const claim = await store.acquireLease(threadId, { owner: "test", ttlMs: 60_000 });
   const deps = {
     store: store as Store,
+    fence: { token: () => claim!.token, lost() {} },
     graph: spec,
     ids,
     limiter: new Semaphore(4),

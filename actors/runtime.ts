@@ -5,6 +5,10 @@
  * travel, verified replay, and recovery of runs left running by a previous
  * process. It is given its store; it never picks one.
  *
+ * A run executes here only while this runtime holds its lease (`run_owner.ts`):
+ * a message for a run another live runtime holds goes to the run's durable
+ * mailbox, and the caller waits on the run's log (`remote.ts`).
+ *
  * @module
  */
 
@@ -12,6 +16,7 @@ import {
   assertJson,
   checkMaxJsonDepth,
   createIdGenerator,
+  type CreateRunResult,
   currentSnapshot,
   DEFAULT_MAX_JSON_DEPTH,
   type IdGenerator,
@@ -23,29 +28,36 @@ import {
   OrisError,
   parseThreadId,
   payloadHash,
-  planStart,
   type ResumeAnswer,
   type RunDeadline,
   type RunMessage,
   type RunSnapshot,
-  type RunSummary,
   type ThreadId,
 } from "../kernel/mod.ts";
+import type { HeldLease } from "./leases.ts";
+import { OwnedElsewhere } from "./remote.ts";
+import { RunOwner } from "./run_owner.ts";
+import {
+  createRunIn,
+  deadlineOf,
+  publicResumeOptions,
+  publicRunOptions,
+  resumeAnswer,
+} from "./run_options.ts";
+import { resolveOwnership } from "./runtime_settings.ts";
 import { ActorRegistry } from "./actor_registry.ts";
 import type { Durability } from "./committer.ts";
-import { fingerprintOf, warnIfGraphChanged } from "./graph_change.ts";
+import { warnIfGraphChanged } from "./graph_change.ts";
 import { createJsonLogger } from "./logger.ts";
 import { replayRun } from "./replay.ts";
 import { type ActorEvent, RunActor } from "./run_actor.ts";
-import { checkDeadline, Deadlines, defaultSleep } from "./deadlines.ts";
+import { Deadlines, defaultSleep } from "./deadlines.ts";
 import { collectTrace, type RunResult, toResult, type TraceEvent } from "./run_result.ts";
 import type {
   CoreRuntimeOptions,
   GraphDefinition,
   InternalRunOptions,
-  RecoverReport,
   ResumeOptions,
-  RunOptions,
   Runtime,
   RuntimeInternals,
 } from "./runtime_api.ts";
@@ -132,7 +144,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     logger,
     async expire(threadId, message) {
       if (closed) return;
-      const actor = await registry.acquire(parseThreadId(threadId));
+      const actor = await acquire(parseThreadId(threadId));
+      // The runtime holding the run ends it (its own timer).
+      if (actor === null) return;
       try {
         if (!isTerminal(actor.run.status)) await actor.send(message);
       } finally {
@@ -140,12 +154,53 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       }
     },
   });
-  const registry = new ActorRegistry(async (threadId) => {
-    const loaded = await store.load(threadId);
-    if (loaded === null) throw new NotFoundError("run", threadId);
-    return makeActor(currentSnapshot(loaded), defaultDurability);
+  const registry: ActorRegistry = new ActorRegistry(async (threadId): Promise<RunActor> => {
+    const lease: HeldLease | null = await owner.leaseFor(threadId);
+    if (lease === null) throw new OwnedElsewhere(threadId);
+    try {
+      const loaded = await store.load(threadId);
+      if (loaded === null) throw new NotFoundError("run", threadId);
+      return makeActor(currentSnapshot(loaded), defaultDurability, lease);
+    } catch (error) {
+      void owner.keeper.release(threadId);
+      throw error;
+    }
+  }, (actor) => owner.dropped(actor));
+  const owner: RunOwner = new RunOwner({
+    store,
+    logger,
+    now,
+    settings: resolveOwnership(options),
+    registry,
+    graphNames: () => [...graphs.keys()],
+    execute(actor) {
+      // A run taken up starts a stretch of execution: the run's own deadline bounds it.
+      registry.pin(actor.threadId);
+      const disarm = deadlines.arm(actor);
+      actor.send({ type: "start" }).catch((error) =>
+        logger.error("Cannot take up a run", { thread_id: actor.threadId, error })
+      ).finally(() => {
+        actor.rest().then(disarm, disarm);
+        registry.release(actor);
+      });
+    },
   });
   let closed = false;
+
+  /** A run's actor here, pinned, or `null` when another runtime holds the run. */
+  async function acquire(threadId: ThreadId): Promise<RunActor | null> {
+    try {
+      return await registry.acquire(threadId);
+    } catch (error) {
+      if (error instanceof OwnedElsewhere) return null;
+      throw error;
+    }
+  }
+
+  /** The version of a run in the store (`0` for an unknown run). */
+  async function versionOf(threadId: ThreadId): Promise<number> {
+    return (await current(threadId))?.version ?? 0;
+  }
 
   for (const [name, graph] of Object.entries(options.graphs ?? {})) {
     const definition = "definition" in graph ? graph.definition : graph;
@@ -165,7 +220,12 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   }
 
   /** Makes a run's actor (its caller holds a pin) and arms the run's total deadline. */
-  function makeActor(run: RunSnapshot, durability: Durability, nested = false): RunActor {
+  function makeActor(
+    run: RunSnapshot,
+    durability: Durability,
+    lease: HeldLease,
+    nested = false,
+  ): RunActor {
     const graph = graphOf(run.graph).spec;
     warnIfGraphChanged(run, graph, logger);
     const actor = new RunActor(run, {
@@ -181,6 +241,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       uuid: () => crypto.randomUUID(),
       sleep,
       maxJsonDepth,
+      fence: lease,
       observe: (event) => {
         if (event.kind === "committed" && isTerminal(event.run.status)) {
           deadlines.ended(run.threadId);
@@ -192,9 +253,17 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return actor;
   }
 
-  async function send(threadId: string, message: RunMessage): Promise<RunSnapshot> {
+  async function send(
+    threadId: string,
+    message: Exclude<RunMessage, { type: "start" | "step" }>,
+  ): Promise<RunSnapshot> {
     checkOpen();
-    const actor = await registry.acquire(parseThreadId(threadId));
+    const id = parseThreadId(threadId);
+    const actor = await acquire(id);
+    if (actor === null) {
+      await owner.remote.send(id, message);
+      return (await current(id))!;
+    }
     try {
       return await actor.send(message);
     } finally {
@@ -244,35 +313,26 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     }
   }
 
+  /** Follows a run another runtime executes until it comes to rest, as `traced` does for an actor here. */
+  function elsewhere(
+    threadId: ThreadId,
+    fromSeq: number,
+    options: ResumeOptions & Pick<InternalRunOptions, "listener"> = {},
+  ): Promise<RunResult> {
+    return owner.remote.result(threadId, fromSeq, options);
+  }
+
   function hashOf(graphName: string, input: unknown): string {
     return payloadHash({ graph: graphName, input: (input ?? null) as Json });
   }
 
-  async function createInStore(
+  function createInStore(
     graph: GraphDefinition,
     threadId: ThreadId,
     input: unknown,
     options: InternalRunOptions,
-  ) {
-    const plan = options.initial ??
-      await planStart(graph.spec, graph.spec.schema.initial(input) as JsonObject, {
-        maxDepth: maxJsonDepth,
-      });
-    return await store.createRun({
-      type: "run.created",
-      v: 1,
-      at: now(),
-      threadId,
-      graph: graph.name,
-      input: (input ?? null) as Json,
-      payloadHash: hashOf(graph.name, input),
-      state: plan.state,
-      next: plan.next,
-      ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
-      ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
-      graphFingerprint: fingerprintOf(graph.spec),
-      ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
-    });
+  ): Promise<CreateRunResult> {
+    return createRunIn(store, graph, threadId, input, options, { now, maxJsonDepth });
   }
 
   /** Creates a run (idempotently) and returns its actor, pinned. */
@@ -300,8 +360,23 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       const { run, created } = await createInStore(graph, threadId, input, options);
       const current = registry.peek(threadId);
       if (current !== undefined) return await current;
-      const actor = makeActor(run, options.durability ?? defaultDurability, options.nested);
-      if (created) actor.markCreated();
+      const lease = await owner.leaseFor(threadId, options.nested === true);
+      if (lease === null) throw new OwnedElsewhere(threadId);
+      const again = registry.peek(threadId);
+      if (again !== undefined) return await again;
+      // Nobody else can have touched a run this runtime created and leased first.
+      const fresh = created && lease.tokenValue === 1;
+      let snapshot = run;
+      if (!fresh) {
+        const loaded = await store.load(threadId).catch((error) => {
+          void owner.keeper.release(threadId);
+          throw error;
+        });
+        snapshot = currentSnapshot(loaded!);
+      }
+      const durability = options.durability ?? defaultDurability;
+      const actor = makeActor(snapshot, durability, lease, options.nested);
+      if (fresh) actor.markCreated();
       registry.add(actor);
       return actor;
     } catch (error) {
@@ -315,7 +390,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     input: unknown,
     options: InternalRunOptions = {},
   ): Promise<RunResult> {
-    const actor = await create(graph, input, options);
+    let actor: RunActor;
+    try {
+      actor = await create(graph, input, options);
+    } catch (error) {
+      if (error instanceof OwnedElsewhere) return await elsewhere(error.threadId, 1, options);
+      throw error;
+    }
     return await traced(actor, () => actor.send({ type: "start" }), options);
   }
 
@@ -325,7 +406,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     options: ResumeOptions & Pick<InternalRunOptions, "listener"> = {},
   ): Promise<RunResult> {
     checkOpen();
-    const actor = await registry.acquire(parseThreadId(threadId));
+    const id = parseThreadId(threadId);
+    const actor = await acquire(id);
+    if (actor === null) {
+      const from = await versionOf(id) + 1;
+      await owner.remote.send(id, { type: "resume", answer });
+      return await elsewhere(id, from, options);
+    }
     return await traced(actor, () => actor.send({ type: "resume", answer }), options);
   }
 
@@ -342,56 +429,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return loaded === null ? null : currentSnapshot(loaded);
   }
 
-  /**
-   * Takes up runs: loads each run's actor and sends
-   * it `start` (whose own failures are logged); reports the runs it could
-   * not take up.
-   */
-  async function recoverRuns(runs: RunSummary[], report: RecoverReport): Promise<void> {
-    const runnable = runs.filter((run) => {
-      if (graphs.has(run.graph)) return true;
-      report.failed.push({
-        threadId: run.threadId,
-        graph: run.graph,
-        code: "not_found",
-        message: `Graph "${run.graph}" is not registered in this runtime`,
-      });
-      return false;
-    });
-    const loaded = await Promise.allSettled(
-      runnable.map((run) => registry.acquire(run.threadId)),
-    );
-    loaded.forEach((outcome, i) => {
-      const run = runnable[i]!;
-      if (outcome.status === "rejected") {
-        const error = outcome.reason;
-        report.failed.push({
-          threadId: run.threadId,
-          graph: run.graph,
-          code: error instanceof OrisError ? error.code : "internal",
-          message: error instanceof Error ? error.message : String(error),
-        });
-        return;
-      }
-      const actor = outcome.value;
-      report.recovered.push(run.threadId);
-      // A recovery starts a stretch of execution: the run's own deadline bounds it.
-      const disarm = deadlines.arm(actor);
-      actor.send({ type: "start" }).catch((error) =>
-        logger.error("Cannot take up a recovered run", { thread_id: run.threadId, error })
-      ).finally(() => {
-        actor.rest().then(disarm, disarm);
-        registry.release(actor);
-      });
-    });
-  }
-
   const internals: RuntimeInternals = {
     invoke,
     resume,
     async listen(threadId, listener) {
       checkOpen();
-      const actor = await registry.acquire(parseThreadId(threadId));
+      const id = parseThreadId(threadId);
+      const actor = await acquire(id);
+      if (actor === null) return owner.remote.follow(id, listener);
       const stop = actor.listen(listener);
       return () => {
         stop();
@@ -421,7 +466,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     graph: graphOf,
     async start(graph, input, options = {}) {
       const deadline = deadlineOf(options);
-      const actor = await create(graph, input, options);
+      let actor: RunActor;
+      try {
+        actor = await create(graph, input, options);
+      } catch (error) {
+        // It executes (or waits to) in another runtime.
+        if (error instanceof OwnedElsewhere) return (await current(error.threadId))!;
+        throw error;
+      }
       const disarm = deadlines.arm(actor, deadline);
       try {
         const run = await actor.send({ type: "start" });
@@ -452,18 +504,24 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       send(threadId, { type: "reject", interruptId, reason: reason ?? "interrupt rejected" }),
     async updateState(threadId, update, options = {}) {
       checkOpen();
-      const actor = await registry.acquire(parseThreadId(threadId));
+      const id = parseThreadId(threadId);
+      const actor = await acquire(id);
       try {
+        const run = actor?.run ?? await current(id);
+        if (run === null) throw new NotFoundError("run", id);
         const asNode = options.asNode ?? null;
-        if (asNode !== null && !graphOf(actor.run.graph).spec.nodes.has(asNode)) {
+        if (asNode !== null && !graphOf(run.graph).spec.nodes.has(asNode)) {
           throw new InvalidArgumentError(
             `Cannot update state as node "${asNode}": there is no such node`,
             { field: "asNode" },
           );
         }
-        return await actor.send({ type: "update", update: accept(update, "the update"), asNode });
+        const message = { type: "update", update: accept(update, "the update"), asNode } as const;
+        if (actor !== null) return await actor.send(message);
+        await owner.remote.send(id, message);
+        return (await current(id))!;
       } finally {
-        registry.release(actor);
+        if (actor !== null) registry.release(actor);
       }
     },
     async fork(threadId, options) {
@@ -491,7 +549,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     },
     async wait(threadId) {
       checkOpen();
-      const actor = await registry.acquire(parseThreadId(threadId));
+      const id = parseThreadId(threadId);
+      const actor = await acquire(id);
+      if (actor === null) return await elsewhere(id, await versionOf(id) + 1);
       return await traced(actor, () => Promise.resolve(), {}, false);
     },
     get: (threadId) => current(parseThreadId(threadId)),
@@ -510,28 +570,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
         maxJsonDepth,
       });
     },
-    async recover() {
+    recover() {
       checkOpen();
-      const report: RecoverReport = { recovered: [], failed: [] };
-      const found: RunSummary[] = [];
-      for (const status of ["running", "queued"] as const) {
-        let cursor: string | null = null;
-        do {
-          const page = await store.listRuns({ status, limit: 500, cursor });
-          found.push(...page.items);
-          cursor = page.nextCursor;
-        } while (cursor !== null);
-      }
-      await recoverRuns(found, report);
-      for (const failure of report.failed) {
-        logger.warn("Cannot recover a run; it is left as it is", {
-          thread_id: failure.threadId,
-          graph: failure.graph,
-          code: failure.code,
-          error: failure.message,
-        });
-      }
-      return report;
+      return owner.recover();
     },
     activeRuns: () => registry.size,
     queueDepth: () => limiter.waiting,
@@ -539,8 +580,10 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       if (closed) return;
       closed = true;
       deadlines.close();
+      await owner.close();
       const actors = await registry.clear();
       await Promise.all(actors.map((actor) => actor.drain()));
+      await owner.release();
       if (options.closeStore === true) await store.close();
     },
     [Symbol.asyncDispose]() {
@@ -551,43 +594,4 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   return runtime;
 }
 
-/** Keeps only the public fields of run options (internal ones come through `internalsOf`). */
-function publicRunOptions(options: RunOptions): InternalRunOptions {
-  const { threadId, durability, metadata, parentContext, deadline } = options;
-  return {
-    ...(threadId === undefined ? {} : { threadId }),
-    ...(durability === undefined ? {} : { durability }),
-    ...(metadata === undefined ? {} : { metadata }),
-    ...(parentContext === undefined ? {} : { parentContext }),
-    ...(deadline === undefined ? {} : { deadline }),
-  };
-}
-
-function publicResumeOptions(options: ResumeOptions): ResumeOptions {
-  const { parentContext, deadline } = options;
-  return {
-    ...(parentContext === undefined ? {} : { parentContext }),
-    ...(deadline === undefined ? {} : { deadline }),
-  };
-}
-
-/** A call's deadline, checked (`undefined`: the run's own applies). */
-function deadlineOf(options: ResumeOptions): RunDeadline | undefined {
-  return options.deadline === undefined ? undefined : checkDeadline(options.deadline);
-}
-
-/**
- * The answer a resume with one value gives: the value for the only pending
- * interrupt (no value: lift a pause, or answer `null`).
- *
- * @internal Used by the runtime, `CompiledGraph` and streams.
- * @param value The caller's value.
- * @param maxJsonDepth The runtime's nesting limit.
- * @returns The answer.
- * @throws {InvalidArgumentError} when the value is not JSON, or nests too deep.
- */
-export function resumeAnswer(value: unknown, maxJsonDepth: number): ResumeAnswer {
-  if (value === undefined) return { kind: "value" };
-  assertJson(value, "the resume value", { maxDepth: maxJsonDepth });
-  return { kind: "value", value };
-}
+export { resumeAnswer } from "./run_options.ts";

@@ -23,6 +23,7 @@ import type { ReplayReport } from "./replay.ts";
 import type { ActorEvent } from "./run_actor.ts";
 import type { RunResult } from "./run_result.ts";
 import type { StateSnapshot } from "./time_travel.ts";
+import type { OwnershipSettings } from "./runtime_settings.ts";
 
 /** A graph the runtime can run: its name and its compiled spec. */
 export interface GraphDefinition {
@@ -32,8 +33,12 @@ export interface GraphDefinition {
   readonly spec: GraphSpec<NodeContext>;
 }
 
-/** What a runtime can be told besides its store: graphs, limits, durability, logger, clock. */
-export interface RuntimeSettings {
+/**
+ * What a runtime can be told besides its store: graphs, limits, durability,
+ * logger, clock, and how it shares the store with other runtimes (see
+ * {@linkcode OwnershipSettings}).
+ */
+export interface RuntimeSettings extends OwnershipSettings {
   /** Graphs by name (more can be added with `register`). */
   graphs?: Record<string, GraphDefinition | { readonly definition: GraphDefinition }>;
   /**
@@ -230,7 +235,9 @@ export interface Runtime extends AsyncDisposable {
    */
   replay(threadId: string, options?: { checkpointId?: string }): Promise<ReplayReport>;
   /**
-   * Takes up every run left `queued` or `running` in the store; reports the
+   * Takes up the runs left `queued` or `running` in the store that no live
+   * runtime holds (unowned, or their owner's lease expired), and from then on
+   * keeps claiming such runs (safe in any number of processes); reports the
    * runs it took up and those it could not (their graph is not registered,
    * say), which it leaves untouched.
    */

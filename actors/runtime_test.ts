@@ -124,9 +124,10 @@ Deno.test("Runtime.recover() resumes a run left running by another runtime", asy
   await using store = new MemoryStore();
   let aCalls = 0;
 
-  // Runtime A "crashes": its node blocks forever, and it is never closed.
+  // Runtime A "crashes": its node blocks forever, it can no longer renew its
+  // leases (as if its process froze), and it is never closed.
   const blocked = Promise.withResolvers<void>();
-  const runtimeA = createRuntime({ store });
+  const runtimeA = createRuntime({ store: cutOff(store), leaseTtlMs: 300 });
   chain(runtimeA, {
     b: () => {
       blocked.resolve();
@@ -148,6 +149,7 @@ Deno.test("Runtime.recover() resumes a run left running by another runtime", asy
       return { log: ["a"] };
     },
   });
+  await leaseExpired(store, "crashed");
   const { recovered } = await runtimeB.recover();
   assert.ok(recovered.includes("crashed" as ThreadId));
   const result = await runtimeB.wait("crashed");
@@ -540,3 +542,23 @@ Deno.test("createRuntime() durability given to invoke overrides the runtime's", 
     assert.deepEqual(await committedSteps(store, "t"), [1, 2, 3]);
   }
 });
+
+/** The store as a runtime cut off from it for lease renewals sees it (a frozen or partitioned process). */
+function cutOff(store: MemoryStore): MemoryStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === "renewLeases") return () => Promise.reject(new Error("cut off"));
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Resolves once no live runtime holds the run's lease (the store's state, polled). */
+async function leaseExpired(store: MemoryStore, threadId: string): Promise<void> {
+  for (;;) {
+    const lease = await store.getLease(threadId as ThreadId);
+    if (lease === null || lease.expiresAt <= Date.now()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -25,7 +25,9 @@ export interface RunTrace {
 
 /**
  * Starts the span of a call on a run (a child of the active context, so an
- * incoming `traceparent` becomes its parent).
+ * incoming `traceparent` becomes its parent). When that span does not record
+ * (no tracer provider is installed, or its sampler dropped the run), no step
+ * or node span is made either: the returned trace does nothing per event.
  *
  * @internal Used by the runtime.
  * @param threadId The run.
@@ -39,6 +41,7 @@ export function traceRun(threadId: string, parent?: Context): RunTrace {
     { attributes: { "oris.thread_id": threadId } },
     base,
   );
+  if (!runSpan.isRecording()) return quiet(runSpan);
   const runContext = trace.setSpan(base, runSpan);
   let stepSpan: Span | null = null;
   let stepContext = runContext;
@@ -113,5 +116,14 @@ export function traceRun(threadId: string, parent?: Context): RunTrace {
       });
       runSpan.end();
     },
+  };
+}
+
+/** The trace of a run whose span does not record: nothing per event, the span ended at the end. */
+function quiet(runSpan: Span): RunTrace {
+  return {
+    observe() {},
+    end: () => runSpan.end(),
+    fail: () => runSpan.end(),
   };
 }

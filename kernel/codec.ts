@@ -100,6 +100,22 @@ export function encodeAppend(
   snapshot: RunSnapshot,
   writeSnapshot: boolean | ((eventBytes: number) => boolean) = true,
 ): EncodedAppend {
+  return encodeChecked(threadId, expectedVersion, events, snapshot, writeSnapshot, false);
+}
+
+/**
+ * {@linkcode encodeAppend}, where `json` says that the events and the
+ * snapshot were checked to be JSON already (a creation: its event was
+ * checked, and its snapshot is made of it), so they are only encoded.
+ */
+function encodeChecked(
+  threadId: ThreadId,
+  expectedVersion: number,
+  events: readonly RunEvent[],
+  snapshot: RunSnapshot,
+  writeSnapshot: boolean | ((eventBytes: number) => boolean),
+  json: boolean,
+): EncodedAppend {
   parseThreadId(threadId);
   if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
     throw new InvalidArgumentError(
@@ -113,7 +129,7 @@ export function encodeAppend(
     throw new InvalidArgumentError("Cannot append: no events given", { field: "events" });
   }
   const encoded = events.map((event, i): EncodedEvent => {
-    const json = encodeJson(event, `event ${i + 1} of the append`);
+    const text = json ? JSON.stringify(event) : encodeJson(event, `event ${i + 1} of the append`);
     if (
       !isJsonObject(event as unknown) || typeof event.type !== "string" ||
       !Number.isFinite(event.at)
@@ -122,7 +138,7 @@ export function encodeAppend(
         field: "events",
       });
     }
-    return { seq: expectedVersion + i + 1, type: event.type, at: event.at, json };
+    return { seq: expectedVersion + i + 1, type: event.type, at: event.at, json: text };
   });
   const version = expectedVersion + events.length;
   if (snapshot?.threadId !== threadId || snapshot.version !== version) {
@@ -156,7 +172,11 @@ export function encodeAppend(
   let eventBytes = 0;
   for (const item of encoded) eventBytes += item.json.length;
   const due = typeof writeSnapshot === "function" ? writeSnapshot(eventBytes) : writeSnapshot;
-  const snapshotJson = due ? encodeJson(snapshot, "snapshot") : null;
+  const snapshotJson = !due
+    ? null
+    : json
+    ? JSON.stringify(snapshot)
+    : encodeJson(snapshot, "snapshot");
   return {
     threadId,
     expectedVersion,
@@ -208,7 +228,8 @@ export function encodeCreate(event: RunCreatedEvent): EncodedAppend {
       field: "payloadHash",
     });
   }
-  return encodeAppend(threadId, 0, [event], fold(null, event));
+  // The event was checked above, and its snapshot is made of it: both are only encoded.
+  return encodeChecked(threadId, 0, [event], fold(null, event), true, true);
 }
 
 /**

@@ -114,11 +114,11 @@ export interface ListInterruptsOptions extends PageOptions {
   threadId?: string;
 }
 
-/** A role of the control-plane API. */
-export type Role = "admin" | "operator" | "worker";
+/** A role of the control-plane API (`viewer` reads, `operator` also acts, `admin` also manages keys). */
+export type Role = "admin" | "operator" | "viewer" | "worker";
 
 /** Every {@linkcode Role}. */
-export const ROLES: readonly Role[] = ["admin", "operator", "worker"];
+export const ROLES: readonly Role[] = ["admin", "operator", "viewer", "worker"];
 
 /** A stored API key. The secret is never stored, only its hash. */
 export interface ApiKeyRecord {

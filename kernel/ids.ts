@@ -56,8 +56,22 @@ export const ID_PATTERN: RegExp = /^(?!\.+$)[A-Za-z0-9\-_.:]{1,128}$/;
  * ```
  */
 export function isValidId(value: unknown): value is string {
-  return typeof value === "string" && ID_PATTERN.test(value);
+  if (typeof value !== "string" || value.length === 0 || value.length > 128) return false;
+  // `ID_PATTERN`, by character codes: ids are checked at every layer of every step.
+  let dots = 0;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 128 || ID_CHARS[code] === 0) return false;
+    if (code === 46) dots++;
+  }
+  return dots < value.length;
 }
+
+/** 1 for the characters an id may hold (`[A-Za-z0-9-_.:]`), by character code. */
+const ID_CHARS = Uint8Array.from(
+  { length: 128 },
+  (_, code) => /[A-Za-z0-9\-_.:]/.test(String.fromCharCode(code)) ? 1 : 0,
+);
 
 function parseId(value: unknown, field: string): string {
   if (typeof value !== "string") {
@@ -69,7 +83,7 @@ function parseId(value: unknown, field: string): string {
       field,
     });
   }
-  if (!ID_PATTERN.test(value)) {
+  if (!isValidId(value)) {
     throw new InvalidArgumentError(
       /^\.+$/.test(value)
         ? `${field} must not be made only of dots, got ${JSON.stringify(value)}`
@@ -209,6 +223,7 @@ export interface IdGenerator {
 }
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CROCKFORD_CODES = Array.from(CROCKFORD, (digit) => digit.charCodeAt(0));
 const MAX_TIME = 2 ** 48 - 1;
 
 /**
@@ -235,7 +250,8 @@ export function createIdGenerator(source: IdSource): IdGenerator {
   let lastTime = -1;
   const random = new Array<number>(16).fill(0);
 
-  function ulid(): string {
+  /** A new ULID after `prefix` (character codes), as one flat string. */
+  function next(prefix: readonly number[]): string {
     let time = Math.floor(source.now());
     if (!Number.isSafeInteger(time) || time < 0 || time > MAX_TIME) {
       throw new RangeError(`Cannot make an id: the clock returned ${time}`);
@@ -250,14 +266,19 @@ export function createIdGenerator(source: IdSource): IdGenerator {
       fillRandom();
     }
     lastTime = time;
-    let timePart = "";
-    for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) {
-      timePart = CROCKFORD[t % 32] + timePart;
+    // One flat string from character codes: no string per digit, and ids
+    // checked later (character by character) need no flattening.
+    const codes = prefix.length === 3 ? prefixed : plain;
+    const at = prefix.length;
+    for (let i = 0; i < at; i++) codes[i] = prefix[i]!;
+    for (let i = 9, t = time; i >= 0; i--, t = Math.floor(t / 32)) {
+      codes[at + i] = CROCKFORD_CODES[t % 32]!;
     }
-    let id = timePart;
-    for (let i = 0; i < 16; i++) id += CROCKFORD[random[i]!];
-    return id;
+    for (let i = 0; i < 16; i++) codes[at + 10 + i] = CROCKFORD_CODES[random[i]!]!;
+    return String.fromCharCode.apply(null, codes);
   }
+  const plain = new Array<number>(26).fill(0);
+  const prefixed = new Array<number>(29).fill(0);
 
   const buffer = new Uint8Array(16);
   function fillRandom(): void {
@@ -268,12 +289,18 @@ export function createIdGenerator(source: IdSource): IdGenerator {
   }
 
   return {
-    checkpointId: () => `cp_${ulid()}` as CheckpointId,
-    attemptId: () => `at_${ulid()}` as AttemptId,
-    interruptId: () => `in_${ulid()}` as InterruptId,
-    ulid,
+    checkpointId: () => next(CP) as CheckpointId,
+    attemptId: () => next(AT) as AttemptId,
+    interruptId: () => next(IN) as InterruptId,
+    ulid: () => next(NO_PREFIX),
   };
 }
+
+const codesOf = (text: string) => Array.from(text, (char) => char.charCodeAt(0));
+const CP = codesOf("cp_");
+const AT = codesOf("at_");
+const IN = codesOf("in_");
+const NO_PREFIX: number[] = [];
 
 function increment(digits: number[]): boolean {
   for (let i = digits.length - 1; i >= 0; i--) {

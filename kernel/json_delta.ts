@@ -64,17 +64,22 @@ function diffObject(before: JsonObject, after: JsonObject): JsonDelta | null {
       count++;
     }
   }
-  const removed = Object.keys(before).filter((key) =>
-    before[key] !== undefined && (!Object.hasOwn(after, key) || after[key] === undefined)
-  );
-  if (count === 0 && removed.length === 0) return null;
-  return removed.length === 0 ? { $obj: changed } : { $obj: changed, $del: removed };
+  let removed: string[] | null = null;
+  for (const key in before) {
+    if (!Object.hasOwn(before, key) || before[key] === undefined) continue;
+    if (Object.hasOwn(after, key) && after[key] !== undefined) continue;
+    (removed ??= []).push(key);
+  }
+  if (count === 0 && removed === null) return null;
+  return removed === null ? { $obj: changed } : { $obj: changed, $del: removed };
 }
 
 function diffArray(before: Json[], after: Json[]): JsonDelta | null {
   const items: [number, JsonDelta][] = [];
   const shared = Math.min(before.length, after.length);
   for (let i = 0; i < shared; i++) {
+    // Reducers that append keep the items they had: most items are the same value.
+    if (before[i] === after[i]) continue;
     const delta = diffJson(before[i]!, after[i]!);
     if (delta !== null) items.push([i, delta]);
   }
@@ -120,13 +125,17 @@ export function applyJsonDelta(before: Json, delta: JsonDelta): Json {
     const result: JsonObject = isJsonObject(before) ? { ...before } : {};
     for (const key of Object.keys(changes)) {
       const value = applyJsonDelta(Object.hasOwn(result, key) ? result[key]! : null, changes[key]!);
-      // Defined, not assigned: a `__proto__` key must stay a plain property.
-      Object.defineProperty(result, key, {
-        value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      if (key !== "__proto__") {
+        result[key] = value;
+      } else {
+        // Defined, not assigned: a `__proto__` key must stay a plain property.
+        Object.defineProperty(result, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
     }
     for (const key of removed) delete result[key];
     return result;

@@ -20,6 +20,10 @@
  *   released.
  * - **Signals** wake runtimes (mail posted, a message answered, work to
  *   claim); they may be lost, so runtimes also poll.
+ * - **Timers**: each store keeps with a run when it next needs a runtime
+ *   although no message comes ({@linkcode wakeAtOf}: its total deadline), so
+ *   that a run at rest is claimed when that time is due, in whichever process
+ *   claims it.
  *
  * The helpers below keep the adapters' validation identical.
  *
@@ -31,6 +35,7 @@ import type { RunMessage } from "./decide.ts";
 import { parseThreadId, type ThreadId } from "./ids.ts";
 import { encodeJson, isJsonObject, type JsonObject } from "./json.ts";
 import type { SerializedError } from "./store.ts";
+import { isTerminal, type RunSnapshot } from "./snapshot.ts";
 
 /** A runtime's hold on a run. */
 export interface Lease {
@@ -239,6 +244,41 @@ export function schedulingOf(metadata: JsonObject | undefined): Scheduling {
     priority: typeof priority === "number" && Number.isSafeInteger(priority) ? priority : 0,
     tenantId: typeof tenant === "string" && tenant.length > 0 ? tenant : null,
   };
+}
+
+/**
+ * When a run needs a runtime although no message comes for it: when its
+ * `total` deadline passes (`createdAt + deadline.ms`) while it has not
+ * ended, whether it executes or waits at an interrupt or a pause; `null`
+ * for a run that has ended or has no total deadline. (An `execution`
+ * deadline counts only while the run executes, in the runtime that executes
+ * it; a `ctx.sleep` is inside a step that its holder executes, and its
+ * wake-up time is journaled.) Every store keeps this with the run as it
+ * writes it, and claims a run whose time is due (`claimRuns`).
+ *
+ * @param run The run (its status, creation time and deadline).
+ * @returns The time (ms, on the run's clock), or `null`.
+ *
+ * @example
+ * ```ts
+ * import { wakeAtOf } from "./ownership.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const deadline = { ms: 500, status: "failed", scope: "total" } as const;
+ * assert.equal(wakeAtOf({ status: "interrupted", createdAt: 1_000, deadline }), 1_500);
+ * assert.equal(wakeAtOf({ status: "completed", createdAt: 1_000, deadline }), null);
+ * assert.equal(
+ *   wakeAtOf({ status: "running", createdAt: 1_000, deadline: { ...deadline, scope: "execution" } }),
+ *   null,
+ * );
+ * ```
+ */
+export function wakeAtOf(
+  run: Pick<RunSnapshot, "status" | "createdAt" | "deadline">,
+): number | null {
+  const deadline = run.deadline;
+  if (deadline === undefined || deadline.scope !== "total" || isTerminal(run.status)) return null;
+  return run.createdAt + deadline.ms;
 }
 
 /**

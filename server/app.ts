@@ -37,6 +37,7 @@ import {
 import type { ApiDeps, ServerStore } from "./api.ts";
 import type { AuthConfig } from "./auth.ts";
 import type { ServerEnv } from "./env.ts";
+import { serveConsole } from "./console.ts";
 import { errorHandler } from "./error_handler.ts";
 import { startCredentials } from "./credentials.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
@@ -51,7 +52,9 @@ import { notFound } from "./not_found.ts";
 import { type RouteDef, routeHandler } from "./route.ts";
 import { createRouteMatcher, matchRoute, type RouteMatcher } from "./route_match.ts";
 import { auditRoutes } from "./routes/audit.ts";
+import { graphRoutes } from "./routes/graphs.ts";
 import { keyRoutes } from "./routes/keys.ts";
+import { inspectRoutes } from "./routes/inspect.ts";
 import { interruptRoutes } from "./routes/interrupts.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { timeTravelRoutes } from "./routes/time_travel.ts";
@@ -103,6 +106,11 @@ export interface ServerOptions {
    * to `retryMaxMs` (default 5000).
    */
   auditQueue?: { maxEntries?: number; retryInitialMs?: number; retryMaxMs?: number };
+  /**
+   * Serves the operator console at `/console/` (static files; it calls this API).
+   * @default {true}
+   */
+  console?: boolean;
 }
 
 /** The HTTP side of the server: a fetch handler, and `request()` for tests. */
@@ -233,14 +241,21 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     logger,
     onDropped: (reason) => metrics.observeAuditDropped(reason),
   });
-  const metrics = createMetrics(runtime, { auditQueueDepth: () => auditQueue.depth });
+  const metrics = createMetrics(runtime, {
+    auditQueueDepth: () => auditQueue.depth,
+    queueStats: () => store.queueStats(),
+    clock: now,
+    logger,
+  });
   const routes: RouteDef[] = [
     ...jobRoutes(deps, { keepAliveMs }),
     ...timeTravelRoutes(deps),
+    ...inspectRoutes(deps),
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),
-    ...workerRoutes(deps, workerMetrics(metrics.registry, store, logger)),
+    ...workerRoutes(deps, workerMetrics(metrics.registry)),
+    ...graphRoutes(deps, { authEnabled, routes: () => routes }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
   const access: AuthOptions | null = authEnabled ? { config: credentials, store } : null;
@@ -264,6 +279,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
   for (const def of routes) {
     app.on(def.method, [def.path], ...pipeline(def, parts));
   }
+  if (options.console ?? true) serveConsole(app);
   app.notFound(unmatched);
   app.onError(onError);
 

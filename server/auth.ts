@@ -125,8 +125,10 @@ async function apiKeyPrincipal(
  * Whether a role may call a method on a path.
  *
  * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*`, `/v1/dlq*`,
- * `GET /v1/attempts*` and `GET /v1/audit/logs`. worker: `POST /v1/workers*`
- * only (so a worker's key cannot touch jobs or interrupts).
+ * `GET /v1/attempts*`, `GET /v1/graphs*` and `GET /v1/audit/logs`. viewer:
+ * `GET` of jobs, interrupts, graphs and the audit log. worker:
+ * `POST /v1/workers*` only (so a worker's key cannot touch jobs or
+ * interrupts). Every role may ask `GET /v1/whoami`.
  *
  * @param role The caller's role.
  * @param method The HTTP method.
@@ -140,18 +142,26 @@ async function apiKeyPrincipal(
  *
  * assert.ok(authorize("operator", "POST", "/v1/jobs/run"));
  * assert.ok(!authorize("operator", "POST", "/v1/audit/logs"));
+ * assert.ok(authorize("viewer", "GET", "/v1/jobs/t-1/timeline"));
+ * assert.ok(!authorize("viewer", "POST", "/v1/jobs/t-1/cancel"));
  * assert.ok(!authorize("worker", "GET", "/v1/jobs"));
  * assert.ok(authorize("worker", "POST", "/v1/workers/poll"));
  * ```
  */
 export function authorize(role: Role, method: string, path: string): boolean {
   const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
+  if (method === "GET" && path === "/v1/whoami") return true;
+  const reads = method === "GET" &&
+    (under("/v1/jobs") || under("/v1/interrupts") || under("/v1/graphs") ||
+      path === "/v1/audit/logs");
   switch (role) {
     case "admin":
       return true;
     case "operator":
-      return under("/v1/jobs") || under("/v1/interrupts") || under("/v1/dlq") ||
-        (method === "GET" && (path === "/v1/audit/logs" || under("/v1/attempts")));
+      return reads || under("/v1/jobs") || under("/v1/interrupts") || under("/v1/dlq") ||
+        (method === "GET" && under("/v1/attempts"));
+    case "viewer":
+      return reads;
     case "worker":
       return method === "POST" && under("/v1/workers");
   }

@@ -1,7 +1,8 @@
 /**
  * The Hono environment of the v1 API: the per-request variables that the
- * middleware set and later middleware and handlers read (`c.var.trace`,
- * `c.get("principal")`), typed once here.
+ * middleware set and later middleware and handlers read with `c.get("trace")`
+ * (not `c.var.trace`: Hono builds a new object of all variables at each
+ * `c.var`), typed once here.
  *
  * @module
  */

@@ -89,6 +89,24 @@ export const SETTINGS: readonly Setting[] = [
   },
   { name: "ORIS_ACCESS_LOG", default: "false", meaning: "true: one JSON line per request" },
   {
+    name: "ORIS_OWNER_ID",
+    meaning: "this process's owner id for run leases (default: <hostname>-<pid>-<random>)",
+  },
+  {
+    name: "ORIS_LEASE_TTL_MS",
+    default: "15000",
+    meaning: "how long a run's lease lasts unless renewed (renewed every third)",
+  },
+  {
+    name: "ORIS_MAX_ACTIVE_RUNS",
+    default: "64",
+    meaning: "runs this process executes at most (others stay queued)",
+  },
+  {
+    name: "ORIS_TENANT_MAX_ACTIVE_RUNS",
+    meaning: "runs of one tenant_id executing at once across all processes (no cap when unset)",
+  },
+  {
     name: "ORIS_GRAPHS",
     meaning: "graph modules to serve (paths or URLs, comma-separated; or --graphs)",
   },
@@ -135,6 +153,15 @@ export function configHelp(): string {
 
 const optional = z.string().trim().min(1).optional();
 
+/** A whole number setting from `min` (with its default, when it has one). */
+function wholeNumber(min: number, fallback?: string) {
+  const error = `must be a whole number from ${min}`;
+  const text = z.string().trim().regex(/^\d{1,9}$/, { error });
+  return (fallback === undefined ? text : text.default(fallback)).transform(Number).pipe(
+    z.int().min(min, { error }),
+  );
+}
+
 /** The server's configuration, from the environment. */
 export const ConfigSchema = z.object({
   ORIS_SERVER_ADDR: z.string().default("127.0.0.1:8080").transform((value, ctx) => {
@@ -175,6 +202,10 @@ export const ConfigSchema = z.object({
       { error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}` },
     ),
   ),
+  ORIS_OWNER_ID: z.string().trim().min(1).max(200).optional(),
+  ORIS_LEASE_TTL_MS: wholeNumber(3, "15000"),
+  ORIS_MAX_ACTIVE_RUNS: wholeNumber(1, "64"),
+  ORIS_TENANT_MAX_ACTIVE_RUNS: wholeNumber(1).optional(),
   ORIS_ACCESS_LOG: z.enum(["true", "false", "1", "0"], {
     error: () => "must be true or false",
   }).default("false").transform((value) => value === "true" || value === "1"),
@@ -299,7 +330,17 @@ export async function main(
   let runtime: Runtime | null = null;
   try {
     await store.ping();
-    runtime = createRuntime({ store, logger, maxJsonDepth: config.ORIS_MAX_JSON_DEPTH });
+    runtime = createRuntime({
+      store,
+      logger,
+      maxJsonDepth: config.ORIS_MAX_JSON_DEPTH,
+      ...(config.ORIS_OWNER_ID === undefined ? {} : { ownerId: config.ORIS_OWNER_ID }),
+      leaseTtlMs: config.ORIS_LEASE_TTL_MS,
+      maxActiveRuns: config.ORIS_MAX_ACTIVE_RUNS,
+      ...(config.ORIS_TENANT_MAX_ACTIVE_RUNS === undefined
+        ? {}
+        : { tenantMaxActiveRuns: config.ORIS_TENANT_MAX_ACTIVE_RUNS }),
+    });
     const modules = config.ORIS_GRAPHS ?? [];
     const graphs = await loadGraphModules(modules, options.cwd ?? Deno.cwd());
     for (const graph of graphs) runtime.register(graph);

@@ -1,13 +1,16 @@
 /**
  * Prometheus metrics through prom-client: HTTP requests, steps and their
- * latency, run status changes, queue depth and active runs, and the audit
- * entries waiting for the store or dropped.
+ * latency, run status changes, steps waiting for a place to execute, active
+ * runs, the runs queued in the store (every process's: how many, and how
+ * long the oldest has waited; read from the store at scrape time), and the
+ * audit entries waiting for the store or dropped.
  *
  * @module
  */
 
 import client from "prom-client";
 import { type ActorEvent, internalsOf, type Runtime } from "../actors/mod.ts";
+import type { Logger, QueueStats } from "../kernel/mod.ts";
 
 /** The server's metrics. */
 export interface ServerMetrics {
@@ -20,6 +23,9 @@ export interface ServerMetrics {
   /** Stops observing the runtime. */
   close(): void;
 }
+
+/** How long a scrape waits for the store's queue statistics before reporting them unknown. */
+const QUEUE_STATS_BOUND_MS = 2_000;
 
 const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -46,6 +52,18 @@ export interface MetricsOptions {
    * @default {always 0}
    */
   auditQueueDepth?: () => number;
+  /**
+   * The store's queue of runs waiting to start, read at each scrape (no
+   * queue series without it).
+   */
+  queueStats?: () => Promise<QueueStats>;
+  /**
+   * The wall clock the queue's creation times are on, in ms.
+   * @default {Date.now}
+   */
+  clock?: () => number;
+  /** Where a failure to read the queue statistics is logged (the scrape still answers). */
+  logger?: Logger;
 }
 
 /**
@@ -58,6 +76,9 @@ export interface MetricsOptions {
 export function createMetrics(runtime: Runtime, options: MetricsOptions = {}): ServerMetrics {
   const { now = () => performance.now(), auditQueueDepth = () => 0 } = options;
   const registry = new client.Registry();
+  if (options.queueStats !== undefined) {
+    queueGauges(registry, options.queueStats, options.clock ?? (() => Date.now()), options.logger);
+  }
   const requests = new client.Counter({
     name: "oris_http_requests_total",
     help: "HTTP requests by method, route and status",
@@ -157,4 +178,61 @@ export function createMetrics(runtime: Runtime, options: MetricsOptions = {}): S
     },
     close: stop,
   };
+}
+
+/**
+ * The gauges of the store's queue: how many runs are queued, and how long
+ * the oldest has waited (0 when none is). One read of the store serves both
+ * gauges of a scrape; when it fails or takes longer than a bound, both are
+ * NaN for that scrape and the failure is logged.
+ */
+function queueGauges(
+  registry: client.Registry,
+  queueStats: () => Promise<QueueStats>,
+  clock: () => number,
+  logger: Logger | undefined,
+): void {
+  let reading: Promise<QueueStats | null> | null = null;
+  const read = (): Promise<QueueStats | null> => {
+    reading ??= bounded(queueStats(), QUEUE_STATS_BOUND_MS).catch((error) => {
+      logger?.warn("queue statistics unavailable for /metrics", { error });
+      return null;
+    }).finally(() => {
+      reading = null;
+    });
+    return reading;
+  };
+  new client.Gauge({
+    name: "oris_queued_runs",
+    help: "Runs queued in the store, waiting for a runtime to start them (all processes')",
+    registers: [registry],
+    async collect() {
+      const stats = await read();
+      this.set(stats === null ? NaN : stats.depth);
+    },
+  });
+  new client.Gauge({
+    name: "oris_queued_run_oldest_age_ms",
+    help: "How long the oldest queued run has waited since it was created, in ms (0: none)",
+    registers: [registry],
+    async collect() {
+      const stats = await read();
+      this.set(
+        stats === null
+          ? NaN
+          : stats.oldestCreatedAt === null
+          ? 0
+          : Math.max(0, clock() - stats.oldestCreatedAt),
+      );
+    },
+  });
+}
+
+/** Resolves as `promise` does, or rejects when `ms` pass first. */
+function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

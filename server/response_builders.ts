@@ -146,8 +146,13 @@ export function checkpointView(record: CheckpointRecord): z.infer<typeof Checkpo
   };
 }
 
-/** The node of a journal task path (`<step>:<node>[#<send>][~<attempt>]`). */
-function nodeOfTaskPath(path: string): string {
+/**
+ * The node of a journal task path (`<step>:<node>[#<send>][~<attempt>]`).
+ *
+ * @param path The task path.
+ * @returns The node's name.
+ */
+export function nodeOfTaskPath(path: string): string {
   return path.replace(/^\d+:/, "").replace(/~\d+$/, "").replace(/#\d+$/, "");
 }
 

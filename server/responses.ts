@@ -405,6 +405,74 @@ export const CreatedApiKey = ApiKey.extend({
   secret: z.string().describe("Send as x-api-key with x-api-key-id; it is not shown again"),
 });
 
+/** One change between two states (`GET /v1/jobs/:thread_id/diff`). */
+const StateChange = z.object({
+  path: z.array(z.union([z.string(), z.int()])).describe("Keys and indexes from the state's root"),
+  op: z.enum(["add", "remove", "replace"]),
+  before: JsonValue.optional().describe("The value before (not for add)"),
+  after: JsonValue.optional().describe("The value after (not for remove)"),
+});
+
+/** `GET /v1/jobs/:thread_id/diff`: what changed from one checkpoint's state to another's. */
+export const JobDiff = z.object({
+  thread_id: z.string(),
+  from_checkpoint_id: z.string().nullable().describe("null: compared with the empty state"),
+  to_checkpoint_id: z.string(),
+  changes: z.array(StateChange),
+});
+
+/** `GET /v1/jobs/:thread_id/effects`: the run's journaled effects and their results. */
+export const JobEffects = z.object({
+  thread_id: z.string(),
+  effects: z.array(z.object({
+    step: z.int(),
+    node: z.string(),
+    task_path: z.string().describe("The journal's task path, e.g. 3:act (3:act~2 for a retry)"),
+    index: z.int().describe("The call's index within the node's execution, from 0"),
+    name: z.string(),
+    ok: z.boolean().describe("Whether it returned (true) or threw (false)"),
+    value: JsonValue.optional().describe("What it returned (when ok)"),
+    error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() })
+      .optional().describe("What it threw (when not ok)"),
+    recorded_at: Time,
+  })),
+});
+
+/** A served graph's structure (`GET /v1/graphs`): what a console draws. */
+export const Graph = component(
+  "Graph",
+  z.object({
+    name: z.string(),
+    default: z.boolean().describe("Whether a job that names no graph runs this one"),
+    fingerprint: z.string().describe("Its structural fingerprint (see the job detail's)"),
+    nodes: z.array(z.string()).describe("Node names, in the order they were added"),
+    edges: z.array(z.object({ from: z.string(), to: z.string() })).describe(
+      "Static edges; __start__ and __end__ are the entry and the exit",
+    ),
+    branches: z.array(z.object({
+      source: z.string(),
+      targets: z.array(z.string()).nullable().describe("null: the router may go to any node"),
+    })).describe("Conditional edges"),
+    ends: z.record(z.string(), z.array(z.string())).describe(
+      "Where a node's Command may go, for nodes that declare it",
+    ),
+  }),
+);
+
+/** `GET /v1/graphs`: the graphs this server serves, by name. */
+export const GraphList = z.object({ graphs: z.array(Graph) });
+
+/** `GET /v1/whoami`: the caller, and the routes it may call. */
+export const Whoami = z.object({
+  auth_enabled: z.boolean(),
+  actor_type: z.enum(["bearer", "api_key", "anonymous"]).describe("anonymous when auth is off"),
+  actor_id: z.string().nullable().describe("The API key id, if any"),
+  role: z.enum(ROLES as [Role, ...Role[]]).nullable().describe("null when auth is off"),
+  routes: z.array(z.string()).describe(
+    "The v1 routes the caller may call, as `METHOD /path` with the route's parameters",
+  ),
+});
+
 /** `GET /healthz`. */
 export const HealthResponse = z.object({ status: z.literal("ok") });
 

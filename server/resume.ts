@@ -157,7 +157,7 @@ export async function resumeById(
   const result: RunResult | RunSnapshot = await waitBounded(
     deps,
     threadId,
-    deps.runtime.resumeById(threadId, answers, { parentContext: c.var.trace.context }),
+    deps.runtime.resumeById(threadId, answers, { parentContext: c.get("trace").context }),
     waitMs ?? DEFAULT_WAIT_MS,
   );
   return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });

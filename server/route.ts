@@ -107,8 +107,8 @@ export function route<B, Q, R>(route: RouteDef<B, Q, R>): RouteDef {
 export function routeHandler(def: RouteDef): MiddlewareHandler<ServerEnv> {
   return async function routeHandler(c) {
     const data = await def.handler(c, {
-      body: def.body === undefined ? {} : c.var.body,
-      query: c.var.query,
+      body: def.body === undefined ? {} : c.get("body"),
+      query: c.get("query"),
       params: c.req.param() as Record<string, string>,
     });
     return data instanceof Response ? data : ok(c, data);

@@ -278,6 +278,12 @@ export const TimelineQuery = z.strictObject({
   cursor,
 });
 
+/** `GET /v1/jobs/:thread_id/diff`. */
+export const DiffQuery = z.strictObject({
+  to: id().describe("The checkpoint whose state is compared"),
+  from: id().optional().describe("The checkpoint it is compared with (default: the parent of to)"),
+});
+
 /** `GET /v1/keys`. */
 export const ListKeysQuery = z.strictObject({
   limit: limit(1000, 100),

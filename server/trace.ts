@@ -47,12 +47,16 @@ export type Traceparent =
 const FIELDS = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})/;
 const tracer = trace.getTracer("oris.server", "0.1.0");
 
+/** Two hex digits of every byte. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** The random bytes of one id (every request makes one or two). */
+const RANDOM = new Uint8Array(16);
+
 function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  const random = crypto.getRandomValues(RANDOM.subarray(0, bytes));
+  let hex = "";
+  for (let i = 0; i < bytes; i++) hex += HEX[random[i]!]!;
+  return hex;
 }
 
 /**

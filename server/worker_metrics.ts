@@ -1,6 +1,6 @@
 /**
- * The worker plane's metrics, with the original Oris's names: runs queued
- * for a worker (`oris_runtime_runs_queued`, from the store), lease
+ * The worker plane's metrics, with the original Oris's names (the runs
+ * queued in the store are `oris_queued_runs`, see `metrics.ts`): lease
  * operations and conflicts, backpressure by reason, terminal acks by
  * status, and the latency of a dispatch (from the time the run or attempt
  * was queued) and of a recovery (from the expiry of the lease a worker lost
@@ -10,7 +10,6 @@
  */
 
 import client from "prom-client";
-import type { Logger, OwnershipStore } from "../kernel/mod.ts";
 
 /** What the worker plane reports as it works. */
 export interface WorkerPlaneObserver {
@@ -41,30 +40,9 @@ const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1
  * Registers the worker plane's metrics.
  *
  * @param registry The server's registry.
- * @param store Where queued runs are counted.
- * @param logger Where a count that fails is logged (the gauge keeps its last value: a scrape
- * while the store is unavailable still answers).
  * @returns The observer the plane reports to.
  */
-export function workerMetrics(
-  registry: client.Registry,
-  store: OwnershipStore,
-  logger: Logger,
-): WorkerPlaneObserver {
-  new client.Gauge({
-    name: "oris_runtime_runs_queued",
-    help: "Runs queued in the store (not started by a runtime or a worker yet)",
-    registers: [registry],
-    async collect() {
-      try {
-        this.set((await store.queueStats()).depth);
-      } catch (error) {
-        logger.warn("cannot count the queued runs for /metrics: the gauge keeps its last value", {
-          error,
-        });
-      }
-    },
-  });
+export function workerMetrics(registry: client.Registry): WorkerPlaneObserver {
   const operations = new client.Counter({
     name: "oris_runtime_lease_operations_total",
     help: "Worker lease operations, by operation (dispatch, renew, release, expire)",

@@ -36,11 +36,13 @@ import {
   type PostResult,
   type QueueStats,
   type ReleaseOutcome,
+  type RunSnapshot,
   type RunStatus,
   type Scheduling,
   schedulingOf,
   type StoreSignal,
   type ThreadId,
+  wakeAtOf,
 } from "../kernel/mod.ts";
 
 /** What the index knows of a run. */
@@ -53,6 +55,8 @@ export interface RunInfo extends Scheduling {
   status: RunStatus;
   /** When it was created (ms). */
   createdAt: number;
+  /** When it needs a runtime although no message comes (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
 }
 
 /** Where a {@linkcode LocalOwnership} finds runs its index does not hold. */
@@ -90,6 +94,8 @@ export class LocalOwnership {
   #runs = new Map<string, RunInfo>();
   /** Runs that are `queued` or `running`. */
   #runnable = new Set<string>();
+  /** Runs with a wake-up time. */
+  #waking = new Set<string>();
   #leases = new Map<string, Lease>();
   /** The last token handed out per run (kept after release). */
   #tokens = new Map<string, number>();
@@ -111,25 +117,28 @@ export class LocalOwnership {
    */
   noteRun(info: RunInfo): void {
     this.#runs.set(info.threadId, { ...info });
-    this.#noteRunnable(info.threadId, info.status);
+    this.#noteRunnable(info.threadId, info.status, info.wakeAt);
   }
 
   /**
-   * Notes a run's new status after an append landed.
+   * Notes a run's new status and wake-up time (`wakeAtOf`) after an append landed.
    *
    * @param threadId The run.
-   * @param status Its status.
+   * @param run The run after the append.
    */
-  noteStatus(threadId: string, status: RunStatus): void {
+  noteStatus(threadId: string, run: Pick<RunSnapshot, "status" | "createdAt" | "deadline">): void {
     const info = this.#runs.get(threadId);
     if (info === undefined) return;
-    info.status = status;
-    this.#noteRunnable(threadId, status);
+    info.status = run.status;
+    info.wakeAt = wakeAtOf(run);
+    this.#noteRunnable(threadId, info.status, info.wakeAt);
   }
 
-  #noteRunnable(threadId: string, status: RunStatus): void {
+  #noteRunnable(threadId: string, status: RunStatus, wakeAt: number | null): void {
     if (status === "queued" || status === "running") this.#runnable.add(threadId);
     else this.#runnable.delete(threadId);
+    if (wakeAt === null) this.#waking.delete(threadId);
+    else this.#waking.add(threadId);
   }
 
   /**
@@ -223,7 +232,7 @@ export class LocalOwnership {
     const graphs = new Set(request.graphs);
     const exclude = new Set(request.exclude ?? []);
     const candidates: RunInfo[] = [];
-    const ids = new Set([...this.#runnable, ...this.#withMail()]);
+    const ids = new Set([...this.#runnable, ...this.#withMail(), ...this.#due(now)]);
     for (const threadId of ids) {
       const info = this.#runs.get(threadId);
       if (info === undefined || !graphs.has(info.graph) || exclude.has(threadId)) continue;
@@ -399,6 +408,11 @@ export class LocalOwnership {
     return mailbox !== undefined && (mailbox.messages.at(-1)?.seq ?? 0) > mailbox.done;
   }
 
+  /** The runs whose wake-up time has come. */
+  #due(now: number): string[] {
+    return [...this.#waking].filter((threadId) => this.#runs.get(threadId)!.wakeAt! <= now);
+  }
+
   #withMail(): string[] {
     return [...this.#mail.keys()].filter((threadId) => this.#hasMail(threadId));
   }
@@ -452,14 +466,14 @@ function toRecord(threadId: ThreadId, stored: StoredMail): MailRecord {
 /**
  * What the index notes of a run just created.
  *
- * @param run The run's id, status, graph and creation time.
+ * @param run The run's id, status, graph, creation time and deadline.
  * @param metadata Its `run.created` metadata (priority, tenant).
  * @returns The index entry.
  */
 export function runInfoOf(
-  run: Pick<RunInfo, "threadId" | "status" | "graph" | "createdAt">,
+  run: Pick<RunSnapshot, "threadId" | "status" | "graph" | "createdAt" | "deadline">,
   metadata: JsonObject | undefined,
 ): RunInfo {
   const { threadId, status, graph, createdAt } = run;
-  return { threadId, status, graph, createdAt, ...schedulingOf(metadata) };
+  return { threadId, status, graph, createdAt, wakeAt: wakeAtOf(run), ...schedulingOf(metadata) };
 }

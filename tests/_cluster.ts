@@ -52,6 +52,11 @@ export interface ClusterOptions {
   /** Settings for every process (on top of the backend, schema, graphs and owner id). */
   env?: Record<string, string>;
   /**
+   * The graphs module the processes serve (a path).
+   * @default {CLUSTER_GRAPHS}
+   */
+  graphs?: string;
+  /**
    * The PostgreSQL database.
    * @default {postgresTestUrl()}
    */
@@ -97,10 +102,18 @@ export class Cluster {
   /** Every process started, in order. */
   readonly processes: ClusterProcess[] = [];
   #env: Record<string, string>;
+  #graphs: string;
   #gone = new Set<ClusterProcess>();
 
   /** @internal Use {@linkcode withCluster}. */
-  constructor(url: string, schema: string, effectLog: string, env: Record<string, string>) {
+  constructor(
+    url: string,
+    schema: string,
+    effectLog: string,
+    env: Record<string, string>,
+    graphs: string = CLUSTER_GRAPHS,
+  ) {
+    this.#graphs = graphs;
     this.url = url;
     this.schema = schema;
     this.effectLog = effectLog;
@@ -120,7 +133,7 @@ export class Cluster {
       ORIS_RUNTIME_BACKEND: "postgres",
       ORIS_POSTGRES_DSN: this.url,
       ORIS_POSTGRES_SCHEMA: this.schema,
-      ORIS_GRAPHS: CLUSTER_GRAPHS,
+      ORIS_GRAPHS: this.#graphs,
       ORIS_OWNER_ID: name,
       CLUSTER_EFFECT_LOG: this.effectLog,
       ...this.#env,
@@ -256,8 +269,9 @@ export class Cluster {
   async effects(): Promise<ClusterEffect[]> {
     const rows = await this.sql<
       { thread_id: string; step: string; node: string; name: string; record: string }[]
-    >`SELECT thread_id, step::text, node, name, record FROM ${this.sql(this.schema)}.runtime_effects
-       ORDER BY thread_id, step, node, idx`;
+    >`SELECT e.thread_id, e.step::text AS step, e.node, e.name, e.record
+        FROM ${this.sql(this.schema)}.runtime_effects AS e
+       ORDER BY e.thread_id, e.step, e.node, e.idx`;
     return rows.map((row) => ({
       threadId: row.thread_id,
       step: Number(row.step),
@@ -400,7 +414,7 @@ export async function withCluster<T>(
   const url = options.url ?? postgresTestUrl();
   const schema = freshSchemaName("oris_cluster");
   const dir = await Deno.makeTempDir({ prefix: "oris-cluster-" });
-  const cluster = new Cluster(url, schema, `${dir}/effects.log`, options.env ?? {});
+  const cluster = new Cluster(url, schema, `${dir}/effects.log`, options.env ?? {}, options.graphs);
   try {
     await migrate({ url, schema });
     for (let i = 0; i < (options.processes ?? 2); i++) await cluster.start();

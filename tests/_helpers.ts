@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { ConflictError, type LogFields, type Logger, type LogLevel, type Store } from "../mod.ts";
-import { parseThreadId, type StoredEvent } from "../kernel/mod.ts";
+import { parseThreadId, type StoredEvent, type ThreadId } from "../kernel/mod.ts";
 
 /** A promise with its resolve function, for gating code under test. */
 export interface Deferred<T> {
@@ -79,4 +79,37 @@ export function collectingLogger(): { logger: Logger; entries: LogEntry[] } {
     logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") },
     entries,
   };
+}
+
+/**
+ * The store as a runtime that can no longer renew its leases sees it (a
+ * frozen or partitioned process): a runtime over it that is abandoned (never
+ * closed) loses its leases once they expire, so another runtime can take its
+ * runs over, as after a crash.
+ *
+ * @param store The store.
+ * @returns The same store, whose `renewLeases` fails.
+ */
+export function cutOffFromLeases<S extends Store>(store: S): S {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === "renewLeases") return () => Promise.reject(new Error("cut off"));
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * Resolves once no live runtime holds a run's lease (the store's state, polled).
+ *
+ * @param store The store.
+ * @param threadId The run.
+ */
+export async function leaseExpired(store: Store, threadId: string): Promise<void> {
+  for (;;) {
+    const lease = await store.getLease(threadId as ThreadId);
+    if (lease === null || lease.expiresAt <= Date.now()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

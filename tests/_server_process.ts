@@ -42,6 +42,8 @@ export interface StartServerOptions {
   args?: string[];
   /** The working directory (default: the repository). */
   cwd?: string;
+  /** Start it as `oris server <args>` (`deno run -A cli/main.ts server`) instead. */
+  oris?: boolean;
 }
 
 /** The repository's root directory. */
@@ -58,9 +60,12 @@ export async function startServer(
   env: Record<string, string>,
   options: StartServerOptions = {},
 ): Promise<ServerProcess> {
-  const args = options.args === undefined
+  const config = ["run", "-A", "--config", `${ROOT}deno.json`];
+  const args = options.oris === true
+    ? [...config, `${ROOT}cli/main.ts`, "server", ...options.args ?? []]
+    : options.args === undefined
     ? ["task", "start"]
-    : ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}server/main.ts`, ...options.args];
+    : [...config, `${ROOT}server/main.ts`, ...options.args];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: options.cwd ?? ROOT,

@@ -162,6 +162,7 @@ Deno.test("oris CLI end to end: jobs, interrupts, time travel, audit and keys ag
       async () => {
         const interrupted = deferred();
         const lines: string[] = [];
+        const statusLines: string[] = [];
         const following = runCli(
           ["run", "f-1", "--graph", "approval", "--input", '{"request":"go"}', "--follow"],
           { ORIS_SERVER_URL: server.base, ORIS_API_TOKEN: TOKEN },
@@ -170,6 +171,7 @@ Deno.test("oris CLI end to end: jobs, interrupts, time travel, audit and keys ag
               lines.push(line);
               if (line.includes("interrupt.raised")) interrupted.resolve();
             },
+            status: (line) => statusLines.push(line),
           },
         );
         await interrupted.promise;
@@ -181,6 +183,10 @@ Deno.test("oris CLI end to end: jobs, interrupts, time travel, audit and keys ag
         assert.match(out, /run\.resumed/);
         assert.match(out, /run\.completed/);
         assert.match(out, /^status:\s+completed$/m);
+        // The live status line names the latest event, and is cleared at the end.
+        assert.ok(statusLines.includes("f-1: interrupt.raised"), statusLines.join("\n"));
+        assert.ok(statusLines.includes("f-1: run.completed"), statusLines.join("\n"));
+        assert.equal(statusLines.at(-1), "");
 
         // A followed run that ends cancelled exits 1.
         const raised = deferred();
@@ -252,7 +258,7 @@ Deno.test("oris CLI: --help for every command, with examples", async () => {
     assert.equal(help.code, 0, `${command}: ${help.stderr.join("\n")}`);
     const text = help.stdout.join("\n");
     assert.match(text, new RegExp(`^Usage: oris ${command}`), command);
-    if (command !== "server") assert.match(text, /\nExamples:\n {2}oris /, command);
+    assert.match(text, /\nExamples:\n {2}(\S+=\S+ )*oris /, command);
   }
 });
 

@@ -40,6 +40,7 @@ import {
   openCrashStore,
 } from "./fixtures/crash_graph.ts";
 import { postgresTest, postgresTestUrl, withFreshSchema } from "./_postgres.ts";
+import { cutOffFromLeases, leaseExpired } from "./_helpers.ts";
 
 const FIXTURE = new URL("./fixtures/crash_graph.ts", import.meta.url).pathname;
 const KILLS = 4;
@@ -347,11 +348,13 @@ async function abandonAndRecover(
     const at = `${halt.phase} ${halt.step}`;
     const context = `${label} abandon ${round + 1} at ${at} (ORIS_CRASH_SEED=${SEED})`;
     const { promise: reached, resolve } = Promise.withResolvers<void>();
-    const runtime = createRuntime({ store }); // Abandoned: never closed.
+    // Abandoned: never closed, and cut off from its leases (as a dead process).
+    const runtime = createRuntime({ store: cutOffFromLeases(store), leaseTtlMs: 150 });
     const app = crashGraph(sink, abandonAt(halt, resolve)).compile({ runtime, name: "crash" });
     if (round === 0) {
       app.invoke({}, { threadId }).catch(() => {});
     } else {
+      await leaseExpired(store, threadId);
       assert.deepEqual((await runtime.recover()).recovered, [threadId], context);
     }
     await reached;
@@ -360,6 +363,7 @@ async function abandonAndRecover(
   const context = `${label} final recovery (ORIS_CRASH_SEED=${SEED})`;
   await using runtime = createRuntime({ store });
   crashGraph(sink).compile({ runtime, name: "crash" });
+  await leaseExpired(store, threadId);
   assert.deepEqual((await runtime.recover()).recovered, [threadId], context);
   const result = await runtime.wait(threadId);
   assert.equal(result.status, "completed", context);

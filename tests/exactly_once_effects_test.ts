@@ -22,7 +22,8 @@ import {
   StateGraph,
   type ThreadId,
 } from "../mod.ts";
-import { freshLocation, openStoreAt, skipStoreKind, STORE_KINDS, storeTest } from "./_stores.ts";
+import { storeTest } from "./_stores.ts";
+import { collectingLogger, cutOffFromLeases, leaseExpired } from "./_helpers.ts";
 
 const ROUNDS = 3;
 
@@ -394,75 +395,55 @@ function raceGraph(
     .addEdge("work", END);
 }
 
-for (const kind of STORE_KINDS) {
-  Deno.test({
-    name: "two runtimes on one store racing to record the same effect key both get the " +
-      `first recorded result, and the run commits it once (${kind})`,
-    ignore: skipStoreKind(kind),
-    async fn() {
-      const { location, cleanup } = await freshLocation(kind);
-      try {
-        await using storeA = await openStoreAt(location);
-        // A memory store cannot be opened twice: both runtimes share it.
-        const storeB = kind === "memory" ? storeA : await openStoreAt(location);
-        await using _closeB = {
-          [Symbol.asyncDispose]: () => storeB === storeA ? Promise.resolve() : storeB.close(),
-        };
-        const threadId = "race-1";
-        const calls: string[] = [];
-        const returned: string[] = [];
-        const a = Promise.withResolvers<void>();
-        const b = Promise.withResolvers<void>();
-        const enteredA = Promise.withResolvers<void>();
-        const enteredB = Promise.withResolvers<void>();
-        const returnedA = Promise.withResolvers<void>();
-        await using runtimeA = createRuntime({ store: storeA });
-        await using runtimeB = createRuntime({ store: storeB });
-        const appA = raceGraph("A", {
-          entered: enteredA.resolve,
-          release: a.promise,
-          returned,
-          calls,
-          onReturn: () => returnedA.resolve(),
-        }).compile({ runtime: runtimeA, name: "race" });
-        raceGraph("B", { entered: enteredB.resolve, release: b.promise, returned, calls })
-          .compile({ runtime: runtimeB, name: "race" });
-        // A starts the run; its effect waits. B recovers the same run (it is
-        // `running`) and its effect waits too: neither has recorded anything.
-        const doneA = appA.invoke({}, { threadId });
-        await enteredA.promise;
-        assert.deepEqual((await runtimeB.recover()).recovered, [threadId]);
-        const doneB = runtimeB.wait(threadId);
-        await enteredB.promise;
-        assert.deepEqual(calls, ["A", "B"]);
-        // A records first; then B tries to record "B" under the same key.
-        a.resolve();
-        await returnedA.promise;
-        b.resolve();
-        const [resultA, resultB] = await Promise.all([doneA, doneB]);
-        assert.equal(resultA.status, "completed");
-        assert.equal(resultB.status, "completed");
-        assert.deepEqual(resultA.state, { value: "A" });
-        assert.deepEqual(resultB.state, { value: "A" });
-        assert.deepEqual(calls, ["A", "B"]);
-        // Every execution of the node, in either runtime, got A's result.
-        assert.ok(returned.includes("B:A"), JSON.stringify(returned));
-        assert.deepEqual(returned.filter((entry) => !entry.endsWith(":A")), []);
-        for (const store of [storeA, storeB]) {
-          const journal = await store.listEffects(threadId as ThreadId);
-          assert.deepEqual(
-            journal.map((record) => [record.name, record.result]),
-            [["claim", { ok: true, value: "A" }]],
-          );
-          const events = await store.readEvents(threadId as ThreadId, 1);
-          assert.deepEqual(
-            events.flatMap(({ event }) => event.type === "step.committed" ? [event.step] : []),
-            [1],
-          );
-        }
-      } finally {
-        await cleanup();
-      }
-    },
-  });
-}
+storeTest(
+  "a runtime whose lease was taken over mid-effect records nothing: the new owner's effect " +
+    "is journaled once and the run commits it once",
+  async (store) => {
+    const threadId = "race-1";
+    const calls: string[] = [];
+    const returned: string[] = [];
+    const a = Promise.withResolvers<void>();
+    const enteredA = Promise.withResolvers<void>();
+    const enteredB = Promise.withResolvers<void>();
+    const { logger: loggerA, entries: linesA } = collectingLogger();
+    // A stops renewing its lease and its clock stands still (a frozen process).
+    await using runtimeA = createRuntime({
+      store: cutOffFromLeases(store),
+      leaseTtlMs: 300,
+      now: () => 1_000,
+      logger: loggerA,
+    });
+    await using runtimeB = createRuntime({ store });
+    const appA = raceGraph("A", { entered: enteredA.resolve, release: a.promise, returned, calls })
+      .compile({ runtime: runtimeA, name: "race" });
+    raceGraph("B", { entered: enteredB.resolve, release: Promise.resolve(), returned, calls })
+      .compile({ runtime: runtimeB, name: "race" });
+    // A starts the run; its effect waits. While A holds the lease, B cannot take the run.
+    const doneA = appA.invoke({}, { threadId });
+    await enteredA.promise;
+    assert.deepEqual((await runtimeB.recover()).recovered, []);
+    // Once A's lease has expired, B takes the run over and runs the effect itself.
+    await leaseExpired(store, threadId);
+    assert.deepEqual((await runtimeB.recover()).recovered, [threadId]);
+    const resultB = await runtimeB.wait(threadId);
+    await enteredB.promise;
+    assert.equal(resultB.status, "completed");
+    assert.deepEqual(resultB.state, { value: "B" });
+    // A's effect returns now: its record is refused, and A writes nothing more.
+    a.resolve();
+    await assert.rejects(doneA, (error: Error) => error.name === "LeaseLostError");
+    assert.deepEqual(calls, ["A", "B"]);
+    assert.deepEqual(returned, ["B:B"]);
+    assert.equal(linesA.filter((line) => line.message === "lease lost").length, 1);
+    const journal = await store.listEffects(threadId as ThreadId);
+    assert.deepEqual(
+      journal.map((record) => [record.name, record.result]),
+      [["claim", { ok: true, value: "B" }]],
+    );
+    const events = await store.readEvents(threadId as ThreadId, 1);
+    assert.deepEqual(
+      events.flatMap(({ event }) => event.type === "step.committed" ? [event.step] : []),
+      [1],
+    );
+  },
+);

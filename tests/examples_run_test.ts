@@ -2,18 +2,29 @@
  * The examples run as their README says (`deno run -A examples/<name>.ts`)
  * and print what they show: time travel (history, fork, state edit),
  * verified replay (a clean replay, a nondeterministic node caught) and a
- * durable job resumed by another process on Deno KV.
+ * durable job resumed by another process on Deno KV, and the hello,
+ * approval and agent examples of the README.
  */
 
 import assert from "node:assert/strict";
 import { embeddedService } from "../examples/embedded_service.ts";
 import { ROOT, startServer, stopServer } from "./_server_process.ts";
 
-async function runExample(name: string, args: string[] = []): Promise<string> {
+async function runExample(
+  name: string,
+  args: string[] = [],
+  options: { clearEnv?: boolean } = {},
+): Promise<string> {
+  // clearEnv: no model provider's key or host from this environment (the agents stay scripted).
+  const kept = ["HOME", "PATH", "DENO_DIR"].flatMap((key) => {
+    const value = Deno.env.get(key);
+    return value === undefined ? [] : [[key, value] as const];
+  });
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `examples/${name}`, ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...(options.clearEnv === true ? Object.fromEntries(kept) : {}) },
+    clearEnv: options.clearEnv === true,
     stdin: "null",
   }).output();
   const stderr = new TextDecoder().decode(output.stderr);
@@ -117,4 +128,20 @@ Deno.test("examples/embedded_service.ts: the user's routes beside the Oris API u
   } finally {
     await service.close();
   }
+});
+
+Deno.test("examples/hello.ts and approval.ts: the graphs of the README, run as they are", async () => {
+  assert.equal(await runExample("hello.ts"), "human: hi!\nai: hello world\n");
+  const approval = await runExample("approval.ts");
+  assert.match(approval, /^interrupted \{\n\s+question: "Approve this action\?"/);
+  assert.match(approval, /^completed .*\[ "prepared", "approved", "performed" \]$/m);
+});
+
+Deno.test("examples/agent.ts and agent_approval.ts: scripted agents, a tool call approved", async () => {
+  const agent = await runExample("agent.ts", [], { clearEnv: true });
+  assert.match(agent, /^tool: sunny, 21 °C$/m);
+  assert.match(agent, /^ai: The weather in Paris: sunny, 21 °C\.$/m);
+  const approval = await runExample("agent_approval.ts", [], { clearEnv: true });
+  assert.match(approval, /^interrupted \{"action_requests":\[\{"name":"transfer_money"/);
+  assert.match(approval, /^completed Done: /m);
 });

@@ -45,6 +45,7 @@ import {
   AckBody,
   CancelJobBody,
   CreateKeyBody,
+  DiffQuery,
   ForkJobBody,
   HeartbeatBody,
   HistoryQuery,
@@ -265,7 +266,6 @@ const METRICS: [string, string][] = [
   ["oris_active_runs", "gauge"],
   ["oris_http_requests_total", "counter"],
   ["oris_http_request_duration_ms", "histogram"],
-  ["oris_runtime_runs_queued", "gauge"],
   ["oris_runtime_lease_operations_total", "counter"],
   ["oris_runtime_lease_conflicts_total", "counter"],
   ["oris_runtime_backpressure_total", "counter"],
@@ -657,6 +657,7 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/keys": ListKeysQuery,
   "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
   "GET /v1/dlq": ListDlqQuery,
+  "GET /v1/jobs/:thread_id/diff": DiffQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */
@@ -722,13 +723,16 @@ serverTest(
       if (query === undefined) {
         assert.deepEqual(inQuery, [], key);
       } else {
-        const schema = jsonSchema(query) as { properties: Record<string, unknown> };
+        const schema = jsonSchema(query) as {
+          properties: Record<string, unknown>;
+          required?: string[];
+        };
         assert.deepEqual(
           inQuery,
           Object.entries(schema.properties).map(([name, property]) => ({
             name,
             in: "query",
-            required: false,
+            required: schema.required?.includes(name) ?? false,
             schema: property,
           })),
           key,

@@ -126,7 +126,7 @@ serverTest(
         'oris_runtime_lease_operations_total{operation="dispatch"} 1',
         'oris_runtime_lease_operations_total{operation="renew"} 1',
         "oris_runtime_dispatch_latency_ms_count 1",
-        "oris_runtime_runs_queued 2", // Dispatched, the first is queued until its worker starts it.
+        "oris_queued_runs 2", // Dispatched, the first is queued until its worker starts it.
       ]
     ) {
       assert.ok(metrics.split("\n").includes(line), `${line} in\n${metrics}`);

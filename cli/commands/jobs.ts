@@ -169,10 +169,10 @@ const run: CommandSpec = {
       return 0;
     }
     const job = await request<Data>(invocation.client, "GET", `/v1/jobs/${seg(threadId)}/detail`);
-    if (invocation.json) json(ctx.output, job);
-    else {
-      printRun(ctx.output, job);
-    }
+    // --follow --json is JSON lines: the events, then the job's detail.
+    if (invocation.json && invocation.values.follow === true) ctx.output.out(JSON.stringify(job));
+    else if (invocation.json) json(ctx.output, job);
+    else printRun(ctx.output, job);
     return restCode(job.status);
   },
 };

@@ -8,13 +8,17 @@
  */
 
 import { OrisError } from "../../kernel/mod.ts";
-import { KvStore, layoutStatus } from "../../storage/kv/mod.ts";
-import { migrate, migrationStatus, SCHEMA_MISSING } from "../../storage/postgres/mod.ts";
+import type { MigrationStatus } from "../../storage/postgres/mod.ts";
 import { UsageError } from "../_http.ts";
 import { json, type Output, table } from "../_output.ts";
 import { type CommandSpec, type Context, type Invocation, stringFlag } from "../_command.ts";
 
 type Row = Record<string, unknown>;
+
+/** The PostgreSQL adapter, loaded when a command needs it (its driver is not small). */
+function postgres() {
+  return import("../../storage/postgres/mod.ts");
+}
 
 /** The PostgreSQL URL and schema of the flags or the environment. */
 function postgresTarget(invocation: Invocation, env: Context["env"]) {
@@ -36,7 +40,8 @@ function postgresTarget(invocation: Invocation, env: Context["env"]) {
 }
 
 async function postgresStatus(output: Output, invocation: Invocation, url: string, schema: string) {
-  const status = await migrationStatus({ url, schema });
+  const { migrationStatus } = await postgres();
+  const status: MigrationStatus = await migrationStatus({ url, schema });
   const applied = status.applied.map((row) => ({
     version: row.version,
     name: row.name,
@@ -81,6 +86,7 @@ async function postgresMigrate(
   target: { url: string; schema: string },
 ) {
   const { url, schema } = target;
+  const { migrate, SCHEMA_MISSING } = await postgres();
   let result;
   try {
     result = await migrate({
@@ -120,6 +126,7 @@ async function postgresMigrate(
 }
 
 async function kvCommand(output: Output, invocation: Invocation, path: string) {
+  const { KvStore, layoutStatus } = await import("../../storage/kv/mod.ts");
   if (invocation.values.status === true) {
     const status = await layoutStatus({ path });
     if (invocation.json) {

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { configHelp, main as serverMain, parseServerArgs } from "../../server/main.ts";
 import { UsageError } from "../_http.ts";
 import type { CommandSpec, Context } from "../_command.ts";
 import { MIGRATE_COMMANDS } from "./migrate.ts";
@@ -19,6 +18,9 @@ import { MIGRATE_COMMANDS } from "./migrate.ts";
  * @returns The exit code.
  */
 export async function serverCommand(ctx: Context, args: string[]): Promise<number> {
+  // Loaded here: the server (and the example agents' model clients) are heavy, and only
+  // `oris server` needs them.
+  const { configHelp, main: serverMain, parseServerArgs } = await import("../../server/main.ts");
   let parsed;
   try {
     parsed = parseServerArgs(args);
@@ -27,6 +29,15 @@ export async function serverCommand(ctx: Context, args: string[]): Promise<numbe
   }
   if (parsed.help) {
     ctx.output.out(configHelp().replace("Usage: deno task start", "Usage: oris server"));
+    ctx.output.out(
+      [
+        "",
+        "Examples:",
+        "  oris server",
+        "  oris server --graphs ./graphs.ts",
+        "  ORIS_RUNTIME_BACKEND=postgres ORIS_POSTGRES_DSN=postgres://oris@db/oris oris server",
+      ].join("\n"),
+    );
     return 0;
   }
   const env = {

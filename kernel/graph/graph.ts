@@ -270,7 +270,8 @@ export async function planStart(
   state: JsonObject,
   options: JsonCheckOptions = {},
 ): Promise<StepPlan> {
-  const targets = await routesFrom(graph, START, () => state, options);
+  const targets: TaskTarget[] = [];
+  await route(graph, START, () => state, options, targets);
   return { state, next: toTasks(graph, targets, 1) };
 }
 
@@ -313,7 +314,7 @@ export async function planNext(
   ) as JsonObject;
   const targets: TaskTarget[] = [];
   for (const write of writes) {
-    targets.push(...(write.goto ?? []));
+    if (write.goto !== undefined) { for (const target of write.goto) targets.push(target); }
     // Routers see the state after this write alone; it is merged only when a
     // router asks (reducers are pure), and is `merged` when there is one write.
     const local = () =>
@@ -321,29 +322,82 @@ export async function planNext(
         source: `node "${write.node}"`,
         update: write.update,
       }]) as JsonObject;
-    targets.push(...await routesFrom(graph, write.node, local, options));
+    const routing = route(graph, write.node, local, options, targets);
+    if (routing !== undefined) await routing;
   }
   return { state: merged, next: toTasks(graph, targets, step + 1) };
 }
 
-async function routesFrom(
+/**
+ * Adds the targets of `source`'s static edges, then of its routers: only a
+ * node with conditional edges makes the caller wait (`undefined` otherwise).
+ */
+function route(
   graph: GraphSpec,
   source: string,
   stateOf: () => JsonObject,
   options: JsonCheckOptions,
-): Promise<TaskTarget[]> {
-  const targets: TaskTarget[] = [];
-  for (const [from, to] of graph.edges) if (from === source) targets.push({ node: to });
-  let state: JsonObject | undefined;
-  for (const branch of graph.branches) {
-    if (branch.source !== source) continue;
-    state ??= stateOf();
+  targets: TaskTarget[],
+): Promise<void> | undefined {
+  const out = outgoing(graph, source);
+  for (const target of out.edges) targets.push(target);
+  if (out.branches.length === 0) return undefined;
+  return routeBranches(out.branches, stateOf(), options, targets);
+}
+
+async function routeBranches(
+  branches: readonly BranchSpec[],
+  state: JsonObject,
+  options: JsonCheckOptions,
+  targets: TaskTarget[],
+): Promise<void> {
+  for (const branch of branches) {
     const result = await (branch.router as Router<JsonObject>)(state);
     for (const route of Array.isArray(result) ? result : [result as string | Send]) {
       targets.push(resolveRoute(branch, route, options));
     }
   }
-  return targets;
+}
+
+/** The static targets and the conditional edges of one node. */
+interface Outgoing {
+  edges: readonly TaskTarget[];
+  branches: readonly BranchSpec[];
+}
+
+const NO_OUTGOING: Outgoing = { edges: [], branches: [] };
+
+/** Each graph's outgoing edges by source, made once (a graph's edges do not change once built). */
+const OUTGOING = new WeakMap<GraphSpec["edges"], {
+  branches: GraphSpec["branches"];
+  edgeCount: number;
+  branchCount: number;
+  bySource: Map<string, Outgoing>;
+}>();
+
+function outgoing(graph: GraphSpec, source: string): Outgoing {
+  let entry = OUTGOING.get(graph.edges);
+  if (
+    entry === undefined || entry.branches !== graph.branches ||
+    entry.edgeCount !== graph.edges.length || entry.branchCount !== graph.branches.length
+  ) {
+    const bySource = new Map<string, { edges: TaskTarget[]; branches: BranchSpec[] }>();
+    const of = (from: string) => {
+      let out = bySource.get(from);
+      if (out === undefined) bySource.set(from, out = { edges: [], branches: [] });
+      return out;
+    };
+    for (const [from, to] of graph.edges) of(from).edges.push({ node: to });
+    for (const branch of graph.branches) of(branch.source).branches.push(branch);
+    entry = {
+      branches: graph.branches,
+      edgeCount: graph.edges.length,
+      branchCount: graph.branches.length,
+      bySource,
+    };
+    OUTGOING.set(graph.edges, entry);
+  }
+  return entry.bySource.get(source) ?? NO_OUTGOING;
 }
 
 function resolveRoute(
@@ -462,6 +516,62 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: numbe
   return policy.jitter ? base / 2 + (base / 2) * random : base;
 }
 
+/** A graph's structure: what {@linkcode graphShape} returns. */
+export interface GraphShape {
+  /** Node names, in the order they were added. */
+  nodes: string[];
+  /** Static edges `[from, to]`, in the order they were added (`START` and `END` included). */
+  edges: [string, string][];
+  /** Conditional edges: their source and the nodes they may go to (`null`: any node). */
+  branches: { source: string; targets: string[] | null }[];
+  /** The nodes a node's `Command` may go to (`ends`), by node, for nodes that declare them. */
+  ends: Record<string, string[]>;
+}
+
+/**
+ * A graph's structure (nodes, edges, conditional edges and their declared
+ * targets, `ends`), without its code: what {@linkcode graphFingerprint}
+ * hashes and what a console draws.
+ *
+ * @param graph The graph.
+ * @returns Its shape, in the order it was built.
+ *
+ * @example
+ * ```ts
+ * import { defineState, graphShape, END, START } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = defineState({ n: { default: () => 0 } });
+ * const shape = graphShape({
+ *   schema,
+ *   nodes: new Map([["a", { name: "a", run: () => ({}), options: {} }]]),
+ *   edges: [[START, "a"]],
+ *   branches: [{ source: "a", router: () => END, pathMap: [END] }],
+ * });
+ * assert.deepEqual(shape, {
+ *   nodes: ["a"],
+ *   edges: [[START, "a"]],
+ *   branches: [{ source: "a", targets: [END] }],
+ *   ends: {},
+ * });
+ * ```
+ */
+export function graphShape(graph: GraphSpec): GraphShape {
+  const ends: Record<string, string[]> = {};
+  for (const node of graph.nodes.values()) {
+    if (node.options.ends !== undefined) ends[node.name] = [...node.options.ends];
+  }
+  return {
+    nodes: [...graph.nodes.keys()],
+    edges: graph.edges.map(([from, to]) => [from, to]),
+    branches: graph.branches.map((branch) => ({
+      source: branch.source,
+      targets: branchTargets(branch) ?? null,
+    })),
+    ends,
+  };
+}
+
 /**
  * A graph's structural fingerprint: a hash of its node names, static edges,
  * conditional edges (their sources and declared targets) and the nodes'
@@ -497,21 +607,18 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: numbe
  */
 export function graphFingerprint(graph: GraphSpec): string {
   const sorted = (items: Iterable<string>) => [...items].sort();
-  const shape = {
-    nodes: sorted(graph.nodes.keys()),
-    edges: sorted(graph.edges.map(([from, to]) => JSON.stringify([from, to]))),
+  const shape = graphShape(graph);
+  const canonical = {
+    nodes: sorted(shape.nodes),
+    edges: sorted(shape.edges.map((edge) => JSON.stringify(edge))),
     branches: sorted(
-      graph.branches.map((branch) =>
-        JSON.stringify([branch.source, branchTargets(branch)?.sort() ?? null])
+      shape.branches.map((branch) =>
+        JSON.stringify([branch.source, branch.targets?.sort() ?? null])
       ),
     ),
     ends: sorted(
-      [...graph.nodes.values()].flatMap((node) =>
-        node.options.ends === undefined
-          ? []
-          : [JSON.stringify([node.name, [...node.options.ends].sort()])]
-      ),
+      Object.entries(shape.ends).map(([node, ends]) => JSON.stringify([node, ends.sort()])),
     ),
   };
-  return sha256Hex(JSON.stringify(shape)).slice(0, 16);
+  return sha256Hex(JSON.stringify(canonical)).slice(0, 16);
 }

@@ -45,9 +45,9 @@ export function audit(
   const { action, resourceType, resourceParam = "" } = route.audit;
   return async function audit(c, next) {
     await next();
-    const principal = c.var.principal ?? ANONYMOUS;
+    const principal = c.get("principal") ?? ANONYMOUS;
     const params = c.req.param() as Record<string, string>;
-    const body = c.var.body as Record<string, unknown> | undefined;
+    const body = c.get("body") as Record<string, unknown> | undefined;
     const named = params[resourceParam] ?? body?.[resourceParam];
     const status = c.res.status;
     await options.queue.write({
@@ -59,7 +59,7 @@ export function audit(
       resourceType,
       resourceId: isValidId(named) ? named : null,
       result: status < 300 ? "success" : "error",
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       details: { method: route.method, path: c.req.path, status_code: status },
       createdAt: options.now(),
     });

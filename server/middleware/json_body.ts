@@ -68,10 +68,16 @@ export async function readJsonBody(
   maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
 ): Promise<Record<string, unknown>> {
   checkEncoding(request.headers.get("content-encoding"));
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (request.body === null) return {};
-  const text = decodeUtf8(await readAtMost(request.body, maxBytes));
+  // A declared length bounds the body (the HTTP server enforces it): read it at once.
+  const bytes = length !== null && Number.isSafeInteger(declared)
+    ? new Uint8Array(await request.arrayBuffer())
+    : await readAtMost(request.body, maxBytes);
+  if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+  const text = decodeUtf8(bytes);
   if (text.trim() === "") return {};
   let parsed: unknown;
   try {
@@ -118,9 +124,12 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
   return bytes;
 }
 
+/** Decodes whole bodies (never a stream), so one decoder serves every request. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw new InvalidArgumentError("The request body is not valid UTF-8");
   }

@@ -56,15 +56,15 @@ export function requestMetrics(
     const started = performance.now();
     await next();
     const ms = performance.now() - started;
-    const route = c.var.route;
+    const route = c.get("route");
     const method = route?.method ?? (METHODS.has(c.req.method) ? c.req.method : "OTHER");
     const path = route?.path ?? UNMATCHED_ROUTE;
     const status = c.res.status;
     metrics.observeRequest(method, path, status, ms);
     if (!options.accessLog) return;
-    const principal = c.var.principal;
+    const principal = c.get("principal");
     options.logger.info("request", {
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
       method: c.req.method,
       path: c.req.path,
       route: path,

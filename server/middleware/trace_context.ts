@@ -26,7 +26,7 @@ export function traceContext(name: string, logger: Logger): MiddlewareHandler<Se
     const trace = startRequestTrace(header, name);
     if (trace.ignored !== null) {
       logger.info("invalid traceparent ignored: a new trace was started", {
-        request_id: c.var.requestId,
+        request_id: c.get("requestId"),
         traceparent: header?.slice(0, 256),
         reason: trace.ignored,
         trace_id: trace.traceId,

@@ -61,7 +61,7 @@ export function validateQuery(schema: z.ZodType): MiddlewareHandler<ServerEnv> {
  */
 export function validateBody(schema: z.ZodType): MiddlewareHandler<ServerEnv> {
   return async function validateBody(c, next) {
-    c.set("body", validate(schema, c.var.json ?? {}, "body"));
+    c.set("body", validate(schema, c.get("json") ?? {}, "body"));
     await next();
   };
 }

@@ -203,7 +203,7 @@ class StreamState {
   async fail(c: Context<ServerEnv>, error: unknown): Promise<void> {
     const mapped = toApiError(error);
     this.#deps.logger.error("event stream failed", {
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
       thread_id: this.#id,
       error: mapped.error.message,
       stack: error instanceof Error ? error.stack : undefined,

@@ -204,7 +204,7 @@ async function runJob(
     ensureNotCancelled(await runtime.get(threadId), threadId);
     const options = {
       threadId,
-      parentContext: c.var.trace.context,
+      parentContext: c.get("trace").context,
       metadata: {
         priority: body.priority ?? 0,
         tenant_id: body.tenant_id ?? null,
@@ -428,7 +428,7 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           const result = await waitBounded(
             deps,
             threadId,
-            runtime.resume(threadId, undefined, { parentContext: c.var.trace.context }),
+            runtime.resume(threadId, undefined, { parentContext: c.get("trace").context }),
             body.wait_ms ?? DEFAULT_WAIT_MS,
           );
           return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
@@ -439,7 +439,7 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
           const result = await waitBounded(
             deps,
             threadId,
-            runtime.resume(threadId, body.value, { parentContext: c.var.trace.context }),
+            runtime.resume(threadId, body.value, { parentContext: c.get("trace").context }),
             body.wait_ms ?? DEFAULT_WAIT_MS,
           );
           return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });

@@ -208,7 +208,7 @@ export class KvStore implements Store, ControlStore {
         options.fence,
         () => runs.append(this.#ctx, threadId, expectedVersion, events, snapshot),
       );
-      this.#ownership.noteStatus(threadId, snapshot.status);
+      this.#ownership.noteStatus(threadId, snapshot);
       if (options.ack !== undefined) this.#ownership.applied(threadId, options.ack, result.version);
       return result;
     });

@@ -2,8 +2,9 @@
  * The ownership of runs for a {@linkcode KvStore}: leases, claims, the
  * mailbox and signals live in the process that opened the store (the
  * embedded Deno KV serves one process), over an index of its runs that is
- * read from the database once (the runs left `queued` or `running`) and
- * kept up to date by the store's own writes. Several runtimes in that
+ * read from the database once (the runs left `queued` or `running`, and
+ * those waiting at an interrupt or a pause with a wake-up time) and kept up
+ * to date by the store's own writes. Several runtimes in that
  * process share it exactly as runtimes on PostgreSQL share the database.
  *
  * @module
@@ -11,11 +12,13 @@
 
 import {
   currentSnapshot,
+  isTerminal,
   RUN_STATUSES,
   type RunCreatedEvent,
   type RunSummary,
   schedulingOf,
   type ThreadId,
+  wakeAtOf,
 } from "../../kernel/mod.ts";
 import { LocalOwnership, type RunInfo } from "../_ownership.ts";
 import { decodeValue } from "./_blobs.ts";
@@ -36,14 +39,18 @@ export function kvOwnership(ctx: KvContext): LocalOwnership {
   });
 }
 
-/** The runs left `queued` or `running` in the database. */
+/**
+ * The runs left `queued` or `running` in the database, and those at rest
+ * (interrupted or paused) with a wake-up time (a total deadline).
+ */
 async function seedRuns(ctx: KvContext): Promise<RunInfo[]> {
   const found: RunInfo[] = [];
-  for (const status of RUN_STATUSES.filter((s) => s === "queued" || s === "running")) {
+  for (const status of RUN_STATUSES.filter((s) => !isTerminal(s))) {
+    const runnable = status === "queued" || status === "running";
     for await (const entry of ctx.kv.list<Uint8Array>({ prefix: runStatusPrefix(status) })) {
       const summary = decodeValue<RunSummary>(entry.value);
       const info = await infoOf(ctx, summary.threadId, summary);
-      if (info !== null) found.push(info);
+      if (info !== null && (runnable || info.wakeAt !== null)) found.push(info);
     }
   }
   return found;
@@ -73,6 +80,7 @@ async function infoOf(
     status: summary.status,
     graph: summary.graph,
     createdAt: summary.createdAt,
+    wakeAt: wakeAtOf({ ...summary, ...(created.deadline ? { deadline: created.deadline } : {}) }),
     ...schedulingOf(created.metadata),
   };
 }

@@ -52,3 +52,34 @@ Deno.test("KvStore: a store opened on a database with runs left queued or runnin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("KvStore: a store opened on a database with a run at rest past its total deadline claims it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oris-kv-own-" });
+  const path = `${dir}/runs.kv`;
+  const pause: RunEvent = { type: "run.paused", v: 1, at: 2, reason: null };
+  try {
+    {
+      await using store = await KvStore.open({ path });
+      for (const [threadId, ms] of [["rest-due", 1], ["rest-later", 10 ** 13]] as const) {
+        const event = {
+          ...created(threadId, 0),
+          deadline: { ms, status: "failed", scope: "total" },
+        };
+        const run = (await store.createRun(event as RunCreatedEvent)).run;
+        const running = fold(run, start);
+        await store.append(run.threadId, run.version, [start], running);
+        await store.append(run.threadId, running.version, [pause], fold(running, pause));
+      }
+    }
+    await using reopened = await KvStore.open({ path });
+    const claims = await reopened.claimRuns({
+      owner: "next",
+      ttlMs: 60_000,
+      graphs: ["kv"],
+      limit: 10,
+    });
+    assert.deepEqual(claims.map((claim) => claim.threadId), ["rest-due"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

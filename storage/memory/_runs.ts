@@ -62,7 +62,8 @@ export function writeAppend(
   interrupts: Map<string, InterruptRow>,
 ): void {
   for (const event of encoded.events) run.events.push(event.json);
-  run.checkpoints.push(...encoded.checkpoints.map((record) => ({ ...record })));
+  // The encoding made these records (of strings and numbers): nothing else holds them.
+  for (const record of encoded.checkpoints) run.checkpoints.push(record);
   run.summary = encoded.summary;
   applyInterruptChanges(interrupts, encoded.interruptChanges);
   const stored = storedSnapshotAfter(storedInfo(run), encoded)!;

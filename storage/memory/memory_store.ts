@@ -158,7 +158,7 @@ export class MemoryStore implements Store, ControlStore {
         checkpoints: [],
       });
       writeAppend(this.#runs.get(encoded.threadId)!, encoded, this.#interrupts);
-      this.#ownership.noteRun(runInfoOf(encoded.summary, event.metadata));
+      this.#ownership.noteRun(runInfoOf(encoded.snapshot, event.metadata));
       return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
     });
   }
@@ -197,7 +197,7 @@ export class MemoryStore implements Store, ControlStore {
         throw new VersionConflictError(threadId, expectedVersion, run?.summary.version ?? null);
       }
       writeAppend(run, encoded, this.#interrupts);
-      this.#ownership.noteStatus(threadId, encoded.summary.status);
+      this.#ownership.noteStatus(threadId, encoded.snapshot);
       if (options.ack !== undefined) {
         this.#ownership.applied(threadId, options.ack, encoded.summary.version);
       }

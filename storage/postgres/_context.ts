@@ -2,7 +2,8 @@
  * What the parts of a {@linkcode PostgresStore} (`runs.ts`, `checkpoints.ts`,
  * `effects.ts`, `interrupts.ts`, `idempotency.ts`, `audit.ts`,
  * `api_keys.ts`) share: the postgres.js pool, the schema and its statements,
- * the snapshot policy, and the group committer of appends. It also owns the
+ * the snapshot policy, and the group committers of appends and of audit
+ * entries. It also owns the
  * store's lifecycle: once closed, every part refuses work.
  *
  * It also fails fast while the database is unreachable: once an operation
@@ -19,7 +20,7 @@
  */
 
 import type postgres from "postgres";
-import { type EncodedAppend, OrisError, StorageError } from "../../kernel/mod.ts";
+import { type AuditRecord, type EncodedAppend, OrisError, StorageError } from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
 import { isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
@@ -47,6 +48,16 @@ export interface PreparedAppend {
   fence: number | null;
   /** The mailbox message it applies, or `null`. */
   ack: number | null;
+  /** The run's wake-up time after it (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
+}
+
+/** An audit entry ready for a batch: checked, its details encoded. */
+export interface PreparedAudit {
+  /** The entry. */
+  record: AuditRecord;
+  /** Its details' JSON text. */
+  details: string;
 }
 
 /** Options of {@linkcode PostgresContext}. */
@@ -57,6 +68,8 @@ export interface PostgresContextOptions {
   snapshotEvery: number;
   /** Makes the group committer of appends, for this context. */
   appends(context: PostgresContext): GroupCommitter<PreparedAppend, number>;
+  /** Makes the group committer of audit entries, for this context. */
+  audits(context: PostgresContext): GroupCommitter<PreparedAudit, void>;
 }
 
 /**
@@ -67,11 +80,13 @@ export interface PostgresContextOptions {
  * import postgres from "postgres";
  * import { PostgresContext } from "./_context.ts";
  * import { appendCommitter } from "./runs.ts";
+ * import { auditCommitter } from "./audit.ts";
  *
  * const context = new PostgresContext(postgres("postgres://postgres@127.0.0.1:5432/test"), {
  *   schema: "public",
  *   snapshotEvery: 64,
  *   appends: appendCommitter,
+ *   audits: auditCommitter,
  * });
  * await context.io("ping PostgreSQL", () => context.query("SELECT 1", []));
  * await context.close();
@@ -92,6 +107,8 @@ export class PostgresContext {
   readonly snapshots: KnownSnapshots = new KnownSnapshots();
   /** Batches appends of different runs (group commit). */
   readonly appends: GroupCommitter<PreparedAppend, number>;
+  /** Batches audit entries (group commit). */
+  readonly audits: GroupCommitter<PreparedAudit, void>;
   #sql: postgres.Sql;
   #closing: Promise<void> | null = null;
   /** Since when the database is unreachable, and the last operation let through; `null`: reachable. */
@@ -101,7 +118,7 @@ export class PostgresContext {
 
   /**
    * @param sql The pool, which the context closes.
-   * @param options The schema, the snapshot policy and the committer of appends.
+   * @param options The schema, the snapshot policy and the committers of appends and audit entries.
    */
   constructor(sql: postgres.Sql, options: PostgresContextOptions) {
     this.#sql = sql;
@@ -111,6 +128,7 @@ export class PostgresContext {
     this.channel = `oris_${options.schema}`.slice(0, 63);
     this.snapshotEvery = options.snapshotEvery;
     this.appends = options.appends(this);
+    this.audits = options.audits(this);
   }
 
   /**
@@ -216,13 +234,13 @@ export class PostgresContext {
   }
 
   /**
-   * Waits for appends in flight, then closes the pool. Idempotent.
+   * Waits for appends and audit entries in flight, then closes the pool. Idempotent.
    *
    * @returns When closed.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.appends.drain();
+      await Promise.all([this.appends.drain(), this.audits.drain()]);
       await this.#sql.end({ timeout: 5 });
     })();
     return this.#closing;

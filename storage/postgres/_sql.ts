@@ -10,13 +10,15 @@
 export interface Statements {
   /**
    * Creates a run: `$1..$11`, see {@linkcode statements}, `$12` priority,
-   * `$13` tenant id. Returns `created` (0 or 1).
+   * `$13` tenant id, `$14` wake-up time or null (`wakeAtOf`). Returns
+   * `created` (0 or 1).
    */
   createRun: string;
   /**
    * Appends a batch of runs' events (arrays `$1..$17`, and `$18` fencing
-   * tokens, `$19` mailbox messages applied, null where none). Returns the
-   * thread ids that were at their expected version (and token).
+   * tokens, `$19` mailbox messages applied, null where none, `$20` the runs'
+   * wake-up times, null where none). Returns the thread ids that were at
+   * their expected version (and token).
    */
   append: string;
   /**
@@ -24,8 +26,8 @@ export interface Statements {
    * `$1` thread id, `$2` expected, `$3` version, `$4` status, `$5` updated at,
    * `$6` snapshot or null, `$7` type, `$8` at, `$9` event, `$10..$13`
    * checkpoint id (or null: none), parent, step, created at, `$14` fencing
-   * token or null. Returns the thread id when the run was at its expected
-   * version (and token).
+   * token or null, `$15` the run's wake-up time or null. Returns the thread
+   * id when the run was at its expected version (and token).
    */
   appendOne: string;
   /**
@@ -36,7 +38,7 @@ export interface Statements {
    * answers (the appending run, interrupt id, answer, at, status); `$32..$35`
    * arrays of closes (thread id, status, rejected id, at) and `$36` the
    * answered interrupts the closes drop; `$37` fencing tokens, `$38` mailbox
-   * messages applied. A close leaves alone the rows the other changes of the
+   * messages applied, `$39` wake-up times. A close leaves alone the rows the other changes of the
    * batch write.
    */
   appendWithInterrupts: string;
@@ -94,6 +96,8 @@ export interface Statements {
   listInterrupts(filters: { status: boolean; threadId: boolean; after: boolean }): string;
   /** `$1..$11` the entry's columns; an entry whose id is stored already is kept. */
   appendAudit: string;
+  /** {@linkcode Statements.appendAudit} of several entries: `$1..$11` arrays of their columns. */
+  appendAudits: string;
   /**
    * Lists audit entries newest first: `$1` limit, then, for each filter
    * given and in this order, request id, action, from, to, and the cursor's
@@ -163,11 +167,11 @@ export function statements(q: string): Statements {
   const appendCtes = (fence: number) =>
     `WITH input AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::float8[], $6::text[],
-                       $${fence}::int8[], $${fence + 1}::int8[])
-    AS i(thread_id, expected, version, status, updated_at, snapshot, fence, ack)
+                       $${fence}::int8[], $${fence + 1}::int8[], $${fence + 2}::float8[])
+    AS i(thread_id, expected, version, status, updated_at, snapshot, fence, ack, wake_at)
 ), updated AS (
   UPDATE ${runs} AS r
-     SET version = i.version, status = i.status, updated_at = i.updated_at,
+     SET version = i.version, status = i.status, updated_at = i.updated_at, wake_at = i.wake_at,
          mail_done = CASE WHEN i.ack IS NULL THEN r.mail_done ELSE greatest(r.mail_done, i.ack) END
     FROM input AS i
    WHERE r.thread_id = i.thread_id AND r.version = i.expected
@@ -272,9 +276,10 @@ SELECT ${auditColumns} FROM ${audit}${where}
     createRun: `
 WITH run AS (
   INSERT INTO ${runs}
-    (thread_id, status, graph, payload_hash, version, created_at, updated_at, priority, tenant_id)
+    (thread_id, status, graph, payload_hash, version, created_at, updated_at, priority, tenant_id,
+     wake_at)
   VALUES ($1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8, $12::int4,
-          $13::text)
+          $13::text, $14::float8)
   ON CONFLICT (thread_id) DO NOTHING
   RETURNING thread_id
 ), event AS (
@@ -292,7 +297,7 @@ ${appendCtes(37)}${interruptCtes}SELECT thread_id FROM updated`,
     appendOne: `
 WITH updated AS (
   UPDATE ${runs}
-     SET version = $3::int8, status = $4::text, updated_at = $5::float8
+     SET version = $3::int8, status = $4::text, updated_at = $5::float8, wake_at = $15::float8
    WHERE thread_id = $1::text AND version = $2::int8
      AND ($14::int8 IS NULL OR lease_token = $14::int8)
   RETURNING thread_id
@@ -410,6 +415,11 @@ LIMIT 1`,
 INSERT INTO ${audit} (${auditColumns})
 VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
         $9::text, $10::text, $11::float8)
+ON CONFLICT (audit_id) DO NOTHING`,
+    appendAudits: `
+INSERT INTO ${audit} (${auditColumns})
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[])
 ON CONFLICT (audit_id) DO NOTHING`,
     listAudit,
     putApiKey: `

@@ -17,7 +17,8 @@ import {
   pageOf,
   timeIdPosition,
 } from "../../kernel/mod.ts";
-import type { Parameter, PostgresContext } from "./_context.ts";
+import type { Parameter, PostgresContext, PreparedAudit } from "./_context.ts";
+import { GroupCommitter, type Settled } from "../_group_commit.ts";
 
 interface AuditRow {
   audit_id: string;
@@ -33,8 +34,34 @@ interface AuditRow {
   created_at: number;
 }
 
+/** Audit entries one batch holds at most. */
+const MAX_BATCH_ITEMS = 500;
+/** The bytes of JSON one batch carries at most. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * The group committer of a store's audit entries: entries written while a
+ * batch is in flight go together in the next one (one statement), so under
+ * load an entry waits for at most one commit besides its own.
+ *
+ * @param context The store's shared state.
+ * @returns The committer.
+ */
+export function auditCommitter(context: PostgresContext): GroupCommitter<PreparedAudit, void> {
+  return new GroupCommitter<PreparedAudit, void>({
+    execute: (items) => writeAudits(context, items),
+    key: (item) => item.record.auditId,
+    size: (item) => item.details.length + 256,
+    maxInFlight: 2,
+    minSplit: 32,
+    maxItems: MAX_BATCH_ITEMS,
+    maxBytes: MAX_BATCH_BYTES,
+  });
+}
+
 /**
  * Appends an audit entry, once; see {@linkcode PostgresStore.appendAudit}.
+ * It goes through the store's group committer of audit entries.
  *
  * @param context The store's shared state.
  * @param record The entry.
@@ -43,20 +70,55 @@ interface AuditRow {
 export function appendAudit(context: PostgresContext, record: AuditRecord): Promise<void> {
   return context.io("append an audit entry", async () => {
     encodeJson(record, "audit record");
-    await context.query(context.statements.appendAudit, [
-      record.auditId,
-      record.actorType,
-      record.actorId,
-      record.actorRole,
-      record.action,
-      record.resourceType,
-      record.resourceId,
-      record.result,
-      record.requestId,
-      encodeJson(record.details, "audit details"),
-      record.createdAt,
-    ]);
+    const details = encodeJson(record.details, "audit details");
+    await context.audits.submit({ record, details });
   });
+}
+
+/** Writes a batch of entries in one statement; when it fails, each entry alone. */
+async function writeAudits(
+  context: PostgresContext,
+  items: PreparedAudit[],
+): Promise<Settled<void>[]> {
+  if (items.length === 1) {
+    await context.query(context.statements.appendAudit, auditRow(items[0]!));
+    return [{ ok: true, value: undefined }];
+  }
+  const columns: Parameter[][] = Array.from({ length: 11 }, () => []);
+  for (const item of items) {
+    auditRow(item).forEach((value, i) => (columns[i] as Parameter[]).push(value));
+  }
+  try {
+    await context.query(context.statements.appendAudits, columns as Parameter[]);
+    return items.map(() => ({ ok: true, value: undefined }));
+  } catch {
+    // Nothing of the batch was written: let each entry succeed or fail alone.
+    return await Promise.all(items.map(async (item): Promise<Settled<void>> => {
+      try {
+        await context.query(context.statements.appendAudit, auditRow(item));
+        return { ok: true, value: undefined };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }));
+  }
+}
+
+/** The columns of an entry, in the statements' order. */
+function auditRow({ record, details }: PreparedAudit): (string | number | null)[] {
+  return [
+    record.auditId,
+    record.actorType,
+    record.actorId,
+    record.actorRole,
+    record.action,
+    record.resourceType,
+    record.resourceId,
+    record.result,
+    record.requestId,
+    details,
+    record.createdAt,
+  ];
 }
 
 /**

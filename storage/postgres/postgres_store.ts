@@ -20,7 +20,7 @@
  * `effects.ts` (the effect journal), `interrupts.ts` (the interrupt index),
  * `idempotency.ts`, `audit.ts` and `api_keys.ts`. They share one
  * `PostgresContext` (`_context.ts`): the pool, the schema and its statements,
- * and the group committer of appends.
+ * and the group committers of appends and of audit entries.
  *
  * @module
  */
@@ -148,6 +148,7 @@ export class PostgresStore implements Store, ControlStore {
       schema,
       snapshotEvery,
       appends: runs.appendCommitter,
+      audits: audit.auditCommitter,
     });
     this.attempts = new PostgresAttempts(this.#context);
   }

@@ -49,6 +49,7 @@ import {
   type ThreadId,
   timeIdPosition,
   VersionConflictError,
+  wakeAtOf,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext, PreparedAppend } from "./_context.ts";
 import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
@@ -129,6 +130,7 @@ export function createRun(
       encoded.snapshotJson!,
       scheduling.priority,
       scheduling.tenantId,
+      wakeAtOf(encoded.snapshot),
     ]);
     if (row?.created === 1) {
       context.snapshots.remember(encoded.threadId, {
@@ -182,7 +184,8 @@ export function append(
     const fence = options.fence === undefined ? null : checkToken(options.fence, "fence");
     const ack = options.ack === undefined ? null : checkToken(options.ack, "ack");
     const interrupts = planInterruptChanges(threadId, encoded.interruptChanges);
-    const version = await context.appends.submit({ encoded, interrupts, fence, ack });
+    const wakeAt = wakeAtOf(snapshot);
+    const version = await context.appends.submit({ encoded, interrupts, fence, ack, wakeAt });
     if (ack !== null) await notifyAnswered(context, threadId, ack);
     return { version };
   });
@@ -408,12 +411,17 @@ function appendOneParameters(prepared: PreparedAppend): Parameter[] | null {
     checkpoint?.step ?? null,
     checkpoint?.createdAt ?? null,
     prepared.fence,
+    prepared.wakeAt,
   ];
 }
 
-/** The fencing tokens and mailbox messages of a batch, in the order of its items. */
+/** The fencing tokens, mailbox messages and wake-up times of a batch, in the order of its items. */
 function holderParameters(batch: PreparedAppend[]): Parameter[] {
-  return [batch.map((item) => item.fence), batch.map((item) => item.ack)];
+  return [
+    batch.map((item) => item.fence),
+    batch.map((item) => item.ack),
+    batch.map((item) => item.wakeAt),
+  ];
 }
 
 /** Wakes the sender of a mailbox message that an append applied (best effort). */

@@ -3,8 +3,8 @@
  * test file runs against a fresh store, so that memory, Deno KV and
  * PostgreSQL keep exactly the same contract. Its tests live by theme in
  * `_store_log_conformance.ts`, `_store_listing_conformance.ts` and
- * `_store_input_effect_conformance.ts`, `_store_ownership_conformance.ts` and
- * `_store_attempt_conformance.ts`.
+ * `_store_input_effect_conformance.ts`, `_store_ownership_conformance.ts`,
+ * `_store_timer_conformance.ts` and `_store_attempt_conformance.ts`.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import { registerInputAndEffectTests } from "./_store_input_effect_conformance.t
 import { registerListingTests } from "./_store_listing_conformance.ts";
 import { registerLogTests } from "./_store_log_conformance.ts";
 import { registerOwnershipTests } from "./_store_ownership_conformance.ts";
+import { registerTimerTests } from "./_store_timer_conformance.ts";
 
 /** Options a conformance test asks of a fresh store. */
 export interface ConformanceStoreOptions {
@@ -43,5 +44,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
   registerListingTests(test);
   registerInputAndEffectTests(test);
   registerOwnershipTests(test);
+  registerTimerTests(test);
   registerAttemptTests(test);
 }

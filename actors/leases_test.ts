@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import type {
+  LeaseLostError,
+  LogFields,
+  Logger,
+  RunCreatedEvent,
+  Store,
+  ThreadId,
+} from "../kernel/mod.ts";
+import { MemoryStore } from "../mod.ts";
+import { type HeldLease, LeaseKeeper } from "./leases.ts";
+
+function recordingLogger(): Logger & { lines: { msg: string; fields: LogFields }[] } {
+  const lines: { msg: string; fields: LogFields }[] = [];
+  const at = (msg: string, fields: LogFields = {}) => void lines.push({ msg, fields });
+  return { lines, debug: at, info: at, warn: at, error: at };
+}
+
+async function createRun(store: Store, threadId: string): Promise<ThreadId> {
+  const event: RunCreatedEvent = {
+    type: "run.created",
+    v: 1,
+    at: Date.now(),
+    threadId: threadId as ThreadId,
+    graph: "g",
+    input: {},
+    payloadHash: "h",
+    state: {},
+    next: [],
+  };
+  await store.createRun(event);
+  return threadId as ThreadId;
+}
+
+function keeperOn(store: Store, owner: string, ttlMs: number) {
+  const lost: { lease: HeldLease; error: LeaseLostError }[] = [];
+  const logger = recordingLogger();
+  const keeper = new LeaseKeeper({
+    store,
+    owner,
+    ttlMs,
+    tenantMaxActive: undefined,
+    now: () => Date.now(),
+    logger,
+    onLost: (lease, error) => lost.push({ lease, error }),
+    onMail: () => {},
+  });
+  return { keeper, lost, logger };
+}
+
+Deno.test("LeaseKeeper keeps a lease past its ttl by renewing it, and releases it", async () => {
+  await using store = new MemoryStore();
+  const threadId = await createRun(store, "t-renew");
+  const { keeper, lost } = keeperOn(store, "a", 600);
+  try {
+    const lease = await keeper.acquire(threadId);
+    assert.ok(lease !== null);
+    assert.equal(await keeper.acquire(threadId), lease, "held: never acquired twice");
+    const first = (await store.getLease(threadId))!.expiresAt;
+    // Longer than the ttl: only renewals keep it.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    assert.deepEqual(lost, []);
+    assert.ok((await store.getLease(threadId))!.expiresAt > first, "renewed");
+    assert.equal(lease.token(), lease.tokenValue);
+    const other = keeperOn(store, "b", 90);
+    assert.equal(await other.keeper.acquire(threadId), null, "another owner cannot take it");
+    await keeper.release(threadId);
+    assert.equal(await store.getLease(threadId), null);
+    assert.equal(keeper.size, 0);
+  } finally {
+    await keeper.close();
+  }
+});
+
+Deno.test("LeaseKeeper loses a lease it cannot renew before the lease ends, once", async () => {
+  await using store = new MemoryStore();
+  const threadId = await createRun(store, "t-lost");
+  const cut = new Proxy(store, {
+    get(target, property) {
+      if (property === "renewLeases") return () => Promise.reject(new Error("down"));
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { keeper, lost, logger } = keeperOn(cut, "a", 150);
+  try {
+    const lease = (await keeper.acquire(threadId))!;
+    const { expiresAt } = (await store.getLease(threadId))!;
+    // Its writes stop at a deadline before the lease ends in the store.
+    assert.ok(lease.deadline < expiresAt);
+    while (lost.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(lost[0]!.lease, lease);
+    assert.throws(() => lease.token(), (error: Error) => error.name === "LeaseLostError");
+    assert.equal(keeper.get(threadId), undefined);
+    assert.equal(logger.lines.filter((line) => line.msg === "lease lost").length, 1);
+    assert.equal(lost.length, 1);
+  } finally {
+    await keeper.close();
+  }
+});
+
+Deno.test("LeaseKeeper loses a lease another owner took over", async () => {
+  await using store = new MemoryStore();
+  const threadId = await createRun(store, "t-taken");
+  const a = keeperOn(store, "a", 60);
+  try {
+    const lease = (await a.keeper.acquire(threadId))!;
+    await a.keeper.close(); // A stops renewing (and releases).
+    const b = keeperOn(store, "b", 60_000);
+    const taken = (await b.keeper.acquire(threadId))!;
+    assert.ok(taken.tokenValue > lease.tokenValue);
+    const effect = {
+      threadId,
+      step: 1,
+      node: "n",
+      index: 0,
+      name: "e",
+      result: { ok: true as const, value: null },
+      recordedAt: 1,
+    };
+    await assert.rejects(
+      store.recordEffect(effect, { fence: lease.tokenValue }),
+      (error: Error) => error.name === "LeaseLostError",
+    );
+    await b.keeper.close();
+  } finally {
+    await a.keeper.close();
+  }
+});

@@ -1,0 +1,68 @@
+/**
+ * A profiling driver for the HTTP path: the server of `bench/server_bench.ts`
+ * (`createServer` with the example graphs, no credentials, a `KvStore` in a
+ * temporary directory) in this process, loaded for a while by the same load
+ * generator (`bench/_server_client.ts`, a separate process: 64 clients of
+ * `POST /v1/jobs/run`). Run it under the profiler to see where the server
+ * spends its time; it prints the runs/s the load generator saw.
+ *
+ * `deno run -A --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile_server.ts [seconds=10]`
+ *
+ * @module
+ */
+
+import { createRuntime } from "../mod.ts";
+import { createServer } from "../server/mod.ts";
+import { registerExamples } from "../examples/mod.ts";
+import { KvStore } from "../storage/kv/mod.ts";
+import { emit, round } from "./_common.ts";
+
+if (import.meta.main) {
+  const seconds = Number(Deno.args[0] ?? 10);
+  const dir = await Deno.makeTempDir({ prefix: "oris-profile-server-" });
+  const store = await KvStore.open({ path: `${dir}/oris.kv` });
+  const runtime = createRuntime({ store });
+  registerExamples(runtime);
+  const server = await createServer({ runtime });
+  const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, server.app.fetch);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./_server_client.ts", import.meta.url).pathname,
+      `http://127.0.0.1:${http.addr.port}`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const writer = child.stdin.getWriter();
+    const command = { seconds, clients: 64, prefix: "p" };
+    await writer.write(new TextEncoder().encode(`${JSON.stringify(command)}\n`));
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    await writer.close();
+    const answer = JSON.parse(text) as { runs: number; errors: number; elapsed_ms: number };
+    emit({
+      bench: "profile_server",
+      backend: "kv",
+      runs: answer.runs,
+      errors: answer.errors,
+      runs_per_s: round(answer.runs / (answer.elapsed_ms / 1000), 1),
+    });
+    await reader.cancel();
+    await child.status;
+  } finally {
+    await http.shutdown();
+    await server.close();
+    await runtime.close();
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
