@@ -1,5 +1,6 @@
 /**
- * The worker plane's metrics, with the original Oris's names: lease
+ * The worker plane's metrics, with the original Oris's names (the runs
+ * queued in the store are `oris_queued_runs`, see `metrics.ts`): lease
  * operations and conflicts, backpressure by reason, terminal acks by
  * status, and the latency of a dispatch (from the time the run or attempt
  * was queued) and of a recovery (from the expiry of the lease a worker lost
@@ -41,9 +42,7 @@ const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1
  * @param registry The server's registry.
  * @returns The observer the plane reports to.
  */
-export function workerMetrics(
-  registry: client.Registry,
-): WorkerPlaneObserver {
+export function workerMetrics(registry: client.Registry): WorkerPlaneObserver {
   const operations = new client.Counter({
     name: "oris_runtime_lease_operations_total",
     help: "Worker lease operations, by operation (dispatch, renew, release, expire)",

@@ -266,7 +266,6 @@ const METRICS: [string, string][] = [
   ["oris_active_runs", "gauge"],
   ["oris_http_requests_total", "counter"],
   ["oris_http_request_duration_ms", "histogram"],
-  ["oris_queued_runs", "gauge"],
   ["oris_runtime_lease_operations_total", "counter"],
   ["oris_runtime_lease_conflicts_total", "counter"],
   ["oris_runtime_backpressure_total", "counter"],

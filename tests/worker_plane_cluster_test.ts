@@ -66,13 +66,18 @@ postgresTest(
       const first = await ok(cluster, p1, "/v1/workers/poll", {
         worker_id: "w-a",
         graphs: [GRAPH],
-        lease_ttl_seconds: 1,
+        lease_ttl_seconds: 600,
       });
       assert.equal(first.decision, "dispatched");
       assert.deepEqual(first.run.input, { n: 1 });
       // Another worker gets nothing while the lease is live.
       const idle = await ok(cluster, p2, "/v1/workers/poll", { worker_id: "w-b", graphs: [GRAPH] });
       assert.equal(idle.decision, "noop");
+      // The holder shortens its lease to 1 s, then stops renewing it.
+      await ok(cluster, p2, "/v1/workers/w-a/heartbeat", {
+        lease_id: first.lease_id,
+        lease_ttl_seconds: 1,
+      });
       // Wait, on the database's state, until the lease has expired.
       await cluster.waitFor("the lease expires", async () => {
         const [row] = await cluster.sql.unsafe(
