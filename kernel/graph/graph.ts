@@ -17,6 +17,7 @@ import type { TaskSpec, TaskTarget, TaskWrite } from "../events.ts";
 import { assertJson, type Json, type JsonCheckOptions, type JsonObject } from "../json.ts";
 import { sha256Hex } from "../hash.ts";
 import { Send } from "./command.ts";
+import { outgoing } from "./_outgoing.ts";
 import { END, START } from "./constants.ts";
 import type { StateSchema } from "./state.ts";
 
@@ -357,47 +358,6 @@ async function routeBranches(
       targets.push(resolveRoute(branch, route, options));
     }
   }
-}
-
-/** The static targets and the conditional edges of one node. */
-interface Outgoing {
-  edges: readonly TaskTarget[];
-  branches: readonly BranchSpec[];
-}
-
-const NO_OUTGOING: Outgoing = { edges: [], branches: [] };
-
-/** Each graph's outgoing edges by source, made once (a graph's edges do not change once built). */
-const OUTGOING = new WeakMap<GraphSpec["edges"], {
-  branches: GraphSpec["branches"];
-  edgeCount: number;
-  branchCount: number;
-  bySource: Map<string, Outgoing>;
-}>();
-
-function outgoing(graph: GraphSpec, source: string): Outgoing {
-  let entry = OUTGOING.get(graph.edges);
-  if (
-    entry === undefined || entry.branches !== graph.branches ||
-    entry.edgeCount !== graph.edges.length || entry.branchCount !== graph.branches.length
-  ) {
-    const bySource = new Map<string, { edges: TaskTarget[]; branches: BranchSpec[] }>();
-    const of = (from: string) => {
-      let out = bySource.get(from);
-      if (out === undefined) bySource.set(from, out = { edges: [], branches: [] });
-      return out;
-    };
-    for (const [from, to] of graph.edges) of(from).edges.push({ node: to });
-    for (const branch of graph.branches) of(branch.source).branches.push(branch);
-    entry = {
-      branches: graph.branches,
-      edgeCount: graph.edges.length,
-      branchCount: graph.branches.length,
-      bySource,
-    };
-    OUTGOING.set(graph.edges, entry);
-  }
-  return entry.bySource.get(source) ?? NO_OUTGOING;
 }
 
 function resolveRoute(
