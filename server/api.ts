@@ -130,9 +130,33 @@ export async function waitBounded(
     call.catch((error) =>
       deps.logger.warn("run call failed after the wait bound", { thread_id: threadId, error })
     );
-    return await requireRun(deps.runtime, threadId);
+    return await createdRun(deps.runtime, threadId, call);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * The run once `call` has created it (a bound that passes before a new run,
+ * a fork or a rerun exists answers with the run, not a 404), or the call's
+ * result or error when it settles first.
+ */
+async function createdRun(
+  runtime: Runtime,
+  threadId: string,
+  call: Promise<RunResult>,
+): Promise<RunResult | RunSnapshot> {
+  const settled = call.then(() => "settled" as const, () => "settled" as const);
+  for (let delayMs = 1;; delayMs = Math.min(delayMs * 2, 50)) {
+    const run = await runtime.get(threadId);
+    if (run !== null) return run;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = new Promise<"tick">((resolve) => {
+      timer = setTimeout(() => resolve("tick"), delayMs);
+    });
+    const next = await Promise.race([settled, tick]);
+    clearTimeout(timer);
+    if (next === "settled") return await call;
   }
 }
 

@@ -61,6 +61,14 @@ serverTest("POST /v1/jobs/:thread_id/fork starts a new run from a checkpoint", a
   // The source is untouched.
   const detail = assertOk(await h.request("GET", "/v1/jobs/tt-fork"));
   assert.equal(detail.checkpoint_id, source.checkpoint_id);
+  // A wait of 0 answers with the new run as it is, never a 404 for a fork not made yet.
+  const quick = assertOk(
+    await h.request("POST", "/v1/jobs/tt-fork/fork", {
+      body: { thread_id: "tt-fork-quick", wait_ms: 0 },
+    }),
+  );
+  assert.equal(quick.thread_id, "tt-fork-quick");
+  await h.runtime.wait("tt-fork-quick");
   // Errors write nothing.
   const runs = await h.allRuns();
   assertError(await h.request("POST", "/v1/jobs/ghost/fork", { body: {} }), 404, "not_found");
@@ -85,6 +93,7 @@ serverTest("POST /v1/jobs/:thread_id/fork starts a new run from a checkpoint", a
   assert.deepEqual(await h.allRuns(), runs);
   assert.deepEqual(await auditActions(h, "tt-fork"), [
     "job.run",
+    "job.fork",
     "job.fork",
     "job.fork",
     "job.fork",
