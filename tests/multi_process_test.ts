@@ -199,12 +199,15 @@ postgresTest(
       { processes: 2, env: { ORIS_TENANT_MAX_ACTIVE_RUNS: "1" } },
       async (cluster) => {
         const [p1, p2] = cluster.processes as [ClusterProcess, ClusterProcess];
-        // The first run holds the tenant's only place while the others queue.
+        // The first run holds the tenant's only place (until the test creates
+        // the hold file) while the others queue.
+        const holdDir = await Deno.makeTempDir();
+        const hold = `${holdDir}/go`;
         await cluster.submit(p1, {
           thread_id: "cap-first",
           graph: "steps",
           tenant_id: "acme",
-          input: { steps: 3, step_ms: 300 },
+          input: { steps: 3, hold_file: hold },
         });
         await nodeStarted(cluster, p1, "cap-first", 1);
         const queued = [["cap-low", 1], ["cap-high", 9], ["cap-mid", 5]] as const;
@@ -218,12 +221,14 @@ postgresTest(
           });
           assert.equal(data.status, "queued", threadId);
         }
+        await Deno.writeTextFile(hold, "");
         const ids = ["cap-first", ...queued.map(([threadId]) => threadId)];
         await cluster.waitForRuns(ids, ["completed"], 120_000);
         // In the effect log, each run's executions are contiguous (never two at once).
         const order = (await cluster.executions()).map((e) => e.threadId);
         const runsInOrder = order.filter((id, i) => i === 0 || order[i - 1] !== id);
         assert.deepEqual(runsInOrder, ["cap-first", "cap-high", "cap-mid", "cap-low"]);
+        await Deno.remove(holdDir, { recursive: true });
       },
     );
   },
