@@ -14,6 +14,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
   assertJson,
+  deserializeError,
   type EffectKey,
   type EffectRecord,
   type EffectResult,
@@ -292,14 +293,7 @@ async function record(options: TaskContextOptions, effect: EffectRecord): Promis
 
 function outcome(result: EffectResult): unknown {
   if (result.ok) return result.value;
-  const { name, message, code, details } = result.error;
-  const error = code === undefined
-    ? new Error(message)
-    : new OrisError(code as OrisError["code"], message, {
-      details: (details ?? {}) as Record<string, unknown>,
-    });
-  Object.defineProperty(error, "name", { value: name, configurable: true, writable: true });
-  throw error;
+  throw deserializeError(result.error);
 }
 
 const current = new AsyncLocalStorage<NodeContext>();

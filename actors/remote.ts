@@ -12,13 +12,13 @@
 
 import {
   currentSnapshot,
+  deserializeError,
   isTerminal,
   type MailMessage,
   type MailRecord,
   NotFoundError,
   OrisError,
   type RunSnapshot,
-  type SerializedError,
   type Store,
   type StoreSignal,
   type ThreadId,
@@ -90,7 +90,11 @@ export class Remote {
       const record = await this.#deps.store.getMessage(threadId, seq);
       if (record === null) throw new NotFoundError("message", `${threadId}#${seq}`);
       if (record.status === "applied") return record;
-      if (record.status === "refused") throw reviveError(record.error);
+      if (record.status === "refused") {
+        throw record.error === null
+          ? new OrisError("internal", "The message was refused")
+          : deserializeError(record.error);
+      }
       // No live owner (any more): take the run here; its mail, ours included, is applied first.
       if (!owned && await this.#deps.takeOver(threadId)) continue;
       await this.wait(threadId);
@@ -228,24 +232,4 @@ export class Remote {
     });
     return last + 1;
   }
-}
-
-/**
- * The error an answer carries, thrown again: an `OrisError` with its code and
- * details, or an `Error` with its name and message.
- *
- * @internal Used by the runtime and the node context.
- * @param serialized The error as stored.
- * @returns The error.
- */
-export function reviveError(serialized: SerializedError | null): Error {
-  if (serialized === null) return new OrisError("internal", "The message was refused");
-  const { name, message, code, details } = serialized;
-  const error = code === undefined ? new Error(message) : new OrisError(
-    code as OrisError["code"],
-    message,
-    { details: (details ?? {}) as Record<string, unknown> },
-  );
-  Object.defineProperty(error, "name", { value: name, configurable: true, writable: true });
-  return error;
 }

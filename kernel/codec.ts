@@ -413,6 +413,37 @@ export function currentSnapshot(loaded: LoadedRun): RunSnapshot {
 }
 
 /**
+ * The error a serialized error stands for, to throw again: an `OrisError`
+ * with its code and details when it has a code, else an `Error`; both keep
+ * the original name and message (the inverse of {@linkcode serializeError}).
+ *
+ * @param serialized The error as stored.
+ * @returns The error.
+ *
+ * @example
+ * ```ts
+ * import { deserializeError, serializeError } from "./codec.ts";
+ * import { OrisError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = deserializeError(serializeError(new OrisError("conflict", "taken")));
+ * assert.ok(error instanceof OrisError);
+ * assert.equal(error.code, "conflict");
+ * assert.equal(deserializeError({ name: "TypeError", message: "bad" }).name, "TypeError");
+ * ```
+ */
+export function deserializeError(serialized: SerializedError): Error {
+  const { name, message, code, details } = serialized;
+  const error = code === undefined
+    ? new Error(message)
+    : new OrisError(code as OrisError["code"], message, {
+      details: (details ?? {}) as Record<string, unknown>,
+    });
+  Object.defineProperty(error, "name", { value: name, configurable: true, writable: true });
+  return error;
+}
+
+/**
  * Serializes a thrown value for the effect journal.
  *
  * @param error Anything thrown.
