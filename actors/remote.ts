@@ -24,9 +24,8 @@ import {
   type ThreadId,
 } from "../kernel/mod.ts";
 import { type ActorEvent, atRest } from "./run_actor.ts";
-import { collectTrace, type RunResult, toResult, type TraceEvent } from "./run_result.ts";
+import { recordCall, type RunResult } from "./run_result.ts";
 import type { InternalRunOptions, ResumeOptions } from "./runtime_api.ts";
-import { traceRun } from "./tracing.ts";
 
 /** Thrown inside the runtime when another live runtime holds a run's lease. @internal */
 export class OwnedElsewhere extends Error {
@@ -135,21 +134,8 @@ export class Remote {
     fromSeq: number,
     options: ResumeOptions & Pick<InternalRunOptions, "listener">,
   ): Promise<RunResult> {
-    const trace: TraceEvent[] = [];
-    const span = traceRun(threadId, options.parentContext);
-    try {
-      const run = await this.rest(threadId, fromSeq, (event) => {
-        span.observe(event);
-        collectTrace(trace, event);
-        options.listener?.(event);
-      });
-      trace.push({ type: "end", status: run.status });
-      span.end(run);
-      return toResult(run, trace);
-    } catch (error) {
-      span.fail(error);
-      throw error;
-    }
+    const call = recordCall(threadId, options.parentContext, options.listener);
+    return await call.finish(() => this.rest(threadId, fromSeq, call.observe));
   }
 
   /**

@@ -7,7 +7,9 @@
  */
 
 import type { ErrorInfo, Json, RunSnapshot, RunStatus, ThreadId } from "../kernel/mod.ts";
+import type { Context } from "@opentelemetry/api";
 import type { ActorEvent } from "./run_actor.ts";
+import { traceRun } from "./tracing.ts";
 
 /** One entry of {@linkcode RunResult.trace}. */
 export type TraceEvent =
@@ -121,4 +123,49 @@ export function collectTrace(trace: TraceEvent[], event: ActorEvent): void {
       trace.push({ type: "resume", interruptIds: Object.keys(item.values) });
     }
   }
+}
+
+/** What a call records while it follows a run: its trace and its span. @internal */
+export interface CallRecorder {
+  /** Takes an actor event into the trace, the span and the caller's listener. */
+  observe(event: ActorEvent): void;
+  /** The call's result once the run is at rest (`rest` settles); a failure ends the span too. */
+  finish(rest: () => Promise<RunSnapshot>): Promise<RunResult>;
+}
+
+/**
+ * Starts recording a call on a run: the trace it returns and the run's span,
+ * for a run executing here or followed elsewhere alike.
+ *
+ * @internal Used by the runtime and the remote follower.
+ * @param threadId The run.
+ * @param parent The caller's trace context.
+ * @param listener The caller's own listener of actor events.
+ * @returns The recorder.
+ */
+export function recordCall(
+  threadId: string,
+  parent: Context | undefined,
+  listener: ((event: ActorEvent) => void) | undefined,
+): CallRecorder {
+  const trace: TraceEvent[] = [];
+  const span = traceRun(threadId, parent);
+  return {
+    observe(event) {
+      span.observe(event);
+      collectTrace(trace, event);
+      listener?.(event);
+    },
+    async finish(rest) {
+      try {
+        const run = await rest();
+        trace.push({ type: "end", status: run.status });
+        span.end(run);
+        return toResult(run, trace);
+      } catch (error) {
+        span.fail(error);
+        throw error;
+      }
+    },
+  };
 }

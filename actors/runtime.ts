@@ -52,7 +52,7 @@ import { createJsonLogger } from "./logger.ts";
 import { replayRun } from "./replay.ts";
 import { type ActorEvent, RunActor } from "./run_actor.ts";
 import { Deadlines, defaultSleep } from "./deadlines.ts";
-import { collectTrace, type RunResult, toResult, type TraceEvent } from "./run_result.ts";
+import { recordCall, type RunResult } from "./run_result.ts";
 import type {
   CoreRuntimeOptions,
   GraphDefinition,
@@ -63,7 +63,6 @@ import type {
 } from "./runtime_api.ts";
 import { Semaphore } from "./semaphore.ts";
 import { stateAt, stateHistory } from "./time_travel.ts";
-import { traceRun } from "./tracing.ts";
 
 const INTERNALS = new WeakMap<Runtime, RuntimeInternals>();
 
@@ -289,23 +288,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       registry.release(actor);
       throw error;
     }
-    const trace: TraceEvent[] = [];
-    const span = traceRun(actor.threadId, options.parentContext);
-    const stop = actor.listen((event) => {
-      span.observe(event);
-      collectTrace(trace, event);
-      options.listener?.(event);
-    });
+    const call = recordCall(actor.threadId, options.parentContext, options.listener);
+    const stop = actor.listen(call.observe);
     const disarm = execute ? deadlines.arm(actor, deadline) : () => {};
     try {
-      await body();
-      const run = await actor.rest();
-      trace.push({ type: "end", status: run.status });
-      span.end(run);
-      return toResult(run, trace);
-    } catch (error) {
-      span.fail(error);
-      throw error;
+      return await call.finish(async () => {
+        await body();
+        return await actor.rest();
+      });
     } finally {
       disarm();
       stop();
