@@ -166,3 +166,27 @@ export async function stopServer(
   await server.stderr;
   return status;
 }
+
+/**
+ * Waits for a `Deno.serve` process to say where it listens (on stderr), and
+ * keeps draining its stderr after, so the process never blocks on a full pipe.
+ *
+ * @param stderr The process's stderr.
+ * @returns `http://host:port`.
+ * @throws {Error} when the process exits first (with what it printed).
+ */
+export async function listeningAddress(stderr: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let base: string | null = null;
+  while (base === null) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`The service exited: ${text}`);
+    text += value;
+    base = /Listening on (http:\/\/\S+?)\/?\s/.exec(text)?.[1] ?? null;
+  }
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  return base;
+}

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { runCli } from "../cli/main.ts";
-import { ROOT } from "./_server_process.ts";
+import { listeningAddress, ROOT } from "./_server_process.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "oris-init-" });
@@ -73,20 +73,7 @@ Deno.test("oris init: the service starts and answers", async () => {
     }).spawn();
     const stdout = new Response(child.stdout).text();
     try {
-      // Deno.serve says where it listens on stderr.
-      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      let base: string | null = null;
-      while (base === null) {
-        const { done, value } = await reader.read();
-        if (done) throw new Error(`The service exited: ${text}`);
-        text += value;
-        base = /Listening on (http:\/\/\S+?)\/?\s/.exec(text)?.[1] ?? null;
-      }
-      // Keep draining stderr so the service never blocks on a full pipe.
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
+      const base = await listeningAddress(child.stderr);
       const run = await fetch(`${base}/v1/jobs/run`, {
         method: "POST",
         body: JSON.stringify({ thread_id: "r-1", input: { request: "ship" } }),

@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { ROOT } from "./_server_process.ts";
+import { listeningAddress, ROOT } from "./_server_process.ts";
 
 /** The sh blocks of the README's section `title`, as lines without their comments. */
 async function shBlocks(title: string): Promise<{ command: string; comment: string }[][]> {
@@ -85,20 +85,7 @@ Deno.test("README: the walk-through from nothing to a running service of one's o
     }
     assert.equal(cwd, project);
     assert.ok(service !== null, "the walk-through starts the service");
-    // Deno.serve says where it listens on stderr; keep draining it after.
-    const reader = service.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    let base: string | null = null;
-    while (base === null) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`The service exited: ${text}`);
-      text += value;
-      base = /Listening on (http:\/\/\S+?)\/?\s/.exec(text)?.[1] ?? null;
-    }
-    (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })();
-    env.ORIS_SERVER_URL = base;
+    env.ORIS_SERVER_URL = await listeningAddress(service.stderr);
     for (const { command, comment } of drive) {
       const out = await bash(command, cwd);
       const status = /^status: (\w+)/.exec(comment)?.[1];
