@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../kernel/mod.ts";
+import { checkOwner, checkWhole } from "../kernel/mod.ts";
 
 /** How a runtime shares its store with other runtimes (other processes). */
 export interface OwnershipSettings {
@@ -60,29 +60,15 @@ export interface ResolvedOwnership {
  * @throws {InvalidArgumentError} for a value out of range.
  */
 export function resolveOwnership(settings: OwnershipSettings): ResolvedOwnership {
-  const ownerId = settings.ownerId ?? defaultOwnerId();
-  if (typeof ownerId !== "string" || ownerId.length === 0 || ownerId.length > 200) {
-    throw new InvalidArgumentError("ownerId must be 1 to 200 characters", { field: "ownerId" });
-  }
   return {
-    ownerId,
-    leaseTtlMs: whole(settings.leaseTtlMs ?? 15_000, "leaseTtlMs", 3),
-    maxActiveRuns: whole(settings.maxActiveRuns ?? 64, "maxActiveRuns", 1),
+    ownerId: checkOwner(settings.ownerId ?? defaultOwnerId(), "ownerId"),
+    leaseTtlMs: checkWhole(settings.leaseTtlMs ?? 15_000, "leaseTtlMs", 3),
+    maxActiveRuns: checkWhole(settings.maxActiveRuns ?? 64, "maxActiveRuns", 1),
     tenantMaxActiveRuns: settings.tenantMaxActiveRuns === undefined
       ? undefined
-      : whole(settings.tenantMaxActiveRuns, "tenantMaxActiveRuns", 1),
-    pollIntervalMs: whole(settings.pollIntervalMs ?? 1000, "pollIntervalMs", 1),
+      : checkWhole(settings.tenantMaxActiveRuns, "tenantMaxActiveRuns", 1),
+    pollIntervalMs: checkWhole(settings.pollIntervalMs ?? 1000, "pollIntervalMs", 1),
   };
-}
-
-function whole(value: unknown, field: string, min: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(
-      `${field} must be a whole number from ${min}, got ${JSON.stringify(value)}`,
-      { field },
-    );
-  }
-  return value;
 }
 
 /** `<hostname>-<pid>-<random>`: unique among live runtimes. */

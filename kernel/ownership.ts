@@ -340,8 +340,9 @@ export function checkClaimRequest(request: ClaimRequest): void {
 /**
  * Validates a lease holder's owner id: 1 to 200 characters.
  *
- * @internal Shared by the storage adapters.
+ * @internal Shared by the storage adapters and the runtime's settings.
  * @param owner Anything.
+ * @param field Its name, for the message (default `owner`).
  * @returns The owner id.
  * @throws {InvalidArgumentError} otherwise.
  *
@@ -354,9 +355,9 @@ export function checkClaimRequest(request: ClaimRequest): void {
  * assert.throws(() => checkOwner(""), /owner/);
  * ```
  */
-export function checkOwner(owner: unknown): string {
+export function checkOwner(owner: unknown, field = "owner"): string {
   if (typeof owner !== "string" || owner.length === 0 || owner.length > 200) {
-    throw new InvalidArgumentError("owner must be 1 to 200 characters", { field: "owner" });
+    throw new InvalidArgumentError(`${field} must be 1 to 200 characters`, { field });
   }
   return owner;
 }
@@ -447,7 +448,26 @@ export function encodeMailMessage(message: MailMessage): string {
   return encodeJson(message, "the message");
 }
 
-function checkWhole(value: unknown, field: string, min: number): number {
+/**
+ * Validates a whole number from `min` (a setting, a ttl, a cap, a token).
+ *
+ * @internal Shared by the storage adapters and the runtime's settings.
+ * @param value Anything.
+ * @param field Its name, for the message.
+ * @param min The smallest value allowed.
+ * @returns The number.
+ * @throws {InvalidArgumentError} otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkWhole } from "./ownership.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(checkWhole(64, "maxActiveRuns", 1), 64);
+ * assert.throws(() => checkWhole(0, "maxActiveRuns", 1), /maxActiveRuns must be a whole number from 1/);
+ * ```
+ */
+export function checkWhole(value: unknown, field: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(
       `${field} must be a whole number from ${min}, got ${JSON.stringify(value)}`,
