@@ -66,3 +66,9 @@ export {
 } from "./stream.ts";
 export { type CheckpointSource, type StateSnapshot } from "./time_travel.ts";
 export { type OwnershipSettings } from "./runtime_settings.ts";
+export {
+  DEFAULT_LEASE_TTL_SECONDS,
+  DEFAULT_MAX_ACTIVE_LEASES,
+  WorkerPlane,
+} from "./worker_plane.ts";
+export { type WorkerPlaneObserver } from "./worker_runs.ts";

@@ -10,29 +10,7 @@
  */
 
 import client from "prom-client";
-
-/** What the worker plane reports as it works. */
-export interface WorkerPlaneObserver {
-  /** A lease was granted (`dispatch`), renewed, released or found expired. */
-  leaseOperation(operation: "dispatch" | "renew" | "release" | "expire"): void;
-  /** A worker named a lease it does not hold (another's, expired, stale token). */
-  leaseConflict(): void;
-  /** A poll answered backpressure. */
-  backpressure(reason: "worker_limit" | "tenant_limit"): void;
-  /** An ack ended an attempt (or scheduled its retry: `retry_scheduled`). */
-  terminalAck(status: string): void;
-  /** A run was dispatched `waitedMs` after it was queued; `recovery`: after its lease expired. */
-  dispatched(waitedMs: number, recovery: boolean): void;
-}
-
-/** An observer that records nothing (a plane without metrics). */
-export const NO_WORKER_METRICS: WorkerPlaneObserver = {
-  leaseOperation() {},
-  leaseConflict() {},
-  backpressure() {},
-  terminalAck() {},
-  dispatched() {},
-};
+import type { WorkerPlaneObserver } from "../actors/mod.ts";
 
 const LATENCY_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
 

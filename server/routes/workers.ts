@@ -31,8 +31,8 @@ import {
   DEFAULT_LEASE_TTL_SECONDS,
   DEFAULT_MAX_ACTIVE_LEASES,
   WorkerPlane,
-} from "../worker_plane.ts";
-import type { WorkerPlaneObserver } from "../worker_metrics.ts";
+  type WorkerPlaneObserver,
+} from "../../actors/mod.ts";
 import {
   AckResponse,
   AttemptRetries,

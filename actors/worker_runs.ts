@@ -102,3 +102,17 @@ export function leaseLost(attempt: AttemptRecord, reason: string): ConflictError
     details: { attempt_id: attempt.attemptId, status: attempt.status, reason },
   });
 }
+
+/** What the worker plane reports as it works (the server's metrics implement it). */
+export interface WorkerPlaneObserver {
+  /** A lease was granted (`dispatch`), renewed, released or found expired. */
+  leaseOperation(operation: "dispatch" | "renew" | "release" | "expire"): void;
+  /** A worker named a lease it does not hold (another's, expired, stale token). */
+  leaseConflict(): void;
+  /** A poll answered backpressure. */
+  backpressure(reason: "worker_limit" | "tenant_limit"): void;
+  /** An ack ended an attempt (or scheduled its retry: `retry_scheduled`). */
+  terminalAck(status: string): void;
+  /** A run was dispatched `waitedMs` after it was queued; `recovery`: after its lease expired. */
+  dispatched(waitedMs: number, recovery: boolean): void;
+}

@@ -43,11 +43,11 @@ import {
   type RunSnapshot,
   scheduleRetry,
   schedulingOf,
+  type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
-import type { ServerStore } from "./api.ts";
-import type { WorkerPlaneObserver } from "./worker_metrics.ts";
 import { commitEvents, leaseLost, loadRun, ownerConflict } from "./worker_runs.ts";
+import type { WorkerPlaneObserver } from "./worker_runs.ts";
 
 /** The default cap of a worker's live leases. */
 export const DEFAULT_MAX_ACTIVE_LEASES = 8;
@@ -112,7 +112,7 @@ export interface StepReport {
 /** What {@linkcode WorkerPlane} needs. */
 export interface WorkerPlaneDeps {
   /** The store. */
-  store: ServerStore;
+  store: Store;
   /** The clock (ms). */
   now(): number;
   /** Makes attempt ids. */
