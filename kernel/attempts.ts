@@ -398,6 +398,54 @@ export function alreadyReplayed(attemptId: string): ConflictError {
 }
 
 /**
+ * The dead letter and the attempt after a replay: the letter counted as
+ * replayed, the attempt queued again with its version bumped.
+ *
+ * @internal Shared by the storage adapters.
+ * @param letter The stored dead letter.
+ * @param stored The stored attempt.
+ * @param now The time of the replay (ms).
+ * @returns Both records to write.
+ * @throws {ConflictError} when the letter was replayed already.
+ *
+ * @example
+ * ```ts
+ * import { type AttemptRecord, type DeadLetterRecord, replayedRecords } from "./attempts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const letter = { attemptId: "at_1", replayStatus: "pending", replayCount: 0 } as DeadLetterRecord;
+ * const stored = { attemptId: "at_1", status: "failed", version: 3 } as AttemptRecord;
+ * const { deadLetter, attempt } = replayedRecords(letter, stored, 9);
+ * assert.equal(deadLetter.replayCount, 1);
+ * assert.equal(attempt.status, "queued");
+ * assert.equal(attempt.version, 4);
+ * assert.throws(() => replayedRecords(deadLetter, attempt, 10), /replayed already/);
+ * ```
+ */
+export function replayedRecords(
+  letter: DeadLetterRecord,
+  stored: AttemptRecord,
+  now: number,
+): { deadLetter: DeadLetterRecord; attempt: AttemptRecord } {
+  if (letter.replayStatus !== "pending") throw alreadyReplayed(letter.attemptId);
+  const deadLetter: DeadLetterRecord = {
+    ...letter,
+    replayStatus: "replayed",
+    replayCount: letter.replayCount + 1,
+    lastReplayedAt: now,
+  };
+  const attempt: AttemptRecord = {
+    ...stored,
+    status: "queued",
+    leaseExpiresAt: null,
+    nextRetryAt: null,
+    version: stored.version + 1,
+    updatedAt: now,
+  };
+  return { deadLetter, attempt };
+}
+
+/**
  * The error of a write refused because the attempt changed meanwhile or
  * another attempt of its run is open.
  *

@@ -411,6 +411,33 @@ export function checkToken(value: unknown, field: string): number {
   return checkWhole(value, field, 0);
 }
 
+/**
+ * Validates the answer to a mailbox message and gives the error to store
+ * with it.
+ *
+ * @internal Shared by the storage adapters.
+ * @param answer Anything.
+ * @returns The refusal's error as JSON text, or `null` when it was applied.
+ * @throws {InvalidArgumentError} when the status is neither applied nor refused.
+ *
+ * @example
+ * ```ts
+ * import { checkMailAnswer } from "./ownership.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(checkMailAnswer({ status: "applied" }), null);
+ * assert.throws(() => checkMailAnswer({ status: "done" } as never), /applied/);
+ * ```
+ */
+export function checkMailAnswer(answer: MailAnswer): string | null {
+  if (answer?.status !== "applied" && answer?.status !== "refused") {
+    throw new InvalidArgumentError('answer.status must be "applied" or "refused"', {
+      field: "answer",
+    });
+  }
+  return answer.status === "refused" ? JSON.stringify(answer.error) : null;
+}
+
 const MAIL_TYPES: ReadonlySet<string> = new Set([
   "resume",
   "pause",

@@ -15,7 +15,6 @@
  */
 
 import {
-  alreadyReplayed,
   attemptConflict,
   type AttemptRecord,
   type AttemptStore,
@@ -31,6 +30,7 @@ import {
   type Page,
   pageLimit,
   pageOf,
+  replayedRecords,
   timeIdPosition,
 } from "../kernel/mod.ts";
 
@@ -222,22 +222,8 @@ export class CellAttempts implements AttemptStore {
       throw new NotFoundError("dead letter", attemptId, { details: { attempt_id: attemptId } });
     }
     const letter = JSON.parse(letterCell.value) as DeadLetterRecord;
-    if (letter.replayStatus !== "pending") throw alreadyReplayed(attemptId);
     const stored = JSON.parse(cell.value) as AttemptRecord;
-    const deadLetter: DeadLetterRecord = {
-      ...letter,
-      replayStatus: "replayed",
-      replayCount: letter.replayCount + 1,
-      lastReplayedAt: now,
-    };
-    const attempt: AttemptRecord = {
-      ...stored,
-      status: "queued",
-      leaseExpiresAt: null,
-      nextRetryAt: null,
-      version: stored.version + 1,
-      updatedAt: now,
-    };
+    const { deadLetter, attempt } = replayedRecords(letter, stored, now);
     const slot = await this.#cells.get(open(stored.threadId));
     const writes = this.#moves(stored, attempt, slot);
     if (writes === null) throw attemptConflict(attemptId, "its run has another open attempt");

@@ -17,12 +17,12 @@ import {
   checkClaimRequest,
   checkLeaseRefs,
   checkLeaseRequest,
+  checkMailAnswer,
   checkOwner,
   checkToken,
   type Claim,
   type ClaimRequest,
   encodeMailMessage,
-  InvalidArgumentError,
   type JsonObject,
   type Lease,
   LeaseLostError,
@@ -329,12 +329,7 @@ export class LocalOwnership {
   answer(threadId: ThreadId, seq: number, answer: MailAnswer, fence: number): void {
     checkToken(seq, "seq");
     checkToken(fence, "fence");
-    if (answer?.status !== "applied" && answer?.status !== "refused") {
-      throw new InvalidArgumentError('answer.status must be "applied" or "refused"', {
-        field: "answer",
-      });
-    }
-    const error = answer.status === "refused" ? JSON.stringify(answer.error) : null;
+    const error = checkMailAnswer(answer);
     this.checkFence(parseThreadId(threadId), fence);
     const mailbox = this.#mail.get(threadId);
     const record = mailbox?.messages.find((message) => message.seq === seq);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { fold, type RunCreatedEvent, type RunEvent, type ThreadId } from "../../kernel/mod.ts";
+import {
+  type Claim,
+  fold,
+  type RunCreatedEvent,
+  type RunEvent,
+  type ThreadId,
+} from "../../kernel/mod.ts";
 import { KvStore } from "./mod.ts";
 
 let clock = 1_700_000_000_000;
@@ -19,6 +25,11 @@ function created(threadId: string, priority: number): RunCreatedEvent {
   };
 }
 
+/** Claims every run of the test graph for a new owner, with the given tenant cap. */
+function claimAll(store: KvStore, cap: { tenantMaxActive?: number } = {}): Promise<Claim[]> {
+  return store.claimRuns({ owner: "next", ttlMs: 60_000, graphs: ["kv"], limit: 10, ...cap });
+}
+
 const start: RunEvent = { type: "run.started", v: 1, at: 1, attemptId: "at_1" as never };
 
 Deno.test("KvStore: a store opened on a database with runs left queued or running claims them, with their priority", async () => {
@@ -35,13 +46,7 @@ Deno.test("KvStore: a store opened on a database with runs left queued or runnin
       await store.append(done.threadId, done.version, [cancelled], fold(done, cancelled));
     }
     await using reopened = await KvStore.open({ path });
-    const claims = await reopened.claimRuns({
-      owner: "next",
-      ttlMs: 60_000,
-      graphs: ["kv"],
-      limit: 10,
-      tenantMaxActive: 2,
-    });
+    const claims = await claimAll(reopened, { tenantMaxActive: 2 });
     assert.deepEqual(claims.map((claim) => claim.threadId), ["left-high", "left-low"]);
     assert.equal(
       await reopened.acquireLease("left-done" as ThreadId, { owner: "x", ttlMs: 1 })
@@ -72,12 +77,7 @@ Deno.test("KvStore: a store opened on a database with a run at rest past its tot
       }
     }
     await using reopened = await KvStore.open({ path });
-    const claims = await reopened.claimRuns({
-      owner: "next",
-      ttlMs: 60_000,
-      graphs: ["kv"],
-      limit: 10,
-    });
+    const claims = await claimAll(reopened);
     assert.deepEqual(claims.map((claim) => claim.threadId), ["rest-due"]);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -8,7 +8,6 @@
  */
 
 import {
-  alreadyReplayed,
   attemptConflict,
   type AttemptRecord,
   type AttemptStore,
@@ -23,6 +22,7 @@ import {
   type Page,
   pageLimit,
   pageOf,
+  replayedRecords,
   timeIdPosition,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext } from "./_context.ts";
@@ -202,22 +202,8 @@ export class PostgresAttempts implements AttemptStore {
             });
           }
           const letter = JSON.parse(letters[0]!.record) as DeadLetterRecord;
-          if (letter.replayStatus !== "pending") throw alreadyReplayed(attemptId);
           const stored = JSON.parse(attempts[0]!.record) as AttemptRecord;
-          const deadLetter: DeadLetterRecord = {
-            ...letter,
-            replayStatus: "replayed",
-            replayCount: letter.replayCount + 1,
-            lastReplayedAt: now,
-          };
-          const attempt: AttemptRecord = {
-            ...stored,
-            status: "queued",
-            leaseExpiresAt: null,
-            nextRetryAt: null,
-            version: stored.version + 1,
-            updatedAt: now,
-          };
+          const { deadLetter, attempt } = replayedRecords(letter, stored, now);
           await query(this.#sql.update, updateColumns(stored, attempt));
           await query(this.#sql.putLetter, letterColumns(deadLetter));
           return { deadLetter, attempt };

@@ -14,12 +14,12 @@ import {
   checkClaimRequest,
   checkLeaseRefs,
   checkLeaseRequest,
+  checkMailAnswer,
   checkOwner,
   checkToken,
   type Claim,
   type ClaimRequest,
   encodeMailMessage,
-  InvalidArgumentError,
   type Lease,
   LeaseLostError,
   type LeaseRef,
@@ -336,12 +336,7 @@ export function answerMessage(
     parseThreadId(threadId);
     checkToken(seq, "seq");
     checkToken(fence, "fence");
-    if (answer?.status !== "applied" && answer?.status !== "refused") {
-      throw new InvalidArgumentError('answer.status must be "applied" or "refused"', {
-        field: "answer",
-      });
-    }
-    const error = answer.status === "refused" ? JSON.stringify(answer.error) : null;
+    const error = checkMailAnswer(answer);
     const [row] = await context.query<{ fenced: number; answered: number }>(
       context.ownership.answer,
       [threadId, seq, answer.status, error, fence],
