@@ -23,7 +23,7 @@ import { KvStore } from "../storage/kv/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 import { encodeJson } from "../kernel/mod.ts";
 import { emit, median, openBenchPostgres, round } from "./_common.ts";
-import { type Contender, ratioFields, ratios } from "./_alternating_blocks.ts";
+import { alternate, type Contender, ratioFields, ratios } from "./_alternating_blocks.ts";
 import { BLOCKS, nextThread, NODES, RAW_RUNS } from "./_graph_workload.ts";
 import { orisLinear } from "./_oris_graphs.ts";
 
@@ -48,34 +48,6 @@ async function runs(app: Linear, count: number): Promise<void> {
       throw new Error(`a run ended ${result.status}`);
     }
   }
-}
-
-/**
- * `alternate` of `_alternating_blocks.ts` with a clock of choice: a warm-up
- * block, then `BLOCKS` blocks of `rounds` rounds, each contender one chunk a
- * round. Returns ms per unit, by contender, per block.
- */
-async function alternateBy(
-  clock: () => number,
-  contenders: Contender[],
-  rounds: number,
-): Promise<Map<string, number[]>> {
-  const perUnit = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  for (let block = -1; block < BLOCKS; block++) {
-    const total = contenders.map(() => 0);
-    for (let round = 0; round < rounds; round++) {
-      for (const [i, contender] of contenders.entries()) {
-        const t0 = clock();
-        await contender.chunk();
-        total[i]! += clock() - t0;
-      }
-    }
-    if (block < 0) continue;
-    for (const [i, contender] of contenders.entries()) {
-      perUnit.get(contender.name)!.push(total[i]! / (contender.units * rounds));
-    }
-  }
-  return perUnit;
 }
 
 if (import.meta.main) {
@@ -157,7 +129,7 @@ if (import.meta.main) {
     }
     const rounds = backend === "memory" ? 10 : RAW_RUNS;
     const clock = backend === "memory" ? cpuMs : () => performance.now();
-    const perUnit = await alternateBy(clock, contenders, rounds);
+    const perUnit = await alternate(contenders, rounds, clock);
     const line: Record<string, unknown> = {
       bench: "ab_compare",
       backend,
