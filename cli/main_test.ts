@@ -6,21 +6,10 @@ import {
   postgresTestUrl,
   withFreshSchema,
 } from "../tests/_postgres.ts";
+import { type OrisOutput, runOris } from "../tests/_server_process.ts";
 
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
-
-async function oris(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env,
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function oris(args: string[], env: Record<string, string> = {}): Promise<OrisOutput> {
+  return runOris(args, { env });
 }
 
 Deno.test("oris version prints the package version", async () => {

@@ -190,3 +190,48 @@ export async function listeningAddress(stderr: ReadableStream<Uint8Array>): Prom
   })();
   return base;
 }
+
+/** What an `oris` process printed, and its exit code. */
+export interface OrisOutput {
+  /** The exit code. */
+  code: number;
+  /** Its stdout. */
+  stdout: string;
+  /** Its stderr. */
+  stderr: string;
+}
+
+/**
+ * Runs `oris <args>` as a process (`deno run -A cli/main.ts`) in the
+ * repository.
+ *
+ * @param args The command line.
+ * @param options Its environment (with `clearEnv`, only that), and what to write to its stdin.
+ * @returns What it printed and its exit code.
+ */
+export async function runOris(
+  args: string[],
+  options: { env?: Record<string, string>; clearEnv?: boolean; stdin?: string } = {},
+): Promise<OrisOutput> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/main.ts", ...args],
+    cwd: ROOT,
+    env: options.env ?? {},
+    clearEnv: options.clearEnv ?? false,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { type CliResult, runCli } from "../cli/main.ts";
 import { deferred } from "./_helpers.ts";
-import { ROOT, type ServerProcess, startServer, stopServer } from "./_server_process.ts";
+import { runOris, type ServerProcess, startServer, stopServer } from "./_server_process.ts";
 
 const TOKEN = "cli-e2e-token";
 const ESC = String.fromCharCode(27);
@@ -276,20 +276,10 @@ Deno.test("oris CLI: tables are bold on a terminal unless NO_COLOR is set; --jso
 
 Deno.test("oris CLI as a process: exit codes and output of the binary", async () => {
   await withServer(async ({ server }) => {
-    const oris = async (args: string[]) => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "cli/main.ts", ...args],
-        cwd: ROOT,
+    const oris = (args: string[]) =>
+      runOris(args, {
         env: { ORIS_SERVER_URL: server.base, ORIS_API_TOKEN: TOKEN, NO_COLOR: "1" },
-        stdin: "null",
-      }).output();
-      const decoder = new TextDecoder();
-      return {
-        code: output.code,
-        stdout: decoder.decode(output.stdout),
-        stderr: decoder.decode(output.stderr),
-      };
-    };
+      });
     const done = await oris(["run", "p-1", "--graph", "hello", "--input", '"hi"', "--wait"]);
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stdout, /^status:\s+completed$/m);

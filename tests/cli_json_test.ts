@@ -17,16 +17,19 @@
 import assert from "node:assert/strict";
 import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
-import { ROOT, type ServerProcess, startServer, stopServer } from "./_server_process.ts";
+import {
+  type OrisOutput,
+  ROOT,
+  runOris,
+  type ServerProcess,
+  startServer,
+  stopServer,
+} from "./_server_process.ts";
 
 const TOKEN = "cli-json-token";
 type Data = Record<string, unknown>;
 
-interface Oris {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Oris = OrisOutput;
 
 /**
  * `oris server --graphs tests/fixtures/cli_graphs.ts` (with the examples) for
@@ -54,32 +57,16 @@ async function withServer(
 }
 
 /** Runs `oris <args>` as a process; the server and token in the environment unless `env` says. */
-async function oris(
+function oris(
   server: ServerProcess,
   args: string[],
   options: { env?: Record<string, string>; stdin?: string } = {},
 ): Promise<Oris> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/main.ts", ...args],
-    cwd: ROOT,
+  return runOris(args, {
     env: options.env ?? { ORIS_SERVER_URL: server.base, ORIS_API_TOKEN: TOKEN },
     clearEnv: true,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+  });
 }
 
 function ok(result: Oris): string {
