@@ -24,7 +24,7 @@ import { PostgresStore } from "../storage/postgres/mod.ts";
 import { encodeJson } from "../kernel/mod.ts";
 import { emit, median, openBenchPostgres, round } from "./_common.ts";
 import { alternate, type Contender, ratioFields, ratios } from "./_alternating_blocks.ts";
-import { BLOCKS, nextThread, NODES, RAW_RUNS } from "./_graph_workload.ts";
+import { nextThread, NODES, RAW_RUNS } from "./_graph_workload.ts";
 import { orisLinear } from "./_oris_graphs.ts";
 
 type Linear = CompiledGraph<Record<string, never>>;
