@@ -25,6 +25,7 @@ import {
 } from "../../kernel/mod.ts";
 import {
   type ApiDeps,
+  boundedRunResponse,
   DEFAULT_WAIT_MS,
   graphInput,
   requireRun,
@@ -425,24 +426,24 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
             );
           }
           checkLatest(current, threadId, body.checkpoint_id);
-          const result = await waitBounded(
+          return await boundedRunResponse(
+            c,
             deps,
             threadId,
             runtime.resume(threadId, undefined, { parentContext: c.get("trace").context }),
-            body.wait_ms ?? DEFAULT_WAIT_MS,
+            body.wait_ms,
           );
-          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
         }
         const resume = async () => {
           ensureNotCancelled(current, threadId);
           checkLatest(current, threadId, body.checkpoint_id);
-          const result = await waitBounded(
+          return await boundedRunResponse(
+            c,
             deps,
             threadId,
             runtime.resume(threadId, body.value, { parentContext: c.get("trace").context }),
-            body.wait_ms ?? DEFAULT_WAIT_MS,
+            body.wait_ms,
           );
-          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
         };
         // An answer to known interrupts is idempotent, as through /v1/interrupts.
         const answers = await jobResumeAnswers(deps, current, body as ResumeBody);

@@ -12,7 +12,13 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { internalsOf, rerun, rerunThreadId } from "../../actors/mod.ts";
 import { ConflictError, parseThreadId } from "../../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, requireRun, waitBounded } from "../api.ts";
+import {
+  type ApiDeps,
+  boundedRunResponse,
+  DEFAULT_WAIT_MS,
+  requireRun,
+  waitBounded,
+} from "../api.ts";
 import type { ServerEnv } from "../env.ts";
 import { jobView, runResponse, traceBlock } from "../response_builders.ts";
 import { CancelResponse, Job, type ReplayResponse, RunResponse } from "../responses.ts";
@@ -92,13 +98,13 @@ export function timeTravelRoutes(deps: ApiDeps): RouteDef[] {
         }
         const newThreadId = body.thread_id ??
           internalsOf(runtime).newThreadId(`${parseThreadId(threadId).slice(0, 90)}-fork`);
-        const result = await waitBounded(
+        return await boundedRunResponse(
+          c,
           deps,
           newThreadId,
           runtime.fork(threadId, { checkpointId, newThreadId }),
-          body.wait_ms ?? DEFAULT_WAIT_MS,
+          body.wait_ms,
         );
-        return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
       },
     }),
     route({
