@@ -3,27 +3,8 @@
 // cursor.
 
 import { api, withQuery } from "./api.js";
+import { AUDIT_ACTIONS } from "./audit_actions.js";
 import { h, notice, replace, time } from "./dom.js";
-
-const ACTIONS = [
-  "job.run",
-  "job.resume",
-  "job.replay",
-  "job.cancel",
-  "job.fork",
-  "job.state",
-  "job.pause",
-  "interrupt.resume",
-  "interrupt.reject",
-  "key.create",
-  "key.revoke",
-  "worker.poll",
-  "worker.heartbeat",
-  "worker.extend_lease",
-  "worker.report_step",
-  "worker.ack",
-  "dlq.replay",
-];
 
 export function auditView(main, signal) {
   const state = { action: "", cursors: [null], next: null };
@@ -41,7 +22,7 @@ export function auditView(main, signal) {
       },
     },
     h("option", { value: "" }, "every action"),
-    ACTIONS.map((item) => h("option", { value: item }, item)),
+    AUDIT_ACTIONS.map((item) => h("option", { value: item }, item)),
   );
   const older = h("button", {
     type: "button",
