@@ -70,7 +70,7 @@ import {
   TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
-import { rerunJob } from "./time_travel.ts";
+import { rerunJob, stopJob } from "./time_travel.ts";
 import { jobResumeAnswers, resumeById, resumeOnce } from "../resume.ts";
 
 /** A resume's `checkpoint_id` must be the run's latest. */
@@ -486,17 +486,8 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
       query: NoQuery,
       response: CancelResponse,
       audit: { action: "job.cancel", resourceType: "thread", resourceParam: "thread_id" },
-      async handler(c, { params, body }) {
-        const threadId = params.thread_id!;
-        await requireRun(runtime, threadId);
-        const run = await runtime.cancel(threadId, body.reason ?? null);
-        return {
-          thread_id: run.threadId,
-          status: run.status,
-          reason: run.status === "cancelled" ? run.reason : null,
-          trace: traceBlock(c),
-        };
-      },
+      handler: (c, { params, body }) =>
+        stopJob(c, runtime, params.thread_id!, "cancel", body.reason ?? null),
     }),
     route({
       method: "GET",

@@ -70,6 +70,39 @@ export async function rerunJob(
 }
 
 /**
+ * Pauses or cancels a run (404 when there is none), answered with its status
+ * and, when it stopped that way, the reason.
+ *
+ * @param c The request.
+ * @param runtime The runtime.
+ * @param threadId The run.
+ * @param how Pause (between two steps) or cancel.
+ * @param reason Why, if given.
+ * @returns The cancel response.
+ */
+export async function stopJob(
+  c: Context<ServerEnv>,
+  runtime: ApiDeps["runtime"],
+  threadId: string,
+  how: "pause" | "cancel",
+  reason: string | null,
+): Promise<z.infer<typeof CancelResponse>> {
+  await requireRun(runtime, threadId);
+  const run = how === "pause"
+    ? await runtime.pause(threadId, reason)
+    : await runtime.cancel(threadId, reason);
+  return {
+    thread_id: run.threadId,
+    status: run.status,
+    reason: (how === "pause" && run.status === "paused") ||
+        (how === "cancel" && run.status === "cancelled")
+      ? run.reason
+      : null,
+    trace: traceBlock(c),
+  };
+}
+
+/**
  * The time-travel and control routes of `/v1/jobs/:thread_id`.
  *
  * @param deps The runtime.
@@ -137,17 +170,8 @@ export function timeTravelRoutes(deps: ApiDeps): RouteDef[] {
       query: NoQuery,
       response: CancelResponse,
       audit: { action: "job.pause", resourceType: "thread", resourceParam: "thread_id" },
-      async handler(c, { params, body }) {
-        const threadId = params.thread_id!;
-        await requireRun(runtime, threadId);
-        const run = await runtime.pause(threadId, body.reason ?? null);
-        return {
-          thread_id: run.threadId,
-          status: run.status,
-          reason: run.status === "paused" ? run.reason : null,
-          trace: traceBlock(c),
-        };
-      },
+      handler: (c, { params, body }) =>
+        stopJob(c, runtime, params.thread_id!, "pause", body.reason ?? null),
     }),
   ];
 }
