@@ -2,7 +2,7 @@
  * The operator console's files: a static page at `/console/` (plain ES
  * modules, no build step, nothing fetched from elsewhere) that calls the v1
  * API like any other client. Only the files listed here are served, and one
- * module made from the server's own lists (`audit_actions.js`, so the page
+ * file made from the server's own lists (`audit_actions.json`, so the page
  * and the API cannot disagree); they hold no data (the page asks the API for
  * everything, with the caller's credentials), so they need none. A strict Content-Security-Policy lets the
  * page load only its own files and talk only to this server.
@@ -30,10 +30,12 @@ const FILES: Readonly<Record<string, string>> = {
   "audit.js": "text/javascript; charset=utf-8",
 };
 
-/** The modules made from the server's lists, by name. */
-const GENERATED: Readonly<Record<string, string>> = {
-  "audit_actions.js": "// Made by the server from its list of audit actions (server/route.ts).\n" +
-    `export const AUDIT_ACTIONS = ${JSON.stringify(AUDIT_ACTIONS)};\n`,
+/** The files made from the server's lists, by name, with their media types. */
+const GENERATED: Readonly<Record<string, { type: string; text: string }>> = {
+  "audit_actions.json": {
+    type: "application/json; charset=utf-8",
+    text: JSON.stringify(AUDIT_ACTIONS),
+  },
 };
 
 const POLICY = [
@@ -75,10 +77,10 @@ export function serveConsole(app: Hono<ServerEnv>): void {
   async function consoleFile(c: Context<ServerEnv>): Promise<Response> {
     const name = c.req.param("file") ?? "index.html";
     const generated = GENERATED[name];
-    const type = generated === undefined ? FILES[name] : "text/javascript; charset=utf-8";
+    const type = generated?.type ?? FILES[name];
     if (type === undefined) return c.notFound();
     c.set("route", ROUTE);
-    const body = generated ?? await read(name) as Uint8Array<ArrayBuffer>;
+    const body = generated?.text ?? await read(name) as Uint8Array<ArrayBuffer>;
     return c.body(body, 200, {
       "content-type": type,
       "content-security-policy": POLICY,

@@ -3,7 +3,6 @@
 // cursor.
 
 import { api, withQuery } from "./api.js";
-import { AUDIT_ACTIONS } from "./audit_actions.js";
 import { h, notice, replace, time } from "./dom.js";
 
 export function auditView(main, signal) {
@@ -22,7 +21,6 @@ export function auditView(main, signal) {
       },
     },
     h("option", { value: "" }, "every action"),
-    AUDIT_ACTIONS.map((item) => h("option", { value: item }, item)),
   );
   const older = h("button", {
     type: "button",
@@ -109,5 +107,20 @@ export function auditView(main, signal) {
       }
     }
   }
-  return load();
+  // The actions come from the server's own list (served beside the page).
+  async function start() {
+    try {
+      const response = await fetch("/console/audit_actions.json", { signal });
+      if (!response.ok) throw new Error(`status ${response.status}`);
+      const actions = await response.json();
+      action.append(...actions.map((item) => h("option", { value: item }, item)));
+    } catch (error) {
+      if (!signal.aborted) {
+        replace(message, notice("error", `Cannot read the audit actions: ${error.message}`));
+      }
+      return;
+    }
+    await load();
+  }
+  return start();
 }
