@@ -6,8 +6,13 @@
  * @module
  */
 
+import type { Context } from "hono";
+import type { z } from "zod";
 import type { RunResult, Runtime } from "../actors/mod.ts";
+import type { ServerEnv } from "./env.ts";
 import type { IdempotentActions } from "./idempotency.ts";
+import { runResponse, traceBlock } from "./response_builders.ts";
+import type { RunResponse } from "./responses.ts";
 import {
   type ControlStore,
   humanMessage,
@@ -134,6 +139,28 @@ export async function waitBounded(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A run call raced against its wait bound ({@link waitBounded}, the default
+ * bound when none is given), answered as a run response of this request.
+ *
+ * @param c The request.
+ * @param deps The runtime and the logger.
+ * @param threadId The run the call reaches.
+ * @param call The call (resume, fork, rerun).
+ * @param waitMs The bound, if the request gave one.
+ * @returns The run response.
+ */
+export async function boundedRunResponse(
+  c: Context<ServerEnv>,
+  deps: Pick<ApiDeps, "runtime" | "logger">,
+  threadId: string,
+  call: Promise<RunResult>,
+  waitMs: number | undefined,
+): Promise<z.infer<typeof RunResponse>> {
+  const result = await waitBounded(deps, threadId, call, waitMs ?? DEFAULT_WAIT_MS);
+  return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * The operator console's files: a static page at `/console/` (plain ES
  * modules, no build step, nothing fetched from elsewhere) that calls the v1
- * API like any other client. Only the files listed here are served; they
- * hold no data (the page asks the API for everything, with the caller's
- * credentials), so they need none. A strict Content-Security-Policy lets the
+ * API like any other client. Only the files listed here are served, and one
+ * file made from the server's own lists (`audit_actions.json`, so the page
+ * and the API cannot disagree); they hold no data (the page asks the API for
+ * everything, with the caller's credentials), so they need none. A strict Content-Security-Policy lets the
  * page load only its own files and talk only to this server.
  *
  * @module
@@ -11,6 +12,7 @@
 
 import type { Context, Hono } from "hono";
 import type { ServerEnv } from "./env.ts";
+import { AUDIT_ACTIONS } from "./route.ts";
 
 /** The console's files, by name, with their media types. */
 const FILES: Readonly<Record<string, string>> = {
@@ -26,6 +28,14 @@ const FILES: Readonly<Record<string, string>> = {
   "actions.js": "text/javascript; charset=utf-8",
   "interrupts.js": "text/javascript; charset=utf-8",
   "audit.js": "text/javascript; charset=utf-8",
+};
+
+/** The files made from the server's lists, by name, with their media types. */
+const GENERATED: Readonly<Record<string, { type: string; text: string }>> = {
+  "audit_actions.json": {
+    type: "application/json; charset=utf-8",
+    text: JSON.stringify(AUDIT_ACTIONS),
+  },
 };
 
 const POLICY = [
@@ -66,10 +76,12 @@ export function serveConsole(app: Hono<ServerEnv>): void {
   });
   async function consoleFile(c: Context<ServerEnv>): Promise<Response> {
     const name = c.req.param("file") ?? "index.html";
-    const type = FILES[name];
+    const generated = GENERATED[name];
+    const type = generated?.type ?? FILES[name];
     if (type === undefined) return c.notFound();
     c.set("route", ROUTE);
-    return c.body(await read(name) as Uint8Array<ArrayBuffer>, 200, {
+    const body = generated?.text ?? await read(name) as Uint8Array<ArrayBuffer>;
+    return c.body(body, 200, {
       "content-type": type,
       "content-security-policy": POLICY,
       "x-content-type-options": "nosniff",

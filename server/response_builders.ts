@@ -44,6 +44,16 @@ export function iso(ms: number): string {
 }
 
 /**
+ * RFC 3339 time of epoch ms, or null for a time not reached yet.
+ *
+ * @param ms Milliseconds since the Unix epoch, or null.
+ * @returns The time or null.
+ */
+export function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : iso(ms);
+}
+
+/**
  * The trace block of responses: the request's own span.
  *
  * @param c The Hono context (after `traceContext()`).
@@ -271,7 +281,7 @@ export function interruptView(row: InterruptRow): z.infer<typeof Interrupt> {
     status: row.status,
     resume_value: row.resumeValue,
     created_at: iso(row.createdAt),
-    resolved_at: row.resolvedAt === null ? null : iso(row.resolvedAt),
+    resolved_at: isoOrNull(row.resolvedAt),
   };
 }
 

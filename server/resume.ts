@@ -15,7 +15,6 @@
 
 import type { Context } from "hono";
 import type { z } from "zod";
-import type { RunResult } from "../actors/mod.ts";
 import {
   ConflictError,
   type Json,
@@ -23,7 +22,7 @@ import {
   payloadHash,
   type RunSnapshot,
 } from "../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, settledRun, waitBounded } from "./api.ts";
+import { type ApiDeps, boundedRunResponse, DEFAULT_WAIT_MS, settledRun } from "./api.ts";
 import type { ServerEnv } from "./env.ts";
 import { runResponse, traceBlock } from "./response_builders.ts";
 import type { RunResponse } from "./responses.ts";
@@ -154,11 +153,11 @@ export async function resumeById(
   answers: Answers,
   waitMs: number | undefined,
 ): Promise<z.infer<typeof RunResponse>> {
-  const result: RunResult | RunSnapshot = await waitBounded(
+  return await boundedRunResponse(
+    c,
     deps,
     threadId,
     deps.runtime.resumeById(threadId, answers, { parentContext: c.get("trace").context }),
-    waitMs ?? DEFAULT_WAIT_MS,
+    waitMs,
   );
-  return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
 }

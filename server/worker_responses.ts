@@ -10,7 +10,7 @@
 
 import { z } from "zod";
 import { ATTEMPT_STATUSES, type AttemptRecord, type DeadLetterRecord } from "../kernel/mod.ts";
-import { iso } from "./response_builders.ts";
+import { iso, isoOrNull } from "./response_builders.ts";
 import { responseComponents, TraceBlock } from "./responses.ts";
 
 function component<T extends z.ZodType>(id: string, schema: T): T {
@@ -148,7 +148,7 @@ export function deadLetterView(letter: DeadLetterRecord): z.infer<typeof DeadLet
     dead_at: iso(letter.deadAt),
     replay_status: letter.replayStatus,
     replay_count: letter.replayCount,
-    last_replayed_at: letter.lastReplayedAt === null ? null : iso(letter.lastReplayedAt),
+    last_replayed_at: isoOrNull(letter.lastReplayedAt),
   };
 }
 
@@ -164,7 +164,7 @@ export function retriesView(attempt: AttemptRecord): z.infer<typeof AttemptRetri
     thread_id: attempt.threadId,
     current_attempt_no: attempt.attemptNo,
     current_status: attempt.status,
-    next_retry_at: attempt.nextRetryAt === null ? null : iso(attempt.nextRetryAt),
+    next_retry_at: isoOrNull(attempt.nextRetryAt),
     history: attempt.retries.map((retry) => ({
       retry_no: retry.retryNo,
       attempt_no: retry.attemptNo,

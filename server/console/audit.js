@@ -5,26 +5,6 @@
 import { api, withQuery } from "./api.js";
 import { h, notice, replace, time } from "./dom.js";
 
-const ACTIONS = [
-  "job.run",
-  "job.resume",
-  "job.replay",
-  "job.cancel",
-  "job.fork",
-  "job.state",
-  "job.pause",
-  "interrupt.resume",
-  "interrupt.reject",
-  "key.create",
-  "key.revoke",
-  "worker.poll",
-  "worker.heartbeat",
-  "worker.extend_lease",
-  "worker.report_step",
-  "worker.ack",
-  "dlq.replay",
-];
-
 export function auditView(main, signal) {
   const state = { action: "", cursors: [null], next: null };
   const body = h("tbody", { id: "audit-body" });
@@ -41,7 +21,6 @@ export function auditView(main, signal) {
       },
     },
     h("option", { value: "" }, "every action"),
-    ACTIONS.map((item) => h("option", { value: item }, item)),
   );
   const older = h("button", {
     type: "button",
@@ -128,5 +107,20 @@ export function auditView(main, signal) {
       }
     }
   }
-  return load();
+  // The actions come from the server's own list (served beside the page).
+  async function start() {
+    try {
+      const response = await fetch("/console/audit_actions.json", { signal });
+      if (!response.ok) throw new Error(`status ${response.status}`);
+      const actions = await response.json();
+      action.append(...actions.map((item) => h("option", { value: item }, item)));
+    } catch (error) {
+      if (!signal.aborted) {
+        replace(message, notice("error", `Cannot read the audit actions: ${error.message}`));
+      }
+      return;
+    }
+    await load();
+  }
+  return start();
 }

@@ -25,6 +25,7 @@ import {
 } from "../../kernel/mod.ts";
 import {
   type ApiDeps,
+  boundedRunResponse,
   DEFAULT_WAIT_MS,
   graphInput,
   requireRun,
@@ -69,7 +70,7 @@ import {
   TimelineQuery,
 } from "../schemas.ts";
 import { streamJob } from "./job_stream.ts";
-import { rerunJob } from "./time_travel.ts";
+import { rerunJob, stopJob } from "./time_travel.ts";
 import { jobResumeAnswers, resumeById, resumeOnce } from "../resume.ts";
 
 /** A resume's `checkpoint_id` must be the run's latest. */
@@ -425,24 +426,24 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
             );
           }
           checkLatest(current, threadId, body.checkpoint_id);
-          const result = await waitBounded(
+          return await boundedRunResponse(
+            c,
             deps,
             threadId,
             runtime.resume(threadId, undefined, { parentContext: c.get("trace").context }),
-            body.wait_ms ?? DEFAULT_WAIT_MS,
+            body.wait_ms,
           );
-          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
         }
         const resume = async () => {
           ensureNotCancelled(current, threadId);
           checkLatest(current, threadId, body.checkpoint_id);
-          const result = await waitBounded(
+          return await boundedRunResponse(
+            c,
             deps,
             threadId,
             runtime.resume(threadId, body.value, { parentContext: c.get("trace").context }),
-            body.wait_ms ?? DEFAULT_WAIT_MS,
+            body.wait_ms,
           );
-          return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
         };
         // An answer to known interrupts is idempotent, as through /v1/interrupts.
         const answers = await jobResumeAnswers(deps, current, body as ResumeBody);
@@ -485,17 +486,8 @@ export function jobRoutes(deps: ApiDeps, options: JobRoutesOptions): RouteDef[] 
       query: NoQuery,
       response: CancelResponse,
       audit: { action: "job.cancel", resourceType: "thread", resourceParam: "thread_id" },
-      async handler(c, { params, body }) {
-        const threadId = params.thread_id!;
-        await requireRun(runtime, threadId);
-        const run = await runtime.cancel(threadId, body.reason ?? null);
-        return {
-          thread_id: run.threadId,
-          status: run.status,
-          reason: run.status === "cancelled" ? run.reason : null,
-          trace: traceBlock(c),
-        };
-      },
+      handler: (c, { params, body }) =>
+        stopJob(c, runtime, params.thread_id!, "cancel", body.reason ?? null),
     }),
     route({
       method: "GET",

@@ -12,7 +12,13 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { internalsOf, rerun, rerunThreadId } from "../../actors/mod.ts";
 import { ConflictError, parseThreadId } from "../../kernel/mod.ts";
-import { type ApiDeps, DEFAULT_WAIT_MS, requireRun, waitBounded } from "../api.ts";
+import {
+  type ApiDeps,
+  boundedRunResponse,
+  DEFAULT_WAIT_MS,
+  requireRun,
+  waitBounded,
+} from "../api.ts";
 import type { ServerEnv } from "../env.ts";
 import { jobView, runResponse, traceBlock } from "../response_builders.ts";
 import { CancelResponse, Job, type ReplayResponse, RunResponse } from "../responses.ts";
@@ -64,6 +70,39 @@ export async function rerunJob(
 }
 
 /**
+ * Pauses or cancels a run (404 when there is none), answered with its status
+ * and, when it stopped that way, the reason.
+ *
+ * @param c The request.
+ * @param runtime The runtime.
+ * @param threadId The run.
+ * @param how Pause (between two steps) or cancel.
+ * @param reason Why, if given.
+ * @returns The cancel response.
+ */
+export async function stopJob(
+  c: Context<ServerEnv>,
+  runtime: ApiDeps["runtime"],
+  threadId: string,
+  how: "pause" | "cancel",
+  reason: string | null,
+): Promise<z.infer<typeof CancelResponse>> {
+  await requireRun(runtime, threadId);
+  const run = how === "pause"
+    ? await runtime.pause(threadId, reason)
+    : await runtime.cancel(threadId, reason);
+  return {
+    thread_id: run.threadId,
+    status: run.status,
+    reason: (how === "pause" && run.status === "paused") ||
+        (how === "cancel" && run.status === "cancelled")
+      ? run.reason
+      : null,
+    trace: traceBlock(c),
+  };
+}
+
+/**
  * The time-travel and control routes of `/v1/jobs/:thread_id`.
  *
  * @param deps The runtime.
@@ -92,13 +131,13 @@ export function timeTravelRoutes(deps: ApiDeps): RouteDef[] {
         }
         const newThreadId = body.thread_id ??
           internalsOf(runtime).newThreadId(`${parseThreadId(threadId).slice(0, 90)}-fork`);
-        const result = await waitBounded(
+        return await boundedRunResponse(
+          c,
           deps,
           newThreadId,
           runtime.fork(threadId, { checkpointId, newThreadId }),
-          body.wait_ms ?? DEFAULT_WAIT_MS,
+          body.wait_ms,
         );
-        return runResponse(result, { idempotencyKey: null, replay: false, trace: traceBlock(c) });
       },
     }),
     route({
@@ -131,17 +170,8 @@ export function timeTravelRoutes(deps: ApiDeps): RouteDef[] {
       query: NoQuery,
       response: CancelResponse,
       audit: { action: "job.pause", resourceType: "thread", resourceParam: "thread_id" },
-      async handler(c, { params, body }) {
-        const threadId = params.thread_id!;
-        await requireRun(runtime, threadId);
-        const run = await runtime.pause(threadId, body.reason ?? null);
-        return {
-          thread_id: run.threadId,
-          status: run.status,
-          reason: run.status === "paused" ? run.reason : null,
-          trace: traceBlock(c),
-        };
-      },
+      handler: (c, { params, body }) =>
+        stopJob(c, runtime, params.thread_id!, "pause", body.reason ?? null),
     }),
   ];
 }
