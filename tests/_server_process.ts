@@ -175,7 +175,9 @@ export async function stopServer(
  * @returns `http://host:port`.
  * @throws {Error} when the process exits first (with what it printed).
  */
-export async function listeningAddress(stderr: ReadableStream<Uint8Array>): Promise<string> {
+export async function listeningAddress(
+  stderr: ReadableStream<Uint8Array<ArrayBuffer>>,
+): Promise<string> {
   const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   let base: string | null = null;
