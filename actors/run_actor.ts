@@ -95,6 +95,11 @@ type Lifecycle =
   | { state: "draining" }
   | { state: "broken"; error: Error };
 
+/** The message of a superstep (one object: it carries nothing). */
+const STEP: RunMessage = Object.freeze({ type: "step" });
+/** The tasks a step skips when no task finished before an interrupt. */
+const NO_SKIP: ReadonlySet<string> = new Set();
+
 const BUSY: Lifecycle = { state: "busy" };
 const RESTING: Lifecycle = { state: "resting" };
 const DRAINING: Lifecycle = { state: "draining" };
@@ -128,6 +133,8 @@ export class RunActor {
    */
   #freshStep = -1;
   #decideEnv: DecideEnv | null = null;
+  /** What the executor gets: the actor's dependencies, and its events reported to the listeners. */
+  #executorEnv: ExecutorEnv;
   /** Mailbox messages (of the store's durable mailbox) handed to this actor, by message. */
   #acks = new WeakMap<RunMessage, number>();
   /** The seq of the last mailbox message handed to this actor (0: none). */
@@ -148,6 +155,7 @@ export class RunActor {
       onBackgroundFailure: (error) => this.#abort.abort(error),
     });
     this.#mailbox = new Mailbox((message) => this.#handle(message));
+    this.#executorEnv = { ...deps, emit: (event) => this.#emit({ kind: "execution", event }) };
   }
 
   /** The run as this actor knows it (may be ahead of the store in async/exit modes). */
@@ -450,16 +458,18 @@ export class RunActor {
     const state = this.#lifecycle.state;
     if (state === "draining" || state === "broken" || this.#stepQueued) return;
     this.#stepQueued = true;
-    this.#mailbox.send({ type: "step" }).catch((error) => this.#break(error));
+    this.#mailbox.send(STEP).catch((error) => this.#break(error));
   }
 
   async #step(): Promise<void> {
     const run = this.#run;
-    let decision = decide(run, { type: "step" }, this.#env());
+    let decision = decide(run, STEP, this.#env());
     if (decision.kind === "execute") {
       const step = decision.step;
       this.#emit({ kind: "step_start", step, run });
-      const skip = new Set(run.pendingWrites.map((write) => write.taskId));
+      const skip = run.pendingWrites.length === 0
+        ? NO_SKIP
+        : new Set(run.pendingWrites.map((write) => write.taskId));
       const fresh = step === this.#freshStep && run.resumes.length === 0 && skip.size === 0 &&
         run.journalFrom === undefined;
       this.#freshStep = -1;
@@ -472,7 +482,7 @@ export class RunActor {
           resumes: run.resumes,
           skip,
           fresh,
-        }, { ...this.#deps, emit: (event) => this.#emit({ kind: "execution", event }) })
+        }, this.#executorEnv)
       );
       if (outcome.aborted) {
         // A cancel or timeout is next in the mailbox, or a background commit
