@@ -95,6 +95,7 @@ export {
   type CheckpointSource,
   type Deadline,
   type Durability,
+  type ExecutionMode,
   type OwnershipSettings,
   type PendingInterrupt,
   type RecoverFailure,

@@ -65,7 +65,7 @@ export {
   type UpdatesChunk,
 } from "./stream.ts";
 export { type CheckpointSource, type StateSnapshot } from "./time_travel.ts";
-export { type OwnershipSettings } from "./runtime_settings.ts";
+export { type ExecutionMode, type OwnershipSettings } from "./runtime_settings.ts";
 export {
   DEFAULT_LEASE_TTL_SECONDS,
   DEFAULT_MAX_ACTIVE_LEASES,
