@@ -72,3 +72,4 @@ export {
   WorkerPlane,
 } from "./worker_plane.ts";
 export { type WorkerPlaneObserver } from "./worker_runs.ts";
+export { WorkerAccess } from "./worker_access.ts";
