@@ -127,8 +127,8 @@ async function apiKeyPrincipal(
  * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*`, `/v1/dlq*`,
  * `GET /v1/attempts*`, `GET /v1/graphs*` and `GET /v1/audit/logs`. viewer:
  * `GET` of jobs, interrupts, graphs and the audit log. worker:
- * `POST /v1/workers*` only (so a worker's key cannot touch jobs or
- * interrupts). Every role may ask `GET /v1/whoami`.
+ * `/v1/workers*` only (so a worker's key cannot touch jobs or
+ * interrupts; what it reads there is limited to the runs it holds). Every role may ask `GET /v1/whoami`.
  *
  * @param role The caller's role.
  * @param method The HTTP method.
@@ -163,7 +163,7 @@ export function authorize(role: Role, method: string, path: string): boolean {
     case "viewer":
       return reads;
     case "worker":
-      return method === "POST" && under("/v1/workers");
+      return (method === "POST" || method === "GET") && under("/v1/workers");
   }
 }
 
