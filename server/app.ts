@@ -60,6 +60,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { workerRoutes } from "./routes/workers.ts";
+import { workerLeaseRoutes } from "./routes/worker_leases.ts";
 import { workerMetrics } from "./worker_metrics.ts";
 import { NoQuery } from "./schemas.ts";
 
@@ -255,6 +256,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),
     ...workerRoutes(deps, workerMetrics(metrics.registry)),
+    ...workerLeaseRoutes(deps),
     ...graphRoutes(deps, { authEnabled, routes: () => routes }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];
