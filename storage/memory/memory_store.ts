@@ -162,7 +162,6 @@ export class MemoryStore implements Store, ControlStore {
     this.#ownership.noteRun(runInfoOf(encoded.snapshot, event.metadata));
     return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
   }
-
   /** Creates a run leased (and started) in one step; see {@linkcode OwnershipStore.createLeasedRun}. */
   createLeasedRun(
     event: RunCreatedEvent,
@@ -299,7 +298,7 @@ export class MemoryStore implements Store, ControlStore {
   /**
    * Lists runs, newest first (by creation, then thread id descending).
    *
-   * @param options Status filter, limit and cursor.
+   * @param options Status and graph filters, limit and cursor.
    * @returns One page.
    */
   listRuns(options: ListRunsOptions = {}): Promise<Page<RunSummary>> {
@@ -309,6 +308,7 @@ export class MemoryStore implements Store, ControlStore {
       const rest = [...this.#runs.values()]
         .map((run) => run.summary)
         .filter((summary) => options.status === undefined || summary.status === options.status)
+        .filter((summary) => options.graph === undefined || summary.graph === options.graph)
         .filter((summary) => after === null || compareRunOrder(summary, after) > 0)
         .sort(compareRunOrder);
       return pageOf(
