@@ -20,6 +20,7 @@ import {
 } from "../kernel/mod.ts";
 import { checkDeadline } from "./deadlines.ts";
 import { fingerprintOf } from "./graph_change.ts";
+import { traceparentOf } from "./tracing.ts";
 import type {
   GraphDefinition,
   InternalRunOptions,
@@ -59,7 +60,14 @@ export async function createRunIn(
     ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
     graphFingerprint: fingerprintOf(graph.spec),
     ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
+    ...traceOf(options),
   });
+}
+
+/** The `traceparent` a new run keeps: its creator's span, if there is one. */
+function traceOf(options: InternalRunOptions): { traceparent?: string } {
+  const traceparent = traceparentOf(options.parentContext);
+  return traceparent === undefined ? {} : { traceparent };
 }
 
 /**

@@ -36,6 +36,9 @@ const DispatchedRun = component(
     status: z.string(),
     version: z.int(),
     input: z.json(),
+    traceparent: z.string().optional().describe(
+      "The run's trace: send it as `traceparent` on this run's requests so their spans join it",
+    ),
   }),
 );
 
