@@ -194,6 +194,7 @@ export class TaskContext implements NodeContext {
     }
     this.signal.throwIfAborted();
     let result: EffectResult;
+    const startedAt = options.now();
     try {
       const value = await fn(this.signal);
       assertJson(value === undefined ? null : value, `the result of effect "${name}"`, {
@@ -203,10 +204,12 @@ export class TaskContext implements NodeContext {
     } catch (error) {
       if (options.cancelled() || error instanceof GraphInterrupt) throw error;
       result = { ok: false, error: serializeError(error) };
-      options.onEffect(await record(options, { ...key, name, result, recordedAt: options.now() }));
+      const recordedAt = options.now();
+      options.onEffect(await record(options, { ...key, name, result, startedAt, recordedAt }));
       throw error;
     }
-    const stored = await record(options, { ...key, name, result, recordedAt: options.now() });
+    const recordedAt = options.now();
+    const stored = await record(options, { ...key, name, result, startedAt, recordedAt });
     options.onEffect(stored);
     return outcome(stored.result) as T;
   }

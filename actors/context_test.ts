@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   Command,
   defineState,
+  type EffectRecord,
   END,
   type NodeOptions,
   NondeterminismError,
@@ -276,6 +277,35 @@ Deno.test("TaskContext.effect() checks the journal before running anything", asy
       error instanceof NondeterminismError && error.recorded === "no effect at call 0",
   );
   assert.equal(calls, 0);
+});
+
+Deno.test("TaskContext.effect() journals when the effect's function began and when it ended", async () => {
+  let clock = 100;
+  const store = new MemoryStore();
+  const seen: EffectRecord[] = [];
+  const ctx = new TaskContext(
+    contextOptions({ store, now: () => clock, onEffect: (record) => seen.push(record) }),
+  );
+  const value = await ctx.effect("slow", () => {
+    clock += 250;
+    return "done";
+  });
+  assert.equal(value, "done");
+  await assert.rejects(() =>
+    ctx.effect("failing", () => {
+      clock += 40;
+      throw new Error("no");
+    })
+  );
+  assert.deepEqual(
+    seen.map(({ name, startedAt, recordedAt }) => ({ name, startedAt, recordedAt })),
+    [
+      { name: "slow", startedAt: 100, recordedAt: 350 },
+      { name: "failing", startedAt: 350, recordedAt: 390 },
+    ],
+  );
+  const stored = await store.listEffects("t-1" as ThreadId);
+  assert.deepEqual(stored.map((record) => record.startedAt), [100, 350]);
 });
 
 Deno.test("TaskContext.effect() refuses to start once the signal is aborted", async () => {

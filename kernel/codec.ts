@@ -259,6 +259,12 @@ export function encodeEffect(record: EffectRecord): string {
       field: "result",
     });
   }
+  for (const field of ["startedAt", "recordedAt"] as const) {
+    const at = record[field];
+    if ((at !== undefined || field === "recordedAt") && !Number.isFinite(at)) {
+      throw new InvalidArgumentError(`effect ${field} must be a time in ms, got ${at}`, { field });
+    }
+  }
   return encodeJson(record, `effect "${record.name}"`);
 }
 
@@ -384,6 +390,8 @@ export function summarize(snapshot: RunSnapshot): RunSummary {
     version: snapshot.version,
     createdAt: snapshot.createdAt,
     updatedAt: snapshot.updatedAt,
+    tenantId: snapshot.tenantId ?? null,
+    priority: snapshot.priority ?? 0,
   };
 }
 

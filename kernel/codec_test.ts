@@ -251,6 +251,8 @@ Deno.test("encodeCreate() encodes run.created as the append of seq 1", () => {
     version: 1,
     createdAt: 100,
     updatedAt: 100,
+    tenantId: null,
+    priority: 0,
   });
 });
 
@@ -397,6 +399,18 @@ Deno.test("encodeEffect() encodes a valid record as JSON", () => {
   assert.deepEqual(JSON.parse(encodeEffect(failed)), failed);
 });
 
+Deno.test("encodeEffect() keeps when the effect started, and loads records without it", () => {
+  const timed = effectRecord({ startedAt: 40, recordedAt: 55 });
+  assert.deepEqual(JSON.parse(encodeEffect(timed)), timed);
+  const old = JSON.parse(encodeEffect(effectRecord())) as EffectRecord;
+  assert.equal(old.startedAt, undefined);
+  assertInvalid(() => encodeEffect(effectRecord({ startedAt: Number.NaN })), "startedAt");
+  assertInvalid(
+    () => encodeEffect(effectRecord({ recordedAt: "x" as unknown as number })),
+    "recordedAt",
+  );
+});
+
 Deno.test("encodeEffect() refuses malformed records", () => {
   assertInvalid(() => encodeEffect(effectRecord({ threadId: "" as ThreadId })), "thread_id");
   assertInvalid(() => encodeEffect(effectRecord({ step: -1 })), "step");
@@ -428,7 +442,22 @@ Deno.test("summarize() keeps the listing fields of a snapshot", () => {
     version: 6,
     createdAt: 100,
     updatedAt: 600,
+    tenantId: null,
+    priority: 0,
   });
+});
+
+Deno.test("summarize() lists the tenant and priority of the run's creation metadata", () => {
+  const created = fold(null, createdEvent({ metadata: { tenant_id: "acme", priority: 7 } }));
+  const started = fold(created, startedEvent);
+  assert.equal(started.tenantId, "acme");
+  assert.deepEqual(
+    { tenantId: summarize(started).tenantId, priority: summarize(started).priority },
+    { tenantId: "acme", priority: 7 },
+  );
+  // The defaults leave the snapshot as it was before scheduling was noted.
+  assert.equal("tenantId" in fold(null, createdEvent()), false);
+  assert.equal("priority" in fold(null, createdEvent()), false);
 });
 
 Deno.test("currentSnapshot() folds the events after the loaded snapshot", () => {

@@ -33,9 +33,12 @@
 import { InvalidArgumentError } from "./errors.ts";
 import type { RunMessage } from "./decide.ts";
 import { parseThreadId, type ThreadId } from "./ids.ts";
-import { encodeJson, isJsonObject, type JsonObject } from "./json.ts";
+import { encodeJson, isJsonObject } from "./json.ts";
 import type { SerializedError } from "./store.ts";
 import { isTerminal, type RunSnapshot } from "./snapshot.ts";
+import { type Scheduling, schedulingOf } from "./scheduling.ts";
+
+export { type Scheduling, schedulingOf };
 
 /** A runtime's hold on a run. */
 export interface Lease {
@@ -149,14 +152,6 @@ export interface QueueStats {
   oldestCreatedAt: number | null;
 }
 
-/** How a run is scheduled, from its `run.created` metadata. */
-export interface Scheduling {
-  /** Higher runs first (`metadata.priority`, default 0). */
-  priority: number;
-  /** Its tenant (`metadata.tenant_id`), or `null`. */
-  tenantId: string | null;
-}
-
 /**
  * Leases, claims, the mailbox and signals: what runtimes sharing a store
  * coordinate through. Implemented by every storage adapter and checked by
@@ -218,32 +213,6 @@ export interface OwnershipStore {
    * @returns A function that stops receiving.
    */
   subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>>;
-}
-
-/**
- * How a run is scheduled, from the `metadata` of its `run.created` event:
- * `priority` (a whole number, default 0) and `tenant_id` (a string, default
- * none). Anything else there is ignored.
- *
- * @param metadata The run's metadata.
- * @returns Its priority and tenant.
- *
- * @example
- * ```ts
- * import { schedulingOf } from "./ownership.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(schedulingOf({ priority: 5, tenant_id: "acme" }), { priority: 5, tenantId: "acme" });
- * assert.deepEqual(schedulingOf(undefined), { priority: 0, tenantId: null });
- * ```
- */
-export function schedulingOf(metadata: JsonObject | undefined): Scheduling {
-  const priority = metadata?.priority;
-  const tenant = metadata?.tenant_id;
-  return {
-    priority: typeof priority === "number" && Number.isSafeInteger(priority) ? priority : 0,
-    tenantId: typeof tenant === "string" && tenant.length > 0 ? tenant : null,
-  };
 }
 
 /**

@@ -25,6 +25,7 @@ import {
 import type { AttemptId, CheckpointId, ThreadId } from "./ids.ts";
 import { isJsonObject, type Json, type JsonObject } from "./json.ts";
 import { applyJsonDelta } from "./json_delta.ts";
+import { schedulingOf } from "./scheduling.ts";
 
 /** Every status a run can have. */
 export type RunStatus =
@@ -105,6 +106,10 @@ export interface SnapshotBase {
   graphFingerprint?: string;
   /** The run whose journal was copied into this run's (a rerun; from `run.created`). */
   journalFrom?: ThreadId;
+  /** Its priority when not 0 (`metadata.priority` of `run.created`; see `schedulingOf`). */
+  priority?: number;
+  /** Its tenant, if it has one (`metadata.tenant_id` of `run.created`). */
+  tenantId?: string;
 }
 
 /** Created, not started. */
@@ -181,6 +186,8 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
   if (snapshot.deadline !== undefined) next.deadline = snapshot.deadline;
   if (snapshot.graphFingerprint !== undefined) next.graphFingerprint = snapshot.graphFingerprint;
   if (snapshot.journalFrom !== undefined) next.journalFrom = snapshot.journalFrom;
+  if (snapshot.priority !== undefined) next.priority = snapshot.priority;
+  if (snapshot.tenantId !== undefined) next.tenantId = snapshot.tenantId;
   return next;
 }
 
@@ -238,6 +245,9 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
     if (event.deadline !== undefined) created.deadline = event.deadline;
     if (event.graphFingerprint !== undefined) created.graphFingerprint = event.graphFingerprint;
     if (event.journalFrom !== undefined) created.journalFrom = event.journalFrom;
+    const { priority, tenantId } = schedulingOf(event.metadata);
+    if (priority !== 0) created.priority = priority;
+    if (tenantId !== null) created.tenantId = tenantId;
     return created;
   }
   const illegal = (reason?: string) =>

@@ -82,12 +82,18 @@ export interface RunSummary {
   createdAt: number;
   /** When it last changed (ms). */
   updatedAt: number;
+  /** Its tenant (`metadata.tenant_id` at creation), or `null`. */
+  tenantId: string | null;
+  /** Its priority (`metadata.priority` at creation, default 0). */
+  priority: number;
 }
 
 /** Options of {@linkcode RunStore.listRuns}. */
 export interface ListRunsOptions extends PageOptions {
   /** Only runs with this status. */
   status?: RunStatus;
+  /** Only runs of this graph. */
+  graph?: string;
 }
 
 /** Options of {@linkcode RunStore.readEvents}. */
@@ -129,6 +135,11 @@ export interface EffectRecord extends EffectKey {
   name: string;
   /** What it returned or threw. */
   result: EffectResult;
+  /**
+   * When its function began (ms); absent in records journaled before it was
+   * recorded.
+   */
+  startedAt?: number;
   /** When it finished (ms). */
   recordedAt: number;
 }

@@ -61,6 +61,7 @@ import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workerRunRoutes } from "./routes/worker_runs.ts";
+import { workerLeaseRoutes } from "./routes/worker_leases.ts";
 import { workerMetrics } from "./worker_metrics.ts";
 import { NoQuery } from "./schemas.ts";
 
@@ -258,6 +259,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...keyRoutes(deps, { authEnabled }),
     ...workerRoutes(deps, workerObserver),
     ...workerRunRoutes(deps, workerObserver),
+    ...workerLeaseRoutes(deps),
     ...graphRoutes(deps, { authEnabled, routes: () => routes }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),
   ];

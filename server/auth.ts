@@ -125,8 +125,9 @@ async function apiKeyPrincipal(
  * Whether a role may call a method on a path.
  *
  * admin: everything. operator: `/v1/jobs*`, `/v1/interrupts*`, `/v1/dlq*`,
- * `GET /v1/attempts*`, `GET /v1/graphs*` and `GET /v1/audit/logs`. viewer:
- * `GET` of jobs, interrupts, graphs and the audit log. worker:
+ * `GET /v1/attempts*`, `GET /v1/graphs*`, `GET /v1/workers` and
+ * `GET /v1/audit/logs`. viewer: `GET` of jobs, interrupts, graphs, workers
+ * (the listing of leases) and the audit log. worker:
  * `/v1/workers*` only (so a worker's key cannot touch jobs or
  * interrupts; what it reads there is limited to the runs it holds). Every role may ask `GET /v1/whoami`.
  *
@@ -143,6 +144,7 @@ async function apiKeyPrincipal(
  * assert.ok(authorize("operator", "POST", "/v1/jobs/run"));
  * assert.ok(!authorize("operator", "POST", "/v1/audit/logs"));
  * assert.ok(authorize("viewer", "GET", "/v1/jobs/t-1/timeline"));
+ * assert.ok(authorize("viewer", "GET", "/v1/workers"));
  * assert.ok(!authorize("viewer", "POST", "/v1/jobs/t-1/cancel"));
  * assert.ok(!authorize("worker", "GET", "/v1/jobs"));
  * assert.ok(authorize("worker", "POST", "/v1/workers/poll"));
@@ -153,7 +155,7 @@ export function authorize(role: Role, method: string, path: string): boolean {
   if (method === "GET" && path === "/v1/whoami") return true;
   const reads = method === "GET" &&
     (under("/v1/jobs") || under("/v1/interrupts") || under("/v1/graphs") ||
-      path === "/v1/audit/logs");
+      path === "/v1/audit/logs" || path === "/v1/workers");
   switch (role) {
     case "admin":
       return true;
@@ -163,7 +165,8 @@ export function authorize(role: Role, method: string, path: string): boolean {
     case "viewer":
       return reads;
     case "worker":
-      return (method === "POST" || method === "GET") && under("/v1/workers");
+      // Its own endpoints under `/v1/workers/`; not the listing of every worker's leases.
+      return (method === "POST" || method === "GET") && path.startsWith("/v1/workers/");
   }
 }
 

@@ -116,6 +116,8 @@ export function jobSummary(summary: RunSummary): z.infer<typeof JobSummary> {
     version: summary.version,
     created_at: iso(summary.createdAt),
     updated_at: iso(summary.updatedAt),
+    tenant_id: summary.tenantId,
+    priority: summary.priority,
   };
 }
 

@@ -160,6 +160,8 @@ export const JobSummary = component(
     version: z.int(),
     created_at: Time,
     updated_at: Time,
+    tenant_id: z.string().nullable().describe("The tenant_id it was submitted with, or null"),
+    priority: z.int().describe("The priority it was submitted with (default 0)"),
   }),
 );
 
@@ -434,7 +436,13 @@ export const JobEffects = z.object({
     value: JsonValue.optional().describe("What it returned (when ok)"),
     error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() })
       .optional().describe("What it threw (when not ok)"),
-    recorded_at: Time,
+    started_at: Time.nullable().describe(
+      "When its function began (null for records journaled before start times were kept)",
+    ),
+    recorded_at: Time.describe("When it returned or threw"),
+    duration_ms: z.number().nullable().describe(
+      "recorded_at - started_at in ms (null without a start)",
+    ),
   })),
 });
 

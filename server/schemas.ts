@@ -200,6 +200,7 @@ const cursor = z.string().regex(/^[A-Za-z0-9_-]{1,2048}$/, {
 /** `GET /v1/jobs`. */
 export const ListJobsQuery = z.strictObject({
   status: z.enum(RUN_STATUSES as [string, ...string[]]).optional(),
+  graph: id().optional().describe("Only jobs of this graph"),
   limit: limit(200, 50),
   offset: queryInt(0, 100_000).optional().describe(
     "Skip this many jobs from the start of the listing (positional: prefer cursor)",

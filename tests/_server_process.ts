@@ -169,7 +169,13 @@ async function spawnWithLines(
     const timer = setTimeout(
       () =>
         settle(() =>
-          reject(new Error(`No such line from the server (pid ${pid}) in ${timeoutMs} ms`))
+          reject(
+            new Error(
+              `No such line from the server (pid ${pid}) in ${timeoutMs} ms; its last lines:\n${
+                lines.slice(-40).join("\n")
+              }`,
+            ),
+          )
         ),
       timeoutMs,
     );

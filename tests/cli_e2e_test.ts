@@ -71,8 +71,17 @@ Deno.test("oris CLI end to end: jobs, interrupts, time travel, audit and keys ag
         );
         assert.equal(started.thread_id, "h-2");
         const table = ok(await oris(["list"]));
-        assert.match(table.split("\n")[0]!, /^THREAD_ID\s+STATUS\s+GRAPH\s+VERSION\s+UPDATED_AT$/);
-        assert.match(table, /^h-1\s+completed\s+hello\s+\d+\s+\S+$/m);
+        assert.match(
+          table.split("\n")[0]!,
+          /^THREAD_ID\s+STATUS\s+GRAPH\s+TENANT\s+PRIORITY\s+VERSION\s+UPDATED_AT$/,
+        );
+        assert.match(table, /^h-1\s+completed\s+hello\s+-\s+0\s+\d+\s+\S+$/m);
+        const byGraph = jsonOf(await oris(["list", "--graph", "hello", "--json"]));
+        assert.deepEqual(
+          (byGraph.jobs as { thread_id: string }[]).map((job) => job.thread_id).sort(),
+          ["h-1", "h-2"],
+        );
+        assert.deepEqual(jsonOf(await oris(["list", "--graph", "approval", "--json"])).jobs, []);
         const listed = jsonOf(await oris(["list", "--status", "completed", "--json"]));
         assert.ok((listed.jobs as { thread_id: string }[]).some((job) => job.thread_id === "h-1"));
         const page = ok(await oris(["list", "--limit", "1"]));

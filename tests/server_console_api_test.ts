@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createRuntime } from "../mod.ts";
+import { createRuntime, type ThreadId } from "../mod.ts";
 import { createServer } from "../server/mod.ts";
 import { AUDIT_ACTIONS } from "../server/route.ts";
 import { assertError, assertOk, type Body, serverTest } from "./_server.ts";
@@ -102,8 +102,17 @@ serverTest(
       "POST /v1/workers/:worker_id/extend-lease",
       "POST /v1/workers/:worker_id/report-step",
       "POST /v1/workers/:worker_id/ack",
+      "POST /v1/workers/:worker_id/release",
+      "GET /v1/workers/:worker_id/runs/:thread_id",
+      "GET /v1/workers/:worker_id/runs/:thread_id/events",
+      "GET /v1/workers/:worker_id/runs/:thread_id/effects",
+      "POST /v1/workers/:worker_id/runs/:thread_id/effects",
+      "GET /v1/workers/:worker_id/runs/:thread_id/mail",
+      "POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer",
       "GET /v1/whoami",
     ]);
+    // Not the listing of every worker's leases.
+    assert.ok(!worker.routes.includes("GET /v1/workers"));
 
     // What whoami says is what the server enforces.
     assertOk(
@@ -188,8 +197,15 @@ serverTest("GET /v1/jobs/:thread_id/effects lists the journal with results", asy
   const { effects } = assertOk(await h.request("GET", "/v1/jobs/e-1/effects"));
   assert.equal(effects.length, 1);
   const [effect] = effects;
+  assert.ok(Date.parse(effect.started_at) <= Date.parse(effect.recorded_at));
+  assert.equal(effect.duration_ms, Date.parse(effect.recorded_at) - Date.parse(effect.started_at));
   assert.deepEqual(
-    { ...effect, recorded_at: typeof effect.recorded_at },
+    {
+      ...effect,
+      started_at: typeof effect.started_at,
+      recorded_at: typeof effect.recorded_at,
+      duration_ms: typeof effect.duration_ms,
+    },
     {
       step: 3,
       node: "act",
@@ -198,9 +214,23 @@ serverTest("GET /v1/jobs/:thread_id/effects lists the journal with results", asy
       name: "perform_action",
       ok: true,
       value: { performed: { kind: "execute", request: "deploy" } },
+      started_at: "string",
       recorded_at: "string",
+      duration_ms: "number",
     },
   );
+  // A record journaled before start times were kept: no start, no duration.
+  await h.store.recordEffect({
+    threadId: "e-1" as ThreadId,
+    step: 3,
+    node: "3:act",
+    index: 1,
+    name: "older",
+    result: { ok: true, value: null },
+    recordedAt: Date.parse(effect.recorded_at),
+  });
+  const older = assertOk(await h.request("GET", "/v1/jobs/e-1/effects")).effects[1];
+  assert.deepEqual([older.name, older.started_at, older.duration_ms], ["older", null, null]);
   assertError(await h.request("GET", "/v1/jobs/nope/effects"), 404, "not_found");
 });
 

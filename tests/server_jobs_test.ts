@@ -282,7 +282,9 @@ serverTest("GET /v1/jobs filters by status and pages with limit and offset", asy
   assert.deepEqual(Object.keys(first.jobs[0]).sort(), [
     "created_at",
     "graph",
+    "priority",
     "status",
+    "tenant_id",
     "thread_id",
     "updated_at",
     "version",

@@ -113,6 +113,53 @@ serverTest(
   options,
 );
 
+serverTest(
+  "GET /v1/jobs?graph pages the jobs of one graph, each with its tenant and priority",
+  async (h) => {
+    for (let i = 0; i < 5; i++) {
+      await approval(h, `gr-a-${i}`);
+      assertOk(
+        await h.request("POST", "/v1/jobs/run", {
+          body: {
+            thread_id: `gr-h-${i}`,
+            graph: "hello",
+            input: "hi",
+            ...(i % 2 === 0 ? { tenant_id: `acme-${i}`, priority: 10 + i } : {}),
+          },
+          headers: ADMIN,
+        }),
+      );
+    }
+    const hello = await pageAll(h, "/v1/jobs?graph=hello&limit=2", "jobs");
+    assert.deepEqual(
+      hello.items.map((job) => job.thread_id),
+      ["gr-h-4", "gr-h-3", "gr-h-2", "gr-h-1", "gr-h-0"],
+    );
+    assert.equal(hello.pages, 3);
+    assert.deepEqual(
+      hello.items.map((job) => [job.tenant_id, job.priority]),
+      [["acme-4", 14], [null, 0], ["acme-2", 12], [null, 0], ["acme-0", 10]],
+    );
+    const both = await pageAll(h, "/v1/jobs?graph=approval&status=interrupted&limit=3", "jobs");
+    assert.equal(both.items.length, 5);
+    assert.ok(both.items.every((job) => job.graph === "approval"));
+    assert.deepEqual(
+      assertOk(
+        await h.request("GET", "/v1/jobs?graph=hello&status=interrupted", { headers: ADMIN }),
+      )
+        .jobs,
+      [],
+    );
+    const bad = assertError(
+      await h.request("GET", "/v1/jobs?graph=a%20b", { headers: ADMIN }),
+      400,
+      "invalid_argument",
+    );
+    assert.equal(bad.details.field, "graph");
+  },
+  options,
+);
+
 /** The pending interrupt of an `approval` run, or `null`. */
 async function approvalInterrupt(h: Harness, threadId: string): Promise<string | null> {
   const data = assertOk(

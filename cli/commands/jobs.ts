@@ -181,18 +181,29 @@ const run: CommandSpec = {
 const list: CommandSpec = {
   name: "list",
   summary: "List jobs, newest first",
-  usage: "list [--status <status>] [--limit <n>] [--cursor <cursor>]",
-  flags: { status: { type: "string" }, limit: { type: "string" }, cursor: { type: "string" } },
+  usage: "list [--status <status>] [--graph <name>] [--limit <n>] [--cursor <cursor>]",
+  flags: {
+    status: { type: "string" },
+    graph: { type: "string" },
+    limit: { type: "string" },
+    cursor: { type: "string" },
+  },
   flagHelp: [
     "  --status <status>     only jobs with this status (queued, running, interrupted, ...)",
+    "  --graph <name>        only jobs of this graph",
     "  --limit <n>           how many (1-200, default 50)",
     "  --cursor <cursor>     the next page (printed after a full page)",
   ],
-  examples: ["oris list", "oris list --status interrupted --limit 10", "oris list --json"],
+  examples: [
+    "oris list",
+    "oris list --status interrupted --limit 10",
+    "oris list --graph approval",
+    "oris list --json",
+  ],
   remote: true,
   args: { min: 0, max: 0 },
   async run(ctx, invocation) {
-    const query = flagQuery(invocation, ["status", "limit", "cursor"]);
+    const query = flagQuery(invocation, ["status", "graph", "limit", "cursor"]);
     const data = await request<Data>(invocation.client, "GET", `/v1/jobs?${query}`);
     if (invocation.json) {
       json(ctx.output, data);
@@ -202,6 +213,8 @@ const list: CommandSpec = {
       ["thread_id", (row: Row) => row.thread_id],
       ["status", (row: Row) => row.status],
       ["graph", (row: Row) => row.graph],
+      ["tenant", (row: Row) => row.tenant_id ?? "-"],
+      ["priority", (row: Row) => row.priority],
       ["version", (row: Row) => row.version],
       ["updated_at", (row: Row) => row.updated_at],
     ], data.jobs as Row[]);

@@ -41,7 +41,36 @@ function facts(job) {
   );
 }
 
-function timelineTable(entries) {
+/** How long something took, from milliseconds: "250 ms", "1.5 s", "2 min 5 s". */
+function duration(ms) {
+  if (ms === null || ms === undefined) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(ms < 10_000 ? 2 : 1))} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/**
+ * The journal's record of each `effect.recorded` entry of the timeline: the
+ * calls of one task with one name, in call order (the event names no index).
+ */
+function effectOfEntry(entries, effects) {
+  const queues = new Map();
+  for (const effect of [...effects].sort((a, b) => a.index - b.index)) {
+    const key = `${effect.step}|${effect.task_path}|${effect.name}`;
+    if (!queues.has(key)) queues.set(key, []);
+    queues.get(key).push(effect);
+  }
+  const found = new Map();
+  for (const entry of entries) {
+    if (entry.event_type !== "effect.recorded") continue;
+    const effect = queues.get(`${entry.step}|${entry.task_path}|${entry.effect}`)?.shift();
+    if (effect !== undefined) found.set(entry.seq, effect);
+  }
+  return found;
+}
+
+function timelineTable(entries, effects) {
+  const recorded = effectOfEntry(entries, effects);
   return h(
     "div",
     { class: "table-wrap" },
@@ -54,7 +83,7 @@ function timelineTable(entries) {
         h(
           "tr",
           {},
-          ["Seq", "Event", "Step", "Node", "Detail", "At"].map((name) =>
+          ["Seq", "Event", "Step", "Node", "Detail", "Took", "At"].map((name) =>
             h("th", { scope: "col" }, name)
           ),
         ),
@@ -62,18 +91,25 @@ function timelineTable(entries) {
       h(
         "tbody",
         {},
-        entries.map((entry) =>
-          h(
+        entries.map((entry) => {
+          const took = recorded.get(entry.seq)?.duration_ms ?? null;
+          return h(
             "tr",
-            { "data-seq": entry.seq, "data-event": entry.event_type },
+            {
+              "data-seq": entry.seq,
+              "data-event": entry.event_type,
+              "data-effect": entry.effect,
+              "data-duration-ms": took,
+            },
             h("td", {}, entry.seq),
             h("td", {}, entry.event_type),
             h("td", {}, entry.step ?? ""),
             h("td", {}, entry.node ?? entry.nodes?.join(", ") ?? ""),
             h("td", {}, detailOf(entry)),
+            h("td", { class: "num" }, duration(took)),
             h("td", {}, time(entry.at)),
-          )
-        ),
+          );
+        }),
       ),
     ),
   );
@@ -114,7 +150,7 @@ function effectsTable(effects) {
         h(
           "tr",
           {},
-          ["Step", "Node", "Effect", "Result", "Recorded"].map((name) =>
+          ["Step", "Node", "Effect", "Result", "Recorded", "Took"].map((name) =>
             h("th", { scope: "col" }, name)
           ),
         ),
@@ -125,7 +161,7 @@ function effectsTable(effects) {
         effects.map((effect) =>
           h(
             "tr",
-            { "data-effect": effect.name },
+            { "data-effect": effect.name, "data-duration-ms": effect.duration_ms },
             h("td", {}, effect.step),
             h("td", {}, effect.task_path),
             h("td", {}, `${effect.name} #${effect.index}`),
@@ -139,6 +175,15 @@ function effectsTable(effects) {
               ),
             ),
             h("td", {}, time(effect.recorded_at)),
+            h(
+              "td",
+              { class: "num" },
+              effect.duration_ms === null
+                ? h("span", { class: "muted" }, "not recorded")
+                : duration(
+                  effect.duration_ms,
+                ),
+            ),
           )
         ),
       ),
@@ -366,7 +411,7 @@ export async function runView(main, threadId, signal) {
             ),
           );
         }
-        replace(parts.timeline, timelineTable(timeline.timeline));
+        replace(parts.timeline, timelineTable(timeline.timeline, effects.effects));
         view.seq = timeline.timeline.at(-1)?.seq ?? 0;
         replace(parts.effects, effectsTable(effects.effects));
         const latest = job.history[0]?.checkpoint_id ?? "";

@@ -1,5 +1,6 @@
 // The runs view: GET /v1/jobs (newest first, paged by cursor, filtered by
-// status), polled so that new and changed runs appear without a reload.
+// status and graph), polled so that new and changed runs appear without a
+// reload.
 
 import { api, withQuery } from "./api.js";
 import { h, notice, replace, statusBadge, time } from "./dom.js";
@@ -9,7 +10,7 @@ const POLL_MS = 1500;
 const LIMIT = 25;
 
 export function runsView(main, signal) {
-  const state = { status: "", cursors: [null] };
+  const state = { status: "", graph: "", cursors: [null] };
   const body = h("tbody", { id: "runs-body" });
   const message = h("div", { "aria-live": "polite" });
   const older = h("button", { type: "button", id: "runs-older", onclick: () => page(+1) }, "Older");
@@ -28,6 +29,24 @@ export function runsView(main, signal) {
     h("option", { value: "" }, "every status"),
     STATUSES.map((item) => h("option", { value: item }, item)),
   );
+  const graph = h(
+    "select",
+    {
+      id: "runs-graph",
+      "aria-label": "Graph",
+      onchange: () => {
+        state.graph = graph.value;
+        state.cursors = [null];
+        refresh();
+      },
+    },
+    h("option", { value: "" }, "every graph"),
+  );
+  // The served graphs, for the filter (a run of a graph no longer served is still listed).
+  api("GET", "/v1/graphs").then((data) => {
+    if (signal.aborted) return;
+    for (const item of data.graphs) graph.append(h("option", { value: item.name }, item.name));
+  }).catch(() => {});
   const search = h("input", {
     id: "runs-search",
     type: "search",
@@ -51,7 +70,7 @@ export function runsView(main, signal) {
   replace(
     main,
     h("h1", {}, "Runs"),
-    h("div", { class: "toolbar" }, status, form, newer, older),
+    h("div", { class: "toolbar" }, status, graph, form, newer, older),
     message,
     h(
       "div",
@@ -65,9 +84,10 @@ export function runsView(main, signal) {
           h(
             "tr",
             {},
-            ["Thread", "Status", "Graph", "Created", "Updated", "Version"].map((name) =>
-              h("th", { scope: "col" }, name)
-            ),
+            ["Thread", "Status", "Graph", "Tenant", "Priority", "Created", "Updated", "Version"]
+              .map(
+                (name) => h("th", { scope: "col" }, name),
+              ),
           ),
         ),
         body,
@@ -88,7 +108,7 @@ export function runsView(main, signal) {
     try {
       const data = await api(
         "GET",
-        withQuery("/v1/jobs", { limit: LIMIT, status: state.status, cursor }),
+        withQuery("/v1/jobs", { limit: LIMIT, status: state.status, graph: state.graph, cursor }),
       );
       if (signal.aborted) return;
       state.next = data.next_cursor;
@@ -98,11 +118,11 @@ export function runsView(main, signal) {
       replace(
         body,
         data.jobs.length === 0
-          ? h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs."))
+          ? h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No runs."))
           : data.jobs.map((job) =>
             h(
               "tr",
-              { "data-thread": job.thread_id, "data-status": job.status },
+              { "data-thread": job.thread_id, "data-status": job.status, "data-graph": job.graph },
               h(
                 "td",
                 {},
@@ -110,6 +130,8 @@ export function runsView(main, signal) {
               ),
               h("td", {}, statusBadge(job.status)),
               h("td", {}, job.graph),
+              h("td", { class: job.tenant_id === null ? "muted" : "" }, job.tenant_id ?? "none"),
+              h("td", { class: "num" }, job.priority),
               h("td", {}, time(job.created_at)),
               h("td", {}, time(job.updated_at)),
               h("td", {}, job.version),

@@ -75,7 +75,11 @@ export function inspectRoutes(deps: ApiDeps): RouteDef[] {
                   : { code: record.result.error.code }),
               },
             }),
+            started_at: record.startedAt === undefined ? null : iso(record.startedAt),
             recorded_at: iso(record.recordedAt),
+            duration_ms: record.startedAt === undefined
+              ? null
+              : Math.max(0, record.recordedAt - record.startedAt),
           })),
         };
       },

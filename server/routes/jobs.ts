@@ -166,7 +166,10 @@ async function listJobs(
   query: z.infer<typeof ListJobsQuery>,
 ): Promise<z.infer<typeof JobList>> {
   const status = query.status as RunSummary["status"] | undefined;
-  const filter = status === undefined ? {} : { status };
+  const filter = {
+    ...(status === undefined ? {} : { status }),
+    ...(query.graph === undefined ? {} : { graph: query.graph }),
+  };
   const offset = query.offset ?? 0;
   let cursor = query.cursor ?? null;
   for (let skip = offset; skip > 0;) {

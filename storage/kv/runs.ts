@@ -344,10 +344,12 @@ export async function readEvents(
 
 /**
  * Lists runs, newest first (by creation, then thread id descending), paging
- * by that key: one key range, of all runs or of one status.
+ * by that key: one key range, of all runs or of one status. A graph filter
+ * reads that range and keeps the lines of the graph (there is no index by
+ * graph), so a page of a rare graph may read many lines.
  *
  * @param ctx The store.
- * @param options Status filter, limit and cursor.
+ * @param options Status and graph filters, limit and cursor.
  * @returns One page.
  * @throws {InvalidArgumentError} when the limit or cursor is not valid.
  */
@@ -362,9 +364,23 @@ export async function listRuns(
     ? { prefix }
     : { prefix, end: [...prefix, after.createdAt, after.threadId] };
   const lines: RunSummary[] = [];
-  const entries = ctx.kv.list<Uint8Array>(selector, { reverse: true, limit: limit + 1 });
-  for await (const entry of entries) lines.push(decodeValue<RunSummary>(entry.value));
+  const graph = options.graph;
+  const entries = ctx.kv.list<Uint8Array>(
+    selector,
+    graph === undefined ? { reverse: true, limit: limit + 1 } : { reverse: true, batchSize: 500 },
+  );
+  for await (const entry of entries) {
+    const line = summaryLine(decodeValue<RunSummary>(entry.value));
+    if (graph !== undefined && line.graph !== graph) continue;
+    lines.push(line);
+    if (lines.length > limit) break;
+  }
   return pageOf(lines, limit, (last) => timeIdPosition("runs", last.createdAt, last.threadId));
+}
+
+/** A listing line, with the tenant and priority that lines written before them lack. */
+function summaryLine(line: RunSummary): RunSummary {
+  return { ...line, tenantId: line.tenantId ?? null, priority: line.priority ?? 0 };
 }
 
 /** What a value costs in a commit, in bytes (a chunk reference: an estimate with margin). */

@@ -279,7 +279,7 @@ export class MemoryStore implements Store, ControlStore {
   /**
    * Lists runs, newest first (by creation, then thread id descending).
    *
-   * @param options Status filter, limit and cursor.
+   * @param options Status and graph filters, limit and cursor.
    * @returns One page.
    */
   listRuns(options: ListRunsOptions = {}): Promise<Page<RunSummary>> {
@@ -289,6 +289,7 @@ export class MemoryStore implements Store, ControlStore {
       const rest = [...this.#runs.values()]
         .map((run) => run.summary)
         .filter((summary) => options.status === undefined || summary.status === options.status)
+        .filter((summary) => options.graph === undefined || summary.graph === options.graph)
         .filter((summary) => after === null || compareRunOrder(summary, after) > 0)
         .sort(compareRunOrder);
       return pageOf(

@@ -62,6 +62,11 @@ export interface Statements {
   listRunsByStatus: string;
   /** `$1` status, `$2` limit, `$3` created at, `$4` thread id. */
   listRunsByStatusAfter: string;
+  /**
+   * `$1` graph, `$2` status or null, `$3` limit, `$4` created at and `$5`
+   * thread id of the cursor, or nulls.
+   */
+  listRunsByGraph: string;
   /** `$1..$6` key, name, record: the stored record (none when a racing insert is not yet visible). */
   recordEffect: string;
   /**
@@ -155,7 +160,8 @@ export function statements(q: string): Statements {
   const auditColumns = "audit_id, actor_type, actor_id, actor_role, action, resource_type, " +
     "resource_id, result, request_id, details, created_at";
   const apiKey = "key_id, secret_hash, role, status, created_at, updated_at";
-  const summary = "thread_id, status, graph, version::float8 AS version, created_at, updated_at";
+  const summary =
+    "thread_id, status, graph, version::float8 AS version, created_at, updated_at, tenant_id, priority";
   const checkpoint = "thread_id, checkpoint_id, parent_checkpoint_id, step::float8 AS step, " +
     "version::float8 AS version, created_at";
   // One statement, one transaction: the runs that are at their expected
@@ -358,6 +364,11 @@ SELECT ${summary} FROM ${runs}
 SELECT ${summary} FROM ${runs}
  WHERE status = $1::text AND (created_at, thread_id) < ($3::float8, $4::text)
  ORDER BY created_at DESC, thread_id DESC LIMIT $2::int8`,
+    listRunsByGraph: `
+SELECT ${summary} FROM ${runs}
+ WHERE graph = $1::text AND ($2::text IS NULL OR status = $2::text)
+   AND ($4::float8 IS NULL OR (created_at, thread_id) < ($4::float8, $5::text))
+ ORDER BY created_at DESC, thread_id DESC LIMIT $3::int8`,
     recordEffect: `
 WITH inserted AS (
   INSERT INTO ${effects} (thread_id, step, node, idx, name, record)

@@ -293,7 +293,7 @@ export class PostgresStore implements Store, ControlStore {
    * Lists runs, newest first (by creation, then by thread id, descending),
    * paged by that key.
    *
-   * @param options Status filter, limit and cursor.
+   * @param options Status and graph filters, limit and cursor.
    * @returns One page.
    */
   listRuns(options: ListRunsOptions = {}): Promise<Page<RunSummary>> {

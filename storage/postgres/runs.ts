@@ -79,6 +79,8 @@ interface SummaryRow {
   version: number;
   created_at: number;
   updated_at: number;
+  tenant_id: string | null;
+  priority: number;
 }
 
 /**
@@ -350,7 +352,7 @@ export function readEvents(
  * paged by that key; see {@linkcode PostgresStore.listRuns}.
  *
  * @param context The store's shared state.
- * @param options Status filter, limit and cursor.
+ * @param options Status and graph filters, limit and cursor.
  * @returns One page.
  */
 export function listRuns(
@@ -362,7 +364,15 @@ export function listRuns(
     const after = decodeRunCursor(options.cursor);
     const s = context.statements;
     const status = options.status;
-    const rows = status === undefined
+    const rows = options.graph !== undefined
+      ? await context.query<SummaryRow>(s.listRunsByGraph, [
+        options.graph,
+        status ?? null,
+        limit + 1,
+        after?.createdAt ?? null,
+        after?.threadId ?? null,
+      ])
+      : status === undefined
       ? after === null
         ? await context.query<SummaryRow>(s.listRuns, [limit + 1])
         : await context.query<SummaryRow>(s.listRunsAfter, [
@@ -490,5 +500,7 @@ function toSummary(row: SummaryRow): RunSummary {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    tenantId: row.tenant_id,
+    priority: row.priority,
   };
 }

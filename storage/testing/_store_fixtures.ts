@@ -115,10 +115,15 @@ export async function current(store: Store, threadId: string): Promise<RunSnapsh
 /** Every run summary `listRuns()` lists, page by page. */
 export async function allRuns(
   store: Store,
-  options: { status?: RunSummary["status"]; limit: number },
+  options: {
+    status?: RunSummary["status"];
+    graph?: string;
+    limit: number;
+    cursor?: string | null;
+  },
 ): Promise<RunSummary[]> {
   const seen: RunSummary[] = [];
-  let cursor: string | null = null;
+  let cursor: string | null = options.cursor ?? null;
   do {
     const page = await store.listRuns({ ...options, cursor });
     seen.push(...page.items);

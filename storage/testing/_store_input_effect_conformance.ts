@@ -189,6 +189,34 @@ export function registerInputAndEffectTests(test: ConformanceTest): void {
     assert.deepEqual(await store.listEffects("fx-none" as ThreadId), []);
   });
 
+  test("the effect journal keeps when an effect started, and records without it", async (store) => {
+    const threadId = "fx-timed" as ThreadId;
+    const startedAt = tick();
+    const timed: EffectRecord = {
+      threadId,
+      step: 1,
+      node: "tool",
+      index: 0,
+      name: "search",
+      result: { ok: true, value: "found" },
+      startedAt,
+      recordedAt: startedAt + 250,
+    };
+    const untimed: EffectRecord = { ...timed, index: 1, recordedAt: tick() };
+    delete untimed.startedAt;
+    assert.deepEqual(await store.recordEffect(timed), timed);
+    assert.deepEqual(await store.recordEffect(untimed), untimed);
+    const key = { threadId, step: 1, node: "tool" };
+    assert.equal((await store.getEffect({ ...key, index: 0 }))?.startedAt, startedAt);
+    const listed = await store.listEffects(threadId);
+    assert.deepEqual(listed, [timed, untimed]);
+    assert.equal("startedAt" in listed[1]!, false);
+    await assert.rejects(
+      () => store.recordEffect({ ...timed, index: 2, startedAt: Number.NaN }),
+      InvalidArgumentError,
+    );
+  });
+
   test("reads of unknown runs are empty and ping() answers", async (store) => {
     const ghost = "nobody" as ThreadId;
     assert.equal(await store.load(ghost), null);

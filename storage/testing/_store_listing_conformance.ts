@@ -12,6 +12,7 @@ import {
   appendAll,
   type ConformanceTest,
   createdEvent,
+  started,
   startRun,
   stepEvent,
   tick,
@@ -83,6 +84,8 @@ export function registerListingTests(test: ConformanceTest): void {
       version: run.version,
       createdAt: run.createdAt,
       updatedAt: run.updatedAt,
+      tenantId: null,
+      priority: 0,
     });
     assert.ok(changed.updatedAt > changed.createdAt);
   });
@@ -136,6 +139,51 @@ export function registerListingTests(test: ConformanceTest): void {
     assert.deepEqual(await ids("running"), ["status-b"]);
     assert.deepEqual(await ids("queued"), ["status-c"]);
     assert.deepEqual(await ids("completed"), []);
+  });
+
+  test("listRuns() filters by graph (with or without a status), pages it by cursor and lists tenant and priority", async (store) => {
+    const runs = new Map<string, RunSnapshot>();
+    for (let i = 0; i < 14; i++) {
+      const id = `graph-${String(i).padStart(2, "0")}`;
+      const event = {
+        ...createdEvent(id, { id }),
+        graph: i % 3 === 0 ? "triage" : "conformance",
+        ...(i % 2 === 0 ? { metadata: { tenant_id: `t${i}`, priority: i } } : {}),
+      };
+      const { run } = await store.createRun(event);
+      runs.set(id, await appendAll(store, run, [started()]));
+    }
+    const triage = [...runs.keys()].filter((_, i) => i % 3 === 0).reverse();
+    const paged = await allRuns(store, { graph: "triage", limit: 2 });
+    assert.deepEqual(paged.map((item) => item.threadId), triage);
+    assert.ok(paged.every((item) => item.graph === "triage"));
+    // A run changes between pages: the filtered paging still lists each run once.
+    const first = await store.listRuns({ graph: "triage", limit: 2 });
+    const moved = runs.get(triage[2]!)!;
+    await appendAll(store, moved, [{ type: "run.cancelled", v: 1, at: tick(), reason: null }]);
+    const rest = await allRuns(store, { graph: "triage", limit: 2, cursor: first.nextCursor });
+    assert.deepEqual([...first.items, ...rest].map((item) => item.threadId), triage);
+    // With a status too.
+    const running = await allRuns(store, { graph: "triage", status: "running", limit: 1 });
+    assert.deepEqual(
+      running.map((item) => item.threadId),
+      triage.filter((id) => id !== triage[2]),
+    );
+    const cancelled = await allRuns(store, { graph: "triage", status: "cancelled", limit: 1 });
+    assert.deepEqual(cancelled.map((item) => item.threadId), [triage[2]]);
+    assert.deepEqual(await allRuns(store, { graph: "nothing", limit: 5 }), []);
+    // Each line carries its creation's tenant and priority, after later appends too.
+    const lines = new Map(
+      (await allRuns(store, { limit: 50 })).map((item) => [item.threadId as string, item]),
+    );
+    const line = (id: string) => {
+      const item = lines.get(id)!;
+      return { tenantId: item.tenantId, priority: item.priority };
+    };
+    assert.deepEqual(line("graph-00"), { tenantId: "t0", priority: 0 });
+    assert.deepEqual(line("graph-01"), { tenantId: null, priority: 0 });
+    assert.deepEqual(line("graph-06"), { tenantId: "t6", priority: 6 });
+    assert.equal(lines.get("graph-06")!.status, "cancelled");
   });
 
   test("checkpoints list newest first, page by cursor and resolve by id", async (store) => {

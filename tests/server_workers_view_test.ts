@@ -1,0 +1,109 @@
+/**
+ * `GET /v1/workers` on every store: the workers holding leases, each with the
+ * attempts it holds (from the attempt store); a lease that ends leaves the
+ * listing; operators, admins and viewers may read it, a worker key may not.
+ */
+
+import assert from "node:assert/strict";
+import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
+import { assertError, assertOk, type Body, type Harness, serverTest } from "./_server.ts";
+
+const BEARER = "workers-view-token";
+const ADMIN = { authorization: `Bearer ${BEARER}` };
+
+/** A run left `queued` in the store, as a server in workers mode leaves it. */
+async function queued(h: Harness, threadId: string, tenant: string | null): Promise<void> {
+  const event: RunCreatedEvent = {
+    type: "run.created",
+    v: 1,
+    at: Date.now(),
+    threadId: threadId as ThreadId,
+    graph: "gate",
+    input: null,
+    payloadHash: `h-${threadId}`,
+    state: {},
+    next: [],
+    metadata: { priority: 0, tenant_id: tenant },
+  };
+  await h.store.createRun(event);
+}
+
+async function dispatched(h: Harness, workerId: string): Promise<Body> {
+  const data = assertOk(
+    await h.request("POST", "/v1/workers/poll", {
+      body: { worker_id: workerId, graphs: ["gate"] },
+      headers: ADMIN,
+    }),
+  );
+  assert.equal(data.decision, "dispatched", JSON.stringify(data));
+  return data;
+}
+
+serverTest(
+  "GET /v1/workers lists the workers holding leases with their attempts, for operators and viewers",
+  async (h) => {
+    const empty = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
+    assert.deepEqual([empty.workers, empty.leases, empty.truncated], [[], 0, false]);
+    await queued(h, "wv-1", "acme");
+    await queued(h, "wv-2", null);
+    await queued(h, "wv-3", null);
+    const a1 = await dispatched(h, "w-b");
+    const a2 = await dispatched(h, "w-a");
+    const a3 = await dispatched(h, "w-c");
+    const listed = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
+    assert.equal(listed.leases, 3);
+    assert.ok(Date.parse(listed.at) > 0);
+    assert.deepEqual(listed.workers.map((worker: Body) => worker.worker_id), ["w-a", "w-b", "w-c"]);
+    const byWorker = Object.fromEntries(
+      listed.workers.map((worker: Body) => [
+        worker.worker_id,
+        worker.leases.map((lease: Body) => lease.attempt_id).sort(),
+      ]),
+    );
+    assert.deepEqual(byWorker, {
+      "w-a": [a2.attempt_id],
+      "w-b": [a1.attempt_id],
+      "w-c": [a3.attempt_id],
+    });
+    const lease = listed.workers[1].leases.find((item: Body) => item.attempt_id === a1.attempt_id);
+    assert.deepEqual(lease, {
+      attempt_id: a1.attempt_id,
+      thread_id: a1.run.thread_id,
+      attempt_no: 1,
+      fencing_token: a1.fencing_token,
+      started_at: lease.started_at,
+      lease_expires_at: a1.lease_expires_at,
+      expired: false,
+      tenant_id: a1.run.thread_id === "wv-1" ? "acme" : null,
+    });
+    assert.ok(Date.parse(lease.started_at) > 0);
+
+    // A lease that ends leaves the listing.
+    assertOk(
+      await h.request("POST", "/v1/workers/w-a/ack", {
+        body: { attempt_id: a2.attempt_id, terminal_status: "completed" },
+        headers: ADMIN,
+      }),
+    );
+    const after = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
+    assert.deepEqual(after.workers.map((worker: Body) => worker.worker_id), ["w-b", "w-c"]);
+
+    // Who may read it.
+    for (const role of ["viewer", "operator", "worker"]) {
+      const key = assertOk(
+        await h.request("POST", "/v1/keys", {
+          body: { key_id: `wv-${role}`, role },
+          headers: ADMIN,
+        }),
+      );
+      const headers = { "x-api-key-id": `wv-${role}`, "x-api-key": key.secret };
+      const response = await h.request("GET", "/v1/workers", { headers });
+      if (role === "worker") {
+        assert.equal(assertError(response, 403, "forbidden").details.role, "worker");
+      } else {
+        assert.equal(assertOk(response).leases, 2, role);
+      }
+    }
+  },
+  { auth: { bearerToken: BEARER } },
+);
