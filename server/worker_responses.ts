@@ -103,6 +103,7 @@ const WorkerEffect = component(
     name: z.string(),
     result: z.json(),
     recorded_at: z.number(),
+    started_at: z.number().nullable(),
   }),
 );
 
@@ -148,6 +149,7 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     name: record.name,
     result: record.result as unknown as Json,
     recorded_at: record.recordedAt,
+    started_at: record.startedAt ?? null,
   };
 }
 
