@@ -106,6 +106,7 @@ const WorkerEffect = component(
     name: z.string(),
     result: z.json(),
     recorded_at: z.number(),
+    started_at: z.number().nullable(),
   }),
 );
 
@@ -151,6 +152,7 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     name: record.name,
     result: record.result as unknown as Json,
     recorded_at: record.recordedAt,
+    started_at: record.startedAt ?? null,
   };
 }
 

@@ -474,6 +474,7 @@ export class HttpStore implements Store {
         name: record.name,
         result: record.result,
         recorded_at: record.recordedAt,
+        ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
       },
       { retry: true, withinMs: held.ttlMs },
     );
@@ -555,6 +556,7 @@ interface WireEffect {
   name: string;
   result: EffectRecord["result"];
   recorded_at: number;
+  started_at: number | null;
 }
 
 function effectOf(wire: WireEffect): EffectRecord {
@@ -566,5 +568,6 @@ function effectOf(wire: WireEffect): EffectRecord {
     name: wire.name,
     result: wire.result,
     recordedAt: wire.recorded_at,
+    ...(wire.started_at === null ? {} : { startedAt: wire.started_at }),
   };
 }
