@@ -15,6 +15,8 @@ import { createRuntime, StateGraph } from "../preset.ts";
 import { contextOfTraceparent } from "../actors/mod.ts";
 import type { Runtime } from "../actors/runtime_api.ts";
 import { MemoryStore } from "../storage/memory/mod.ts";
+import { createServer } from "../server/mod.ts";
+import { createWorker } from "../worker/mod.ts";
 import { collectingLogger } from "./_helpers.ts";
 import { assertOk, serverTest } from "./_server.ts";
 import { provider, withRecorder } from "./_tracing.ts";
@@ -134,3 +136,65 @@ serverTest(
       }
     }),
 );
+
+Deno.test("a remote worker executes a run in the trace it was created in: its oris.run span, report-step and ack all join that trace", async () => {
+  await withRecorder(async () => {
+    const logger = collectingLogger().logger;
+    const graph = (runtime?: Runtime) => {
+      const built = new StateGraph(State)
+        .addNode("a", () => ({ log: ["a"] }))
+        .addNode("b", () => ({ log: ["b"] }))
+        .addEdge(START, "a").addEdge("a", "b").addEdge("b", END);
+      return runtime === undefined ? built.compile() : built.compile({ runtime, name: "g" });
+    };
+    await using runtime = createRuntime({ store: new MemoryStore(), execution: "none", logger });
+    graph(runtime);
+    const server = await createServer({ runtime, logger });
+    const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, server.app.fetch);
+    const sent: { path: string; traceparent: string | null }[] = [];
+    const worker = createWorker({
+      server: `http://127.0.0.1:${http.addr.port}`,
+      graphs: { g: graph() },
+      workerId: "w-traced",
+      pollIntervalMs: 20,
+      maxPollIntervalMs: 50,
+      logger,
+      fetch: (input, init) => {
+        const path = new URL(String(input)).pathname;
+        sent.push({ path, traceparent: new Headers(init?.headers).get("traceparent") });
+        return fetch(input, init);
+      },
+    });
+    try {
+      const created = await fetch(`http://127.0.0.1:${http.addr.port}/v1/jobs`, {
+        method: "POST",
+        headers: { traceparent: TRACEPARENT, "content-type": "application/json" },
+        body: JSON.stringify({ thread_id: "traced-remote", graph: "g", input: {} }),
+      });
+      assert.ok(created.ok, await created.clone().text());
+      const creator = (await created.json()).data.trace.span_id;
+      assert.equal((await runtime.wait("traced-remote")).status, "completed");
+      await worker.stop();
+
+      for (const op of ["/report-step", "/ack"]) {
+        const requests = sent.filter((request) => request.path.endsWith(op));
+        assert.ok(requests.length > 0, `no ${op} request`);
+        for (const request of requests) {
+          assert.equal(request.traceparent?.slice(3, 35), TRACE_ID, `${op} in the run's trace`);
+        }
+      }
+      const run = provider.spans.find((span) =>
+        span.name === "oris.run" && span.attributes["oris.taken_up"] === 1 &&
+        span.attributes["oris.thread_id"] === "traced-remote"
+      );
+      assert.ok(run !== undefined, "the worker traced its execution");
+      assert.equal(run.traceId, TRACE_ID);
+      assert.equal(run.parentSpanId, creator, "a child of the request that created the run");
+      assert.equal(run.attributes["oris.status"], "completed");
+    } finally {
+      await worker.stop();
+      await http.shutdown();
+      await server.close();
+    }
+  });
+});
