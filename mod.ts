@@ -95,6 +95,7 @@ export {
   type CheckpointSource,
   type Deadline,
   type Durability,
+  type ExecutionMode,
   type OwnershipSettings,
   type PendingInterrupt,
   type RecoverFailure,
@@ -154,3 +155,11 @@ export { type LogFields, type Logger, type LogLevel } from "./kernel/mod.ts";
 // Stores: the in-memory one, and the interface the durable ones implement.
 export { MemoryStore, type MemoryStoreOptions } from "./storage/memory/mod.ts";
 export { type Store } from "./kernel/mod.ts";
+
+// Remote workers: execute a server's runs in this process.
+export {
+  createWorker,
+  type Worker,
+  type WorkerCredentials,
+  type WorkerOptions,
+} from "./worker/mod.ts";

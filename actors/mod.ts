@@ -65,10 +65,11 @@ export {
   type UpdatesChunk,
 } from "./stream.ts";
 export { type CheckpointSource, type StateSnapshot } from "./time_travel.ts";
-export { type OwnershipSettings } from "./runtime_settings.ts";
+export { type ExecutionMode, type OwnershipSettings } from "./runtime_settings.ts";
 export {
   DEFAULT_LEASE_TTL_SECONDS,
   DEFAULT_MAX_ACTIVE_LEASES,
   WorkerPlane,
 } from "./worker_plane.ts";
 export { type WorkerPlaneObserver } from "./worker_runs.ts";
+export { WorkerAccess } from "./worker_access.ts";

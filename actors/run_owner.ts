@@ -8,6 +8,8 @@
  * The claim loop starts with `recover()`, or when a run this runtime was
  * asked to start could not start here (another runtime holds it, or a cap):
  * it then claims on every signal of the store and every `pollIntervalMs`.
+ * A runtime that does not execute (`execution: "none"`) never takes a lease:
+ * every run is held elsewhere, and it only listens to the store's signals.
  *
  * @module
  */
@@ -87,6 +89,11 @@ export class RunOwner {
    * @returns The lease, or `null` when the run cannot execute here now.
    */
   async leaseFor(threadId: ThreadId, nested = false): Promise<HeldLease | null> {
+    if (!this.#executes) {
+      // Another runtime executes it: follow it through the store's signals.
+      this.#subscribe();
+      return null;
+    }
     const held = this.keeper.get(threadId);
     if (held !== undefined) return await this.keeper.acquire(threadId);
     if (!nested && this.keeper.size >= this.#deps.settings.maxActiveRuns) {
@@ -170,6 +177,10 @@ export class RunOwner {
    */
   async recover(): Promise<RecoverReport> {
     const report: RecoverReport = { recovered: [], failed: [] };
+    if (!this.#executes) {
+      this.#subscribe();
+      return report;
+    }
     await this.#unknownGraphs(report);
     this.startClaiming();
     const claims = await this.#claim();
@@ -187,10 +198,15 @@ export class RunOwner {
 
   /** Starts the claim loop (once). */
   startClaiming(): void {
-    if (this.#scheduling || this.#closed) return;
+    if (this.#scheduling || this.#closed || !this.#executes) return;
     this.#scheduling = true;
     this.#subscribe();
     this.#wake();
+  }
+
+  /** Whether this runtime executes runs (`execution` is not `none`). */
+  get #executes(): boolean {
+    return this.#deps.settings.execution !== "none";
   }
 
   /** Stops the claim loop, the waits, and lets the leases go. */

@@ -5,10 +5,27 @@
  * @module
  */
 
-import { checkOwner, checkWhole } from "../kernel/mod.ts";
+import { checkOwner, checkWhole, InvalidArgumentError } from "../kernel/mod.ts";
+
+/**
+ * Whether a runtime executes runs: `embedded` (it claims runs and executes
+ * them) or `none` (it never claims or executes a run: runs it starts wait
+ * `queued` until another runtime, such as a remote worker, takes them, and
+ * its messages for runs go through their durable mailboxes).
+ */
+export type ExecutionMode = "embedded" | "none";
 
 /** How a runtime shares its store with other runtimes (other processes). */
 export interface OwnershipSettings {
+  /**
+   * Whether this runtime executes runs (see {@linkcode ExecutionMode}). With
+   * `none` it only persists and serves: `start` leaves a run `queued`,
+   * `invoke` and `resume` wait for another runtime to bring the run to rest,
+   * and `cancel`, `pause` and resumes are posted to the run's mailbox, which
+   * makes a run at rest claimable by the runtimes that execute.
+   * @default {"embedded"}
+   */
+  execution?: ExecutionMode;
   /**
    * This runtime's owner id, unique among the live runtimes on a store (1 to
    * 200 characters).
@@ -44,6 +61,7 @@ export interface OwnershipSettings {
 
 /** The ownership settings with their defaults applied. @internal */
 export interface ResolvedOwnership {
+  execution: ExecutionMode;
   ownerId: string;
   leaseTtlMs: number;
   maxActiveRuns: number;
@@ -60,7 +78,15 @@ export interface ResolvedOwnership {
  * @throws {InvalidArgumentError} for a value out of range.
  */
 export function resolveOwnership(settings: OwnershipSettings): ResolvedOwnership {
+  const execution = settings.execution ?? "embedded";
+  if (execution !== "embedded" && execution !== "none") {
+    throw new InvalidArgumentError(
+      `execution must be "embedded" or "none", got ${JSON.stringify(execution)}`,
+      { field: "execution" },
+    );
+  }
   return {
+    execution,
     ownerId: checkOwner(settings.ownerId ?? defaultOwnerId(), "ownerId"),
     leaseTtlMs: checkWhole(settings.leaseTtlMs ?? 15_000, "leaseTtlMs", 3),
     maxActiveRuns: checkWhole(settings.maxActiveRuns ?? 64, "maxActiveRuns", 1),

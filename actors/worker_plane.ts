@@ -46,7 +46,15 @@ import {
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
-import { commitEvents, leaseLost, loadRun, ownerConflict } from "./worker_runs.ts";
+import {
+  commitEvents,
+  endedOrQueued,
+  leaseLost,
+  loadRun,
+  ownerConflict,
+  tenantLeases,
+  tenantWaiting,
+} from "./worker_runs.ts";
 import type { WorkerPlaneObserver } from "./worker_runs.ts";
 
 /** The default cap of a worker's live leases. */
@@ -66,6 +74,8 @@ export interface PollRequest {
   tenantMaxActiveLeases?: number;
   /** Its lease ttl (s). */
   leaseTtlSeconds: number;
+  /** Runs not to dispatch (those the worker holds or is releasing). */
+  exclude?: readonly string[];
 }
 
 /** What a poll answers. */
@@ -75,6 +85,8 @@ export type PollResult =
     attempt: AttemptRecord;
     run: RunSnapshot;
     input: Json;
+    /** Messages wait in the run's mailbox: the worker applies them first. */
+    mail: boolean;
     workerActiveLeases: number;
     tenantActiveLeases: number | null;
   }
@@ -107,6 +119,8 @@ export interface StepReport {
   expectedVersion: number;
   /** The events. */
   events: readonly RunEvent[];
+  /** The mailbox message the events apply (marked applied in the same commit). */
+  mailSeq?: number;
 }
 
 /** What {@linkcode WorkerPlane} needs. */
@@ -164,7 +178,9 @@ export class WorkerPlane {
           if (lease !== null && lease.token === attempt.fencingToken && lease.expiresAt > now) {
             continue; // Renewed meanwhile.
           }
-          await store.attempts.saveAttempt({ ...attempt, status: "queued", updatedAt: now });
+          // Its worker stopped: the run waits for another, unless it ended before the ack.
+          const status = await endedOrQueued(store, attempt.threadId);
+          await store.attempts.saveAttempt({ ...attempt, status, updatedAt: now });
           this.#deps.observer.leaseOperation("expire");
           changed++;
         }
@@ -205,24 +221,15 @@ export class WorkerPlane {
     await this.#release(attempt);
   }
 
-  /** How many live leases a worker holds (its `leased` attempts not expired). */
-  async activeLeases(workerId: string): Promise<number> {
+  /** The runs a worker holds live leases of (its `leased` attempts not expired). */
+  async #held(workerId: string): Promise<string[]> {
     const now = this.#deps.now();
     const leased = await this.#deps.store.attempts.listAttempts({
       status: "leased",
       workerId,
       limit: 1000,
     });
-    return leased.filter((attempt) => (attempt.leaseExpiresAt ?? 0) > now).length;
-  }
-
-  /** How many live leases a tenant's runs hold. */
-  async #tenantLeases(tenantId: string): Promise<number> {
-    const now = this.#deps.now();
-    const leased = await this.#deps.store.attempts.listAttempts({ status: "leased", limit: 1000 });
-    return leased.filter((attempt) =>
-      attempt.tenantId === tenantId && (attempt.leaseExpiresAt ?? 0) > now
-    ).length;
+    return leased.filter((attempt) => (attempt.leaseExpiresAt ?? 0) > now).map((a) => a.threadId);
   }
 
   /** Runs whose retry waits for its time: kept out of claims. */
@@ -244,7 +251,8 @@ export class WorkerPlane {
   async poll(request: PollRequest): Promise<PollResult> {
     const { store } = this.#deps;
     await this.tend();
-    const active = await this.activeLeases(request.workerId);
+    const held = await this.#held(request.workerId);
+    const active = held.length;
     if (active >= request.maxActiveLeases) {
       this.#deps.observer.backpressure("worker_limit");
       return { decision: "backpressure", reason: "worker_limit", workerActiveLeases: active };
@@ -254,13 +262,24 @@ export class WorkerPlane {
       ttlMs: request.leaseTtlSeconds * 1000,
       limit: 1,
       graphs: request.graphs,
-      exclude: await this.#waiting(),
+      exclude: [...await this.#waiting(), ...held, ...request.exclude ?? []],
       ...(request.tenantMaxActiveLeases === undefined
         ? {}
         : { tenantMaxActive: request.tenantMaxActiveLeases }),
     });
     const claim = claims[0];
-    if (claim === undefined) return await this.#nothing(request, active);
+    if (claim === undefined) {
+      const waiting = await tenantWaiting(store, this.#deps.now(), request);
+      if (waiting === null) return { decision: "noop", workerActiveLeases: active };
+      this.#deps.observer.backpressure("tenant_limit");
+      return {
+        decision: "backpressure",
+        reason: "tenant_limit",
+        workerActiveLeases: active,
+        tenantId: waiting.tenantId,
+        tenantActiveLeases: waiting.live,
+      };
+    }
     const created = (await store.readEvents(claim.threadId, 1, { limit: 1 }))[0]?.event;
     const { tenantId } = schedulingOf(
       created?.type === "run.created" ? created.metadata : undefined,
@@ -321,37 +340,10 @@ export class WorkerPlane {
       attempt,
       run,
       input: created?.type === "run.created" ? created.input : null,
+      mail: claim.mail,
       workerActiveLeases: active + 1,
-      tenantActiveLeases: tenantId === null ? null : await this.#tenantLeases(tenantId),
+      tenantActiveLeases: tenantId === null ? null : await tenantLeases(store, now, tenantId),
     };
-  }
-
-  /** `noop`, or `tenant_limit` when a queued run of the worker's graphs waits for its tenant's cap. */
-  async #nothing(request: PollRequest, active: number): Promise<PollResult> {
-    const cap = request.tenantMaxActiveLeases;
-    if (cap !== undefined) {
-      const queued = await this.#deps.store.listRuns({ status: "queued", limit: 16 });
-      for (const summary of queued.items) {
-        if (!request.graphs.includes(summary.graph)) continue;
-        const created = (await this.#deps.store.readEvents(summary.threadId, 1, { limit: 1 }))[0];
-        const { tenantId } = schedulingOf(
-          created?.event.type === "run.created" ? created.event.metadata : undefined,
-        );
-        if (tenantId === null) continue;
-        const live = await this.#tenantLeases(tenantId);
-        if (live >= cap) {
-          this.#deps.observer.backpressure("tenant_limit");
-          return {
-            decision: "backpressure",
-            reason: "tenant_limit",
-            workerActiveLeases: active,
-            tenantId,
-            tenantActiveLeases: live,
-          };
-        }
-      }
-    }
-    return { decision: "noop", workerActiveLeases: active };
   }
 
   /**
@@ -386,9 +378,13 @@ export class WorkerPlane {
    * @param workerId The worker.
    * @param leaseId The lease.
    * @param ttlSeconds For how long from now.
-   * @returns The attempt with its new expiry.
+   * @returns The attempt with its new expiry, and whether mail waits for the run.
    */
-  async heartbeat(workerId: string, leaseId: string, ttlSeconds: number): Promise<AttemptRecord> {
+  async heartbeat(
+    workerId: string,
+    leaseId: string,
+    ttlSeconds: number,
+  ): Promise<{ attempt: AttemptRecord; mail: boolean }> {
     const ref = parseLeaseId(leaseId);
     const known = ref === null ? null : await this.#deps.store.attempts.getAttempt(ref.attemptId);
     if (ref === null || known === null) {
@@ -404,11 +400,12 @@ export class WorkerPlane {
       throw leaseLost(attempt, "another holder took the run");
     }
     this.#deps.observer.leaseOperation("renew");
-    return await this.#deps.store.attempts.saveAttempt({
+    const saved = await this.#deps.store.attempts.saveAttempt({
       ...attempt,
       leaseExpiresAt: renewed.expiresAt,
       updatedAt: this.#deps.now(),
     });
+    return { attempt: saved, mail: renewed.mail };
   }
 
   /**
@@ -441,7 +438,13 @@ export class WorkerPlane {
         },
       );
     }
-    return await this.#commit(run, report.events, report.fencingToken);
+    return await commitEvents(
+      this.#deps.store,
+      run,
+      report.events,
+      report.fencingToken,
+      report.mailSeq,
+    );
   }
 
   /**

@@ -9,13 +9,16 @@
 
 import {
   type AttemptRecord,
+  type AttemptTerminalStatus,
   ConflictError,
   currentSnapshot,
   fold,
   InvalidArgumentError,
+  isTerminal,
   OrisError,
   type RunEvent,
   type RunSnapshot,
+  schedulingOf,
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
@@ -40,6 +43,7 @@ export async function loadRun(store: Store, threadId: string): Promise<RunSnapsh
  * @param run The run as it is.
  * @param events The events.
  * @param fence The lease's fencing token, if any.
+ * @param ack The mailbox message the events apply, if any (marked applied in the same commit).
  * @returns The run's version after them.
  * @throws {ConflictError} for an illegal transition, another version or a lost lease.
  * @throws {InvalidArgumentError} for events that are not run events.
@@ -49,6 +53,7 @@ export async function commitEvents(
   run: RunSnapshot,
   events: readonly RunEvent[],
   fence?: number | null,
+  ack?: number,
 ): Promise<number> {
   let next = run;
   for (const [i, event] of events.entries()) {
@@ -67,7 +72,10 @@ export async function commitEvents(
     run.version,
     events,
     next,
-    fence === null || fence === undefined ? {} : { fence },
+    {
+      ...(fence === null || fence === undefined ? {} : { fence }),
+      ...(ack === undefined ? {} : { ack }),
+    },
   );
   await store.notify({ kind: "rest", threadId: run.threadId });
   return version;
@@ -101,6 +109,67 @@ export function leaseLost(attempt: AttemptRecord, reason: string): ConflictError
   return new ConflictError(`The lease of attempt "${attempt.attemptId}" is lost: ${reason}`, {
     details: { attempt_id: attempt.attemptId, status: attempt.status, reason },
   });
+}
+
+/**
+ * What the attempt of a run its worker left becomes: the run's status if it
+ * ended (the worker stopped before its ack), else `queued` for another worker.
+ *
+ * @param store The store.
+ * @param threadId The run.
+ * @returns The attempt's status.
+ */
+export async function endedOrQueued(
+  store: Store,
+  threadId: string,
+): Promise<AttemptTerminalStatus | "queued"> {
+  const run = await loadRun(store, threadId);
+  return run !== null && isTerminal(run.status) ? run.status as AttemptTerminalStatus : "queued";
+}
+
+/**
+ * How many live leases a tenant's runs hold.
+ *
+ * @param store The store.
+ * @param now The clock's time (ms).
+ * @param tenantId The tenant.
+ * @returns The count.
+ */
+export async function tenantLeases(store: Store, now: number, tenantId: string): Promise<number> {
+  const leased = await store.attempts.listAttempts({ status: "leased", limit: 1000 });
+  return leased.filter((attempt) =>
+    attempt.tenantId === tenantId && (attempt.leaseExpiresAt ?? 0) > now
+  ).length;
+}
+
+/**
+ * A tenant at its cap whose queued run of the worker's graphs waits for it,
+ * or `null` (no cap, or no such run).
+ *
+ * @param store The store.
+ * @param now The clock's time (ms).
+ * @param request The poll's graphs and tenant cap.
+ * @returns The tenant and its live leases.
+ */
+export async function tenantWaiting(
+  store: Store,
+  now: number,
+  request: { graphs: readonly string[]; tenantMaxActiveLeases?: number },
+): Promise<{ tenantId: string; live: number } | null> {
+  const cap = request.tenantMaxActiveLeases;
+  if (cap === undefined) return null;
+  const queued = await store.listRuns({ status: "queued", limit: 16 });
+  for (const summary of queued.items) {
+    if (!request.graphs.includes(summary.graph)) continue;
+    const created = (await store.readEvents(summary.threadId, 1, { limit: 1 }))[0];
+    const { tenantId } = schedulingOf(
+      created?.event.type === "run.created" ? created.event.metadata : undefined,
+    );
+    if (tenantId === null) continue;
+    const live = await tenantLeases(store, now, tenantId);
+    if (live >= cap) return { tenantId, live };
+  }
+  return null;
 }
 
 /** What the worker plane reports as it works (the server's metrics implement it). */

@@ -60,6 +60,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { timeTravelRoutes } from "./routes/time_travel.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { workerRoutes } from "./routes/workers.ts";
+import { workerRunRoutes } from "./routes/worker_runs.ts";
 import { workerLeaseRoutes } from "./routes/worker_leases.ts";
 import { workerMetrics } from "./worker_metrics.ts";
 import { NoQuery } from "./schemas.ts";
@@ -248,6 +249,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     clock: now,
     logger,
   });
+  const workerObserver = workerMetrics(metrics.registry);
   const routes: RouteDef[] = [
     ...jobRoutes(deps, { keepAliveMs }),
     ...timeTravelRoutes(deps),
@@ -255,7 +257,8 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     ...interruptRoutes(deps),
     ...auditRoutes(deps),
     ...keyRoutes(deps, { authEnabled }),
-    ...workerRoutes(deps, workerMetrics(metrics.registry)),
+    ...workerRoutes(deps, workerObserver),
+    ...workerRunRoutes(deps, workerObserver),
     ...workerLeaseRoutes(deps),
     ...graphRoutes(deps, { authEnabled, routes: () => routes }),
     ...systemRoutes(deps, { metrics, routes: () => routes }),

@@ -128,8 +128,8 @@ async function apiKeyPrincipal(
  * `GET /v1/attempts*`, `GET /v1/graphs*`, `GET /v1/workers` and
  * `GET /v1/audit/logs`. viewer: `GET` of jobs, interrupts, graphs, workers
  * (the listing of leases) and the audit log. worker:
- * `POST /v1/workers*` only (so a worker's key cannot touch jobs or
- * interrupts). Every role may ask `GET /v1/whoami`.
+ * `/v1/workers*` only (so a worker's key cannot touch jobs or
+ * interrupts; what it reads there is limited to the runs it holds). Every role may ask `GET /v1/whoami`.
  *
  * @param role The caller's role.
  * @param method The HTTP method.
@@ -165,7 +165,8 @@ export function authorize(role: Role, method: string, path: string): boolean {
     case "viewer":
       return reads;
     case "worker":
-      return method === "POST" && under("/v1/workers");
+      // Its own endpoints under `/v1/workers/`; not the listing of every worker's leases.
+      return (method === "POST" || method === "GET") && path.startsWith("/v1/workers/");
   }
 }
 

@@ -89,6 +89,12 @@ export const SETTINGS: readonly Setting[] = [
   },
   { name: "ORIS_ACCESS_LOG", default: "false", meaning: "true: one JSON line per request" },
   {
+    name: "ORIS_EXECUTION",
+    default: "embedded",
+    meaning:
+      "embedded: this process executes runs; workers: runs wait queued for oris worker processes",
+  },
+  {
     name: "ORIS_OWNER_ID",
     meaning: "this process's owner id for run leases (default: <hostname>-<pid>-<random>)",
   },
@@ -202,6 +208,9 @@ export const ConfigSchema = z.object({
       { error: `must be a whole number from 1 to ${MAX_JSON_DEPTH_LIMIT}` },
     ),
   ),
+  ORIS_EXECUTION: z.enum(["embedded", "workers"], {
+    error: (issue) => `must be "embedded" or "workers", got ${JSON.stringify(issue.input)}`,
+  }).default("embedded"),
   ORIS_OWNER_ID: z.string().trim().min(1).max(200).optional(),
   ORIS_LEASE_TTL_MS: wholeNumber(3, "15000"),
   ORIS_MAX_ACTIVE_RUNS: wholeNumber(1, "64"),
@@ -334,6 +343,8 @@ export async function main(
       store,
       logger,
       maxJsonDepth: config.ORIS_MAX_JSON_DEPTH,
+      // With workers, the server's runtime only persists and serves: workers execute.
+      execution: config.ORIS_EXECUTION === "workers" ? "none" : "embedded",
       ...(config.ORIS_OWNER_ID === undefined ? {} : { ownerId: config.ORIS_OWNER_ID }),
       leaseTtlMs: config.ORIS_LEASE_TTL_MS,
       maxActiveRuns: config.ORIS_MAX_ACTIVE_RUNS,
@@ -371,6 +382,7 @@ export async function main(
           addr: hostPort(hostname, port),
           pid: Deno.pid,
           backend: config.ORIS_RUNTIME_BACKEND,
+          execution: config.ORIS_EXECUTION,
           auth: server.authEnabled,
           graphs: runtime!.graphNames(),
         });

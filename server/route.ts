@@ -44,6 +44,9 @@ export const AUDIT_ACTIONS = [
   "worker.extend_lease",
   "worker.report_step",
   "worker.ack",
+  "worker.release",
+  "worker.record_effect",
+  "worker.answer_mail",
   "dlq.replay",
 ] as const;
 

@@ -326,6 +326,9 @@ export const PollBody = z.strictObject({
   lease_ttl_seconds: wholeNumber(1, 3600).optional().describe(
     "How long the lease lasts unless renewed (default 30)",
   ),
+  exclude: z.array(id(), { error: typeError("must be a list of thread ids") }).max(10_000, {
+    error: "must list at most 10000 thread ids",
+  }).optional().describe("Runs not to dispatch (those the worker holds or is releasing)"),
 });
 
 /** `POST /v1/workers/:worker_id/heartbeat` and `/extend-lease`. */
@@ -359,6 +362,57 @@ export const ReportStepBody = z.strictObject({
   events: z.array(ReportedEvent, { error: typeError("must be a list of run events") }).min(1, {
     error: "must not be empty",
   }).max(1000, { error: "must be at most 1000 events" }),
+  mail_seq: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional().describe(
+    "The mailbox message the events apply (marked applied in the same commit)",
+  ),
+});
+
+/** `POST /v1/workers/:worker_id/release`. */
+export const ReleaseBody = z.strictObject({ lease_id: leaseId });
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id/events`. */
+export const WorkerEventsQuery = z.strictObject({
+  from_seq: Seq.optional().describe("The first seq (default 1)"),
+  limit: queryInt(1, 100_000).optional().describe("At most this many events (default: all)"),
+});
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id/effects`. */
+export const WorkerEffectsQuery = z.strictObject({
+  step: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe("Only this step's effects"),
+});
+
+/** A journaled effect's outcome. */
+const EffectResultBody = z.union([
+  z.strictObject({ ok: z.literal(true), value: JsonValue }),
+  z.strictObject({
+    ok: z.literal(false),
+    error: z.looseObject({ name: text(0, 200), message: text(0, 100_000) }),
+  }),
+], { error: "must be { ok: true, value } or { ok: false, error: { name, message } }" });
+
+/** `POST /v1/workers/:worker_id/runs/:thread_id/effects`. */
+export const RecordEffectBody = z.strictObject({
+  fencing_token: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+  step: wholeNumber(0, Number.MAX_SAFE_INTEGER),
+  node: text(1, 512),
+  index: wholeNumber(0, Number.MAX_SAFE_INTEGER),
+  name: text(1, 200),
+  result: EffectResultBody,
+  recorded_at: z.number({ error: typeError("must be a time in ms") }).finite({
+    error: "must be a time in ms",
+  }),
+});
+
+/** `POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer`. */
+export const AnswerMailBody = z.strictObject({
+  fencing_token: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+  status: z.enum(["applied", "refused"]),
+  error: z.looseObject({ name: text(0, 200), message: text(0, 100_000) }).optional().describe(
+    "Why it was refused (with refused)",
+  ),
+}).refine((body) => body.status === "applied" || body.error !== undefined, {
+  error: "is required with status refused",
+  path: ["error"],
 });
 
 /** A retry policy of `ack`. */

@@ -9,7 +9,13 @@
  */
 
 import { z } from "zod";
-import { ATTEMPT_STATUSES, type AttemptRecord, type DeadLetterRecord } from "../kernel/mod.ts";
+import {
+  ATTEMPT_STATUSES,
+  type AttemptRecord,
+  type DeadLetterRecord,
+  type EffectRecord,
+  type Json,
+} from "../kernel/mod.ts";
 import { iso, isoOrNull } from "./response_builders.ts";
 import { responseComponents, TraceBlock } from "./responses.ts";
 
@@ -43,6 +49,7 @@ export const PollResponse = z.object({
   lease_expires_at: Time.optional(),
   fencing_token: z.int().optional(),
   run: DispatchedRun.optional(),
+  mail: z.boolean().optional().describe("Messages wait in the run's mailbox: apply them first"),
   worker_active_leases: z.int(),
   worker_limit: z.int(),
   tenant_id: z.string().nullable().optional(),
@@ -56,8 +63,93 @@ export const HeartbeatResponse = z.object({
   worker_id: z.string(),
   lease_id: z.string(),
   lease_expires_at: Time,
+  mail: z.boolean().describe("Messages wait in the run's mailbox: apply them"),
   trace: TraceBlock,
 });
+
+/** `POST /v1/workers/:worker_id/release`. */
+export const ReleaseResponse = z.object({
+  worker_id: z.string(),
+  lease_id: z.string(),
+  outcome: z.enum(["released", "mail", "lost"]).describe(
+    "released; mail (messages wait: the worker keeps the lease and applies them); lost",
+  ),
+  trace: TraceBlock,
+});
+
+/** An event of a run's log, as stored. */
+const WorkerEvent = component(
+  "WorkerEvent",
+  z.object({ seq: z.int(), event: z.json() }),
+);
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id`. */
+export const WorkerRunResponse = z.object({
+  snapshot: z.json().describe("The run's latest stored snapshot (the store's format)"),
+  events: z.array(WorkerEvent).describe("The events after it"),
+});
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id/events`. */
+export const WorkerEventsResponse = z.object({ events: z.array(WorkerEvent) });
+
+/** A journaled effect. */
+const WorkerEffect = component(
+  "WorkerEffect",
+  z.object({
+    thread_id: z.string(),
+    step: z.int(),
+    node: z.string(),
+    index: z.int(),
+    name: z.string(),
+    result: z.json(),
+    recorded_at: z.number(),
+  }),
+);
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id/effects`. */
+export const WorkerEffectsResponse = z.object({ effects: z.array(WorkerEffect) });
+
+/** `POST /v1/workers/:worker_id/runs/:thread_id/effects`. */
+export const RecordEffectResponse = z.object({
+  effect: WorkerEffect.describe("The effect as journaled (the first record of its key wins)"),
+  trace: TraceBlock,
+});
+
+/** `GET /v1/workers/:worker_id/runs/:thread_id/mail`. */
+export const WorkerMailResponse = z.object({
+  messages: z.array(z.object({
+    seq: z.int(),
+    message: z.json(),
+    status: z.enum(["pending", "applied", "refused"]),
+    posted_at: z.number(),
+  })),
+});
+
+/** `POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer`. */
+export const AnswerMailResponse = z.object({
+  thread_id: z.string(),
+  seq: z.int(),
+  status: z.enum(["applied", "refused"]),
+  trace: TraceBlock,
+});
+
+/**
+ * A journaled effect as the worker endpoints show it.
+ *
+ * @param record The effect.
+ * @returns Its view.
+ */
+export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
+  return {
+    thread_id: record.threadId,
+    step: record.step,
+    node: record.node,
+    index: record.index,
+    name: record.name,
+    result: record.result as unknown as Json,
+    recorded_at: record.recordedAt,
+  };
+}
 
 /** `POST /v1/workers/:worker_id/report-step`. */
 export const ReportStepResponse = z.object({

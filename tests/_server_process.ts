@@ -131,7 +131,13 @@ export async function startServer(
     const timer = setTimeout(
       () =>
         settle(() =>
-          reject(new Error(`No such line from the server (pid ${pid}) in ${timeoutMs} ms`))
+          reject(
+            new Error(
+              `No such line from the server (pid ${pid}) in ${timeoutMs} ms; its last lines:\n${
+                lines.slice(-40).join("\n")
+              }`,
+            ),
+          )
         ),
       timeoutMs,
     );

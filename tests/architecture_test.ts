@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 const root = new URL("../", import.meta.url);
-const FOLDERS = ["kernel", "actors", "storage", "server", "cli", "examples", "agents"];
+const FOLDERS = ["kernel", "actors", "storage", "server", "worker", "cli", "examples", "agents"];
 /** Folders whose files are held to the size limit but not to the layering (benchmarks). */
 const SIZE_ONLY = ["bench"];
 const MAX_LINES = 600;
@@ -133,6 +133,16 @@ Deno.test("architecture: server/ imports the kernel and actors; only its composi
     violations(
       (f) => f.startsWith("server/") && f !== "server/main.ts",
       (_f, t) => t.startsWith("server/") || t === "kernel/mod.ts" || t === "actors/mod.ts",
+    ),
+    [],
+  );
+});
+
+Deno.test("architecture: worker/ imports the kernel and actors (its store is the server's HTTP API)", () => {
+  assert.deepEqual(
+    violations(
+      (f) => f.startsWith("worker/"),
+      (_f, t) => t.startsWith("worker/") || t === "kernel/mod.ts" || t === "actors/mod.ts",
     ),
     [],
   );

@@ -337,3 +337,34 @@ storeTest("a runtime follows a run another runtime executes (listen, wait)", asy
   }
   assert.deepEqual(await committedSteps(store, "followed"), [1, 2, 3]);
 });
+
+storeTest(
+  'a runtime with execution "none" never executes: its runs wait queued, its messages go through the mailbox',
+  async (store) => {
+    const nodes = {
+      b: async (_state: unknown, ctx: NodeContext) => {
+        await ctx.interrupt("approve?");
+        return { log: ["b"] };
+      },
+    };
+    await using front = runtimeOn(store, "front", { execution: "none" });
+    chain(front, nodes);
+    assert.deepEqual(await front.recover(), { recovered: [], failed: [] });
+    const started = await front.start("g", {}, { threadId: "none-1" });
+    assert.equal(started.status, "queued");
+    assert.equal(await store.getLease("none-1" as ThreadId), null);
+    // The front's invoke waits for whoever executes it.
+    const invoked = front.invoke("g", {}, { threadId: "none-2" });
+    await using back = runtimeOn(store, "back");
+    chain(back, nodes);
+    await back.recover();
+    assert.equal((await invoked).status, "interrupted");
+    assert.equal((await front.wait("none-1")).status, "interrupted");
+    // A resume from the front is posted to the mailbox; the back claims the run and applies it.
+    const resumed = await front.resume("none-1", "yes");
+    assert.equal(resumed.status, "completed");
+    assert.deepEqual(resumed.state.log, ["a", "b", "c"]);
+    assert.equal((await front.cancel("none-2", "no")).status, "cancelled");
+    assert.deepEqual(await committedSteps(store, "none-1"), [1, 2, 3]);
+  },
+);

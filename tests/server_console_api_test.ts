@@ -102,8 +102,17 @@ serverTest(
       "POST /v1/workers/:worker_id/extend-lease",
       "POST /v1/workers/:worker_id/report-step",
       "POST /v1/workers/:worker_id/ack",
+      "POST /v1/workers/:worker_id/release",
+      "GET /v1/workers/:worker_id/runs/:thread_id",
+      "GET /v1/workers/:worker_id/runs/:thread_id/events",
+      "GET /v1/workers/:worker_id/runs/:thread_id/effects",
+      "POST /v1/workers/:worker_id/runs/:thread_id/effects",
+      "GET /v1/workers/:worker_id/runs/:thread_id/mail",
+      "POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer",
       "GET /v1/whoami",
     ]);
+    // Not the listing of every worker's leases.
+    assert.ok(!worker.routes.includes("GET /v1/workers"));
 
     // What whoami says is what the server enforces.
     assertOk(

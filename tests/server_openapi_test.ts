@@ -178,5 +178,8 @@ Deno.test("the OpenAPI document marks required bodies, and documents 405, 413, 4
     "POST /v1/workers/:worker_id/extend-lease": true,
     "POST /v1/workers/:worker_id/report-step": true,
     "POST /v1/workers/:worker_id/ack": true,
+    "POST /v1/workers/:worker_id/release": true,
+    "POST /v1/workers/:worker_id/runs/:thread_id/effects": true,
+    "POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer": true,
   });
 });

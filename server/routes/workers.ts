@@ -87,7 +87,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
       response: HeartbeatResponse,
       audit: { action, resourceType: "lease", resourceParam: "lease_id" },
       async handler(c, { params, body }) {
-        const attempt = await plane.heartbeat(
+        const { attempt, mail } = await plane.heartbeat(
           params.worker_id!,
           body.lease_id,
           body.lease_ttl_seconds ?? DEFAULT_LEASE_TTL_SECONDS,
@@ -96,6 +96,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
           worker_id: params.worker_id!,
           lease_id: body.lease_id,
           lease_expires_at: iso(attempt.leaseExpiresAt!),
+          mail,
           trace: traceBlock(c),
         };
       },
@@ -117,6 +118,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
           graphs: body.graphs ?? deps.runtime.graphNames(),
           maxActiveLeases: limit,
           leaseTtlSeconds: body.lease_ttl_seconds ?? DEFAULT_LEASE_TTL_SECONDS,
+          ...(body.exclude === undefined ? {} : { exclude: body.exclude }),
           ...(body.tenant_max_active_leases === undefined
             ? {}
             : { tenantMaxActiveLeases: body.tenant_max_active_leases }),
@@ -160,6 +162,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
             version: run.version,
             input: result.input,
           },
+          mail: result.mail,
           worker_active_leases: result.workerActiveLeases,
           worker_limit: limit,
           tenant_id: attempt.tenantId,
@@ -199,6 +202,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
             fencing_token: body.fencing_token,
             expected_version: body.expected_version,
             events: body.events as Json,
+            mail_seq: body.mail_seq ?? null,
           },
           conflict: () =>
             new ConflictError(
@@ -219,6 +223,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
             fencingToken: body.fencing_token,
             expectedVersion: body.expected_version,
             events: body.events as unknown as RunEvent[],
+            ...(body.mail_seq === undefined ? {} : { mailSeq: body.mail_seq }),
           });
           return {
             attempt_id: body.attempt_id,
