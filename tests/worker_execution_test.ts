@@ -149,6 +149,10 @@ storeTest(
       );
       const journal = await store.listEffects("wx-1" as ThreadId);
       assert.deepEqual(journal.map((e) => e.name), ["do-a", "do-ask", "do-b"]);
+      // A remote worker's effects keep when they started, as an embedded runtime's do.
+      assert.ok(
+        journal.every((e) => typeof e.startedAt === "number" && e.startedAt <= e.recordedAt),
+      );
       // The attempts ended with the runs' statuses (the worker acks right after its report).
       for (const [threadId, status] of [["wx-1", "completed"], ["wx-2", "cancelled"]]) {
         const attempt = await until(

@@ -473,6 +473,7 @@ export class HttpStore implements Store {
         index: record.index,
         name: record.name,
         result: record.result,
+        ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
         recorded_at: record.recordedAt,
       },
       { retry: true, withinMs: held.ttlMs },
@@ -554,6 +555,7 @@ interface WireEffect {
   index: number;
   name: string;
   result: EffectRecord["result"];
+  started_at?: number;
   recorded_at: number;
 }
 
@@ -565,6 +567,7 @@ function effectOf(wire: WireEffect): EffectRecord {
     index: wire.index,
     name: wire.name,
     result: wire.result,
+    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
     recordedAt: wire.recorded_at,
   };
 }
