@@ -105,6 +105,7 @@ const WorkerEffect = component(
     index: z.int(),
     name: z.string(),
     result: z.json(),
+    started_at: z.number().optional().describe("When its function began (ms), if recorded"),
     recorded_at: z.number(),
     started_at: z.number().nullable(),
   }),
@@ -151,6 +152,7 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     index: record.index,
     name: record.name,
     result: record.result as unknown as Json,
+    ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
     recorded_at: record.recordedAt,
     started_at: record.startedAt ?? null,
   };

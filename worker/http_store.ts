@@ -485,6 +485,7 @@ export class HttpStore implements Store {
         index: record.index,
         name: record.name,
         result: record.result,
+        ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
         recorded_at: record.recordedAt,
         ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
       },
@@ -567,6 +568,7 @@ interface WireEffect {
   index: number;
   name: string;
   result: EffectRecord["result"];
+  started_at?: number;
   recorded_at: number;
   started_at: number | null;
 }
@@ -579,6 +581,7 @@ function effectOf(wire: WireEffect): EffectRecord {
     index: wire.index,
     name: wire.name,
     result: wire.result,
+    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
     recordedAt: wire.recorded_at,
     ...(wire.started_at === null ? {} : { startedAt: wire.started_at }),
   };
