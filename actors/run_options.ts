@@ -26,6 +26,7 @@ import {
 } from "../kernel/mod.ts";
 import { checkDeadline } from "./deadlines.ts";
 import { fingerprintOf } from "./graph_change.ts";
+import { traceparentOf } from "./tracing.ts";
 import type {
   GraphDefinition,
   InternalRunOptions,
@@ -66,12 +67,19 @@ export async function createRunIn(
     ...(options.deadline === undefined ? {} : { deadline: checkDeadline(options.deadline) }),
     graphFingerprint: fingerprintOf(graph.spec),
     ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
+    ...traceOf(options),
   };
   if (lease === null || store.createLeasedRun === undefined) return await store.createRun(event);
   // Leased to this runtime, which starts it at once: created started, in the same operation.
   const started = newEvent("run.started", env.now(), { attemptId: env.attemptId() });
   const result = await store.createLeasedRun(event, lease, started);
   return result.lease === null ? result : { ...result, started };
+}
+
+/** The `traceparent` a new run keeps: its creator's span, if there is one. */
+function traceOf(options: InternalRunOptions): { traceparent?: string } {
+  const traceparent = traceparentOf(options.parentContext);
+  return traceparent === undefined ? {} : { traceparent };
 }
 
 /**

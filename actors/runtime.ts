@@ -52,6 +52,7 @@ import { replayRun } from "./replay.ts";
 import { type ActorEvent, RunActor } from "./run_actor.ts";
 import { Deadlines, defaultSleep } from "./deadlines.ts";
 import { recordCall, type RunResult } from "./run_result.ts";
+import { traceTakenUp } from "./tracing.ts";
 import type {
   CoreRuntimeOptions,
   GraphDefinition,
@@ -176,10 +177,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       // A run taken up starts a stretch of execution: the run's own deadline bounds it.
       registry.pin(actor.threadId);
       const disarm = deadlines.arm(actor);
+      const traced = traceTakenUp(actor);
       actor.send({ type: "start" }).catch((error) =>
         logger.error("Cannot take up a run", { thread_id: actor.threadId, error })
       ).finally(() => {
-        actor.rest().then(disarm, disarm);
+        const rest = actor.rest();
+        traced(rest);
+        rest.then(disarm, disarm);
         registry.release(actor);
       });
     },

@@ -1,5 +1,5 @@
 /**
- * The `oris` command line: the processes (`oris server`, `oris migrate`) and
+ * The `oris` command line: the processes (`oris server`, `oris worker`, `oris migrate`) and
  * the operator commands that drive a server over its v1 API (`run`, `list`,
  * `inspect`, `timeline`, `state`, `resume`, `pause`, `cancel`, `replay`,
  * `fork`, `interrupts`, `audit`, `keys`, `dlq`, `attempts`). See docs/cli.md.
@@ -24,6 +24,7 @@ import { DLQ_COMMANDS } from "./commands/dlq.ts";
 import { JOB_COMMANDS } from "./commands/jobs.ts";
 import { INIT_COMMANDS } from "./commands/init.ts";
 import { PROCESS_COMMANDS, serverCommand } from "./commands/process.ts";
+import { workerCommand } from "./commands/worker.ts";
 
 const COMMANDS: readonly CommandSpec[] = [
   ...PROCESS_COMMANDS,
@@ -39,6 +40,7 @@ const USAGE = [
   "",
   "Processes:",
   "  server       Run the server (--graphs <module> serves your graphs)",
+  "  worker       Run a worker: execute a server's runs of your graphs (--graphs <module>)",
   ...[...PROCESS_COMMANDS, ...INIT_COMMANDS].map((spec) =>
     `  ${spec.name.padEnd(12)} ${spec.summary}`
   ),
@@ -128,6 +130,9 @@ export async function runCli(
         return result;
       case "server":
         result.code = await serverCommand(ctx, rest);
+        return result;
+      case "worker":
+        result.code = await workerCommand(ctx, rest);
         return result;
     }
     if (spec === undefined) throw new UsageError(`unknown command "${command}"`);

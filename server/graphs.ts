@@ -75,13 +75,22 @@ export function graphsOfModule(exports: Record<string, unknown>): GraphDefinitio
 }
 
 /**
- * Loads graph modules and returns their graphs.
+ * Loads graph modules and returns their graphs (what `ORIS_GRAPHS` and
+ * `oris worker --graphs` load).
  *
  * @param specifiers Module paths (relative to `cwd`) or URLs.
  * @param cwd The directory paths are relative to.
  * @returns The graphs, in module order.
  * @throws {InvalidArgumentError} naming a module that cannot be loaded, that
  *   exports no compiled graph, or whose graph's name another module took.
+ *
+ * @example Load your graphs
+ * ```ts ignore
+ * import { loadGraphModules } from "@oris/runtime/server";
+ *
+ * const graphs = await loadGraphModules(["./graphs.ts"], Deno.cwd());
+ * console.log(graphs.map((graph) => graph.name));
+ * ```
  */
 export async function loadGraphModules(
   specifiers: readonly string[],

@@ -28,3 +28,4 @@ export {
 export { type ServerMetrics } from "./metrics.ts";
 export { type AuthConfig, authorize, type Principal } from "./auth.ts";
 export { type ApiErrorCode, ERROR_STATUS } from "./error_codes.ts";
+export { loadGraphModules } from "./graphs.ts";

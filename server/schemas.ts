@@ -398,6 +398,9 @@ export const RecordEffectBody = z.strictObject({
   index: wholeNumber(0, Number.MAX_SAFE_INTEGER),
   name: text(1, 200),
   result: EffectResultBody,
+  started_at: z.number({ error: typeError("must be a time in ms") }).finite({
+    error: "must be a time in ms",
+  }).optional().describe("When the effect's function began (ms)"),
   recorded_at: z.number({ error: typeError("must be a time in ms") }).finite({
     error: "must be a time in ms",
   }),

@@ -36,6 +36,9 @@ const DispatchedRun = component(
     status: z.string(),
     version: z.int(),
     input: z.json(),
+    traceparent: z.string().optional().describe(
+      "The run's trace: send it as `traceparent` on this run's requests so their spans join it",
+    ),
   }),
 );
 
@@ -102,6 +105,7 @@ const WorkerEffect = component(
     index: z.int(),
     name: z.string(),
     result: z.json(),
+    started_at: z.number().optional().describe("When its function began (ms), if recorded"),
     recorded_at: z.number(),
   }),
 );
@@ -147,6 +151,7 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     index: record.index,
     name: record.name,
     result: record.result as unknown as Json,
+    ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
     recorded_at: record.recordedAt,
   };
 }

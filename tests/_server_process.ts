@@ -66,10 +66,51 @@ export async function startServer(
     : options.args === undefined
     ? ["task", "start"]
     : [...config, `${ROOT}server/main.ts`, ...options.args];
+  return await spawnWithLines(
+    args,
+    { ...env, ORIS_SERVER_ADDR: "127.0.0.1:0", NO_COLOR: "1" },
+    options.cwd ?? ROOT,
+    (line) => {
+      const match = /"addr":"([^"]+)","pid":(\d+)/.exec(line);
+      return match === null ? null : { base: `http://${match[1]}`, pid: Number(match[2]) };
+    },
+  );
+}
+
+/**
+ * Starts `oris worker <args>` (`deno run -A cli/main.ts worker`) and waits
+ * for its `oris worker started` line.
+ *
+ * @param env Its environment (on top of this process's).
+ * @param args Its arguments (`--graphs`, ...).
+ * @returns The process (`base` is the server it works for).
+ */
+export async function startWorker(
+  env: Record<string, string>,
+  args: string[],
+): Promise<ServerProcess> {
+  return await spawnWithLines(
+    ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, "worker", ...args],
+    { ...env, NO_COLOR: "1" },
+    ROOT,
+    (line) => {
+      const match = /"msg":"oris worker started".*"server":"([^"]+)".*"pid":(\d+)/.exec(line);
+      return match === null ? null : { base: match[1]!, pid: Number(match[2]) };
+    },
+  );
+}
+
+/** Spawns a process, collects its stdout lines, and waits for the line `ready` accepts. */
+async function spawnWithLines(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  ready: (line: string) => { base: string; pid: number } | null,
+): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: options.cwd ?? ROOT,
-    env: { ...env, ORIS_SERVER_ADDR: "127.0.0.1:0", NO_COLOR: "1" },
+    cwd,
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -83,18 +124,15 @@ export async function startServer(
   while (base === null) {
     const { done, value } = await reader.read();
     if (done) {
-      throw new Error(`The server exited before listening: ${await stderr}`);
+      throw new Error(`The process exited before it was ready: ${await stderr}`);
     }
     buffer += value;
     const parts = buffer.split("\n");
     buffer = parts.pop()!;
     for (const line of parts) {
       lines.push(line);
-      const match = /"addr":"([^"]+)","pid":(\d+)/.exec(line);
-      if (match !== null) {
-        base = `http://${match[1]}`;
-        pid = Number(match[2]);
-      }
+      const found = ready(line);
+      if (found !== null) ({ base, pid } = found);
     }
   }
   const watchers = new Set<() => void>();

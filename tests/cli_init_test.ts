@@ -33,7 +33,7 @@ async function denoIn(dir: string, args: string[]) {
   };
 }
 
-for (const template of ["service", "agent"]) {
+for (const template of ["service", "agent", "worker"]) {
   Deno.test(`oris init --template ${template}: the project passes deno task test`, async () => {
     await withDir(async (dir) => {
       const project = `${dir}/my-${template}`;
@@ -90,9 +90,9 @@ Deno.test("oris init: the service starts and answers", async () => {
 
 Deno.test("oris init refuses an unknown template and a directory that is not empty", async () => {
   await withDir(async (dir) => {
-    const bad = await runCli(["init", `${dir}/x`, "--template", "worker"], {});
+    const bad = await runCli(["init", `${dir}/x`, "--template", "nope"], {});
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr[0]!, /--template must be one of service, agent, got "worker"/);
+    assert.match(bad.stderr[0]!, /--template must be one of service, agent, worker, got "nope"/);
     await assert.rejects(Deno.stat(`${dir}/x`));
     await Deno.writeTextFile(`${dir}/keep.txt`, "mine");
     const busy = await runCli(["init", dir], {});

@@ -145,3 +145,12 @@ Deno.test("examples/agent.ts and agent_approval.ts: scripted agents, a tool call
   assert.match(approval, /^interrupted \{"action_requests":\[\{"name":"transfer_money"/);
   assert.match(approval, /^completed Done: /m);
 });
+
+Deno.test("examples/worker.ts: a worker executes the server's run; the resume goes through the server", async () => {
+  const out = await runExample("worker.ts");
+  assert.match(out, /^started: queued$/m);
+  assert.match(out, /^worker ran it to: interrupted$/m);
+  assert.match(out, /^resumed through the server: completed$/m);
+  assert.match(out, /^log: reserved res-order-7 \(pid \d+\); shipped$/m);
+  assert.match(out, /^reservations made: 1$/m);
+});

@@ -53,10 +53,17 @@ function flow(counts: Counts, entered?: (threadId: string, node: string) => Prom
 
 const quiet: Logger = createJsonLogger({ level: "error" });
 
+/** What a test's worker gets besides its graph. */
+interface WorkerExtras {
+  entered?: Parameters<typeof flow>[1];
+  fetch?: typeof fetch;
+  logger?: Logger;
+}
+
 interface Plane {
   runtime: Runtime;
   url: string;
-  worker(id: string, counts: Counts, entered?: Parameters<typeof flow>[1]): Worker;
+  worker(id: string, counts: Counts, options?: WorkerExtras): Worker;
   close(): Promise<void>;
 }
 
@@ -75,16 +82,17 @@ async function plane(store: Store): Promise<Plane> {
   return {
     runtime,
     url,
-    worker(id, counts, entered) {
+    worker(id, counts, extras = {}) {
       const worker = createWorker({
         server: url,
-        graphs: { flow: flow(counts, entered) },
+        graphs: { flow: flow(counts, extras.entered) },
         workerId: id,
         maxActiveRuns: 4,
         pollIntervalMs: 20,
         maxPollIntervalMs: 100,
         leaseTtlMs: 3000,
-        logger: quiet,
+        logger: extras.logger ?? quiet,
+        ...(extras.fetch === undefined ? {} : { fetch: extras.fetch }),
       });
       workers.push(worker);
       return worker;
@@ -149,6 +157,10 @@ storeTest(
       );
       const journal = await store.listEffects("wx-1" as ThreadId);
       assert.deepEqual(journal.map((e) => e.name), ["do-a", "do-ask", "do-b"]);
+      // A remote worker's effects keep when they started, as an embedded runtime's do.
+      assert.ok(
+        journal.every((e) => typeof e.startedAt === "number" && e.startedAt <= e.recordedAt),
+      );
       // The attempts ended with the runs' statuses (the worker acks right after its report).
       for (const [threadId, status] of [["wx-1", "completed"], ["wx-2", "cancelled"]]) {
         const attempt = await until(
@@ -171,10 +183,12 @@ storeTest(
       const holding = Promise.withResolvers<void>();
       const release = Promise.withResolvers<void>();
       const before: Counts = new Map();
-      const first = p.worker("w-first", before, async (_threadId, node) => {
-        if (node !== "a") return;
-        holding.resolve();
-        await release.promise;
+      const first = p.worker("w-first", before, {
+        async entered(_threadId, node) {
+          if (node !== "a") return;
+          holding.resolve();
+          await release.promise;
+        },
       });
       await p.runtime.start("flow", { hold: true }, { threadId: "wx-stop" });
       await holding.promise;
@@ -256,3 +270,211 @@ storeTest("a report under a stale fencing token writes nothing", async (store) =
     await p.close();
   }
 });
+
+storeTest(
+  "a worker rides out a server it cannot reach: its report waits and lands, nothing lost or repeated",
+  async (store) => {
+    const p = await plane(store);
+    try {
+      let down = false;
+      const flaky: typeof fetch = (input, init) =>
+        down ? Promise.reject(new TypeError("connection refused")) : fetch(input, init);
+      const retrying = Promise.withResolvers<void>();
+      const logger: Logger = {
+        ...quiet,
+        warn(message) {
+          if (message === "Cannot reach the server; retrying") retrying.resolve();
+        },
+      };
+      const holding = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
+      const counts: Counts = new Map();
+      p.worker("w-flaky", counts, {
+        fetch: flaky,
+        logger,
+        async entered(_threadId, node) {
+          if (node !== "a") return;
+          holding.resolve();
+          await release.promise;
+        },
+      });
+      await p.runtime.start("flow", { hold: true }, { threadId: "wx-down" });
+      await holding.promise;
+      // The server goes away while step 1 finishes: its report is retried, with backoff.
+      down = true;
+      release.resolve();
+      await retrying.promise;
+      assert.deepEqual(await committedSteps(store, "wx-down"), []);
+      down = false;
+      const run = await p.runtime.wait("wx-down");
+      assert.equal(run.status, "interrupted");
+      assert.deepEqual(await committedSteps(store, "wx-down"), [1]);
+      assert.equal(counts.get("wx-down a"), 1);
+      assert.equal(counts.get("wx-down ask"), 1);
+    } finally {
+      await p.close();
+    }
+  },
+);
+
+/** Calls a worker endpoint as a raw client would; answers the status and the envelope. */
+async function call(
+  url: string,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; error: { code: string; details: Record<string, unknown> } }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const parsed = await response.json();
+  return { status: response.status, error: parsed.error };
+}
+
+storeTest(
+  "bad input on the endpoints of a worker's runs gets the error envelope and writes nothing",
+  async (store) => {
+    const p = await plane(store);
+    try {
+      await p.runtime.start("flow", {}, { threadId: "wx-bad" });
+      const polled = await fetch(`${p.url}/v1/workers/poll`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ worker_id: "w-a", graphs: ["flow"] }),
+      });
+      const held = (await polled.json()).data;
+      assert.equal(held.decision, "dispatched");
+      const run = "/v1/workers/w-a/runs/wx-bad";
+      const effect = {
+        fencing_token: held.fencing_token,
+        step: 1,
+        node: "a",
+        index: 0,
+        name: "x",
+        result: { ok: true, value: 1 },
+        recorded_at: Date.now(),
+      };
+      const cases: [string, "GET" | "POST", string, unknown, number, string, string?][] = [
+        [
+          "release: unknown lease",
+          "POST",
+          "/v1/workers/w-a/release",
+          { lease_id: "at_nope:1" },
+          404,
+          "not_found",
+        ],
+        [
+          "release: wrong type",
+          "POST",
+          "/v1/workers/w-a/release",
+          { lease_id: 5 },
+          400,
+          "invalid_argument",
+          "lease_id",
+        ],
+        [
+          "release: another worker's lease",
+          "POST",
+          "/v1/workers/w-b/release",
+          { lease_id: held.lease_id },
+          409,
+          "conflict",
+        ],
+        ["run: another worker's", "GET", "/v1/workers/w-b/runs/wx-bad", undefined, 409, "conflict"],
+        ["run: unknown", "GET", "/v1/workers/w-a/runs/wx-nope", undefined, 404, "not_found"],
+        [
+          "events: bad seq",
+          "GET",
+          `${run}/events?from_seq=0`,
+          undefined,
+          400,
+          "invalid_argument",
+          "from_seq",
+        ],
+        [
+          "effects: bad step",
+          "GET",
+          `${run}/effects?step=x`,
+          undefined,
+          400,
+          "invalid_argument",
+          "step",
+        ],
+        [
+          "effect: wrong type",
+          "POST",
+          `${run}/effects`,
+          { ...effect, fencing_token: "1" },
+          400,
+          "invalid_argument",
+          "fencing_token",
+        ],
+        [
+          "effect: bad result",
+          "POST",
+          `${run}/effects`,
+          { ...effect, result: { ok: "yes" } },
+          400,
+          "invalid_argument",
+          "result",
+        ],
+        [
+          "effect: stale token",
+          "POST",
+          `${run}/effects`,
+          { ...effect, fencing_token: held.fencing_token + 1 },
+          409,
+          "conflict",
+        ],
+        [
+          "effect: another worker",
+          "POST",
+          "/v1/workers/w-b/runs/wx-bad/effects",
+          effect,
+          409,
+          "conflict",
+        ],
+        [
+          "answer: bad seq",
+          "POST",
+          `${run}/mail/x/answer`,
+          { fencing_token: 1, status: "applied" },
+          400,
+          "invalid_argument",
+          "seq",
+        ],
+        [
+          "answer: refusal without error",
+          "POST",
+          `${run}/mail/1/answer`,
+          { fencing_token: held.fencing_token, status: "refused" },
+          400,
+          "invalid_argument",
+          "error",
+        ],
+        [
+          "answer: unknown message",
+          "POST",
+          `${run}/mail/1/answer`,
+          { fencing_token: held.fencing_token, status: "applied" },
+          404,
+          "not_found",
+        ],
+      ];
+      for (const [what, method, path, body, status, code, field] of cases) {
+        const answer = await call(p.url, method, path, body);
+        assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.error)}`);
+        assert.equal(answer.error.code, code, what);
+        if (field !== undefined) assert.equal(answer.error.details.field, field, what);
+      }
+      // Nothing was written: no effect, no event beyond the run's creation, the lease still w-a's.
+      assert.deepEqual(await store.listEffects("wx-bad" as ThreadId), []);
+      assert.equal((await store.readEvents("wx-bad" as ThreadId, 1)).length, 1);
+      assert.equal((await store.getLease("wx-bad" as ThreadId))?.owner, "w-a");
+    } finally {
+      await p.close();
+    }
+  },
+);

@@ -67,7 +67,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../kernel/mod.ts";
-import { backoff, transient, type WorkerClient } from "./_client.ts";
+import { backoff, type RetryPolicy, transient, type WorkerClient } from "./_client.ts";
 
 /** What the store needs. @internal */
 export interface HttpStoreOptions {
@@ -93,6 +93,8 @@ interface Held {
   leaseId: string;
   token: number;
   ttlMs: number;
+  /** The run's trace (poll's `run.traceparent`): this run's requests join it. */
+  traceparent?: string;
   /** The run ended and its attempt was acked: the server released the lease. */
   acked?: boolean;
 }
@@ -104,7 +106,7 @@ interface PollData {
   lease_id?: string;
   lease_expires_at?: string;
   fencing_token?: number;
-  run?: { thread_id: string };
+  run?: { thread_id: string; traceparent?: string };
   mail?: boolean;
 }
 
@@ -141,6 +143,15 @@ export class HttpStore implements Store {
 
   #runPath(threadId: string, suffix = ""): string {
     return this.#path(`/runs/${encodeURIComponent(threadId)}${suffix}`);
+  }
+
+  /** How a request about a held run is sent: retried within its lease, in the run's trace. */
+  #policy(held: Held, retry = true): RetryPolicy {
+    return {
+      retry,
+      ...(retry ? { withinMs: held.ttlMs } : {}),
+      ...(held.traceparent === undefined ? {} : { traceparent: held.traceparent }),
+    };
   }
 
   #require(threadId: string, fence: number | undefined): Held {
@@ -189,6 +200,7 @@ export class HttpStore implements Store {
         leaseId: data.lease_id!,
         token: data.fencing_token!,
         ttlMs: ttlSeconds * 1000,
+        ...(data.run!.traceparent === undefined ? {} : { traceparent: data.run!.traceparent }),
       });
       exclude.push(threadId);
       claims.push({
@@ -224,7 +236,7 @@ export class HttpStore implements Store {
           "POST",
           this.#path("/heartbeat"),
           { lease_id: held.leaseId, lease_ttl_seconds: Math.max(1, Math.ceil(ttlMs / 1000)) },
-          { retry: false },
+          this.#policy(held, false),
         );
         return { ...claim, expiresAt: Date.parse(data.lease_expires_at), mail: data.mail };
       } catch (error) {
@@ -251,7 +263,7 @@ export class HttpStore implements Store {
         "POST",
         this.#path("/release"),
         { lease_id: held.leaseId },
-        { retry: true, withinMs: held.ttlMs },
+        this.#policy(held),
       ));
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
@@ -288,7 +300,7 @@ export class HttpStore implements Store {
     if (held === undefined || held.acked) return [];
     const data = await this.#client.request<{
       messages: { seq: number; message: MailMessage; status: "pending"; posted_at: number }[];
-    }>("GET", this.#runPath(threadId, "/mail"), undefined, { retry: true, withinMs: held.ttlMs });
+    }>("GET", this.#runPath(threadId, "/mail"), undefined, this.#policy(held));
     return data.messages.map((record) => ({
       threadId,
       seq: record.seq,
@@ -313,7 +325,7 @@ export class HttpStore implements Store {
       fencing_token: fence,
       status: answer.status,
       ...(answer.status === "refused" ? { error: answer.error } : {}),
-    }, { retry: true, withinMs: held.ttlMs });
+    }, this.#policy(held));
   }
 
   postMessage(): Promise<PostResult> {
@@ -375,7 +387,7 @@ export class HttpStore implements Store {
           events,
           ...(mail === undefined ? {} : { mail_seq: mail }),
         },
-        { retry: true, withinMs: held.ttlMs },
+        this.#policy(held),
       ));
     } catch (error) {
       if (error instanceof LeaseLostError) {
@@ -398,7 +410,7 @@ export class HttpStore implements Store {
       await this.#client.request("POST", this.#path("/ack"), {
         attempt_id: held.attemptId,
         terminal_status: status,
-      }, { retry: true, withinMs: held.ttlMs });
+      }, this.#policy(held));
       held.acked = true;
     } catch (error) {
       this.#options.logger.warn("Cannot ack a run's attempt; its release ends it", {
@@ -416,7 +428,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return { snapshot: decodeSnapshot(data.snapshot), events: data.events.map(decodeStored) };
   }
@@ -433,7 +445,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId, `/events?${query}`),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return data.events.map(decodeStored);
   }
@@ -473,9 +485,10 @@ export class HttpStore implements Store {
         index: record.index,
         name: record.name,
         result: record.result,
+        ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
         recorded_at: record.recordedAt,
       },
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return effectOf(data.effect);
   }
@@ -492,7 +505,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId, `/effects${query}`),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return data.effects.map(effectOf);
   }
@@ -554,6 +567,7 @@ interface WireEffect {
   index: number;
   name: string;
   result: EffectRecord["result"];
+  started_at?: number;
   recorded_at: number;
 }
 
@@ -565,6 +579,7 @@ function effectOf(wire: WireEffect): EffectRecord {
     index: wire.index,
     name: wire.name,
     result: wire.result,
+    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
     recordedAt: wire.recorded_at,
   };
 }

@@ -185,6 +185,7 @@ export function createWorker(options: WorkerOptions): Worker {
     server,
     graphs: runtime.graphNames(),
     max_active_runs: maxActiveRuns,
+    pid: Deno.pid,
   });
   // Starts the claim loop (a worker lists no runs: there is nothing else to recover).
   const started = runtime.recover().catch((error) =>

@@ -1,8 +1,9 @@
 /**
- * `oris init <dir> [--template service|agent] [--link <path>]`: writes a
- * small project that starts with `deno task start` and passes `deno task
- * test`: a deno.json importing `@oris/runtime` from JSR, one graph, a
- * server entry point, a test and a README. `--link` points the project at a
+ * `oris init <dir> [--template service|agent|worker] [--link <path>]`:
+ * writes a small project that starts with `deno task start` and passes
+ * `deno task test`: a deno.json importing `@oris/runtime` from JSR, one
+ * graph, an entry point (a server; for `worker`, a worker executing the
+ * graph for a server), a test and a README. `--link` points the project at a
  * local checkout of Oris instead of JSR (Deno's `links`), for offline use.
  *
  * @module
@@ -13,7 +14,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { CliError, UsageError } from "../_http.ts";
 import type { CommandSpec } from "../_command.ts";
 
-const TEMPLATES = ["service", "agent"] as const;
+const TEMPLATES = ["service", "agent", "worker"] as const;
 type Template = typeof TEMPLATES[number];
 
 const SERVICE_GRAPH = `import { defineState, END, START, StateGraph } from "@oris/runtime";
@@ -72,6 +73,29 @@ export const review = createAgent({
 });
 `;
 
+const WORKER_MAIN = `/**
+ * The worker: executes the runs of graph.ts that an Oris server dispatches to
+ * it (a server started with ORIS_EXECUTION=workers that serves the same
+ * graphs), until SIGINT or SIGTERM. \`deno task start\`.
+ */
+import { createWorker, type WorkerCredentials } from "@oris/runtime";
+import { review } from "./graph.ts";
+
+const env = Deno.env.toObject();
+const credentials: WorkerCredentials = {};
+if (env.ORIS_API_KEY_ID) credentials.apiKeyId = env.ORIS_API_KEY_ID;
+if (env.ORIS_API_KEY) credentials.apiKey = env.ORIS_API_KEY;
+const worker = createWorker({
+  server: env.ORIS_SERVER_URL ?? "http://127.0.0.1:8080",
+  credentials,
+  graphs: { review },
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => void worker.stop());
+}
+await worker.stopped;
+`;
+
 function mainTs(): string {
   return `/**
  * The service: serves the graphs of graph.ts over the Oris v1 API, runs stored
@@ -93,7 +117,7 @@ await runtime.recover();
 }
 
 function testTs(template: Template): string {
-  const body = template === "service"
+  const body = template !== "agent"
     ? `  const first = await runtime.invoke("review", { request: "ship v1" }, { threadId: "t-1" });
   assert.equal(first.status, "interrupted");
   const done = await runtime.resume("t-1", true);
@@ -104,18 +128,19 @@ function testTs(template: Template): string {
   });
   assert.equal(done.status, "completed");
   assert.equal((done.state.messages as { content: unknown }[]).at(-1)?.content, "Sunny.");`;
-  return `import assert from "node:assert/strict";
-import { createRuntime${template === "agent" ? ", humanMessage" : ""} } from "@oris/runtime";
-import { createServer } from "@oris/runtime/server";
-import { review } from "./graph.ts";
-
-Deno.test("the review graph runs to its end", async () => {
-  await using runtime = createRuntime();
-  runtime.register(review.definition);
-${body}
+  const second = template === "worker"
+    ? `Deno.test("the worker starts and stops", async () => {
+  // Nothing listens on port 9: the worker retries quietly until it is stopped.
+  const worker = createWorker({
+    server: "http://127.0.0.1:9",
+    graphs: { review },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  assert.equal(worker.activeRuns(), 0);
+  await worker.stop();
 });
-
-Deno.test("the service answers over the v1 API", async () => {
+`
+    : `Deno.test("the service answers over the v1 API", async () => {
   await using runtime = createRuntime();
   runtime.register(review.definition);
   const server = await createServer({ runtime, defaultGraph: "review" });
@@ -128,9 +153,33 @@ Deno.test("the service answers over the v1 API", async () => {
   }
 });
 `;
+  const names = [
+    "createRuntime",
+    ...template === "agent" ? ["humanMessage"] : [],
+    ...template ===
+        "worker"
+      ? ["createWorker"]
+      : [],
+  ];
+  return `import assert from "node:assert/strict";
+import { ${names.join(", ")} } from "@oris/runtime";
+${
+    template === "worker"
+      ? ""
+      : 'import { createServer } from "@oris/runtime/server";\n'
+  }import { review } from "./graph.ts";
+
+Deno.test("the review graph runs to its end", async () => {
+  await using runtime = createRuntime();
+  runtime.register(review.definition);
+${body}
+});
+
+${second}`;
 }
 
 function readme(name: string, template: Template): string {
+  if (template === "worker") return workerReadme(name);
   return `# ${name}
 
 A durable ${
@@ -164,6 +213,31 @@ anything that is not a pure function of the state (effects, time, randomness, in
 `;
 }
 
+function workerReadme(name: string): string {
+  return `# ${name}
+
+A worker for an [Oris](https://jsr.io/@oris/runtime) server: it executes the runs of \`graph.ts\`
+that the server dispatches to it.
+
+\`\`\`sh
+# a server that leaves execution to workers, serving the same graph
+ORIS_EXECUTION=workers oris server --graphs ./graph.ts
+# one or more workers (an API key with role worker when the server has auth)
+ORIS_SERVER_URL=http://127.0.0.1:8080 deno task start
+deno task test
+\`\`\`
+
+Then start runs on the server (\`oris run r-1 --input '{"request":"ship v1"}'\`); a worker takes
+each one, and resumes (\`oris resume r-1 --value true\`) go through the server to a worker. Stop a
+worker with SIGTERM: the step in hand commits and its runs go to other workers at once.
+
+## Offline, or against a local checkout of Oris
+
+\`deno.json\` imports \`@oris/runtime\` from JSR. To use a local checkout instead, add its path to
+\`links\` in \`deno.json\` (\`oris init --link <path>\` does it).
+`;
+}
+
 function denoJsonOf(template: Template, link: string | undefined): string {
   return JSON.stringify(
     {
@@ -186,20 +260,21 @@ const init: CommandSpec = {
   usage: "init <dir> [--template service|agent] [--link <path to oris>]",
   flags: { template: { type: "string" }, link: { type: "string" } },
   flagHelp: [
-    "  --template <name>     service (default: a graph with an approval) or agent",
+    "  --template <name>     service (default: a graph with an approval), agent, or worker",
     "  --link <path>         use a local checkout of Oris instead of JSR (offline)",
   ],
-  examples: ["oris init my-service", "oris init my-agent --template agent"],
+  examples: [
+    "oris init my-service",
+    "oris init my-agent --template agent",
+    "oris init my-worker --template worker",
+  ],
   remote: false,
   args: { min: 1, max: 1 },
   async run(ctx, invocation) {
     const [dir] = invocation.positionals as [string];
     const template = (invocation.values.template ?? "service") as string;
     if (!(TEMPLATES as readonly string[]).includes(template)) {
-      throw new UsageError(
-        `--template must be one of ${TEMPLATES.join(", ")}, got "${template}" (the worker ` +
-          `template comes with oris worker)`,
-      );
+      throw new UsageError(`--template must be one of ${TEMPLATES.join(", ")}, got "${template}"`);
     }
     const link = invocation.values.link as string | undefined;
     const target = resolve(dir);
@@ -213,8 +288,8 @@ const init: CommandSpec = {
     await Deno.mkdir(target, { recursive: true });
     const files: Record<string, string> = {
       "deno.json": denoJsonOf(template as Template, link === undefined ? undefined : resolve(link)),
-      "graph.ts": template === "service" ? SERVICE_GRAPH : AGENT_GRAPH,
-      "main.ts": mainTs(),
+      "graph.ts": template === "agent" ? AGENT_GRAPH : SERVICE_GRAPH,
+      "main.ts": template === "worker" ? WORKER_MAIN : mainTs(),
       "graph_test.ts": testTs(template as Template),
       "README.md": readme(
         dir.split("/").filter((part) => part !== "").at(-1) ?? dir,
