@@ -43,6 +43,7 @@ import { createServer } from "../server/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import {
   AckBody,
+  AnswerMailBody,
   CancelJobBody,
   CreateKeyBody,
   DiffQuery,
@@ -56,7 +57,9 @@ import {
   ListKeysQuery,
   PauseJobBody,
   PollBody,
+  RecordEffectBody,
   RejectInterruptBody,
+  ReleaseBody,
   ReplayJobBody,
   ReportStepBody,
   ResumeInterruptBody,
@@ -66,6 +69,8 @@ import {
   StreamJobQuery,
   TimelineQuery,
   UpdateStateBody,
+  WorkerEffectsQuery,
+  WorkerEventsQuery,
 } from "../server/schemas.ts";
 import { collectingLogger } from "./_helpers.ts";
 import {
@@ -644,6 +649,9 @@ const BODIES: Record<string, z.ZodType> = {
   "POST /v1/workers/:worker_id/extend-lease": HeartbeatBody,
   "POST /v1/workers/:worker_id/report-step": ReportStepBody,
   "POST /v1/workers/:worker_id/ack": AckBody,
+  "POST /v1/workers/:worker_id/release": ReleaseBody,
+  "POST /v1/workers/:worker_id/runs/:thread_id/effects": RecordEffectBody,
+  "POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer": AnswerMailBody,
 };
 
 const QUERIES: Record<string, z.ZodType> = {
@@ -658,6 +666,8 @@ const QUERIES: Record<string, z.ZodType> = {
   "GET /v1/jobs/:thread_id/timeline": TimelineQuery,
   "GET /v1/dlq": ListDlqQuery,
   "GET /v1/jobs/:thread_id/diff": DiffQuery,
+  "GET /v1/workers/:worker_id/runs/:thread_id/events": WorkerEventsQuery,
+  "GET /v1/workers/:worker_id/runs/:thread_id/effects": WorkerEffectsQuery,
 };
 
 /** The JSON Schema of a request schema, as the document embeds it. */

@@ -367,8 +367,11 @@ export class HttpStore implements Store {
       sha256Hex(JSON.stringify([events, mail ?? null])).slice(0, 32)
     }`;
     let version: number;
+    let mailWaits = false;
     try {
-      ({ version } = await this.#client.request<{ version: number }>(
+      ({ version, mail: mailWaits = false } = await this.#client.request<
+        { version: number; mail?: boolean }
+      >(
         "POST",
         this.#path("/report-step"),
         {
@@ -394,6 +397,8 @@ export class HttpStore implements Store {
       throw error;
     }
     if (isTerminal(snapshot.status)) await this.#ack(threadId, held, snapshot.status);
+    // Mail waits (a cancel, a pause): the runtime applies it before the next step.
+    else if (mailWaits) void this.notify({ kind: "mail", threadId });
     return { version };
   }
 
