@@ -29,6 +29,7 @@ export { getContext, GraphInterrupt, interrupt, type NodeContext } from "./conte
 export { createJsonLogger, type JsonLoggerOptions } from "./logger.ts";
 export { type Durability } from "./committer.ts";
 export { type ActorEvent } from "./run_actor.ts";
+export { contextOfTraceparent } from "./tracing.ts";
 export { type PendingInterrupt, type RunResult, type TraceEvent } from "./run_result.ts";
 export { createRuntime, internalsOf } from "./runtime.ts";
 export {

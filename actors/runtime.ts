@@ -16,7 +16,6 @@ import {
   assertJson,
   checkMaxJsonDepth,
   createIdGenerator,
-  type CreateRunResult,
   currentSnapshot,
   DEFAULT_MAX_JSON_DEPTH,
   type IdGenerator,
@@ -53,6 +52,7 @@ import { replayRun } from "./replay.ts";
 import { type ActorEvent, RunActor } from "./run_actor.ts";
 import { Deadlines, defaultSleep } from "./deadlines.ts";
 import { recordCall, type RunResult } from "./run_result.ts";
+import { traceTakenUp } from "./tracing.ts";
 import type {
   CoreRuntimeOptions,
   GraphDefinition,
@@ -135,6 +135,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return value;
   }
   const defaultDurability = options.durability ?? "sync";
+  const createEnv = { now, maxJsonDepth, attemptId: () => ids.attemptId() };
   const graphs = new Map<string, GraphDefinition>();
   const observers = new Set<(threadId: string, event: ActorEvent) => void>();
   const deadlines = new Deadlines({
@@ -176,10 +177,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       // A run taken up starts a stretch of execution: the run's own deadline bounds it.
       registry.pin(actor.threadId);
       const disarm = deadlines.arm(actor);
+      const traced = traceTakenUp(actor);
       actor.send({ type: "start" }).catch((error) =>
         logger.error("Cannot take up a run", { thread_id: actor.threadId, error })
       ).finally(() => {
-        actor.rest().then(disarm, disarm);
+        const rest = actor.rest();
+        traced(rest);
+        rest.then(disarm, disarm);
         registry.release(actor);
       });
     },
@@ -316,15 +320,6 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return payloadHash({ graph: graphName, input: (input ?? null) as Json });
   }
 
-  function createInStore(
-    graph: GraphDefinition,
-    threadId: ThreadId,
-    input: unknown,
-    options: InternalRunOptions,
-  ): Promise<CreateRunResult> {
-    return createRunIn(store, graph, threadId, input, options, { now, maxJsonDepth });
-  }
-
   /** Creates a run (idempotently) and returns its actor, pinned. */
   async function create(
     graphName: string,
@@ -343,14 +338,20 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
         const actor = await existing;
         if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
           // Let the store decide: the same payload is the same run.
-          await createInStore(graph, threadId, input, options);
+          await createRunIn(store, graph, threadId, input, options, createEnv);
         }
         return actor;
       }
-      const { run, created } = await createInStore(graph, threadId, input, options);
+      const nested = options.nested === true;
+      // The lease (and the start) come with the creation when the store can grant them.
+      const { result: { run, created, started }, lease: early } = await owner.create(
+        threadId,
+        nested,
+        (request) => createRunIn(store, graph, threadId, input, options, createEnv, request),
+      );
       const current = registry.peek(threadId);
       if (current !== undefined) return await current;
-      const lease = await owner.leaseFor(threadId, options.nested === true);
+      const lease = early !== undefined ? early : await owner.leaseFor(threadId, nested);
       if (lease === null) throw new OwnedElsewhere(threadId);
       const again = registry.peek(threadId);
       if (again !== undefined) return await again;
@@ -362,11 +363,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
           void owner.keeper.release(threadId);
           throw error;
         });
+        const raced = registry.peek(threadId); // Another call made the actor meanwhile.
+        if (raced !== undefined) return await raced;
         snapshot = currentSnapshot(loaded!);
       }
       const durability = options.durability ?? defaultDurability;
       const actor = makeActor(snapshot, durability, lease, options.nested);
-      if (fresh) actor.markCreated();
+      if (fresh) actor.markCreated(started);
       registry.add(actor);
       return actor;
     } catch (error) {

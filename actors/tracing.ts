@@ -7,7 +7,15 @@
  * @module
  */
 
-import { type Context, context, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  type Context,
+  context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+} from "@opentelemetry/api";
 import type { RunSnapshot } from "../kernel/mod.ts";
 import type { ActorEvent } from "./run_actor.ts";
 
@@ -32,13 +40,18 @@ export interface RunTrace {
  * @internal Used by the runtime.
  * @param threadId The run.
  * @param parent The parent context (default: the active one).
+ * @param attributes More attributes of the run span (e.g. the lease's fencing token).
  * @returns The trace.
  */
-export function traceRun(threadId: string, parent?: Context): RunTrace {
+export function traceRun(
+  threadId: string,
+  parent?: Context,
+  attributes: Record<string, string | number> = {},
+): RunTrace {
   const base = parent ?? context.active();
   const runSpan = tracer.startSpan(
     "oris.run",
-    { attributes: { "oris.thread_id": threadId } },
+    { attributes: { ...attributes, "oris.thread_id": threadId } },
     base,
   );
   if (!runSpan.isRecording()) return quiet(runSpan);
@@ -117,6 +130,89 @@ export function traceRun(threadId: string, parent?: Context): RunTrace {
       runSpan.end();
     },
   };
+}
+
+/** What {@linkcode traceTakenUp} needs of an actor. @internal */
+export interface TracedActor {
+  readonly threadId: string;
+  readonly run: RunSnapshot;
+  readonly fence: { token(): number };
+  listen(listener: (event: ActorEvent) => void): () => void;
+}
+
+/**
+ * Traces an execution no caller waits on (a run taken up by a claim: a
+ * recovery, a takeover, a remote worker's run): its spans join the trace the
+ * run was created in, and the run span carries the lease's fencing token and
+ * the attempt.
+ *
+ * @internal Used by the runtime.
+ * @param actor The run's actor, before it starts.
+ * @returns Ends the trace with the run at rest, or with an error.
+ */
+export function traceTakenUp(actor: TracedActor): (rest: Promise<RunSnapshot>) => void {
+  const attributes: Record<string, string | number> = { "oris.taken_up": 1 };
+  try {
+    attributes["oris.fencing_token"] = actor.fence.token();
+  } catch {
+    // A lease already lost: the run will not execute; its span says so by its status.
+  }
+  if (actor.run.attemptId !== null) attributes["oris.attempt_id"] = actor.run.attemptId;
+  const span = traceRun(actor.threadId, contextOfTraceparent(actor.run.traceparent), attributes);
+  const stop = actor.listen((event) => span.observe(event));
+  return (rest) => {
+    rest.then((run) => span.end(run), (error) => span.fail(error)).finally(stop);
+  };
+}
+
+/** `00-<trace>-<span>-<flags>` */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The W3C `traceparent` of the span active in a context, to keep with a new
+ * run (`run.created`), or `undefined` when that context has no valid span.
+ *
+ * @internal Used by the runtime.
+ * @param parent The context (default: the active one).
+ * @returns The `traceparent`.
+ */
+export function traceparentOf(parent?: Context): string | undefined {
+  const span = trace.getSpanContext(parent ?? context.active());
+  if (span === undefined || !trace.isSpanContextValid(span)) return undefined;
+  const flags = (span.traceFlags & TraceFlags.SAMPLED).toString(16).padStart(2, "0");
+  return `00-${span.traceId}-${span.spanId}-${flags}`;
+}
+
+/**
+ * The context whose (remote) span a `traceparent` names, so spans started in
+ * it join that trace; `undefined` for no or a malformed `traceparent`.
+ *
+ * @internal Used by the runtime and the worker plane's routes.
+ * @param traceparent What `run.created` kept.
+ * @returns The context.
+ *
+ * @example
+ * ```ts
+ * import { contextOfTraceparent } from "./tracing.ts";
+ * import { trace } from "@opentelemetry/api";
+ * import assert from "node:assert/strict";
+ *
+ * const context = contextOfTraceparent("00-0123456789abcdef0123456789abcdef-1111111111111111-01");
+ * assert.equal(trace.getSpanContext(context!)?.spanId, "1111111111111111");
+ * assert.equal(contextOfTraceparent("nonsense"), undefined);
+ * ```
+ */
+export function contextOfTraceparent(traceparent: string | undefined): Context | undefined {
+  const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
+  if (match === null) return undefined;
+  const spanContext = {
+    traceId: match[1]!,
+    spanId: match[2]!,
+    traceFlags: parseInt(match[3]!, 16) & TraceFlags.SAMPLED,
+    isRemote: true,
+  };
+  if (!trace.isSpanContextValid(spanContext)) return undefined;
+  return trace.setSpanContext(ROOT_CONTEXT, spanContext);
 }
 
 /** The trace of a run whose span does not record: nothing per event, the span ended at the end. */

@@ -135,6 +135,11 @@ export interface RunCreatedEvent extends EventBase {
    * (a rerun): its effects are served from the journal, which is always read.
    */
   journalFrom?: ThreadId;
+  /**
+   * The W3C `traceparent` of the span that created the run: an execution no
+   * caller waits on (a recovery, a takeover, a remote worker) continues that trace.
+   */
+  traceparent?: string;
 }
 
 /** An attempt took up the run. Status becomes `running`. */

@@ -110,6 +110,8 @@ export interface SnapshotBase {
   priority?: number;
   /** Its tenant, if it has one (`metadata.tenant_id` of `run.created`). */
   tenantId?: string;
+  /** The trace the run was created in (`traceparent` of `run.created`). */
+  traceparent?: string;
 }
 
 /** Created, not started. */
@@ -188,6 +190,7 @@ function base(snapshot: RunSnapshot, at: number): SnapshotBase {
   if (snapshot.journalFrom !== undefined) next.journalFrom = snapshot.journalFrom;
   if (snapshot.priority !== undefined) next.priority = snapshot.priority;
   if (snapshot.tenantId !== undefined) next.tenantId = snapshot.tenantId;
+  if (snapshot.traceparent !== undefined) next.traceparent = snapshot.traceparent;
   return next;
 }
 
@@ -248,6 +251,7 @@ export function fold(snapshot: RunSnapshot | null, event: RunEvent): RunSnapshot
     const { priority, tenantId } = schedulingOf(event.metadata);
     if (priority !== 0) created.priority = priority;
     if (tenantId !== null) created.tenantId = tenantId;
+    if (event.traceparent !== undefined) created.traceparent = event.traceparent;
     return created;
   }
   const illegal = (reason?: string) =>

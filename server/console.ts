@@ -28,6 +28,7 @@ const FILES: Readonly<Record<string, string>> = {
   "actions.js": "text/javascript; charset=utf-8",
   "interrupts.js": "text/javascript; charset=utf-8",
   "audit.js": "text/javascript; charset=utf-8",
+  "workers.js": "text/javascript; charset=utf-8",
 };
 
 /** The files made from the server's lists, by name, with their media types. */

@@ -398,12 +398,12 @@ export const RecordEffectBody = z.strictObject({
   index: wholeNumber(0, Number.MAX_SAFE_INTEGER),
   name: text(1, 200),
   result: EffectResultBody,
+  started_at: z.number({ error: typeError("must be a time in ms") }).finite({
+    error: "must be a time in ms",
+  }).optional().describe("When the effect's function began (ms)"),
   recorded_at: z.number({ error: typeError("must be a time in ms") }).finite({
     error: "must be a time in ms",
   }),
-  started_at: z.number({ error: typeError("must be a time in ms") }).finite({
-    error: "must be a time in ms",
-  }).optional().describe("When the effect started (ms)"),
 });
 
 /** `POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer`. */

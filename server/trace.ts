@@ -138,3 +138,26 @@ export function startRequestTrace(header: string | undefined, name: string): Req
     ignored,
   };
 }
+
+/**
+ * Records a span of a worker's operation on a run in the run's own trace
+ * (the `traceparent` it was created with), linked to the request's span, so
+ * a trace viewer shows where and when a worker took the run up.
+ *
+ * @param name The span's name, e.g. `oris.worker.dispatch`.
+ * @param parent The run's trace context (from its `traceparent`), if it has one.
+ * @param request The request's trace.
+ * @param attributes The span's attributes (worker, attempt, lease ids).
+ */
+export function recordRunSpan(
+  name: string,
+  parent: OtelContext | undefined,
+  request: RequestTrace,
+  attributes: Record<string, string | number>,
+): void {
+  tracer.startSpan(
+    name,
+    { attributes, links: [{ context: request.span.spanContext() }] },
+    parent ?? request.context,
+  ).end();
+}

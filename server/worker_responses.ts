@@ -36,6 +36,9 @@ const DispatchedRun = component(
     status: z.string(),
     version: z.int(),
     input: z.json(),
+    traceparent: z.string().optional().describe(
+      "The run's trace: send it as `traceparent` on this run's requests so their spans join it",
+    ),
   }),
 );
 
@@ -102,8 +105,8 @@ const WorkerEffect = component(
     index: z.int(),
     name: z.string(),
     result: z.json(),
+    started_at: z.number().optional().describe("When its function began (ms), if recorded"),
     recorded_at: z.number(),
-    started_at: z.number().nullable(),
   }),
 );
 
@@ -148,8 +151,8 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     index: record.index,
     name: record.name,
     result: record.result as unknown as Json,
+    ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
     recorded_at: record.recordedAt,
-    started_at: record.startedAt ?? null,
   };
 }
 

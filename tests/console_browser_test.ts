@@ -8,7 +8,11 @@
  * JSON editor refuses invalid JSON before sending) and from the run page;
  * cancel, pause and resume, replay verification, fork and state updates go
  * through the API; a viewer sees no action button and the server refuses it
- * anyway; the audit view lists what was done. Each step saves a screenshot
+ * anyway; the audit view lists what was done. The runs list filters by graph
+ * and shows tenant and priority; the timeline shows how long effects took;
+ * an agent's tool calls are approved, edited and rejected one by one from the
+ * inbox; the workers view shows a worker's lease and replays a dead letter;
+ * the pages fit a narrow and a wide screen. Each step saves a screenshot
  * under `.artifacts/console/` (git-ignored). Every wait is on the page's DOM
  * or on the API, never a sleep.
  *
@@ -17,6 +21,8 @@
 
 import assert from "node:assert/strict";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
+import { KvStore } from "../storage/kv/mod.ts";
 import { ROOT, startServer, stopServer } from "./_server_process.ts";
 
 const TOKEN = "console-admin-token";
@@ -60,6 +66,25 @@ Deno.test("the operator console, in a real browser", async (t) => {
   await Deno.mkdir(ARTIFACTS, { recursive: true });
   const dir = await Deno.makeTempDir({ prefix: "oris-console-" });
   const actionLog = `${dir}/actions.jsonl`;
+  // A run that no graph of the server executes, left queued (as a server in
+  // workers mode leaves runs), for the workers view: only the test's worker
+  // takes it. Written before the server starts, which reads its runs once.
+  {
+    await using store = await KvStore.open({ path: `${dir}/oris.kv` });
+    const event: RunCreatedEvent = {
+      type: "run.created",
+      v: 1,
+      at: Date.now(),
+      threadId: "c-remote" as ThreadId,
+      graph: "remote",
+      input: null,
+      payloadHash: "h-c-remote",
+      state: {},
+      next: [],
+      metadata: { priority: 0, tenant_id: "acme" },
+    };
+    await store.createRun(event);
+  }
   const server = await startServer({
     ORIS_KV_PATH: `${dir}/oris.kv`,
     ORIS_API_AUTH_BEARER_TOKEN: TOKEN,
@@ -149,6 +174,29 @@ Deno.test("the operator console, in a real browser", async (t) => {
         input: { gate: "never" },
       });
       await page.waitForSelector('#runs-body tr[data-thread="c-gate-cancel"]', WAIT);
+      // Tenant and priority columns; the graph filter keeps one graph's runs.
+      await call("POST", "/v1/jobs/run", {
+        thread_id: "c-tenant",
+        input: "hi",
+        tenant_id: "acme",
+        priority: 7,
+      });
+      const row = '#runs-body tr[data-thread="c-tenant"]';
+      await page.waitForSelector(`${row}[data-status="completed"]`, WAIT);
+      const cells = await page.$$eval(`${row} td`, (all) => all.map((td) => td.textContent));
+      assert.deepEqual(cells.slice(0, 5), ["c-tenant", "completed", "hello", "acme", "7"]);
+      await page.waitForSelector('#runs-graph option[value="gated"]', WAIT);
+      await page.select("#runs-graph", "gated");
+      await page.waitForFunction(
+        () => {
+          const rows = [...document.querySelectorAll("#runs-body tr[data-thread]")];
+          return rows.length === 1 && (rows[0] as HTMLElement).dataset.thread === "c-gate-cancel";
+        },
+        WAIT,
+      );
+      await shot(page, "02-runs-by-graph");
+      await page.select("#runs-graph", "");
+      await page.waitForSelector('#runs-body tr[data-thread="c-tenant"]', WAIT);
       await shot(page, "02-runs");
     });
 
@@ -176,6 +224,16 @@ Deno.test("the operator console, in a real browser", async (t) => {
       await page.waitForSelector('#graph g.node.done[data-node="__end__"]', WAIT);
       await page.waitForSelector('#effects tr[data-effect="perform_action"]', WAIT);
       await page.waitForSelector('#facts [data-status="completed"]', WAIT);
+      // The effect's duration, in the timeline and the journal, as the API has it.
+      const [effect] = (await call("GET", "/v1/jobs/c-approve/effects")).data.effects;
+      assert.equal(typeof effect.duration_ms, "number");
+      const took = '#timeline tr[data-event="effect.recorded"][data-effect="perform_action"]';
+      await page.waitForSelector(`${took}[data-duration-ms="${effect.duration_ms}"]`, WAIT);
+      assert.match(await textOf(page, `${took} td.num`), /^\d+(\.\d+)? (ms|s)$/);
+      await page.waitForSelector(
+        `#effects tr[data-effect="perform_action"][data-duration-ms="${effect.duration_ms}"]`,
+        WAIT,
+      );
       assert.equal(await status("c-approve"), "completed");
       // The last step's changes: `act` appended to the log and set the result.
       await page.waitForSelector('#diff li.add[data-path="log[2]"]', WAIT);
@@ -309,6 +367,100 @@ Deno.test("the operator console, in a real browser", async (t) => {
       ]);
     });
 
+    await step(
+      "an agent's tool calls are approved, edited and rejected one by one from the inbox",
+      async () => {
+        const first = await call("POST", "/v1/jobs/run", {
+          thread_id: "c-tools",
+          graph: "tools",
+          input: "Tidy up",
+        });
+        assert.equal(first.data.status, "interrupted");
+        await page.goto(`${base}/console/#/interrupts`);
+        const card = '#interrupts [data-thread="c-tools"]';
+        await page.waitForSelector(`${card} .tool-decisions`, WAIT);
+        const calls = await page.$$eval(
+          `${card} .tool-call > code`,
+          (all) => all.map((code) => code.textContent),
+        );
+        assert.deepEqual(calls, ["send_email", "transfer_money", "delete_records"]);
+        // Approve the first (the default), edit the second's arguments, reject the third.
+        await page.select(`${card} select[data-call="1"]`, "edit");
+        const args = `${card} textarea[data-args="1"]`;
+        await page.waitForSelector(`${args}:not([hidden])`, WAIT);
+        await fill(page, args, '{ "to": "Bob", "amount": 40 }');
+        await page.select(`${card} select[data-call="2"]`, "reject");
+        await shot(page, "09-tool-decisions");
+        await page.click(`${card} .tool-decisions button[type="submit"]`);
+        await page.waitForFunction(
+          (selector) => document.querySelector(selector) === null,
+          WAIT,
+          card,
+        );
+        assert.equal(await status("c-tools"), "completed");
+        // Each approved tool ran once (the edited one with its new arguments); the rejected one never.
+        const effects = (await call("GET", "/v1/jobs/c-tools/effects")).data.effects as {
+          name: string;
+          value: unknown;
+        }[];
+        const ran = (name: string) => effects.filter((effect) => effect.name === `tool:${name}`);
+        assert.equal(ran("send_email").length, 1);
+        assert.equal(ran("transfer_money").length, 1);
+        assert.match(JSON.stringify(ran("transfer_money")[0]!.value), /sent 40 to Bob/);
+        assert.equal(ran("delete_records").length, 0);
+        const job = (await call("GET", "/v1/jobs/c-tools")).data;
+        const last = job.values.messages.at(-1).content as string;
+        assert.match(last, /emailed ops@example.com about deploy/);
+        assert.match(last, /sent 40 to Bob/);
+        assert.match(last, /rejected the call to "delete_records"/);
+      },
+    );
+
+    await step("the workers view shows a worker's lease, and replays a dead letter", async () => {
+      const poll = (worker: string) =>
+        call("POST", "/v1/workers/poll", { worker_id: worker, graphs: ["remote"] });
+      const lease = (await poll("console-worker")).data;
+      assert.equal(lease.decision, "dispatched");
+      await page.goto(`${base}/console/#/workers`);
+      await page.waitForSelector(
+        `#leases-body tr[data-worker="console-worker"][data-attempt="${lease.attempt_id}"]` +
+          '[data-expired="false"]',
+        WAIT,
+      );
+      await shot(page, "10-workers-lease");
+      const acked = await call("POST", "/v1/workers/console-worker/ack", {
+        attempt_id: lease.attempt_id,
+        terminal_status: "failed",
+      });
+      assert.equal(acked.status, 200);
+      const row = `#dlq-body tr[data-attempt="${lease.attempt_id}"]`;
+      await page.waitForSelector(`${row}[data-replay="pending"] button.replay`, WAIT);
+      await page.waitForFunction(
+        () => document.querySelector("#leases-body tr[data-worker]") === null,
+        WAIT,
+      );
+      await page.click(`${row} button.retries`);
+      await page.waitForSelector("#dlq-retries h3", WAIT);
+      await page.click(`${row} button.replay`);
+      await page.waitForSelector(`${row}[data-replay="replayed"]`, WAIT);
+      await page.waitForFunction(
+        () => document.getElementById("dlq-result")?.textContent?.includes("Replayed"),
+        WAIT,
+      );
+      const letter = (await call("GET", `/v1/dlq/${lease.attempt_id}`)).data;
+      assert.deepEqual([letter.replay_status, letter.replay_count], ["replayed", 1]);
+      assert.equal(await page.$(`${row} button.replay`), null);
+      // Its attempt is queued again: the next poll takes it.
+      const again = (await poll("console-worker-2")).data;
+      assert.equal(again.attempt_id, lease.attempt_id);
+      await page.waitForSelector('#leases-body tr[data-worker="console-worker-2"]', WAIT);
+      await shot(page, "11-workers-replayed");
+      await call("POST", "/v1/workers/console-worker-2/ack", {
+        attempt_id: again.attempt_id,
+        terminal_status: "completed",
+      });
+    });
+
     await step("the audit view lists the actions, filtered by action", async () => {
       await page.goto(`${base}/console/#/audit`);
       await page.waitForSelector('#audit-body tr[data-action="job.cancel"]', WAIT);
@@ -368,6 +520,11 @@ Deno.test("the operator console, in a real browser", async (t) => {
       });
       assert.equal(refused, 403);
       assert.equal(await status("c-viewer"), "interrupted");
+      // The workers view: leases, and no dead letters for a viewer.
+      await viewer.goto(`${base}/console/#/workers`);
+      await viewer.waitForSelector("#leases-summary", WAIT);
+      await viewer.waitForSelector("#dlq-hidden", WAIT);
+      assert.equal(await viewer.$("#dlq-body"), null);
       await viewer.close();
     });
 
@@ -389,6 +546,38 @@ Deno.test("the operator console, in a real browser", async (t) => {
         (all) => all.every((element) => (element as HTMLElement).tabIndex >= 0),
       );
       assert.ok(reachable);
+    });
+    await step("the views fit a narrow and a wide screen, light and dark", async () => {
+      const views: [string, string][] = [
+        ["runs", "#runs-body tr[data-thread]"],
+        ["runs/c-approve", '#timeline tr[data-event="run.completed"]'],
+        ["interrupts", "#interrupts > *"],
+        ["workers", "#leases-body tr"],
+        ["audit", "#audit-body tr[data-action]"],
+      ];
+      for (const [width, height, scheme] of [[390, 844, "light"], [1920, 1080, "dark"]] as const) {
+        await page.setViewport({ width, height });
+        await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+        for (const [view, loaded] of views) {
+          await page.goto(`${base}/console/#/${view}`);
+          await page.waitForSelector(loaded, WAIT);
+          const { overflow, wide } = await page.evaluate(() => {
+            const room = document.documentElement.clientWidth;
+            const wide = [...document.querySelectorAll("body *")]
+              .filter((element) =>
+                element.getBoundingClientRect().right > room + 0.5 &&
+                element.closest(".table-wrap") === null
+              )
+              .slice(0, 4)
+              .map((element) => `${element.tagName}#${element.id}.${element.className}`);
+            return { overflow: document.documentElement.scrollWidth - room, wide };
+          });
+          assert.ok(overflow <= 0, `#/${view} at ${width} px is ${overflow} px too wide: ${wide}`);
+          await shot(page, `12-${width}-${scheme}-${view.replaceAll("/", "-")}`);
+        }
+      }
+      await page.setViewport({ width: 1366, height: 900 });
+      await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "light" }]);
     });
     assert.deepEqual(errors, [], "no script error in the pages");
   } finally {

@@ -157,8 +157,10 @@ storeTest(
       );
       const journal = await store.listEffects("wx-1" as ThreadId);
       assert.deepEqual(journal.map((e) => e.name), ["do-a", "do-ask", "do-b"]);
-      // Journaled on the server as the worker recorded them, with when they started.
-      assert.ok(journal.every((e) => e.startedAt! <= e.recordedAt), JSON.stringify(journal));
+      // A remote worker's effects keep when they started, as an embedded runtime's do.
+      assert.ok(
+        journal.every((e) => typeof e.startedAt === "number" && e.startedAt <= e.recordedAt),
+      );
       // The attempts ended with the runs' statuses (the worker acks right after its report).
       for (const [threadId, status] of [["wx-1", "completed"], ["wx-2", "cancelled"]]) {
         const attempt = await until(

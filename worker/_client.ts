@@ -45,6 +45,8 @@ export interface RetryPolicy {
   retry: boolean;
   /** Give up after this many ms of retries (default: never, until the worker stops). */
   withinMs?: number;
+  /** Sent as the `traceparent` header: the request joins that trace (a run's). */
+  traceparent?: string;
 }
 
 const CODES: ReadonlySet<string> = new Set([
@@ -105,7 +107,7 @@ export class WorkerClient {
     const started = Date.now();
     for (let attempt = 0;; attempt++) {
       try {
-        const data = await this.#once<T>(method, path, body);
+        const data = await this.#once<T>(method, path, body, policy.traceparent);
         if (attempt > 0) this.#options.onRetry(null, 0);
         return data;
       } catch (error) {
@@ -123,10 +125,15 @@ export class WorkerClient {
     }
   }
 
-  async #once<T>(method: string, path: string, body: unknown): Promise<T> {
+  async #once<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    traceparent: string | undefined,
+  ): Promise<T> {
     const response = await this.#options.fetch(`${this.#options.server}${path}`, {
       method,
-      headers: this.#headers,
+      headers: traceparent === undefined ? this.#headers : { ...this.#headers, traceparent },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();

@@ -67,7 +67,7 @@ import {
   type ThreadId,
   VersionConflictError,
 } from "../kernel/mod.ts";
-import { backoff, transient, type WorkerClient } from "./_client.ts";
+import { backoff, type RetryPolicy, transient, type WorkerClient } from "./_client.ts";
 
 /** What the store needs. @internal */
 export interface HttpStoreOptions {
@@ -93,6 +93,8 @@ interface Held {
   leaseId: string;
   token: number;
   ttlMs: number;
+  /** The run's trace (poll's `run.traceparent`): this run's requests join it. */
+  traceparent?: string;
   /** The run ended and its attempt was acked: the server released the lease. */
   acked?: boolean;
 }
@@ -104,7 +106,7 @@ interface PollData {
   lease_id?: string;
   lease_expires_at?: string;
   fencing_token?: number;
-  run?: { thread_id: string };
+  run?: { thread_id: string; traceparent?: string };
   mail?: boolean;
 }
 
@@ -141,6 +143,15 @@ export class HttpStore implements Store {
 
   #runPath(threadId: string, suffix = ""): string {
     return this.#path(`/runs/${encodeURIComponent(threadId)}${suffix}`);
+  }
+
+  /** How a request about a held run is sent: retried within its lease, in the run's trace. */
+  #policy(held: Held, retry = true): RetryPolicy {
+    return {
+      retry,
+      ...(retry ? { withinMs: held.ttlMs } : {}),
+      ...(held.traceparent === undefined ? {} : { traceparent: held.traceparent }),
+    };
   }
 
   #require(threadId: string, fence: number | undefined): Held {
@@ -194,6 +205,7 @@ export class HttpStore implements Store {
         leaseId: data.lease_id!,
         token: data.fencing_token!,
         ttlMs: ttlSeconds * 1000,
+        ...(data.run!.traceparent === undefined ? {} : { traceparent: data.run!.traceparent }),
       });
       exclude.push(threadId);
       claims.push({
@@ -229,7 +241,7 @@ export class HttpStore implements Store {
           "POST",
           this.#path("/heartbeat"),
           { lease_id: held.leaseId, lease_ttl_seconds: Math.max(1, Math.ceil(ttlMs / 1000)) },
-          { retry: false },
+          this.#policy(held, false),
         );
         return { ...claim, expiresAt: Date.parse(data.lease_expires_at), mail: data.mail };
       } catch (error) {
@@ -256,7 +268,7 @@ export class HttpStore implements Store {
         "POST",
         this.#path("/release"),
         { lease_id: held.leaseId },
-        { retry: true, withinMs: held.ttlMs },
+        this.#policy(held),
       ));
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
@@ -293,7 +305,7 @@ export class HttpStore implements Store {
     if (held === undefined || held.acked) return [];
     const data = await this.#client.request<{
       messages: { seq: number; message: MailMessage; status: "pending"; posted_at: number }[];
-    }>("GET", this.#runPath(threadId, "/mail"), undefined, { retry: true, withinMs: held.ttlMs });
+    }>("GET", this.#runPath(threadId, "/mail"), undefined, this.#policy(held));
     return data.messages.map((record) => ({
       threadId,
       seq: record.seq,
@@ -318,7 +330,7 @@ export class HttpStore implements Store {
       fencing_token: fence,
       status: answer.status,
       ...(answer.status === "refused" ? { error: answer.error } : {}),
-    }, { retry: true, withinMs: held.ttlMs });
+    }, this.#policy(held));
   }
 
   postMessage(): Promise<PostResult> {
@@ -383,7 +395,7 @@ export class HttpStore implements Store {
           events,
           ...(mail === undefined ? {} : { mail_seq: mail }),
         },
-        { retry: true, withinMs: held.ttlMs },
+        this.#policy(held),
       ));
     } catch (error) {
       if (error instanceof LeaseLostError) {
@@ -410,7 +422,7 @@ export class HttpStore implements Store {
           await this.#client.request("POST", this.#path("/ack"), {
             attempt_id: held.attemptId,
             terminal_status: status,
-          }, { retry: true, withinMs: held.ttlMs });
+          }, this.#policy(held));
           break;
         } catch (error) {
           // The attempt changed under the ack (a heartbeat saved it): ack again.
@@ -436,7 +448,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return { snapshot: decodeSnapshot(data.snapshot), events: data.events.map(decodeStored) };
   }
@@ -453,7 +465,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId, `/events?${query}`),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return data.events.map(decodeStored);
   }
@@ -493,10 +505,10 @@ export class HttpStore implements Store {
         index: record.index,
         name: record.name,
         result: record.result,
-        recorded_at: record.recordedAt,
         ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
+        recorded_at: record.recordedAt,
       },
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return effectOf(data.effect);
   }
@@ -513,7 +525,7 @@ export class HttpStore implements Store {
       "GET",
       this.#runPath(threadId, `/effects${query}`),
       undefined,
-      { retry: true, withinMs: held.ttlMs },
+      this.#policy(held),
     );
     return data.effects.map(effectOf);
   }
@@ -575,8 +587,8 @@ interface WireEffect {
   index: number;
   name: string;
   result: EffectRecord["result"];
+  started_at?: number;
   recorded_at: number;
-  started_at: number | null;
 }
 
 function effectOf(wire: WireEffect): EffectRecord {
@@ -587,7 +599,7 @@ function effectOf(wire: WireEffect): EffectRecord {
     index: wire.index,
     name: wire.name,
     result: wire.result,
+    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
     recordedAt: wire.recorded_at,
-    ...(wire.started_at === null ? {} : { startedAt: wire.started_at }),
   };
 }

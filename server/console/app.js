@@ -1,6 +1,6 @@
 // The console's shell: signs in when the API asks for credentials, learns
 // what the caller may do (GET /v1/whoami), and shows the view the URL's hash
-// names: #/runs, #/runs/<thread id>, #/interrupts, #/audit.
+// names: #/runs, #/runs/<thread id>, #/interrupts, #/workers, #/audit.
 
 import { api, clearCredentials, credentials, session, setCredentials } from "./api.js";
 import { h, notice, replace } from "./dom.js";
@@ -8,6 +8,7 @@ import { runsView } from "./runs.js";
 import { runView } from "./run.js";
 import { interruptsView } from "./interrupts.js";
 import { auditView } from "./audit.js";
+import { workersView } from "./workers.js";
 
 const main = document.getElementById("main");
 const dialog = document.getElementById("auth");
@@ -83,6 +84,7 @@ function route() {
   if (view === "runs" && rest.length > 0) shown = runView(main, rest.join("/"), signal);
   else if (view === "interrupts") shown = interruptsView(main, signal);
   else if (view === "audit") shown = auditView(main, signal);
+  else if (view === "workers") shown = workersView(main, signal);
   else shown = runsView(main, signal);
   Promise.resolve(shown).catch((error) => {
     if (signal.aborted) return;

@@ -33,6 +33,7 @@ function toolDecisions(interrupt, answer) {
     );
     const args = h("textarea", {
       "aria-label": `Arguments for ${request.name}`,
+      "data-args": index,
       value: JSON.stringify(request.args ?? {}, null, 2),
       hidden: true,
     });

@@ -131,8 +131,8 @@ export function workerRunRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): R
           index: body.index,
           name: body.name,
           result: body.result as EffectRecord["result"],
-          recordedAt: body.recorded_at,
           ...(body.started_at === undefined ? {} : { startedAt: body.started_at }),
+          recordedAt: body.recorded_at,
         };
         const stored = await access.recordEffect(params.worker_id!, record, body.fencing_token);
         return { effect: effectView(stored), trace: traceBlock(c) };

@@ -20,6 +20,7 @@ import {
 import type { ApiDeps } from "../api.ts";
 import { iso, traceBlock } from "../response_builders.ts";
 import { route, type RouteDef } from "../route.ts";
+import { recordRunSpan } from "../trace.ts";
 import {
   AckBody,
   HeartbeatBody,
@@ -29,6 +30,7 @@ import {
   ReportStepBody,
 } from "../schemas.ts";
 import {
+  contextOfTraceparent,
   DEFAULT_LEASE_TTL_SECONDS,
   DEFAULT_MAX_ACTIVE_LEASES,
   WorkerPlane,
@@ -149,11 +151,19 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
           };
         }
         const { attempt, run } = result;
+        const leaseId = `${attempt.attemptId}:${attempt.fencingToken}`;
+        recordRunSpan("oris.worker.dispatch", contextOfTraceparent(run.traceparent), c.var.trace, {
+          "oris.thread_id": run.threadId,
+          "oris.worker_id": body.worker_id,
+          "oris.attempt_id": attempt.attemptId,
+          "oris.attempt_no": attempt.attemptNo,
+          "oris.lease_id": leaseId,
+        });
         return {
           decision: "dispatched" as const,
           attempt_id: attempt.attemptId,
           attempt_no: attempt.attemptNo,
-          lease_id: `${attempt.attemptId}:${attempt.fencingToken}`,
+          lease_id: leaseId,
           lease_expires_at: iso(attempt.leaseExpiresAt!),
           fencing_token: attempt.fencingToken!,
           run: {
@@ -162,6 +172,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
             status: run.status,
             version: run.version,
             input: result.input,
+            ...(run.traceparent === undefined ? {} : { traceparent: run.traceparent }),
           },
           mail: result.mail,
           worker_active_leases: result.workerActiveLeases,
