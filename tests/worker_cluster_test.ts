@@ -35,6 +35,7 @@ function worker(
     ORIS_WORKER_ID: id,
     ORIS_MAX_ACTIVE_LEASES: "16",
     ORIS_POLL_INTERVAL_MS: "50",
+    ORIS_MAX_POLL_INTERVAL_MS: "400",
     ORIS_LEASE_TTL_MS: "3000",
     CLUSTER_EFFECT_LOG: cluster.effectLog,
     ...env,
@@ -257,6 +258,59 @@ postgresTest(
       } finally {
         await reap(w1);
         if (w2 !== null) await reap(w2);
+      }
+    });
+  },
+);
+
+/** A port free now on 127.0.0.1 (the restarted server listens on it again). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+postgresTest(
+  "workers: the server restarted under a worker's runs; the worker retries, every run completes, every step and effect once",
+  async () => {
+    const env = { ...SERVER_ENV, ORIS_SERVER_ADDR: `127.0.0.1:${freePort()}` };
+    await withCluster({ processes: 0, env, graphs: GRAPHS }, async (cluster) => {
+      const first = await cluster.start();
+      const hold = `${cluster.effectLog}.hold`;
+      // A lease longer than the restart: the runs in flight keep their leases, and report late.
+      const w1 = await worker(cluster, first, "w1", { ORIS_LEASE_TTL_MS: "10000" });
+      try {
+        const ids = Array.from({ length: 24 }, (_, i) => `restart-${i}`);
+        await Promise.all(ids.map((threadId) =>
+          cluster.submit(first, {
+            thread_id: threadId,
+            graph: "chain",
+            input: { ask: false, hold_file: hold },
+          })
+        ));
+        await cluster.waitFor("w1 to hold 16 parked runs", () => {
+          const parked = linesOf(w1, (line) => line.msg === "worker node parked");
+          return Promise.resolve(new Set(parked.map((line) => line.thread_id)).size >= 16);
+        });
+        // The server dies while 16 runs are in flight; they go on, and report to nobody.
+        await cluster.kill(first);
+        await Deno.writeTextFile(hold, "");
+        await waitForLine(w1, (line) => line.msg === "Cannot reach the server; retrying");
+        const again = await cluster.start();
+        assert.equal(again.base, first.base);
+        await cluster.waitForRuns(ids, ["completed"], 120_000);
+        const committed = await cluster.eventCounts("step.committed");
+        const executed = await executionsByStep(cluster);
+        for (const threadId of ids) {
+          assert.equal(committed.get(threadId), 4, threadId);
+          for (const step of [1, 2, 3, 4]) {
+            const by = executed.get(`${threadId} ${step}`) ?? [];
+            assert.deepEqual(by, [w1.pid], `${threadId} step ${step}`);
+          }
+        }
+      } finally {
+        await reap(w1);
       }
     });
   },

@@ -169,6 +169,11 @@ export class HttpStore implements Store {
     if (this.#closed || Date.now() < this.#nextPollAt) return [];
     const claims: Claim[] = [];
     const exclude = [...request.exclude ?? []];
+    // The runtime holds (or acquires, or releases) exactly these: any other lease was lost.
+    const kept = new Set<string>(exclude);
+    for (const threadId of [...this.#held.keys()]) {
+      if (!kept.has(threadId)) this.#held.delete(threadId);
+    }
     const ttlSeconds = Math.max(1, Math.ceil(request.ttlMs / 1000));
     while (claims.length < request.limit && !this.#closed) {
       let data: PollData;
@@ -374,8 +379,11 @@ export class HttpStore implements Store {
       sha256Hex(JSON.stringify([events, mail ?? null])).slice(0, 32)
     }`;
     let version: number;
+    let mailWaits = false;
     try {
-      ({ version } = await this.#client.request<{ version: number }>(
+      ({ version, mail: mailWaits = false } = await this.#client.request<
+        { version: number; mail?: boolean }
+      >(
         "POST",
         this.#path("/report-step"),
         {
@@ -401,16 +409,28 @@ export class HttpStore implements Store {
       throw error;
     }
     if (isTerminal(snapshot.status)) await this.#ack(threadId, held, snapshot.status);
+    // Mail waits (a cancel, a pause): the runtime applies it before the next step.
+    else if (mailWaits) void this.notify({ kind: "mail", threadId });
     return { version };
   }
 
   /** Ends the attempt of a run that ended (the release ends it too, should this fail). */
   async #ack(threadId: string, held: Held, status: RunSnapshot["status"]): Promise<void> {
     try {
-      await this.#client.request("POST", this.#path("/ack"), {
-        attempt_id: held.attemptId,
-        terminal_status: status,
-      }, this.#policy(held));
+      for (let tries = 1;; tries++) {
+        try {
+          await this.#client.request("POST", this.#path("/ack"), {
+            attempt_id: held.attemptId,
+            terminal_status: status,
+          }, this.#policy(held));
+          break;
+        } catch (error) {
+          // The attempt changed under the ack (a heartbeat saved it): ack again.
+          const changed = error instanceof OrisError && error.code === "conflict" &&
+            !(error instanceof LeaseLostError);
+          if (!changed || tries >= 3) throw error;
+        }
+      }
       held.acked = true;
     } catch (error) {
       this.#options.logger.warn("Cannot ack a run's attempt; its release ends it", {
