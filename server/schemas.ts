@@ -404,9 +404,6 @@ export const RecordEffectBody = z.strictObject({
   recorded_at: z.number({ error: typeError("must be a time in ms") }).finite({
     error: "must be a time in ms",
   }),
-  started_at: z.number({ error: typeError("must be a time in ms") }).finite({
-    error: "must be a time in ms",
-  }).optional().describe("When the effect started (ms)"),
 });
 
 /** `POST /v1/workers/:worker_id/runs/:thread_id/mail/:seq/answer`. */

@@ -107,7 +107,6 @@ const WorkerEffect = component(
     result: z.json(),
     started_at: z.number().optional().describe("When its function began (ms), if recorded"),
     recorded_at: z.number(),
-    started_at: z.number().nullable(),
   }),
 );
 
@@ -154,7 +153,6 @@ export function effectView(record: EffectRecord): z.infer<typeof WorkerEffect> {
     result: record.result as unknown as Json,
     ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
     recorded_at: record.recordedAt,
-    started_at: record.startedAt ?? null,
   };
 }
 

@@ -487,7 +487,6 @@ export class HttpStore implements Store {
         result: record.result,
         ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
         recorded_at: record.recordedAt,
-        ...(record.startedAt === undefined ? {} : { started_at: record.startedAt }),
       },
       this.#policy(held),
     );
@@ -570,7 +569,6 @@ interface WireEffect {
   result: EffectRecord["result"];
   started_at?: number;
   recorded_at: number;
-  started_at: number | null;
 }
 
 function effectOf(wire: WireEffect): EffectRecord {
@@ -583,6 +581,5 @@ function effectOf(wire: WireEffect): EffectRecord {
     result: wire.result,
     ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
     recordedAt: wire.recorded_at,
-    ...(wire.started_at === null ? {} : { startedAt: wire.started_at }),
   };
 }

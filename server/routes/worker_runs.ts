@@ -133,7 +133,6 @@ export function workerRunRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): R
           result: body.result as EffectRecord["result"],
           ...(body.started_at === undefined ? {} : { startedAt: body.started_at }),
           recordedAt: body.recorded_at,
-          ...(body.started_at === undefined ? {} : { startedAt: body.started_at }),
         };
         const stored = await access.recordEffect(params.worker_id!, record, body.fencing_token);
         return { effect: effectView(stored), trace: traceBlock(c) };
