@@ -19,7 +19,9 @@
 
 import {
   type Claim,
+  type CreateRunResult,
   LeaseLostError,
+  type LeaseRequest,
   type Logger,
   type Store,
   type ThreadId,
@@ -158,6 +160,48 @@ export class LeaseKeeper {
     return claim === null ? null : this.#adopt(claim, sentAt, "debug");
   }
 
+  /** Whether {@linkcode LeaseKeeper.create} may ask for a run's lease at its creation. */
+  canCreateLeased(threadId: string): boolean {
+    return !this.#closed && !this.#held.has(threadId) && !this.#acquiring.has(threadId) &&
+      !this.#releasing.has(threadId);
+  }
+
+  /**
+   * Creates a run through `make`, which asks the store for the run's first
+   * lease in the same operation (`OwnershipStore.createLeasedRun`): the
+   * acquisition's round trip is saved. Meanwhile the run counts as being
+   * acquired: claims exclude it, and acquisitions of it wait for this one.
+   * When the store grants no lease (the run existed, or a tenant cap), the
+   * lease is acquired as by {@linkcode LeaseKeeper.acquire}.
+   *
+   * @returns What `make` returned, and the lease, or `null` when another live runtime holds it.
+   */
+  async create<T extends CreateRunResult>(
+    threadId: ThreadId,
+    make: (request: LeaseRequest) => Promise<T & { lease?: Claim | null }>,
+  ): Promise<{ result: T; lease: HeldLease | null }> {
+    const gate = Promise.withResolvers<HeldLease | null>();
+    const pending = gate.promise.finally(() => this.#acquiring.delete(threadId));
+    pending.catch(() => {});
+    this.#acquiring.set(threadId, pending);
+    const sentAt = this.now();
+    let result: T & { lease?: Claim | null };
+    try {
+      result = await make(this.#request());
+    } catch (error) {
+      gate.resolve(null);
+      throw error;
+    }
+    const claim = result.lease ?? null;
+    if (claim === null) gate.resolve(this.#acquire(threadId));
+    else {
+      // A claim in flight may have taken the run (as for an acquisition): its lease is the newer.
+      if (this.#claiming !== null) await within(this.#claiming, Math.floor(this.ttlMs / 3));
+      gate.resolve(this.get(threadId) ?? this.#adopt(claim, sentAt, "debug"));
+    }
+    return { result, lease: await pending };
+  }
+
   /**
    * Claims runnable runs of the given graphs (see `OwnershipStore.claimRuns`).
    *
@@ -255,7 +299,7 @@ export class LeaseKeeper {
     this.#stopTimer();
   }
 
-  #request() {
+  #request(): LeaseRequest {
     const tenantMaxActive = this.#options.tenantMaxActive;
     return {
       owner: this.owner,

@@ -53,6 +53,7 @@ import {
 } from "./executor.ts";
 import type { Fence } from "./leases.ts";
 import { Mailbox } from "./mailbox.ts";
+import { abortReason, stoppedResult } from "./run_stops.ts";
 import type { Semaphore } from "./semaphore.ts";
 
 /** What an actor tells its listeners. @internal */
@@ -94,6 +95,11 @@ type Lifecycle =
   | { state: "draining" }
   | { state: "broken"; error: Error };
 
+/** The message of a superstep (one object: it carries nothing). */
+const STEP: RunMessage = Object.freeze({ type: "step" });
+/** The tasks a step skips when no task finished before an interrupt. */
+const NO_SKIP: ReadonlySet<string> = new Set();
+
 const BUSY: Lifecycle = { state: "busy" };
 const RESTING: Lifecycle = { state: "resting" };
 const DRAINING: Lifecycle = { state: "draining" };
@@ -127,12 +133,16 @@ export class RunActor {
    */
   #freshStep = -1;
   #decideEnv: DecideEnv | null = null;
+  /** What the executor gets: the actor's dependencies, and its events reported to the listeners. */
+  #executorEnv: ExecutorEnv;
   /** Mailbox messages (of the store's durable mailbox) handed to this actor, by message. */
   #acks = new WeakMap<RunMessage, number>();
   /** The seq of the last mailbox message handed to this actor (0: none). */
   #mailSeen = 0;
   /** The mailbox message in hand, until a commit applies it. */
   #ack: { message: RunMessage; seq: number } | undefined;
+  /** The `run.started` its creation committed (see `markCreated`), until a `start` reports it. */
+  #startedAtCreation: RunEvent | null = null;
 
   constructor(run: RunSnapshot, deps: RunActorDeps) {
     this.threadId = run.threadId;
@@ -145,6 +155,7 @@ export class RunActor {
       onBackgroundFailure: (error) => this.#abort.abort(error),
     });
     this.#mailbox = new Mailbox((message) => this.#handle(message));
+    this.#executorEnv = { ...deps, emit: (event) => this.#emit({ kind: "execution", event }) };
   }
 
   /** The run as this actor knows it (may be ahead of the store in async/exit modes). */
@@ -262,8 +273,15 @@ export class RunActor {
    * Tells the actor that its run was just created by this runtime, so its
    * first step cannot have journaled effects and need not read the journal.
    */
-  markCreated(): void {
-    if (this.#run.step === 0 && this.#run.version === 1) this.#freshStep = 1;
+  markCreated(started?: RunEvent): void {
+    const run = this.#run;
+    if (run.step !== 0) return;
+    if (run.version === 1) this.#freshStep = 1;
+    else if (started !== undefined && run.version === 2 && run.status === "running") {
+      // Created started (`createLeasedRun`): the first `start` only takes it up.
+      this.#freshStep = 1;
+      this.#startedAtCreation = started;
+    }
   }
 
   /**
@@ -339,6 +357,14 @@ export class RunActor {
   async #process(message: Exclude<RunMessage, { type: "step" }>): Promise<void> {
     // A start while this actor executes the run already has nothing to take up.
     if (message.type === "start" && this.#stepQueued) return;
+    const started = this.#startedAtCreation;
+    if (message.type === "start" && started !== null && this.#run.status === "running") {
+      // Its creation committed the start: it is reported as committed now, and executed.
+      this.#startedAtCreation = null;
+      this.#emit({ kind: "committed", events: [started], run: this.#run });
+      this.#schedule();
+      return;
+    }
     const run = this.#run;
     try {
       if (message.type === "resume") this.#validateResume(run, message.answer);
@@ -417,6 +443,7 @@ export class RunActor {
     }
     if (decision.events.length === 0) return;
     const ack = this.#ack;
+    this.#startedAtCreation = null;
     await this.#committer.commit(this.#run, decision.events, decision.run, ack?.seq);
     if (ack !== undefined) {
       // The commit marks the message applied: it needs no other answer.
@@ -431,16 +458,18 @@ export class RunActor {
     const state = this.#lifecycle.state;
     if (state === "draining" || state === "broken" || this.#stepQueued) return;
     this.#stepQueued = true;
-    this.#mailbox.send({ type: "step" }).catch((error) => this.#break(error));
+    this.#mailbox.send(STEP).catch((error) => this.#break(error));
   }
 
   async #step(): Promise<void> {
     const run = this.#run;
-    let decision = decide(run, { type: "step" }, this.#env());
+    let decision = decide(run, STEP, this.#env());
     if (decision.kind === "execute") {
       const step = decision.step;
       this.#emit({ kind: "step_start", step, run });
-      const skip = new Set(run.pendingWrites.map((write) => write.taskId));
+      const skip = run.pendingWrites.length === 0
+        ? NO_SKIP
+        : new Set(run.pendingWrites.map((write) => write.taskId));
       const fresh = step === this.#freshStep && run.resumes.length === 0 && skip.size === 0 &&
         run.journalFrom === undefined;
       this.#freshStep = -1;
@@ -453,7 +482,7 @@ export class RunActor {
           resumes: run.resumes,
           skip,
           fresh,
-        }, { ...this.#deps, emit: (event) => this.#emit({ kind: "execution", event }) })
+        }, this.#executorEnv)
       );
       if (outcome.aborted) {
         // A cancel or timeout is next in the mailbox, or a background commit
@@ -541,37 +570,4 @@ export class RunActor {
       });}
     for (const waiter of this.#restWaiters.splice(0)) waiter.reject(error);
   }
-}
-
-/** How a step that did not finish ended: a task failed for good, or tasks asked for input. */
-function stoppedResult(outcome: StepOutcome): StepResult {
-  return outcome.failure !== null
-    ? { kind: "failed", error: errorInfoOf(outcome.failure.error, outcome.failure.node) }
-    : { kind: "interrupted", interrupts: outcome.interrupts, writes: outcome.writes };
-}
-
-function abortReason(
-  threadId: string,
-  message: Extract<RunMessage, { type: "cancel" | "timeout" }>,
-): OrisError {
-  if (message.type === "timeout") {
-    const total = message.scope === "total";
-    return new OrisError(
-      "timeout",
-      `Run "${threadId}" did not finish within its ${
-        total ? "total " : ""
-      }timeout of ${message.ms} ms`,
-      {
-        details: {
-          thread_id: threadId,
-          timeout_ms: message.ms,
-          scope: message.scope ?? "execution",
-        },
-      },
-    );
-  }
-  const why = message.reason === null ? "" : `: ${message.reason}`;
-  return new OrisError("cancelled", `Run "${threadId}" was cancelled${why}`, {
-    details: { thread_id: threadId, reason: message.reason },
-  });
 }

@@ -8,13 +8,19 @@
 
 import {
   assertJson,
+  type AttemptId,
+  type Claim,
   type CreateRunResult,
   type Json,
   type JsonObject,
+  type LeaseRequest,
+  newEvent,
   payloadHash,
   planStart,
   type ResumeAnswer,
+  type RunCreatedEvent,
   type RunDeadline,
+  type RunStartedEvent,
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
@@ -40,13 +46,14 @@ export async function createRunIn(
   threadId: ThreadId,
   input: unknown,
   options: InternalRunOptions,
-  env: { now: () => number; maxJsonDepth: number },
-): Promise<CreateRunResult> {
+  env: { now: () => number; maxJsonDepth: number; attemptId: () => AttemptId },
+  lease: LeaseRequest | null = null,
+): Promise<CreateRunResult & { lease?: Claim | null; started?: RunStartedEvent }> {
   const plan = options.initial ??
     await planStart(graph.spec, graph.spec.schema.initial(input) as JsonObject, {
       maxDepth: env.maxJsonDepth,
     });
-  return await store.createRun({
+  const event: RunCreatedEvent = {
     type: "run.created",
     v: 1,
     at: env.now(),
@@ -61,7 +68,12 @@ export async function createRunIn(
     graphFingerprint: fingerprintOf(graph.spec),
     ...(options.journalFrom === undefined ? {} : { journalFrom: options.journalFrom }),
     ...traceOf(options),
-  });
+  };
+  if (lease === null || store.createLeasedRun === undefined) return await store.createRun(event);
+  // Leased to this runtime, which starts it at once: created started, in the same operation.
+  const started = newEvent("run.started", env.now(), { attemptId: env.attemptId() });
+  const result = await store.createLeasedRun(event, lease, started);
+  return result.lease === null ? result : { ...result, started };
 }
 
 /** The `traceparent` a new run keeps: its creator's span, if there is one. */

@@ -16,7 +16,9 @@
 
 import type {
   Claim,
+  CreateRunResult,
   LeaseLostError,
+  LeaseRequest,
   Logger,
   RunSummary,
   Store,
@@ -104,6 +106,36 @@ export class RunOwner {
     if (lease === null) this.startClaiming();
     else this.#subscribe();
     return lease;
+  }
+
+  /**
+   * Creates a run through `make` and gets its lease: at its creation, in the
+   * same store operation, when the store can grant it (`make` is given the
+   * lease request) and this runtime has room for the run; otherwise `make` is
+   * given `null` and the lease is left to {@linkcode RunOwner.leaseFor}.
+   *
+   * @param threadId The run.
+   * @param nested A child run (subgraph): not counted against `maxActiveRuns`.
+   * @param make Creates the run (`createRun`, or `createLeasedRun` with the request).
+   * @returns What `make` returned, and the lease (`null`: the run cannot execute here now;
+   * `undefined`: not asked for).
+   */
+  async create<T extends CreateRunResult>(
+    threadId: ThreadId,
+    nested: boolean,
+    make: (request: LeaseRequest | null) => Promise<T & { lease?: Claim | null }>,
+  ): Promise<{ result: T; lease: HeldLease | null | undefined }> {
+    const keeper = this.keeper;
+    const roomy = nested || keeper.size < this.#deps.settings.maxActiveRuns;
+    if (
+      !roomy || this.#deps.store.createLeasedRun === undefined || !keeper.canCreateLeased(threadId)
+    ) {
+      return { result: await make(null), lease: undefined };
+    }
+    const { result, lease } = await keeper.create(threadId, make);
+    if (lease === null) this.startClaiming();
+    else this.#subscribe();
+    return { result, lease };
   }
 
   /** An actor was dropped (passivated or broken): its lease is released. */

@@ -16,7 +16,6 @@ import {
   assertJson,
   checkMaxJsonDepth,
   createIdGenerator,
-  type CreateRunResult,
   currentSnapshot,
   DEFAULT_MAX_JSON_DEPTH,
   type IdGenerator,
@@ -136,6 +135,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return value;
   }
   const defaultDurability = options.durability ?? "sync";
+  const createEnv = { now, maxJsonDepth, attemptId: () => ids.attemptId() };
   const graphs = new Map<string, GraphDefinition>();
   const observers = new Set<(threadId: string, event: ActorEvent) => void>();
   const deadlines = new Deadlines({
@@ -320,15 +320,6 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return payloadHash({ graph: graphName, input: (input ?? null) as Json });
   }
 
-  function createInStore(
-    graph: GraphDefinition,
-    threadId: ThreadId,
-    input: unknown,
-    options: InternalRunOptions,
-  ): Promise<CreateRunResult> {
-    return createRunIn(store, graph, threadId, input, options, { now, maxJsonDepth });
-  }
-
   /** Creates a run (idempotently) and returns its actor, pinned. */
   async function create(
     graphName: string,
@@ -347,14 +338,20 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
         const actor = await existing;
         if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
           // Let the store decide: the same payload is the same run.
-          await createInStore(graph, threadId, input, options);
+          await createRunIn(store, graph, threadId, input, options, createEnv);
         }
         return actor;
       }
-      const { run, created } = await createInStore(graph, threadId, input, options);
+      const nested = options.nested === true;
+      // The lease (and the start) come with the creation when the store can grant them.
+      const { result: { run, created, started }, lease: early } = await owner.create(
+        threadId,
+        nested,
+        (request) => createRunIn(store, graph, threadId, input, options, createEnv, request),
+      );
       const current = registry.peek(threadId);
       if (current !== undefined) return await current;
-      const lease = await owner.leaseFor(threadId, options.nested === true);
+      const lease = early !== undefined ? early : await owner.leaseFor(threadId, nested);
       if (lease === null) throw new OwnedElsewhere(threadId);
       const again = registry.peek(threadId);
       if (again !== undefined) return await again;
@@ -366,11 +363,13 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
           void owner.keeper.release(threadId);
           throw error;
         });
+        const raced = registry.peek(threadId); // Another call made the actor meanwhile.
+        if (raced !== undefined) return await raced;
         snapshot = currentSnapshot(loaded!);
       }
       const durability = options.durability ?? defaultDurability;
       const actor = makeActor(snapshot, durability, lease, options.nested);
-      if (fresh) actor.markCreated();
+      if (fresh) actor.markCreated(started);
       registry.add(actor);
       return actor;
     } catch (error) {

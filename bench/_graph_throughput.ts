@@ -73,7 +73,7 @@ export async function inMemory(): Promise<void> {
 // Raw commits of the bytes of a step
 
 /** One step's events (JSON) and the run's final snapshot (JSON), from a finished run. */
-async function stepBytes(store: Store, threadId: string): Promise<string> {
+export async function stepBytes(store: Store, threadId: string): Promise<string> {
   const events = await store.readEvents(threadId as ThreadId, 1);
   const step = events.find((item) => item.event.type === "step.committed");
   const loaded = await store.load(threadId as ThreadId);

@@ -18,6 +18,8 @@ export const DURABLE_RUNS = envInt("ORIS_BENCH_GRAPH_DURABLE_RUNS", 8);
 export const RAW_RUNS = envInt("ORIS_BENCH_GRAPH_RAW_RUNS", 30);
 /** Runs at a time in the concurrent Postgres part. */
 export const CONCURRENCY = envInt("ORIS_BENCH_GRAPH_CONCURRENCY", 32);
+/** Runs (workflows) in flight in the peers' concurrent part and against raw commits. */
+export const IN_FLIGHT = envInt("ORIS_BENCH_GRAPH_IN_FLIGHT", 100);
 /** Turns of the conversation. */
 export const TURNS = envInt("ORIS_BENCH_GRAPH_TURNS", 200);
 /** Runs left interrupted. */

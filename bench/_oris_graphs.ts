@@ -12,6 +12,7 @@ import {
   END,
   humanMessage,
   MessagesState,
+  type Runtime,
   START,
   StateGraph,
   type Store,
@@ -26,7 +27,9 @@ const Counter = defineState({
 });
 
 /** The 10-node linear graph in Oris. */
-export function orisLinear(options: { store?: Store } = {}): CompiledGraph<typeof Counter.spec> {
+export function orisLinear(
+  options: { store?: Store; runtime?: Runtime } = {},
+): CompiledGraph<typeof Counter.spec> {
   const graph = new StateGraph(Counter);
   for (let i = 0; i < NODES; i++) {
     graph.addNode(`n${i}`, () => ({ count: 1, log: [`n${i}`] }));

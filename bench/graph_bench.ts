@@ -24,6 +24,12 @@
  *   event plus the run's snapshot (at least what an Oris step writes: it
  *   rewrites its snapshot only once the events after it outweigh it, and at
  *   rest). Target: 1.5x.
+ * - `graph_durable_peer` and `in_flight_vs_raw_commits` (section `peers`,
+ *   Postgres): Oris against DBOS Transact TS on the same server (its own
+ *   system database), one workflow at a time and `ORIS_BENCH_GRAPH_IN_FLIGHT`
+ *   at once, and Oris's steps/s with that many runs in flight over the raw
+ *   commits/s of 10 connections; see `_graph_peers.ts`. Targets: 3x and
+ *   10x DBOS, 2.5 steps per raw commit.
  * - `messages_conversation`: one thread whose graph loops `human -> ai` for
  *   200 turns (a `MessagesState`, a human and an AI message of ~90 characters
  *   per turn, 2 steps per turn, one run: a thread is one run), in both
@@ -59,7 +65,7 @@
  *
  * Run: `deno task bench` (storage then graph), or only this file with
  * `deno run -A --v8-flags=--expose-gc bench/graph_bench.ts [section...]`
- * where sections are `memory`, `postgres`, `kv`, `conversation`, `interrupted`
+ * where sections are `memory`, `postgres`, `peers`, `kv`, `conversation`, `interrupted`
  * (default: all). Postgres from `ORIS_BENCH_POSTGRES_URL`, else
  * `ORIS_TEST_POSTGRES_URL`, else the local server; the Postgres parts print a
  * `skip` line when it is unreachable. Each Postgres part uses fresh schemas,
@@ -73,6 +79,7 @@
  * - `ORIS_BENCH_GRAPH_CONCURRENCY` (32): runs at a time in the concurrent part;
  * - `ORIS_BENCH_GRAPH_RAW_RUNS` (30): rounds per block against raw commits,
  *   each of one Oris run and 10 raw commits;
+ * - `ORIS_BENCH_GRAPH_IN_FLIGHT` (100): runs in flight in the `peers` section;
  * - `ORIS_BENCH_GRAPH_TURNS` (200): turns of the conversation;
  * - `ORIS_BENCH_GRAPH_INTERRUPTED` (100000): runs left interrupted;
  * - `ORIS_BENCH_GRAPH_INTERRUPTED_SECONDS` (300): time allowed to start them.
@@ -87,8 +94,9 @@
 import { conversationKvAndMemory, conversationPostgres } from "./_graph_conversation.ts";
 import { interruptedChild, interruptedRuns } from "./_graph_interrupted.ts";
 import { durableKv, durablePostgres, inMemory } from "./_graph_throughput.ts";
+import { durablePeers } from "./_graph_peers.ts";
 
-const SECTIONS = ["memory", "postgres", "kv", "conversation", "interrupted"] as const;
+const SECTIONS = ["memory", "postgres", "peers", "kv", "conversation", "interrupted"] as const;
 
 if (import.meta.main) {
   if (Deno.args[0] === "interrupted-child") {
@@ -101,6 +109,7 @@ if (import.meta.main) {
     const chosen = new Set(Deno.args.length === 0 ? SECTIONS : Deno.args);
     if (chosen.has("memory")) await inMemory();
     if (chosen.has("postgres")) await durablePostgres();
+    if (chosen.has("peers")) await durablePeers();
     if (chosen.has("kv")) await durableKv();
     if (chosen.has("conversation")) {
       await conversationKvAndMemory();

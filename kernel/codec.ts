@@ -8,7 +8,12 @@
  */
 
 import { InvalidArgumentError, OrisError, toOrisError } from "./errors.ts";
-import { EVENT_FORMAT_VERSION, type RunCreatedEvent, type RunEvent } from "./events.ts";
+import {
+  EVENT_FORMAT_VERSION,
+  type RunCreatedEvent,
+  type RunEvent,
+  type RunStartedEvent,
+} from "./events.ts";
 import { parseCheckpointId, parseGraphName, parseThreadId, type ThreadId } from "./ids.ts";
 import { type InterruptChange, interruptChanges } from "./interrupt_index.ts";
 import { assertJson, encodeJson, isJsonObject, type Json } from "./json.ts";
@@ -191,10 +196,12 @@ function encodeChecked(
 }
 
 /**
- * Validates and encodes a `run.created` event: the append of seq 1.
+ * Validates and encodes a `run.created` event: the append of seq 1 (and,
+ * for a run created started, its `run.started` at seq 2).
  *
  * @internal Shared by the storage adapters.
  * @param event The creating event.
+ * @param started The run's `run.started`, for a run created started (`createLeasedRun`).
  * @returns The encoded append at expected version 0.
  * @throws {InvalidArgumentError} when the event is not valid or not JSON.
  *
@@ -208,7 +215,7 @@ function encodeChecked(
  * assert.equal(append.snapshot.status, "queued");
  * ```
  */
-export function encodeCreate(event: RunCreatedEvent): EncodedAppend {
+export function encodeCreate(event: RunCreatedEvent, started?: RunStartedEvent): EncodedAppend {
   if (event?.type !== "run.created") {
     throw new InvalidArgumentError('Cannot create a run: the event must be "run.created"', {
       field: "event",
@@ -229,7 +236,16 @@ export function encodeCreate(event: RunCreatedEvent): EncodedAppend {
     });
   }
   // The event was checked above, and its snapshot is made of it: both are only encoded.
-  return encodeChecked(threadId, 0, [event], fold(null, event), true, true);
+  if (started === undefined) {
+    return encodeChecked(threadId, 0, [event], fold(null, event), true, true);
+  }
+  if (started?.type !== "run.started") {
+    throw new InvalidArgumentError('Cannot create a run started: the event must be "run.started"', {
+      field: "started",
+    });
+  }
+  const snapshot = fold(fold(null, event), started);
+  return encodeChecked(threadId, 0, [event, started], snapshot, true, false);
 }
 
 /**

@@ -34,7 +34,8 @@ import { InvalidArgumentError } from "./errors.ts";
 import type { RunMessage } from "./decide.ts";
 import { parseThreadId, type ThreadId } from "./ids.ts";
 import { encodeJson, isJsonObject } from "./json.ts";
-import type { SerializedError } from "./store.ts";
+import type { CreateRunResult, SerializedError } from "./store.ts";
+import type { RunCreatedEvent, RunStartedEvent } from "./events.ts";
 import { isTerminal, type RunSnapshot } from "./snapshot.ts";
 import { type Scheduling, schedulingOf } from "./scheduling.ts";
 
@@ -167,6 +168,27 @@ export interface OwnershipStore {
    * @throws {NotFoundError} for an unknown run.
    */
   acquireLease(threadId: ThreadId, request: LeaseRequest): Promise<Claim | null>;
+  /**
+   * Creates a run (as `RunStore.createRun`, idempotently) and, when this call
+   * created it, grants its first lease (token 1) to `request.owner` and
+   * appends `started` (its `run.started`, at seq 2), all in the same atomic
+   * operation: a runtime that executes a run it creates saves the round
+   * trips of `acquireLease` and of the start's commit. Optional: without it
+   * (or when it grants no lease), the runtime creates the run, acquires its
+   * lease, then commits its start.
+   *
+   * @returns What `createRun` returns (the run as it is now: started when
+   * leased and `started` was given), and the claim: `null` when the run
+   * existed already, or when the store leaves the lease to `acquireLease`
+   * (a tenant cap, say); then `started` is not appended.
+   * @throws {IdempotencyConflictError} when the run exists with another payload.
+   * @throws {InvalidArgumentError} when an event or the request is not valid.
+   */
+  createLeasedRun?(
+    event: RunCreatedEvent,
+    request: LeaseRequest,
+    started?: RunStartedEvent,
+  ): Promise<CreateRunResult & { lease: Claim | null }>;
   /**
    * Claims up to `limit` runnable runs of the given graphs that no other
    * owner holds: `queued` or `running`, with mail waiting, or with a timer

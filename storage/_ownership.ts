@@ -224,6 +224,24 @@ export class LocalOwnership {
     }
   }
 
+  /**
+   * Grants the first lease of a run the store just created and noted (see
+   * `OwnershipStore.createLeasedRun`), within the tenant cap; synchronous, so
+   * nothing comes between the creation and the grant.
+   *
+   * @param threadId The run.
+   * @param request The owner, ttl and tenant cap (checked by the caller).
+   * @returns The claim, or `null` when the run is not noted, has a lease already, or its tenant is at its cap.
+   */
+  grantCreated(threadId: ThreadId, request: LeaseRequest): Claim | null {
+    const info = this.#runs.get(threadId);
+    if (info === undefined || this.#leases.has(threadId) || this.#inFlight.has(threadId)) {
+      return null;
+    }
+    const now = this.#now();
+    return this.#withinCap(info, request, now) ? this.#grant(threadId, request, now) : null;
+  }
+
   /** See `OwnershipStore.claimRuns`. */
   async claim(request: ClaimRequest): Promise<Claim[]> {
     checkClaimRequest(request);

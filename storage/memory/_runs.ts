@@ -12,10 +12,15 @@ import {
   type CheckpointRecord,
   decodeEvent,
   decodeSnapshot,
+  encodeAppend,
   type EncodedAppend,
+  fold,
   type InterruptRow,
   type LoadedRun,
+  type RunSnapshot,
+  type RunStartedEvent,
   type RunSummary,
+  snapshotDue,
   type StoredEvent,
   storedSnapshotAfter,
   type StoredSnapshotInfo,
@@ -37,6 +42,59 @@ export interface StoredRun {
   events: string[];
   /** The checkpoints. */
   checkpoints: CheckpointRecord[];
+}
+
+/**
+ * A new run, with its creation written.
+ *
+ * @param encoded The creation.
+ * @param payloadHash Its payload hash.
+ * @param interrupts The interrupt index.
+ * @returns The run.
+ */
+export function createdRun(
+  encoded: EncodedAppend,
+  payloadHash: string,
+  interrupts: Map<string, InterruptRow>,
+): StoredRun {
+  const run: StoredRun = {
+    summary: encoded.summary,
+    payloadHash,
+    snapshotJson: encoded.snapshotJson!,
+    snapshotVersion: encoded.snapshot.version,
+    tailBytes: 0,
+    events: [],
+    checkpoints: [],
+  };
+  writeAppend(run, encoded, interrupts);
+  return run;
+}
+
+/**
+ * The append of a just created run's `run.started` (see `createLeasedRun`).
+ *
+ * @param stored The run as stored.
+ * @param created The run as created.
+ * @param started The event.
+ * @param snapshotEvery The snapshot policy's cap.
+ * @returns The run after it, and the append.
+ */
+export function encodeStart(
+  stored: StoredRun,
+  created: RunSnapshot,
+  started: RunStartedEvent,
+  snapshotEvery: number,
+): { run: RunSnapshot; encoded: EncodedAppend } {
+  const run = fold(created, started);
+  const info = storedInfo(stored);
+  const encoded = encodeAppend(
+    run.threadId,
+    created.version,
+    [started],
+    run,
+    (bytes) => snapshotDue(run, info, bytes, snapshotEvery),
+  );
+  return { run, encoded };
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type AuditRecord,
   checkIdempotencyKey,
   checkIdempotencyRecord,
+  checkLeaseRequest,
   type CheckpointId,
   type CheckpointRecord,
   type Claim,
@@ -59,6 +60,7 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type RunSummary,
   snapshotDue,
   type Store,
@@ -74,7 +76,15 @@ import { MemoryApiKeys, MemoryAuditLog } from "./_control.ts";
 import { CellAttempts, memoryCells } from "../_attempts.ts";
 import { LocalOwnership, runInfoOf } from "../_ownership.ts";
 import { MemoryJournal } from "./_effects.ts";
-import { loadStored, readStored, storedInfo, type StoredRun, writeAppend } from "./_runs.ts";
+import {
+  createdRun,
+  encodeStart,
+  loadStored,
+  readStored,
+  storedInfo,
+  type StoredRun,
+  writeAppend,
+} from "./_runs.ts";
 
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -139,27 +149,36 @@ export class MemoryStore implements Store, ControlStore {
    * @throws {IdempotencyConflictError} when the run exists with another payload.
    */
   createRun(event: RunCreatedEvent): Promise<CreateRunResult> {
+    return this.#do(() => this.#create(event));
+  }
+  #create(event: RunCreatedEvent): CreateRunResult {
+    const encoded = encodeCreate(event);
+    const existing = this.#runs.get(encoded.threadId);
+    if (existing?.payloadHash === event.payloadHash) {
+      return { created: false, run: currentSnapshot(loadStored(existing)) };
+    }
+    if (existing !== undefined) throw new IdempotencyConflictError(encoded.threadId);
+    this.#runs.set(encoded.threadId, createdRun(encoded, event.payloadHash, this.#interrupts));
+    this.#ownership.noteRun(runInfoOf(encoded.snapshot, event.metadata));
+    return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
+  }
+  /** Creates a run leased (and started) in one step; see {@linkcode OwnershipStore.createLeasedRun}. */
+  createLeasedRun(
+    event: RunCreatedEvent,
+    request: LeaseRequest,
+    started?: RunStartedEvent,
+  ): Promise<CreateRunResult & { lease: Claim | null }> {
     return this.#do(() => {
-      const encoded = encodeCreate(event);
-      const existing = this.#runs.get(encoded.threadId);
-      if (existing !== undefined) {
-        if (existing.payloadHash !== event.payloadHash) {
-          throw new IdempotencyConflictError(encoded.threadId);
-        }
-        return { created: false, run: currentSnapshot(loadStored(existing)) };
-      }
-      this.#runs.set(encoded.threadId, {
-        summary: encoded.summary,
-        payloadHash: event.payloadHash,
-        snapshotJson: encoded.snapshotJson!,
-        snapshotVersion: encoded.snapshot.version,
-        tailBytes: 0,
-        events: [],
-        checkpoints: [],
-      });
-      writeAppend(this.#runs.get(encoded.threadId)!, encoded, this.#interrupts);
-      this.#ownership.noteRun(runInfoOf(encoded.snapshot, event.metadata));
-      return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
+      checkLeaseRequest(request);
+      const result = this.#create(event);
+      if (!result.created) return { ...result, lease: null };
+      const stored = this.#runs.get(result.run.threadId)!;
+      const start = started && encodeStart(stored, result.run, started, this.#snapshotEvery);
+      const lease = this.#ownership.grantCreated(result.run.threadId, request);
+      if (lease === null || start === undefined) return { ...result, lease };
+      writeAppend(stored, start.encoded, this.#interrupts);
+      this.#ownership.noteStatus(start.run.threadId, start.run);
+      return { created: true, run: start.run, lease };
     });
   }
 

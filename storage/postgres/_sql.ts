@@ -15,6 +15,15 @@ export interface Statements {
    */
   createRun: string;
   /**
+   * {@linkcode Statements.createRun} with the run's first lease (token 1)
+   * granted in the same statement, and its events as arrays (the
+   * `run.created` and, for a run created started, its `run.started`, at seqs
+   * 1, 2): `$8` types, `$9` times, `$10` events; `$15` owner, `$16` ttl (ms,
+   * on the database's clock). Returns the lease (`thread_id`, `lease_owner`,
+   * `lease_token`, `lease_expires_at`, `mail`) when created, no row otherwise.
+   */
+  createRunLeased: string;
+  /**
    * Appends a batch of runs' events (arrays `$1..$17`, and `$18` fencing
    * tokens, `$19` mailbox messages applied, null where none, `$20` the runs'
    * wake-up times, null where none). Returns the thread ids that were at
@@ -296,6 +305,25 @@ WITH run AS (
   SELECT thread_id, $5::int8, $11::text FROM run
 )
 SELECT count(*)::int4 AS created FROM run`,
+    createRunLeased: `
+WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms), run AS (
+  INSERT INTO ${runs}
+    (thread_id, status, graph, payload_hash, version, created_at, updated_at, priority, tenant_id,
+     wake_at, lease_owner, lease_token, lease_expires_at)
+  SELECT $1::text, $2::text, $3::text, $4::text, $5::int8, $6::float8, $7::float8, $12::int4,
+         $13::text, $14::float8, $15::text, 1, now.ms + $16::float8
+    FROM now
+  ON CONFLICT (thread_id) DO NOTHING
+  RETURNING thread_id, lease_owner, lease_token::float8 AS lease_token, lease_expires_at
+), event AS (
+  INSERT INTO ${events} (thread_id, seq, type, at, event)
+  SELECT run.thread_id, e.seq, e.type, e.at, e.event
+    FROM run, unnest($8::text[], $9::float8[], $10::text[]) WITH ORDINALITY AS e(type, at, event, seq)
+), snapshot AS (
+  INSERT INTO ${snapshots} (thread_id, version, snapshot)
+  SELECT thread_id, $5::int8, $11::text FROM run
+)
+SELECT thread_id, lease_owner, lease_token, lease_expires_at, false AS mail FROM run`,
     append: `
 ${appendCtes(18)}SELECT thread_id FROM updated`,
     appendWithInterrupts: `

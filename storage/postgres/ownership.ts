@@ -49,7 +49,8 @@ interface LeaseRow {
   lease_expires_at: number;
 }
 
-interface ClaimRow extends LeaseRow {
+/** A lease row as the statements return it, and whether mail waits. @internal */
+export interface ClaimRow extends LeaseRow {
   mail: boolean;
 }
 
@@ -415,7 +416,8 @@ function toLease(row: LeaseRow): Lease {
   };
 }
 
-function toClaim(row: ClaimRow): Claim {
+/** The claim of a row. @internal */
+export function toClaim(row: ClaimRow): Claim {
   return { ...toLease(row), mail: row.mail };
 }
 

@@ -64,6 +64,7 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type RunSummary,
   type Store,
   type StoredEvent,
@@ -212,6 +213,24 @@ export class PostgresStore implements Store, ControlStore {
    */
   createRun(event: RunCreatedEvent): Promise<CreateRunResult> {
     return runs.createRun(this.#context, event);
+  }
+
+  /**
+   * Creates a run leased to its creator (and started), in one statement; see
+   * {@linkcode OwnershipStore.createLeasedRun}. Under a tenant cap, a run
+   * with a tenant is created without a lease (`acquireLease` checks the cap).
+   *
+   * @param event The creating event.
+   * @param request The owner, ttl and tenant cap.
+   * @param started The run's `run.started`, appended with the lease.
+   * @returns What `createRun` returns, and the lease (`null` when the run existed).
+   */
+  createLeasedRun(
+    event: RunCreatedEvent,
+    request: LeaseRequest,
+    started?: RunStartedEvent,
+  ): Promise<CreateRunResult & { lease: Claim | null }> {
+    return runs.createLeasedRun(this.#context, event, request, started);
   }
 
   /**

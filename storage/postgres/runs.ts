@@ -17,7 +17,9 @@ import {
   type AppendOptions,
   type AppendResult,
   checkFromSeq,
+  checkLeaseRequest,
   checkToken,
+  type Claim,
   type CreateRunResult,
   currentSnapshot,
   decodeEvent,
@@ -28,6 +30,7 @@ import {
   type EncodedAppend,
   IdempotencyConflictError,
   LeaseLostError,
+  type LeaseRequest,
   type ListRunsOptions,
   type LoadedRun,
   OrisError,
@@ -39,6 +42,7 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type RunStatus,
   type RunSummary,
   schedulingOf,
@@ -56,7 +60,7 @@ import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { planInterruptChanges } from "./_interrupts.ts";
 import { interruptBytes, interruptParameters, sharesInterrupts } from "./interrupts.ts";
-import { signal } from "./ownership.ts";
+import { type ClaimRow, signal, toClaim } from "./ownership.ts";
 
 /** Appends of different runs that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
@@ -114,45 +118,99 @@ export function createRun(
   context: PostgresContext,
   event: RunCreatedEvent,
 ): Promise<CreateRunResult> {
+  return context.io(`create run "${event?.threadId}"`, () => create(context, event, null));
+}
+
+/**
+ * Creates a run, idempotently, leased to its creator when created; see
+ * {@linkcode PostgresStore.createLeasedRun}. A run with a tenant, asked for
+ * under a tenant cap, is created without a lease (the cap is checked under
+ * the tenant's lock by `acquireLease`).
+ *
+ * @param context The store's shared state.
+ * @param event The creating event.
+ * @param request The owner, ttl and tenant cap.
+ * @returns Whether it was created, the run, and the lease.
+ */
+export function createLeasedRun(
+  context: PostgresContext,
+  event: RunCreatedEvent,
+  request: LeaseRequest,
+  started?: RunStartedEvent,
+): Promise<CreateRunResult & { lease: Claim | null }> {
   return context.io(`create run "${event?.threadId}"`, async () => {
-    const encoded = encodeCreate(event);
-    const first = encoded.events[0]!;
-    const scheduling = schedulingOf(event.metadata);
-    const [row] = await context.query<{ created: number }>(context.statements.createRun, [
-      encoded.threadId,
-      encoded.summary.status,
-      encoded.summary.graph,
-      event.payloadHash,
-      encoded.summary.version,
-      encoded.summary.createdAt,
-      encoded.summary.updatedAt,
-      first.type,
-      first.at,
-      first.json,
-      encoded.snapshotJson!,
-      scheduling.priority,
-      scheduling.tenantId,
-      wakeAtOf(encoded.snapshot),
-    ]);
-    if (row?.created === 1) {
-      context.snapshots.remember(encoded.threadId, {
-        head: encoded.summary.version,
-        stored: storedSnapshotAfter(null, encoded)!,
-      });
-      return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
-    }
-    const loaded = await loadRun(context, encoded.threadId);
-    if (loaded === null) {
-      throw new OrisError(
-        "internal",
-        `Cannot create run "${encoded.threadId}": it exists but cannot be read`,
-      );
-    }
-    if (loaded.snapshot.payloadHash !== event.payloadHash) {
-      throw new IdempotencyConflictError(encoded.threadId);
-    }
-    return { created: false, run: currentSnapshot(loaded) };
+    checkLeaseRequest(request);
+    const capped = request.tenantMaxActive !== undefined &&
+      schedulingOf(event?.metadata).tenantId !== null;
+    if (capped) return { ...await create(context, event, null), lease: null };
+    let lease: Claim | null = null;
+    const result = await create(context, event, { request, started }, (claim) => lease = claim);
+    return { ...result, lease };
   });
+}
+
+async function create(
+  context: PostgresContext,
+  event: RunCreatedEvent,
+  leasing: { request: LeaseRequest; started: RunStartedEvent | undefined } | null,
+  leased?: (claim: Claim) => void,
+): Promise<CreateRunResult> {
+  const encoded = encodeCreate(event, leasing?.started);
+  const first = encoded.events[0]!;
+  const scheduling = schedulingOf(event.metadata);
+  const parameters = (events: Parameter[]): Parameter[] => [
+    encoded.threadId,
+    encoded.summary.status,
+    encoded.summary.graph,
+    event.payloadHash,
+    encoded.summary.version,
+    encoded.summary.createdAt,
+    encoded.summary.updatedAt,
+    ...events,
+    encoded.snapshotJson!,
+    scheduling.priority,
+    scheduling.tenantId,
+    wakeAtOf(encoded.snapshot),
+  ];
+  let created: boolean;
+  if (leasing === null) {
+    const [row] = await context.query<{ created: number }>(
+      context.statements.createRun,
+      parameters([first.type, first.at, first.json]),
+    );
+    created = row?.created === 1;
+  } else {
+    const events = encoded.events;
+    const [row] = await context.query<ClaimRow>(context.statements.createRunLeased, [
+      ...parameters([
+        events.map((item) => item.type),
+        events.map((item) => item.at),
+        events.map((item) => item.json),
+      ]),
+      leasing.request.owner,
+      leasing.request.ttlMs,
+    ]);
+    created = row !== undefined;
+    if (row !== undefined) leased!(toClaim(row));
+  }
+  if (created) {
+    context.snapshots.remember(encoded.threadId, {
+      head: encoded.summary.version,
+      stored: storedSnapshotAfter(null, encoded)!,
+    });
+    return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
+  }
+  const loaded = await loadRun(context, encoded.threadId);
+  if (loaded === null) {
+    throw new OrisError(
+      "internal",
+      `Cannot create run "${encoded.threadId}": it exists but cannot be read`,
+    );
+  }
+  if (loaded.snapshot.payloadHash !== event.payloadHash) {
+    throw new IdempotencyConflictError(encoded.threadId);
+  }
+  return { created: false, run: currentSnapshot(loaded) };
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type Store,
   type StoreSignal,
   type ThreadId,
@@ -104,6 +105,60 @@ export function registerOwnershipTests(test: ConformanceTest): void {
       store.acquireLease(run.threadId, { owner: "", ttlMs: TTL }),
       InvalidArgumentError,
     );
+  });
+
+  test("createLeasedRun() creates a run leased to its creator and started, in one operation", async (store) => {
+    if (store.createLeasedRun === undefined) return; // Optional: the runtime creates, then acquires.
+    const event = createdEvent("leased-1", { id: "leased-1" });
+    const start = started() as RunStartedEvent;
+    const first = await store.createLeasedRun(event, { owner: "a", ttlMs: TTL }, start);
+    assert.equal(first.created, true);
+    assert.equal(first.lease?.owner, "a");
+    assert.equal(first.lease?.token, 1);
+    assert.equal(first.run.status, "running");
+    assert.equal(first.run.version, 2);
+    assert.deepEqual(first.run, fold(fold(null, event), start));
+    assert.deepEqual(await current(store, "leased-1"), first.run);
+    const types = (await store.readEvents(first.run.threadId, 1)).map((item) => item.event.type);
+    assert.deepEqual(types, ["run.created", "run.started"]);
+    assert.equal((await store.getLease(first.run.threadId))?.owner, "a");
+    assert.equal(await store.acquireLease(first.run.threadId, { owner: "b", ttlMs: TTL }), null);
+    // The holder's first commit carries the lease's token.
+    const pausing = paused();
+    await store.append(first.run.threadId, 2, [pausing], fold(first.run, pausing), { fence: 1 });
+    // Created already: nothing is leased or started again.
+    const again = await store.createLeasedRun(
+      event,
+      { owner: "b", ttlMs: TTL },
+      started() as never,
+    );
+    assert.equal(again.created, false);
+    assert.equal(again.lease, null);
+    assert.equal(again.run.status, "paused");
+    // Without a start, it is created queued (and leased).
+    const queued = await store.createLeasedRun(createdEvent("leased-2"), {
+      owner: "a",
+      ttlMs: TTL,
+    });
+    assert.equal(queued.run.status, "queued");
+    assert.equal(queued.lease?.token, 1);
+  });
+
+  test("createLeasedRun() leaves a run whose tenant is at its cap queued and unleased", async (store) => {
+    if (store.createLeasedRun === undefined) return;
+    const held = await create(store, "leased-cap-1", 0, "t-leased");
+    assert.ok(await store.acquireLease(held.threadId, { owner: "a", ttlMs: TTL }));
+    const request = { owner: "b", ttlMs: TTL, tenantMaxActive: 1 };
+    const capped = await store.createLeasedRun(
+      scheduled("leased-cap-2", 0, "t-leased"),
+      request,
+      started() as RunStartedEvent,
+    );
+    assert.equal(capped.created, true);
+    assert.equal(capped.lease, null);
+    assert.equal(capped.run.status, "queued");
+    assert.equal((await current(store, "leased-cap-2"))?.version, 1);
+    assert.equal(await store.getLease(capped.run.threadId), null);
   });
 
   test("an expired lease is taken over with a higher token; the old holder cannot renew or release it", async (store) => {
