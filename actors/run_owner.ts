@@ -111,7 +111,7 @@ export class RunOwner {
   /**
    * Creates a run through `make` and gets its lease: at its creation, in the
    * same store operation, when the store can grant it (`make` is given the
-   * lease request) and this runtime has room for the run; otherwise `make` is
+   * lease request) and this runtime executes runs and has room for this one; otherwise `make` is
    * given `null` and the lease is left to {@linkcode RunOwner.leaseFor}.
    *
    * @param threadId The run.
@@ -128,7 +128,8 @@ export class RunOwner {
     const keeper = this.keeper;
     const roomy = nested || keeper.size < this.#deps.settings.maxActiveRuns;
     if (
-      !roomy || this.#deps.store.createLeasedRun === undefined || !keeper.canCreateLeased(threadId)
+      !this.#executes || !roomy || this.#deps.store.createLeasedRun === undefined ||
+      !keeper.canCreateLeased(threadId)
     ) {
       return { result: await make(null), lease: undefined };
     }

@@ -19,6 +19,15 @@
  *   (`step.committed` events in the database over that time), the time
  *   submitting took, and runs that did not complete. One warm-up run per
  *   process first (not counted).
+ * - `workers`, for 1, 2 and 4 worker processes (`--workers`) side by side
+ *   with the embedded figures above, in the same run: one server in
+ *   `ORIS_EXECUTION=workers` mode and that many `oris worker` processes
+ *   (`cli/main.ts worker --graphs bench/_scale_graphs.ts`, 64 leases each)
+ *   execute the same runs, created in the database the same way; every step
+ *   goes over HTTP (report-step, effects, heartbeats, ack). The line adds
+ *   `vs_embedded`: its durable steps/s over the embedded configuration's
+ *   with as many processes (the cost of remote execution, as a ratio), and
+ *   `per_step_overhead`, its inverse for one step.
  * - `recovery`: `--recovery-runs` runs (default 1,000) that stay in flight
  *   (one step that waits 10 minutes) are submitted to a first process alone;
  *   once the database shows them all leased by it, a second process starts
@@ -31,8 +40,8 @@
  *
  * Run: `deno task bench` (with the other benches) or
  * `deno run -A bench/scale_bench.ts [--runs N] [--steps N] [--processes 1,2,4]
- * [--submit store|http] [--submitters N] [--recovery-runs N] [--ttl-ms N] [--no-throughput]
- * [--no-recovery]`;
+ * [--workers 1,2,4] [--submit store|http] [--submitters N] [--recovery-runs N] [--ttl-ms N]
+ * [--no-throughput] [--no-workers] [--no-recovery]`;
  * a quick run: `--runs 200 --recovery-runs 100`. PostgreSQL from
  * `ORIS_BENCH_POSTGRES_URL`, else `ORIS_TEST_POSTGRES_URL`, else the local
  * server (a `skip` line when it is unreachable). Targets (reported, never
@@ -46,6 +55,7 @@ import { parseArgs } from "node:util";
 import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
 import { PostgresStore } from "../storage/postgres/mod.ts";
 import { type Cluster, type ClusterProcess, withCluster } from "../tests/_cluster.ts";
+import { startWorker } from "../tests/_server_process.ts";
 import { benchPostgresUrl, emit, openBenchPostgres, round } from "./_common.ts";
 
 const GRAPHS = new URL("./_scale_graphs.ts", import.meta.url).pathname;
@@ -59,11 +69,13 @@ export interface ScaleOptions {
   runs: number;
   steps: number;
   processes: number[];
+  workers: number[];
   submit: "store" | "http";
   submitters: number;
   recoveryRuns: number;
   ttlMs: number;
   throughput: boolean;
+  remote: boolean;
   recovery: boolean;
 }
 
@@ -80,11 +92,13 @@ export function scaleOptions(args: string[]): ScaleOptions {
       runs: { type: "string", default: "2000" },
       steps: { type: "string", default: "5" },
       processes: { type: "string", default: "1,2,4" },
+      workers: { type: "string", default: "1,2,4" },
       submit: { type: "string", default: "store" },
       submitters: { type: "string", default: "32" },
       "recovery-runs": { type: "string", default: "1000" },
       "ttl-ms": { type: "string", default: "2000" },
       "no-throughput": { type: "boolean", default: false },
+      "no-workers": { type: "boolean", default: false },
       "no-recovery": { type: "boolean", default: false },
     },
   });
@@ -103,10 +117,12 @@ export function scaleOptions(args: string[]): ScaleOptions {
     runs: whole("runs", values.runs),
     steps: whole("steps", values.steps),
     processes: values.processes.split(",").map((item) => whole("processes", item.trim())),
+    workers: values.workers.split(",").map((item) => whole("workers", item.trim())),
     submitters: whole("submitters", values.submitters),
     recoveryRuns: whole("recovery-runs", values["recovery-runs"]),
     ttlMs: whole("ttl-ms", values["ttl-ms"]),
     throughput: !values["no-throughput"],
+    remote: !values["no-workers"],
     recovery: !values["no-recovery"],
   };
 }
@@ -179,39 +195,111 @@ function waitEnded(
   }, PART_LIMIT_MS);
 }
 
-/** The throughput of `processes` server processes. */
-async function throughput(url: string, processes: number, options: ScaleOptions): Promise<void> {
-  await withCluster({ processes, url, graphs: GRAPHS }, async (cluster) => {
-    const input = { steps: options.steps };
-    const warm = cluster.processes.map((_, i) => `warm-${i}`);
-    await submitAll(cluster, cluster.processes, warm, input, warm.length);
-    await waitEnded(cluster, "warm-", warm.length);
-    const ids = Array.from({ length: options.runs }, (_, i) => `run-${i}`);
-    const started = performance.now();
-    if (options.submit === "http") {
-      await submitAll(cluster, cluster.processes, ids, input, options.submitters);
-    } else {
-      await createAll(cluster, warm[0]!, ids, 32);
+/** What one throughput configuration measured. */
+interface Measured {
+  seconds: number;
+  runsPerS: number;
+  stepsPerS: number;
+  submitSeconds: number;
+  notCompleted: number;
+}
+
+/** Warms the executors up, submits `--runs` runs, and measures until they all ended. */
+async function measure(
+  cluster: Cluster,
+  warmers: number,
+  options: ScaleOptions,
+): Promise<Measured> {
+  const input = { steps: options.steps };
+  const warm = Array.from({ length: warmers }, (_, i) => `warm-${i}`);
+  await submitAll(cluster, cluster.processes, warm, input, warm.length);
+  await waitEnded(cluster, "warm-", warm.length);
+  const ids = Array.from({ length: options.runs }, (_, i) => `run-${i}`);
+  const started = performance.now();
+  if (options.submit === "http") {
+    await submitAll(cluster, cluster.processes, ids, input, options.submitters);
+  } else {
+    await createAll(cluster, warm[0]!, ids, 32);
+  }
+  const submitted = performance.now();
+  const statuses = await waitEnded(cluster, "run-", ids.length);
+  const seconds = (performance.now() - started) / 1000;
+  const [committed] = await cluster.sql<{ count: number }[]>`
+    SELECT count(*)::int4 AS count FROM ${cluster.sql(cluster.schema)}.runtime_events
+     WHERE type = 'step.committed' AND thread_id LIKE 'run-%'`;
+  return {
+    seconds,
+    runsPerS: options.runs / seconds,
+    stepsPerS: committed!.count / seconds,
+    submitSeconds: (submitted - started) / 1000,
+    notCompleted: options.runs - (statuses.completed ?? 0),
+  };
+}
+
+/** The JSON line of a configuration. */
+function line(part: string, executors: number, options: ScaleOptions, measured: Measured) {
+  return {
+    bench: "scale",
+    part,
+    processes: executors,
+    submit: options.submit,
+    runs: options.runs,
+    steps_per_run: options.steps,
+    seconds: round(measured.seconds),
+    runs_per_s: round(measured.runsPerS, 1),
+    durable_steps_per_s: round(measured.stepsPerS, 1),
+    submit_seconds: round(measured.submitSeconds),
+    not_completed: measured.notCompleted,
+  };
+}
+
+/** The throughput of `processes` server processes; returns their durable steps/s. */
+async function throughput(url: string, processes: number, options: ScaleOptions): Promise<number> {
+  return await withCluster({ processes, url, graphs: GRAPHS }, async (cluster) => {
+    const measured = await measure(cluster, cluster.processes.length, options);
+    emit(line("throughput", processes, options, measured));
+    return measured.stepsPerS;
+  });
+}
+
+/**
+ * The throughput of `workers` worker processes for one server in workers
+ * mode, against the embedded figure with as many processes (if measured).
+ */
+async function remote(
+  url: string,
+  workers: number,
+  options: ScaleOptions,
+  embedded: number | undefined,
+): Promise<void> {
+  const env = { ORIS_EXECUTION: "workers" };
+  await withCluster({ processes: 1, url, graphs: GRAPHS, env }, async (cluster) => {
+    const [server] = cluster.processes;
+    const started = await Promise.all(Array.from({ length: workers }, (_, i) =>
+      startWorker({
+        ORIS_SERVER_URL: server!.base,
+        ORIS_WORKER_ID: `bench-w${i + 1}`,
+        ORIS_MAX_ACTIVE_LEASES: "64",
+        ORIS_POLL_INTERVAL_MS: "20",
+      }, ["--graphs", GRAPHS])));
+    try {
+      const measured = await measure(cluster, workers, options);
+      emit({
+        ...line("workers", workers, options, measured),
+        vs_embedded: embedded === undefined ? null : round(measured.stepsPerS / embedded, 3),
+        per_step_overhead: embedded === undefined ? null : round(embedded / measured.stepsPerS, 3),
+      });
+    } finally {
+      for (const worker of started) {
+        try {
+          Deno.kill(worker.pid, "SIGTERM");
+        } catch {
+          // Gone already.
+        }
+        await worker.exited;
+        await worker.stderr;
+      }
     }
-    const submitted = performance.now();
-    const statuses = await waitEnded(cluster, "run-", ids.length);
-    const seconds = (performance.now() - started) / 1000;
-    const [committed] = await cluster.sql<{ count: number }[]>`
-      SELECT count(*)::int4 AS count FROM ${cluster.sql(cluster.schema)}.runtime_events
-       WHERE type = 'step.committed' AND thread_id LIKE 'run-%'`;
-    emit({
-      bench: "scale",
-      part: "throughput",
-      processes,
-      submit: options.submit,
-      runs: options.runs,
-      steps_per_run: options.steps,
-      seconds: round(seconds),
-      runs_per_s: round(options.runs / seconds, 1),
-      durable_steps_per_s: round(committed!.count / seconds, 1),
-      submit_seconds: round((submitted - started) / 1000),
-      not_completed: options.runs - (statuses.completed ?? 0),
-    });
   });
 }
 
@@ -284,8 +372,16 @@ if (import.meta.main) {
   if (postgres !== null) {
     await postgres.close();
     const url = benchPostgresUrl();
+    const embedded = new Map<number, number>();
     if (options.throughput) {
-      for (const processes of options.processes) await throughput(url, processes, options);
+      for (const processes of options.processes) {
+        embedded.set(processes, await throughput(url, processes, options));
+      }
+    }
+    if (options.remote) {
+      for (const workers of options.workers) {
+        await remote(url, workers, options, embedded.get(workers));
+      }
     }
     if (options.recovery) await recovery(url, options);
   }
