@@ -180,7 +180,10 @@ export interface OwnershipStore {
    * @returns What `createRun` returns (the run as it is now: started when
    * leased and `started` was given), and the claim: `null` when the run
    * existed already, or when the store leaves the lease to `acquireLease`
-   * (a tenant cap, say); then `started` is not appended.
+   * (a tenant cap, say); then `started` is not appended (a store that grants
+   * leases after the creation's commit, as `KvStore` does in its process,
+   * may leave a run another caller leased in between started: it is then
+   * executed by that caller, as a run taken over).
    * @throws {IdempotencyConflictError} when the run exists with another payload.
    * @throws {InvalidArgumentError} when an event or the request is not valid.
    */

@@ -5,9 +5,26 @@
  * @module
  */
 
-import { OrisError, StorageError } from "../../kernel/mod.ts";
+import { DEFAULT_SNAPSHOT_EVERY, OrisError, StorageError } from "../../kernel/mod.ts";
 import { isBusy } from "./_commit.ts";
 import { upgradeLayout } from "./_layout.ts";
+
+/**
+ * The snapshot policy's cap a store is opened with.
+ *
+ * @param value The option (the default when absent).
+ * @returns It.
+ * @throws {RangeError} when it is not a whole number from 1.
+ */
+export function snapshotEveryOf(value: number | undefined): number {
+  const snapshotEvery = value ?? DEFAULT_SNAPSHOT_EVERY;
+  if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) {
+    throw new RangeError(
+      `Cannot open the store: snapshotEvery must be a whole number from 1, got ${snapshotEvery}`,
+    );
+  }
+  return snapshotEvery;
+}
 
 /**
  * Opens the database at `path` and upgrades its key layout.

@@ -32,7 +32,6 @@ import {
   type ClaimRequest,
   type ControlStore,
   type CreateRunResult,
-  DEFAULT_SNAPSHOT_EVERY,
   type EffectKey,
   type EffectRecord,
   type IdempotencyRecord,
@@ -59,6 +58,7 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type RunSummary,
   StorageError,
   type Store,
@@ -69,7 +69,7 @@ import {
 import { isBusy } from "./_commit.ts";
 import { createContext, type KvContext } from "./_context.ts";
 import { PING_KEY } from "./_keys.ts";
-import { messageOf, openDatabase } from "./_open.ts";
+import { messageOf, openDatabase, snapshotEveryOf } from "./_open.ts";
 import * as apiKeys from "./api_keys.ts";
 import { kvAttempts } from "./attempts.ts";
 import * as audit from "./audit.ts";
@@ -79,7 +79,7 @@ import * as idempotency from "./idempotency.ts";
 import * as interrupts from "./interrupts.ts";
 import { kvOwnership } from "./ownership.ts";
 import * as runs from "./runs.ts";
-import { type LocalOwnership, runInfoOf } from "../_ownership.ts";
+import type { LocalOwnership } from "../_ownership.ts";
 
 /** Options of {@linkcode KvStore.open}. */
 export interface KvStoreOptions {
@@ -156,12 +156,7 @@ export class KvStore implements Store, ControlStore {
    * ```
    */
   static async open(options: KvStoreOptions = {}): Promise<KvStore> {
-    const snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
-    if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) {
-      throw new RangeError(
-        `Cannot open the store: snapshotEvery must be a whole number from 1, got ${snapshotEvery}`,
-      );
-    }
+    const snapshotEvery = snapshotEveryOf(options.snapshotEvery);
     const kv = await openDatabase(options.path);
     return new KvStore(kv, snapshotEvery);
   }
@@ -175,11 +170,20 @@ export class KvStore implements Store, ControlStore {
    * @throws {InvalidArgumentError} when the event is not valid or not JSON.
    */
   createRun(event: RunCreatedEvent): Promise<CreateRunResult> {
-    return this.#do("create a run", async () => {
-      const result = await runs.createRun(this.#ctx, event);
-      if (result.created) this.#ownership.noteRun(runInfoOf(result.run, event.metadata));
-      return result;
-    });
+    return this.#do("create a run", () => runs.createNoted(this.#ctx, this.#ownership, event));
+  }
+
+  /** Creates a run leased (and started) in one commit; see {@linkcode OwnershipStore.createLeasedRun}. */
+  createLeasedRun(
+    event: RunCreatedEvent,
+    request: LeaseRequest,
+    started?: RunStartedEvent,
+  ): Promise<CreateRunResult & { lease: Claim | null }> {
+    const ownership = this.#ownership;
+    return this.#do(
+      "create a run",
+      () => runs.createLeasedRun(this.#ctx, ownership, event, request, started),
+    );
   }
 
   /**

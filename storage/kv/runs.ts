@@ -31,6 +31,8 @@
 import {
   type AppendResult,
   checkFromSeq,
+  checkLeaseRequest,
+  type Claim,
   type CreateRunResult,
   currentSnapshot,
   decodeRunCursor,
@@ -39,6 +41,7 @@ import {
   type EncodedAppend,
   IdempotencyConflictError,
   isValidId,
+  type LeaseRequest,
   type ListRunsOptions,
   type LoadedRun,
   OrisError,
@@ -50,7 +53,9 @@ import {
   type RunCreatedEvent,
   type RunEvent,
   type RunSnapshot,
+  type RunStartedEvent,
   type RunSummary,
+  schedulingOf,
   snapshotDue,
   StorageError,
   type StoredEvent,
@@ -84,6 +89,7 @@ import {
   snapshotKey,
 } from "./_keys.ts";
 import { addInterruptChanges, type InterruptCommit } from "./interrupts.ts";
+import { type LocalOwnership, runInfoOf } from "../_ownership.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -96,8 +102,12 @@ const decoder = new TextDecoder();
  * @returns Whether it was created, and the run as it is now.
  * @throws {IdempotencyConflictError} when the run exists with another payload.
  */
-export async function createRun(ctx: KvContext, event: RunCreatedEvent): Promise<CreateRunResult> {
-  const encoded = encodeCreate(event);
+export async function createRun(
+  ctx: KvContext,
+  event: RunCreatedEvent,
+  started?: RunStartedEvent,
+): Promise<CreateRunResult> {
+  const encoded = encodeCreate(event, started);
   const threadId = encoded.threadId;
   if (ctx.heads.get(threadId) === null && await write(ctx, null, encoded) !== null) {
     return { created: true, run: JSON.parse(encoded.snapshotJson!) as RunSnapshot };
@@ -110,6 +120,54 @@ export async function createRun(ctx: KvContext, event: RunCreatedEvent): Promise
     throw new IdempotencyConflictError(threadId);
   }
   return { created: false, run: currentSnapshot(loaded) };
+}
+
+/**
+ * Creates a run leased to its creator and, when `started` is given, started,
+ * in the creation's one commit; see `OwnershipStore.createLeasedRun`. The
+ * leases live in the process (`ownership`), granted once the commit landed:
+ * under a tenant cap the run is created queued and the grant checks the cap.
+ *
+ * @param ctx The store.
+ * @param ownership The store's leases.
+ * @param event The creating event.
+ * @param request The owner, ttl and tenant cap.
+ * @param started The run's `run.started`.
+ * @returns What `createRun` returns, and the lease (`null` when the run existed).
+ */
+export async function createLeasedRun(
+  ctx: KvContext,
+  ownership: LocalOwnership,
+  event: RunCreatedEvent,
+  request: LeaseRequest,
+  started?: RunStartedEvent,
+): Promise<CreateRunResult & { lease: Claim | null }> {
+  checkLeaseRequest(request);
+  const capped = request.tenantMaxActive !== undefined &&
+    schedulingOf(event?.metadata).tenantId !== null;
+  const result = await createNoted(ctx, ownership, event, capped ? undefined : started);
+  if (!result.created) return { ...result, lease: null };
+  return { ...result, lease: ownership.grantCreated(result.run.threadId, request) };
+}
+
+/**
+ * Creates a run (see {@linkcode createRun}) and notes it in the store's leases.
+ *
+ * @param ctx The store.
+ * @param ownership The store's leases.
+ * @param event The creating event.
+ * @param started The run's `run.started`, for a run created started.
+ * @returns Whether it was created, and the run as it is now.
+ */
+export async function createNoted(
+  ctx: KvContext,
+  ownership: LocalOwnership,
+  event: RunCreatedEvent,
+  started?: RunStartedEvent,
+): Promise<CreateRunResult> {
+  const result = await createRun(ctx, event, started);
+  if (result.created) ownership.noteRun(runInfoOf(result.run, event.metadata));
+  return result;
 }
 
 /**
