@@ -119,7 +119,7 @@ postgresTest(
               ),
             );
           }
-          await cluster.waitForRuns(ids, ["interrupted"], 120_000);
+          await cluster.waitForRuns(ids, ["interrupted"], 240_000);
           // Resume every run through the server (it waits for each to come to rest).
           const resumed = Promise.all(
             ids.map((threadId) =>
@@ -137,7 +137,7 @@ postgresTest(
           await w1.exited;
           await Deno.writeTextFile(hold, "");
           // w2 takes w1's runs over once their leases expire and finishes everything.
-          await cluster.waitForRuns(ids, ["completed"], 120_000);
+          await cluster.waitForRuns(ids, ["completed"], 240_000);
           for (const answer of await resumed) assert.equal(answer.status, 200);
           const taken = linesOf(w2, (line) => line.msg === "run taken over")
             .map((line) => String(line.thread_id));
@@ -299,7 +299,7 @@ postgresTest(
         await waitForLine(w1, (line) => line.msg === "Cannot reach the server; retrying");
         const again = await cluster.start();
         assert.equal(again.base, first.base);
-        await cluster.waitForRuns(ids, ["completed"], 120_000);
+        await cluster.waitForRuns(ids, ["completed"], 240_000);
         const committed = await cluster.eventCounts("step.committed");
         const executed = await executionsByStep(cluster);
         for (const threadId of ids) {
