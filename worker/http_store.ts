@@ -38,7 +38,6 @@ import {
   type ClaimRequest,
   type ControlStore,
   type CreateRunResult,
-  decodeEvent,
   decodeSnapshot,
   type EffectKey,
   type EffectRecord,
@@ -68,6 +67,7 @@ import {
   VersionConflictError,
 } from "../kernel/mod.ts";
 import { backoff, type RetryPolicy, transient, type WorkerClient } from "./_client.ts";
+import { decodeStored, effectOf, isVersion, type WireEffect } from "./_wire.ts";
 
 /** What the store needs. @internal */
 export interface HttpStoreOptions {
@@ -568,38 +568,4 @@ export class HttpStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Whether a conflict is about the run's version. */
-function isVersion(error: OrisError): boolean {
-  return typeof error.details.expected_version === "number";
-}
-
-function decodeStored(stored: StoredEvent): StoredEvent {
-  return { seq: stored.seq, event: decodeEvent(stored.event) };
-}
-
-/** An effect as the worker endpoints send it. */
-interface WireEffect {
-  thread_id: string;
-  step: number;
-  node: string;
-  index: number;
-  name: string;
-  result: EffectRecord["result"];
-  started_at?: number;
-  recorded_at: number;
-}
-
-function effectOf(wire: WireEffect): EffectRecord {
-  return {
-    threadId: wire.thread_id as ThreadId,
-    step: wire.step,
-    node: wire.node,
-    index: wire.index,
-    name: wire.name,
-    result: wire.result,
-    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
-    recordedAt: wire.recorded_at,
-  };
 }
