@@ -36,7 +36,8 @@ function worker(
     ORIS_MAX_ACTIVE_LEASES: "16",
     ORIS_POLL_INTERVAL_MS: "50",
     ORIS_MAX_POLL_INTERVAL_MS: "400",
-    ORIS_LEASE_TTL_MS: "3000",
+    // Well above a heartbeat round on a loaded machine (a lease lost to a slow round costs time).
+    ORIS_LEASE_TTL_MS: "10000",
     CLUSTER_EFFECT_LOG: cluster.effectLog,
     ...env,
   }, ["--graphs", GRAPHS]);
@@ -119,7 +120,7 @@ postgresTest(
               ),
             );
           }
-          await cluster.waitForRuns(ids, ["interrupted"], 240_000);
+          await cluster.waitForRuns(ids, ["interrupted"], 300_000);
           // Resume every run through the server (it waits for each to come to rest).
           const resumed = Promise.all(
             ids.map((threadId) =>
@@ -137,7 +138,7 @@ postgresTest(
           await w1.exited;
           await Deno.writeTextFile(hold, "");
           // w2 takes w1's runs over once their leases expire and finishes everything.
-          await cluster.waitForRuns(ids, ["completed"], 240_000);
+          await cluster.waitForRuns(ids, ["completed"], 300_000);
           for (const answer of await resumed) assert.equal(answer.status, 200);
           const taken = linesOf(w2, (line) => line.msg === "run taken over")
             .map((line) => String(line.thread_id));
@@ -279,7 +280,7 @@ postgresTest(
       const first = await cluster.start();
       const hold = `${cluster.effectLog}.hold`;
       // A lease longer than the restart: the runs in flight keep their leases, and report late.
-      const w1 = await worker(cluster, first, "w1", { ORIS_LEASE_TTL_MS: "10000" });
+      const w1 = await worker(cluster, first, "w1");
       try {
         const ids = Array.from({ length: 24 }, (_, i) => `restart-${i}`);
         await Promise.all(ids.map((threadId) =>
@@ -299,7 +300,7 @@ postgresTest(
         await waitForLine(w1, (line) => line.msg === "Cannot reach the server; retrying");
         const again = await cluster.start();
         assert.equal(again.base, first.base);
-        await cluster.waitForRuns(ids, ["completed"], 240_000);
+        await cluster.waitForRuns(ids, ["completed"], 300_000);
         const committed = await cluster.eventCounts("step.committed");
         const executed = await executionsByStep(cluster);
         for (const threadId of ids) {

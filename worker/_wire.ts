@@ -1,12 +1,25 @@
 /**
- * The worker endpoints' wire shapes, read back as the kernel's records.
+ * The wire formats of the worker endpoints the worker's store reads: events
+ * and effects as the server sends them, and which conflicts are about a
+ * run's version.
  *
  * @module
  */
 
-import { decodeEvent, type EffectRecord, type StoredEvent, type ThreadId } from "../kernel/mod.ts";
+import {
+  decodeEvent,
+  type EffectRecord,
+  type OrisError,
+  type StoredEvent,
+  type ThreadId,
+} from "../kernel/mod.ts";
 
-/** A stored event as the worker endpoints send it, decoded. */
+/** Whether a conflict is about the run's version. */
+export function isVersion(error: OrisError): boolean {
+  return typeof error.details.expected_version === "number";
+}
+
+/** An event as stored, checked. */
 export function decodeStored(stored: StoredEvent): StoredEvent {
   return { seq: stored.seq, event: decodeEvent(stored.event) };
 }
@@ -23,7 +36,7 @@ export interface WireEffect {
   recorded_at: number;
 }
 
-/** The effect record a wire effect is. */
+/** An effect as the store keeps it. */
 export function effectOf(wire: WireEffect): EffectRecord {
   return {
     threadId: wire.thread_id as ThreadId,

@@ -67,7 +67,7 @@ import {
   VersionConflictError,
 } from "../kernel/mod.ts";
 import { backoff, type RetryPolicy, transient, type WorkerClient } from "./_client.ts";
-import { decodeStored, effectOf, type WireEffect } from "./_wire.ts";
+import { decodeStored, effectOf, isVersion, type WireEffect } from "./_wire.ts";
 
 /** What the store needs. @internal */
 export interface HttpStoreOptions {
@@ -568,9 +568,4 @@ export class HttpStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Whether a conflict is about the run's version. */
-function isVersion(error: OrisError): boolean {
-  return typeof error.details.expected_version === "number";
 }
