@@ -127,10 +127,8 @@ export class RunOwner {
   ): Promise<{ result: T; lease: HeldLease | null | undefined }> {
     const keeper = this.keeper;
     const roomy = nested || keeper.size < this.#deps.settings.maxActiveRuns;
-    if (
-      !this.#executes || !roomy || this.#deps.store.createLeasedRun === undefined ||
-      !keeper.canCreateLeased(threadId)
-    ) {
+    const leasable = this.#executes && this.#deps.store.createLeasedRun !== undefined;
+    if (!roomy || !leasable || !keeper.canCreateLeased(threadId)) {
       return { result: await make(null), lease: undefined };
     }
     const { result, lease } = await keeper.create(threadId, make);

@@ -50,7 +50,8 @@ export class WorkerAccess {
   }
 
   /**
-   * The run's lease, held by the worker and live (with this fencing token, when given).
+   * The run's lease, held by the worker: live, or, for a write, with this
+   * fencing token still the run's current one (nobody took the run since).
    *
    * @throws {NotFoundError} for an unknown run.
    * @throws {LeaseLostError} when the worker does not hold it (another does, it expired, or the token is stale).
@@ -58,8 +59,10 @@ export class WorkerAccess {
   async holder(workerId: string, threadId: string, token?: number): Promise<Lease> {
     const id = threadId as ThreadId;
     const lease = await this.#deps.store.getLease(id);
+    // The fencing token guards writes: a holder whose lease ran out while nobody took the run
+    // (the server was down, say) may still journal what it did, which is the truth.
     const live = lease !== null && lease.owner === workerId &&
-      lease.expiresAt > this.#deps.now() && (token === undefined || lease.token === token);
+      (token === undefined ? lease.expiresAt > this.#deps.now() : lease.token === token);
     if (live) return lease;
     if (lease === null && await this.#deps.store.load(id) === null) {
       throw new NotFoundError("run", threadId, { details: { thread_id: threadId } });

@@ -19,7 +19,8 @@
  *   retried after a backoff (the run keeps its commits) or dead-lettered
  *   (the run, if not ended, is paused until the dead letter is replayed).
  *
- * A retry waiting for its time keeps its run out of claims; a dead-lettered
+ * A retry waiting for its time keeps its run out of every claim (the store's
+ * `claimRuns` skips it, for workers and embedded runtimes alike); a dead-lettered
  * run is paused, so no runtime claims it either.
  *
  * @module
@@ -232,16 +233,6 @@ export class WorkerPlane {
     return leased.filter((attempt) => (attempt.leaseExpiresAt ?? 0) > now).map((a) => a.threadId);
   }
 
-  /** Runs whose retry waits for its time: kept out of claims. */
-  async #waiting(): Promise<string[]> {
-    const now = this.#deps.now();
-    const backoff = await this.#deps.store.attempts.listAttempts({
-      status: "retry_backoff",
-      limit: 1000,
-    });
-    return backoff.filter((attempt) => (attempt.nextRetryAt ?? 0) > now).map((a) => a.threadId);
-  }
-
   /**
    * Polls for one run; see the module doc.
    *
@@ -262,7 +253,7 @@ export class WorkerPlane {
       ttlMs: request.leaseTtlSeconds * 1000,
       limit: 1,
       graphs: request.graphs,
-      exclude: [...await this.#waiting(), ...held, ...request.exclude ?? []],
+      exclude: [...held, ...request.exclude ?? []],
       ...(request.tenantMaxActiveLeases === undefined
         ? {}
         : { tenantMaxActive: request.tenantMaxActiveLeases }),

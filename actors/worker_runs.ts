@@ -18,7 +18,6 @@ import {
   OrisError,
   type RunEvent,
   type RunSnapshot,
-  schedulingOf,
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
@@ -142,6 +141,9 @@ export async function tenantLeases(store: Store, now: number, tenantId: string):
   ).length;
 }
 
+/** How many queued runs of a graph a noop poll looks at for a tenant at its cap. */
+const TENANT_SCAN = 200;
+
 /**
  * A tenant at its cap whose queued run of the worker's graphs waits for it,
  * or `null` (no cap, or no such run).
@@ -158,16 +160,16 @@ export async function tenantWaiting(
 ): Promise<{ tenantId: string; live: number } | null> {
   const cap = request.tenantMaxActiveLeases;
   if (cap === undefined) return null;
-  const queued = await store.listRuns({ status: "queued", limit: 16 });
-  for (const summary of queued.items) {
-    if (!request.graphs.includes(summary.graph)) continue;
-    const created = (await store.readEvents(summary.threadId, 1, { limit: 1 }))[0];
-    const { tenantId } = schedulingOf(
-      created?.event.type === "run.created" ? created.event.metadata : undefined,
-    );
-    if (tenantId === null) continue;
-    const live = await tenantLeases(store, now, tenantId);
-    if (live >= cap) return { tenantId, live };
+  // The oldest queued runs of each of the worker's graphs (a page each), by their tenants.
+  const live = new Map<string, number>();
+  for (const graph of request.graphs) {
+    const queued = await store.listRuns({ status: "queued", graph, limit: TENANT_SCAN });
+    for (const { tenantId } of queued.items) {
+      if (tenantId === null || live.has(tenantId)) continue;
+      const count = await tenantLeases(store, now, tenantId);
+      if (count >= cap) return { tenantId, live: count };
+      live.set(tenantId, count);
+    }
   }
   return null;
 }

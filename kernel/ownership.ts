@@ -196,7 +196,9 @@ export interface OwnershipStore {
    * Claims up to `limit` runnable runs of the given graphs that no other
    * owner holds: `queued` or `running`, with mail waiting, or with a timer
    * due; by priority (highest first), then age; within the tenant cap.
-   * Concurrent claims never take the same run.
+   * A run whose open attempt waits for its retry (`retry_backoff` with
+   * `nextRetryAt` still ahead) is not claimed before then. Concurrent claims
+   * never take the same run.
    */
   claimRuns(request: ClaimRequest): Promise<Claim[]>;
   /**

@@ -161,6 +161,7 @@ export const ReportStepResponse = z.object({
   attempt_id: z.string(),
   status: z.enum(["reported", "reported_idempotent"]),
   version: z.int().describe("The run's version after the events"),
+  mail: z.boolean().optional().describe("Messages wait in the run's mailbox: apply them now"),
   next_retry_at: z.null(),
   next_attempt_no: z.null(),
   trace: TraceBlock,

@@ -121,6 +121,19 @@ export class CellAttempts implements AttemptStore {
     return slot.value === null ? null : await this.getAttempt(JSON.parse(slot.value) as string);
   }
 
+  /**
+   * Whether a run waits for its open attempt's retry (`retry_backoff` until
+   * after `now`): claims skip it until then.
+   *
+   * @param threadId The run.
+   * @param now The time (ms).
+   * @returns Whether it waits.
+   */
+  async waitsForRetry(threadId: string, now: number): Promise<boolean> {
+    const attempt = await this.openAttempt(threadId);
+    return attempt?.status === "retry_backoff" && (attempt.nextRetryAt ?? 0) > now;
+  }
+
   /** See {@linkcode AttemptStore.saveAttempt}. */
   async saveAttempt(
     record: AttemptRecord,

@@ -67,6 +67,11 @@ export interface LocalOwnershipOptions {
   seed?: () => Promise<RunInfo[]>;
   /** A run written by someone else (or not seeded), or `null` when there is none. */
   lookup?: (threadId: string) => Promise<RunInfo | null>;
+  /**
+   * Whether a run waits for an attempt's retry (its open attempt is in
+   * `retry_backoff` until after `now`): no claim takes it before then.
+   */
+  waitsForRetry?: (threadId: string, now: number) => Promise<boolean>;
 }
 
 interface StoredMail {
@@ -91,6 +96,7 @@ export class LocalOwnership {
   #seed: (() => Promise<RunInfo[]>) | undefined;
   #seeded: Promise<void> | null = null;
   #lookup: ((threadId: string) => Promise<RunInfo | null>) | undefined;
+  #waitsForRetry: ((threadId: string, now: number) => Promise<boolean>) | undefined;
   #runs = new Map<string, RunInfo>();
   /** Runs that are `queued` or `running`. */
   #runnable = new Set<string>();
@@ -108,6 +114,7 @@ export class LocalOwnership {
     this.#now = options.now ?? (() => Date.now());
     this.#seed = options.seed;
     this.#lookup = options.lookup;
+    this.#waitsForRetry = options.waitsForRetry;
   }
 
   /**
@@ -263,8 +270,11 @@ export class LocalOwnership {
     const claimed: Claim[] = [];
     for (const info of candidates) {
       if (claimed.length >= request.limit) break;
-      // Each grant counts at once among the tenant's live leases.
-      if (!this.#withinCap(info, request, now)) continue;
+      if (await this.#waitsForRetry?.(info.threadId, now)) continue;
+      // Each grant counts at once among the tenant's live leases (rechecked after the await).
+      const lease = this.#leases.get(info.threadId);
+      if (lease !== undefined && lease.expiresAt > now && lease.owner !== request.owner) continue;
+      if (this.#inFlight.has(info.threadId) || !this.#withinCap(info, request, now)) continue;
       claimed.push(this.#grant(info.threadId as ThreadId, request, now));
     }
     return claimed;

@@ -52,7 +52,7 @@ export const ROOT: string = new URL("..", import.meta.url).pathname;
 /**
  * Starts the server and waits for its listening line.
  *
- * @param env Its environment (`ORIS_SERVER_ADDR` is a free port on 127.0.0.1).
+ * @param env Its environment (`ORIS_SERVER_ADDR`, unless given, is a free port on 127.0.0.1).
  * @param options Arguments and working directory.
  * @returns The process.
  */
@@ -68,7 +68,7 @@ export async function startServer(
     : [...config, `${ROOT}server/main.ts`, ...options.args];
   return await spawnWithLines(
     args,
-    { ...env, ORIS_SERVER_ADDR: "127.0.0.1:0", NO_COLOR: "1" },
+    { ORIS_SERVER_ADDR: "127.0.0.1:0", ...env, NO_COLOR: "1" },
     options.cwd ?? ROOT,
     (line) => {
       const match = /"addr":"([^"]+)","pid":(\d+)/.exec(line);

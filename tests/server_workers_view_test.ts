@@ -1,7 +1,8 @@
 /**
  * `GET /v1/workers` on every store: the workers holding leases, each with the
  * attempts it holds (from the attempt store); a lease that ends leaves the
- * listing; operators, admins and viewers may read it, a worker key may not.
+ * listing, one that passed its end unrenewed is marked expired; operators,
+ * admins and viewers may read it, a worker key may not.
  */
 
 import assert from "node:assert/strict";
@@ -106,4 +107,26 @@ serverTest(
     }
   },
   { auth: { bearerToken: BEARER } },
+);
+
+let skew = 0;
+
+serverTest(
+  "GET /v1/workers marks a lease that ended without renewal as expired",
+  async (h) => {
+    skew = 0;
+    await queued(h, "wv-exp", null);
+    await dispatched(h, "w-late");
+    const live = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
+    assert.equal(live.workers[0].leases[0].expired, false);
+    // The server's clock passes the lease's end (30 s by default).
+    skew += 60_000;
+    const late = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
+    assert.deepEqual(
+      late.workers.map((worker: Body) => [worker.worker_id, worker.leases[0].expired]),
+      [["w-late", true]],
+    );
+    assert.ok(Date.parse(late.at) > Date.parse(late.workers[0].leases[0].lease_expires_at));
+  },
+  { auth: { bearerToken: BEARER }, now: () => Date.now() + skew },
 );

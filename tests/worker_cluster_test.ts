@@ -35,7 +35,9 @@ function worker(
     ORIS_WORKER_ID: id,
     ORIS_MAX_ACTIVE_LEASES: "16",
     ORIS_POLL_INTERVAL_MS: "50",
-    ORIS_LEASE_TTL_MS: "3000",
+    ORIS_MAX_POLL_INTERVAL_MS: "400",
+    // Well above a heartbeat round on a loaded machine (a lease lost to a slow round costs time).
+    ORIS_LEASE_TTL_MS: "10000",
     CLUSTER_EFFECT_LOG: cluster.effectLog,
     ...env,
   }, ["--graphs", GRAPHS]);
@@ -118,7 +120,7 @@ postgresTest(
               ),
             );
           }
-          await cluster.waitForRuns(ids, ["interrupted"], 120_000);
+          await cluster.waitForRuns(ids, ["interrupted"], 300_000);
           // Resume every run through the server (it waits for each to come to rest).
           const resumed = Promise.all(
             ids.map((threadId) =>
@@ -136,7 +138,7 @@ postgresTest(
           await w1.exited;
           await Deno.writeTextFile(hold, "");
           // w2 takes w1's runs over once their leases expire and finishes everything.
-          await cluster.waitForRuns(ids, ["completed"], 120_000);
+          await cluster.waitForRuns(ids, ["completed"], 300_000);
           for (const answer of await resumed) assert.equal(answer.status, 200);
           const taken = linesOf(w2, (line) => line.msg === "run taken over")
             .map((line) => String(line.thread_id));
@@ -257,6 +259,59 @@ postgresTest(
       } finally {
         await reap(w1);
         if (w2 !== null) await reap(w2);
+      }
+    });
+  },
+);
+
+/** A port free now on 127.0.0.1 (the restarted server listens on it again). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+postgresTest(
+  "workers: the server restarted under a worker's runs; the worker retries, every run completes, every step and effect once",
+  async () => {
+    const env = { ...SERVER_ENV, ORIS_SERVER_ADDR: `127.0.0.1:${freePort()}` };
+    await withCluster({ processes: 0, env, graphs: GRAPHS }, async (cluster) => {
+      const first = await cluster.start();
+      const hold = `${cluster.effectLog}.hold`;
+      // A lease longer than the restart: the runs in flight keep their leases, and report late.
+      const w1 = await worker(cluster, first, "w1");
+      try {
+        const ids = Array.from({ length: 24 }, (_, i) => `restart-${i}`);
+        await Promise.all(ids.map((threadId) =>
+          cluster.submit(first, {
+            thread_id: threadId,
+            graph: "chain",
+            input: { ask: false, hold_file: hold },
+          })
+        ));
+        await cluster.waitFor("w1 to hold 16 parked runs", () => {
+          const parked = linesOf(w1, (line) => line.msg === "worker node parked");
+          return Promise.resolve(new Set(parked.map((line) => line.thread_id)).size >= 16);
+        });
+        // The server dies while 16 runs are in flight; they go on, and report to nobody.
+        await cluster.kill(first);
+        await Deno.writeTextFile(hold, "");
+        await waitForLine(w1, (line) => line.msg === "Cannot reach the server; retrying");
+        const again = await cluster.start();
+        assert.equal(again.base, first.base);
+        await cluster.waitForRuns(ids, ["completed"], 300_000);
+        const committed = await cluster.eventCounts("step.committed");
+        const executed = await executionsByStep(cluster);
+        for (const threadId of ids) {
+          assert.equal(committed.get(threadId), 4, threadId);
+          for (const step of [1, 2, 3, 4]) {
+            const by = executed.get(`${threadId} ${step}`) ?? [];
+            assert.deepEqual(by, [w1.pid], `${threadId} step ${step}`);
+          }
+        }
+      } finally {
+        await reap(w1);
       }
     });
   },

@@ -38,7 +38,6 @@ import {
   type ClaimRequest,
   type ControlStore,
   type CreateRunResult,
-  decodeEvent,
   decodeSnapshot,
   type EffectKey,
   type EffectRecord,
@@ -68,6 +67,7 @@ import {
   VersionConflictError,
 } from "../kernel/mod.ts";
 import { backoff, type RetryPolicy, transient, type WorkerClient } from "./_client.ts";
+import { decodeStored, effectOf, isVersion, type WireEffect } from "./_wire.ts";
 
 /** What the store needs. @internal */
 export interface HttpStoreOptions {
@@ -169,6 +169,11 @@ export class HttpStore implements Store {
     if (this.#closed || Date.now() < this.#nextPollAt) return [];
     const claims: Claim[] = [];
     const exclude = [...request.exclude ?? []];
+    // The runtime holds (or acquires, or releases) exactly these: any other lease was lost.
+    const kept = new Set<string>(exclude);
+    for (const threadId of [...this.#held.keys()]) {
+      if (!kept.has(threadId)) this.#held.delete(threadId);
+    }
     const ttlSeconds = Math.max(1, Math.ceil(request.ttlMs / 1000));
     while (claims.length < request.limit && !this.#closed) {
       let data: PollData;
@@ -374,8 +379,11 @@ export class HttpStore implements Store {
       sha256Hex(JSON.stringify([events, mail ?? null])).slice(0, 32)
     }`;
     let version: number;
+    let mailWaits = false;
     try {
-      ({ version } = await this.#client.request<{ version: number }>(
+      ({ version, mail: mailWaits = false } = await this.#client.request<
+        { version: number; mail?: boolean }
+      >(
         "POST",
         this.#path("/report-step"),
         {
@@ -401,16 +409,28 @@ export class HttpStore implements Store {
       throw error;
     }
     if (isTerminal(snapshot.status)) await this.#ack(threadId, held, snapshot.status);
+    // Mail waits (a cancel, a pause): the runtime applies it before the next step.
+    else if (mailWaits) void this.notify({ kind: "mail", threadId });
     return { version };
   }
 
   /** Ends the attempt of a run that ended (the release ends it too, should this fail). */
   async #ack(threadId: string, held: Held, status: RunSnapshot["status"]): Promise<void> {
     try {
-      await this.#client.request("POST", this.#path("/ack"), {
-        attempt_id: held.attemptId,
-        terminal_status: status,
-      }, this.#policy(held));
+      for (let tries = 1;; tries++) {
+        try {
+          await this.#client.request("POST", this.#path("/ack"), {
+            attempt_id: held.attemptId,
+            terminal_status: status,
+          }, this.#policy(held));
+          break;
+        } catch (error) {
+          // The attempt changed under the ack (a heartbeat saved it): ack again.
+          const changed = error instanceof OrisError && error.code === "conflict" &&
+            !(error instanceof LeaseLostError);
+          if (!changed || tries >= 3) throw error;
+        }
+      }
       held.acked = true;
     } catch (error) {
       this.#options.logger.warn("Cannot ack a run's attempt; its release ends it", {
@@ -548,38 +568,4 @@ export class HttpStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Whether a conflict is about the run's version. */
-function isVersion(error: OrisError): boolean {
-  return typeof error.details.expected_version === "number";
-}
-
-function decodeStored(stored: StoredEvent): StoredEvent {
-  return { seq: stored.seq, event: decodeEvent(stored.event) };
-}
-
-/** An effect as the worker endpoints send it. */
-interface WireEffect {
-  thread_id: string;
-  step: number;
-  node: string;
-  index: number;
-  name: string;
-  result: EffectRecord["result"];
-  started_at?: number;
-  recorded_at: number;
-}
-
-function effectOf(wire: WireEffect): EffectRecord {
-  return {
-    threadId: wire.thread_id as ThreadId,
-    step: wire.step,
-    node: wire.node,
-    index: wire.index,
-    name: wire.name,
-    result: wire.result,
-    ...(wire.started_at === undefined ? {} : { startedAt: wire.started_at }),
-    recordedAt: wire.recorded_at,
-  };
 }

@@ -31,6 +31,7 @@ const HELP = [
   "  --token <token>            a bearer token instead (ORIS_API_TOKEN)",
   "  --max-active-runs <n>      runs executed at once (ORIS_MAX_ACTIVE_LEASES; default 8)",
   "  --poll-interval-ms <ms>    first delay between idle polls (ORIS_POLL_INTERVAL_MS; default 1000)",
+  "  --max-poll-interval-ms <ms> longest delay between idle polls (ORIS_MAX_POLL_INTERVAL_MS; 10000)",
   "  --lease-ttl-ms <ms>        a run's lease unless renewed (ORIS_LEASE_TTL_MS; default 30000)",
   "  -h, --help                 print this help",
   "",
@@ -75,6 +76,7 @@ export async function workerCommand(
         token: { type: "string" },
         "max-active-runs": { type: "string" },
         "poll-interval-ms": { type: "string" },
+        "max-poll-interval-ms": { type: "string" },
         "lease-ttl-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -113,6 +115,11 @@ export async function workerCommand(
     "--poll-interval-ms",
     1,
   );
+  const maxPollIntervalMs = whole(
+    values["max-poll-interval-ms"] ?? env.ORIS_MAX_POLL_INTERVAL_MS,
+    "--max-poll-interval-ms",
+    pollIntervalMs ?? 1,
+  );
   const leaseTtlMs = whole(
     values["lease-ttl-ms"] ?? env.ORIS_LEASE_TTL_MS,
     "--lease-ttl-ms",
@@ -139,6 +146,7 @@ export async function workerCommand(
       ...(workerId === undefined || workerId === "" ? {} : { workerId }),
       ...(maxActiveRuns === undefined ? {} : { maxActiveRuns }),
       ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      ...(maxPollIntervalMs === undefined ? {} : { maxPollIntervalMs }),
       ...(leaseTtlMs === undefined ? {} : { leaseTtlMs }),
     });
   } catch (error) {

@@ -15,6 +15,7 @@ import {
   type Json,
   NotFoundError,
   type RunEvent,
+  type ThreadId,
 } from "../../kernel/mod.ts";
 import type { ApiDeps } from "../api.ts";
 import { iso, traceBlock } from "../response_builders.ts";
@@ -236,10 +237,13 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
             events: body.events as unknown as RunEvent[],
             ...(body.mail_seq === undefined ? {} : { mailSeq: body.mail_seq }),
           });
+          // Mail for the run (a cancel, say) reaches its worker between two steps.
+          const mail = (await deps.store.pendingMessages(attempt.threadId as ThreadId)).length > 0;
           return {
             attempt_id: body.attempt_id,
             status: "reported" as const,
             version,
+            mail,
             next_retry_at: null,
             next_attempt_no: null,
             trace,

@@ -24,6 +24,7 @@ import { LocalOwnership, type RunInfo } from "../_ownership.ts";
 import { decodeValue } from "./_blobs.ts";
 import type { KvContext } from "./_context.ts";
 import { runStatusPrefix } from "./_keys.ts";
+import { kvAttempts } from "./attempts.ts";
 import { load, readEvents } from "./runs.ts";
 
 /**
@@ -33,9 +34,11 @@ import { load, readEvents } from "./runs.ts";
  * @returns The ownership.
  */
 export function kvOwnership(ctx: KvContext): LocalOwnership {
+  const attempts = kvAttempts(ctx.kv);
   return new LocalOwnership({
     seed: () => seedRuns(ctx),
     lookup: (threadId) => lookupRun(ctx, threadId),
+    waitsForRetry: (threadId, now) => attempts.waitsForRetry(threadId, now),
   });
 }
 

@@ -128,15 +128,14 @@ export class MemoryStore implements Store, ControlStore {
   #interrupts = new Map<string, InterruptRow>();
   #audit = new MemoryAuditLog();
   #apiKeys = new MemoryApiKeys();
-  #ownership = new LocalOwnership();
+  #cells = new CellAttempts(memoryCells());
+  #ownership = new LocalOwnership({
+    waitsForRetry: (id, now) => this.#cells.waitsForRetry(id, now),
+  });
   /** The worker plane's attempts and dead letters. */
-  readonly attempts: AttemptStore = new CellAttempts(memoryCells());
+  readonly attempts: AttemptStore = this.#cells;
 
-  /**
-   * Creates an empty store.
-   *
-   * @param options The snapshot policy.
-   */
+  /** Creates an empty store. @param options The snapshot policy. */
   constructor(options: MemoryStoreOptions = {}) {
     this.#snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
   }

@@ -73,11 +73,16 @@ export function ownershipStatements(q: string): OwnershipStatements {
   const mailbox = `${q}.runtime_mailbox`;
   const free =
     "(r.lease_owner IS NULL OR r.lease_expires_at <= now.ms OR r.lease_owner = $1::text)";
+  // A run whose open attempt waits for its retry (`retry_backoff`) is not claimed before its time.
+  const retrying = `EXISTS (
+    SELECT 1 FROM ${q}.runtime_attempts AS a
+     WHERE a.thread_id = r.thread_id AND a.status = 'retry_backoff'
+       AND (a.record::jsonb ->> 'nextRetryAt')::float8 > now.ms)`;
   const candidate = (condition: string) =>
     `(
   SELECT r.thread_id, r.priority, r.created_at, r.tenant_id FROM ${runs} AS r, now
    WHERE ${condition} AND r.graph = ANY($2::text[]) AND r.thread_id <> ALL($3::text[])
-     AND ${free}
+     AND ${free} AND NOT ${retrying}
    ORDER BY r.priority DESC, r.created_at, r.thread_id
    LIMIT $4::int8
    FOR UPDATE OF r SKIP LOCKED

@@ -15,7 +15,7 @@ import {
   NotFoundError,
   type Store,
 } from "../../kernel/mod.ts";
-import { type ConformanceTest, tick } from "./_store_fixtures.ts";
+import { type ConformanceTest, createdEvent, startRun, tick } from "./_store_fixtures.ts";
 
 let serial = 0;
 
@@ -73,6 +73,24 @@ async function deadLettered(store: Store, threadId: string): Promise<AttemptReco
  * @param test Registers one test against a fresh store.
  */
 export function registerAttemptTests(test: ConformanceTest): void {
+  test("claimRuns() skips a run whose open attempt waits for its retry, and takes it once its time came", async (store) => {
+    await startRun(store, "retry-wait");
+    await store.createRun(createdEvent("retry-free"));
+    const hour = 3_600_000;
+    const waiting = attemptOf("retry-wait", {
+      status: "retry_backoff",
+      attemptNo: 2,
+      nextRetryAt: Date.now() + hour,
+    });
+    assert.ok(await store.attempts.createAttempt(waiting));
+    const claim = async (owner: string) =>
+      (await store.claimRuns({ owner, ttlMs: 60_000, graphs: ["conformance"], limit: 10 }))
+        .map((c) => c.threadId as string);
+    assert.deepEqual(await claim("a"), ["retry-free"], "the waiting run is not claimed");
+    await store.attempts.saveAttempt({ ...waiting, nextRetryAt: Date.now() - hour });
+    assert.deepEqual(await claim("b"), ["retry-wait"], "claimed once its retry is due");
+  });
+
   test("createAttempt() keeps one open attempt per run; getAttempt() and openAttempt() read it", async (store) => {
     const first = attemptOf("t-att-1");
     assert.equal(await store.attempts.createAttempt(first), true);
