@@ -142,12 +142,16 @@ export class Remote {
    * Follows a run's log from its current version until `signal` aborts or it
    * ends (a stream of a run executing elsewhere).
    *
-   * @returns The function that stops following.
+   * @returns The function that stops following, once the version it follows
+   * from is read (so no commit after the call is missed).
    */
-  follow(threadId: ThreadId, listener: (event: ActorEvent) => void): () => void {
+  async follow(
+    threadId: ThreadId,
+    listener: (event: ActorEvent) => void,
+  ): Promise<() => void> {
     const stop = new AbortController();
+    let next = (await this.#load(threadId)).version + 1;
     void (async () => {
-      let next = (await this.#load(threadId)).version + 1;
       while (!stop.signal.aborted && !this.#closed.signal.aborted) {
         await this.wait(threadId, stop.signal);
         if (stop.signal.aborted) return;

@@ -429,7 +429,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       checkOpen();
       const id = parseThreadId(threadId);
       const actor = await acquire(id);
-      if (actor === null) return owner.remote.follow(id, listener);
+      if (actor === null) return await owner.remote.follow(id, listener);
       const stop = actor.listen(listener);
       return () => {
         stop();

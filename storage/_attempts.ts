@@ -122,16 +122,21 @@ export class CellAttempts implements AttemptStore {
   }
 
   /**
-   * Whether a run waits for its open attempt's retry (`retry_backoff` until
-   * after `now`): claims skip it until then.
+   * The runs whose open attempt waits for its retry (`retry_backoff` until
+   * after `now`): claims skip them until then.
    *
-   * @param threadId The run.
    * @param now The time (ms).
-   * @returns Whether it waits.
+   * @returns Their thread ids.
    */
-  async waitsForRetry(threadId: string, now: number): Promise<boolean> {
-    const attempt = await this.openAttempt(threadId);
-    return attempt?.status === "retry_backoff" && (attempt.nextRetryAt ?? 0) > now;
+  async waitingForRetry(now: number): Promise<Set<string>> {
+    const waiting = new Set<string>();
+    for (const cell of await this.#cells.list(["attempt_status", "retry_backoff"])) {
+      const attempt = await this.getAttempt(cell.key[2]!);
+      if (attempt?.status === "retry_backoff" && (attempt.nextRetryAt ?? 0) > now) {
+        waiting.add(attempt.threadId);
+      }
+    }
+    return waiting;
   }
 
   /** See {@linkcode AttemptStore.saveAttempt}. */

@@ -68,10 +68,10 @@ export interface LocalOwnershipOptions {
   /** A run written by someone else (or not seeded), or `null` when there is none. */
   lookup?: (threadId: string) => Promise<RunInfo | null>;
   /**
-   * Whether a run waits for an attempt's retry (its open attempt is in
-   * `retry_backoff` until after `now`): no claim takes it before then.
+   * The runs that wait for an attempt's retry (their open attempt is in
+   * `retry_backoff` until after `now`): no claim takes them before then.
    */
-  waitsForRetry?: (threadId: string, now: number) => Promise<boolean>;
+  waitingForRetry?: (now: number) => Promise<Set<string>>;
 }
 
 interface StoredMail {
@@ -96,7 +96,7 @@ export class LocalOwnership {
   #seed: (() => Promise<RunInfo[]>) | undefined;
   #seeded: Promise<void> | null = null;
   #lookup: ((threadId: string) => Promise<RunInfo | null>) | undefined;
-  #waitsForRetry: ((threadId: string, now: number) => Promise<boolean>) | undefined;
+  #waitingForRetry: ((now: number) => Promise<Set<string>>) | undefined;
   #runs = new Map<string, RunInfo>();
   /** Runs that are `queued` or `running`. */
   #runnable = new Set<string>();
@@ -114,7 +114,7 @@ export class LocalOwnership {
     this.#now = options.now ?? (() => Date.now());
     this.#seed = options.seed;
     this.#lookup = options.lookup;
-    this.#waitsForRetry = options.waitsForRetry;
+    this.#waitingForRetry = options.waitingForRetry;
   }
 
   /**
@@ -253,9 +253,11 @@ export class LocalOwnership {
   async claim(request: ClaimRequest): Promise<Claim[]> {
     checkClaimRequest(request);
     await this.#ensureSeeded();
+    const retrying = await this.#waitingForRetry?.(this.#now());
+    // From here on, no await: a claim sees and grants as one step.
     const now = this.#now();
     const graphs = new Set(request.graphs);
-    const exclude = new Set(request.exclude ?? []);
+    const exclude = new Set([...request.exclude ?? [], ...retrying ?? []]);
     const candidates: RunInfo[] = [];
     const ids = new Set([...this.#runnable, ...this.#withMail(), ...this.#due(now)]);
     for (const threadId of ids) {
@@ -270,11 +272,8 @@ export class LocalOwnership {
     const claimed: Claim[] = [];
     for (const info of candidates) {
       if (claimed.length >= request.limit) break;
-      if (await this.#waitsForRetry?.(info.threadId, now)) continue;
-      // Each grant counts at once among the tenant's live leases (rechecked after the await).
-      const lease = this.#leases.get(info.threadId);
-      if (lease !== undefined && lease.expiresAt > now && lease.owner !== request.owner) continue;
-      if (this.#inFlight.has(info.threadId) || !this.#withinCap(info, request, now)) continue;
+      // Each grant counts at once among the tenant's live leases.
+      if (!this.#withinCap(info, request, now)) continue;
       claimed.push(this.#grant(info.threadId as ThreadId, request, now));
     }
     return claimed;

@@ -51,7 +51,7 @@ serverTest(
       "active",
     ]);
     assert.equal(created.revoked_at, null);
-    assert.match(created.secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(created.secret, /^osk_[A-Za-z0-9_-]{43}$/);
     const stored = await h.store.getApiKey("ci-deployer");
     assert.notEqual(stored?.secretHash, created.secret, "only a hash is stored");
 

@@ -22,10 +22,14 @@ import { ApiKey, ApiKeyList, CreatedApiKey } from "../responses.ts";
 import { route, type RouteDef } from "../route.ts";
 import { CreateKeyBody, ListKeysQuery, NoQuery } from "../schemas.ts";
 
-/** A new key's secret: 32 random bytes as URL-safe base64, unpadded. */
+/**
+ * A new key's secret: `osk_` then 32 random bytes as URL-safe base64,
+ * unpadded (the prefix names it in logs and scanners, and keeps it from
+ * starting with a `-` that a command line would read as an option).
+ */
 function newSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+  return "osk_" + btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
     .replace(/=+$/, "");
 }
 

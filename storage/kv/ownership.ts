@@ -38,7 +38,7 @@ export function kvOwnership(ctx: KvContext): LocalOwnership {
   return new LocalOwnership({
     seed: () => seedRuns(ctx),
     lookup: (threadId) => lookupRun(ctx, threadId),
-    waitsForRetry: (threadId, now) => attempts.waitsForRetry(threadId, now),
+    waitingForRetry: (now) => attempts.waitingForRetry(now),
   });
 }
 

@@ -130,7 +130,7 @@ export class MemoryStore implements Store, ControlStore {
   #apiKeys = new MemoryApiKeys();
   #cells = new CellAttempts(memoryCells());
   #ownership = new LocalOwnership({
-    waitsForRetry: (id, now) => this.#cells.waitsForRetry(id, now),
+    waitingForRetry: (now) => this.#cells.waitingForRetry(now),
   });
   /** The worker plane's attempts and dead letters. */
   readonly attempts: AttemptStore = this.#cells;
