@@ -77,8 +77,13 @@ Deno.test("mcpTools() over stdio: an agent calls a local MCP server's tools, eac
 Deno.test("mcpTools() over streamable HTTP: an agent calls the tools, with a name prefix", async () => {
   const dir = await Deno.makeTempDir({ prefix: "oris-mcp-" });
   const log = `${dir}/calls.log`;
-  // Stateless: a server and a transport per request.
+  // Stateless: a server and a transport per request. No standalone SSE stream (GET is a 405, as
+  // the spec allows): a stream the client opened late would keep the server from shutting down.
   const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    if (request.method === "GET") {
+      await request.body?.cancel();
+      return new Response(null, { status: 405, headers: { allow: "POST, DELETE" } });
+    }
     const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
     await mcpServer(log).connect(transport);
     return await transport.handleRequest(request);
