@@ -318,6 +318,20 @@ export class Cluster {
   }
 
   /**
+   * The pids that executed a recording effect, by `<thread id> <step>`.
+   *
+   * @returns The pids per run and step, in the order they ran.
+   */
+  async executionsByStep(): Promise<Map<string, number[]>> {
+    const byStep = new Map<string, number[]>();
+    for (const execution of await this.executions()) {
+      const key = `${execution.threadId} ${execution.step}`;
+      byStep.set(key, [...(byStep.get(key) ?? []), execution.pid]);
+    }
+    return byStep;
+  }
+
+  /**
    * Waits until `check` returns something other than `undefined`, `null` or
    * `false` (checked again each time the database may have moved on: every
    * 25 ms), and returns it.

@@ -24,16 +24,6 @@ import { postgresTest } from "./_postgres.ts";
 /** A short lease, so that takeovers happen soon after a process stops. */
 const SHORT_LEASE = { ORIS_LEASE_TTL_MS: "1500" };
 
-/** Executions of the recording effect per `thread step`, from the effect log. */
-async function executionsByStep(cluster: Cluster): Promise<Map<string, number[]>> {
-  const byStep = new Map<string, number[]>();
-  for (const execution of await cluster.executions()) {
-    const key = `${execution.threadId} ${execution.step}`;
-    byStep.set(key, [...(byStep.get(key) ?? []), execution.pid]);
-  }
-  return byStep;
-}
-
 /** Waits for a node of a run to start in a process (its `cluster node` line). */
 function nodeStarted(
   cluster: Cluster,
@@ -66,7 +56,7 @@ postgresTest(
         if (effect.name !== "record") continue;
         journaled.set(effect.threadId, (journaled.get(effect.threadId) ?? 0) + 1);
       }
-      const executed = await executionsByStep(cluster);
+      const executed = await cluster.executionsByStep();
       const pids = new Set(cluster.processes.map((p) => p.pid));
       for (const threadId of ids) {
         assert.equal(committed.get(threadId), 3, threadId);
@@ -151,7 +141,7 @@ postgresTest(
         (line) => line.msg === "run taken over" && line.thread_id === threadId,
       );
       await cluster.waitForRuns([threadId]);
-      const executed = await executionsByStep(cluster);
+      const executed = await cluster.executionsByStep();
       for (const step of [1, 2, 3, 4, 5]) {
         const by = executed.get(`${threadId} ${step}`) ?? [];
         assert.equal(by.length, 1, `step ${step} ran ${JSON.stringify(by)}`);
@@ -185,7 +175,7 @@ postgresTest(
       const committed = (await cluster.eventCounts("step.committed")).get(threadId) ?? 0;
       assert.ok(committed >= 1 && committed < 50, `${committed} steps committed`);
       // No process executed the run's steps elsewhere: every effect by p1, once.
-      for (const [key, by] of await executionsByStep(cluster)) {
+      for (const [key, by] of await cluster.executionsByStep()) {
         assert.deepEqual(by, [p1.pid], key);
       }
     });
@@ -259,7 +249,7 @@ postgresTest(
         SELECT status FROM ${cluster.sql(cluster.schema)}.runtime_mailbox
          WHERE thread_id = ${threadId}`;
       assert.deepEqual(mail.map((row) => row.status), ["applied"]);
-      const executed = await executionsByStep(cluster);
+      const executed = await cluster.executionsByStep();
       assert.deepEqual([...executed.values()], [[p2.pid]]);
       assert.equal((await cluster.eventCounts("run.resumed")).get(threadId), 1);
     });

@@ -87,16 +87,6 @@ async function waitForLine(
   return JSON.parse(text);
 }
 
-/** Executions of recording effects by `<thread> <step>`: the pids that ran them. */
-async function executionsByStep(cluster: Cluster): Promise<Map<string, number[]>> {
-  const byStep = new Map<string, number[]>();
-  for (const execution of await cluster.executions()) {
-    const key = `${execution.threadId} ${execution.step}`;
-    byStep.set(key, [...(byStep.get(key) ?? []), execution.pid]);
-  }
-  return byStep;
-}
-
 postgresTest(
   "workers: two oris worker processes run 200 jobs with an interrupt, resumed through the server, one killed mid-run; every step committed once, every effect once",
   async () => {
@@ -150,7 +140,7 @@ postgresTest(
             if (effect.name !== "record") continue;
             journaled.set(effect.threadId, (journaled.get(effect.threadId) ?? 0) + 1);
           }
-          const executed = await executionsByStep(cluster);
+          const executed = await cluster.executionsByStep();
           for (const threadId of ids) {
             assert.equal(committed.get(threadId), 4, threadId);
             assert.equal(journaled.get(threadId), 4, threadId);
@@ -249,7 +239,7 @@ postgresTest(
         assert.equal(lease[0]!.live, false);
         w2 = await worker(cluster, server, "w2", { ORIS_LEASE_TTL_MS: "600000" });
         await cluster.waitForRuns([threadId]);
-        const executed = await executionsByStep(cluster);
+        const executed = await cluster.executionsByStep();
         assert.deepEqual([1, 2, 3, 4].map((step) => executed.get(`${threadId} ${step}`)), [
           [w1.pid],
           [w1.pid],
@@ -302,7 +292,7 @@ postgresTest(
         assert.equal(again.base, first.base);
         await cluster.waitForRuns(ids, ["completed"], 300_000);
         const committed = await cluster.eventCounts("step.committed");
-        const executed = await executionsByStep(cluster);
+        const executed = await cluster.executionsByStep();
         for (const threadId of ids) {
           assert.equal(committed.get(threadId), 4, threadId);
           for (const step of [1, 2, 3, 4]) {
