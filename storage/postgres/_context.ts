@@ -14,7 +14,10 @@
  * operation every {@linkcode PROBE_INTERVAL_MS} goes through to find out
  * whether the database is back, and its success lets every operation through
  * again. One connection that breaks (a backend terminated) fails only its
- * own operation: the driver reconnects.
+ * own operation: the driver reconnects. A read ({@linkcode PostgresContext.read})
+ * on such a connection is sent once more, on a fresh one, since it wrote
+ * nothing: after a database restart, the pool's connections to the old server
+ * would otherwise each fail one request.
  *
  * @module
  */
@@ -22,7 +25,7 @@
 import type postgres from "postgres";
 import { type AuditRecord, type EncodedAppend, OrisError, StorageError } from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
-import { isUnreachable, toStorageError } from "./_errors.ts";
+import { isConnectionError, isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
@@ -166,6 +169,29 @@ export class PostgresContext {
   }
 
   /**
+   * Runs the work of a store method that only reads, as {@linkcode io} does,
+   * and runs it once more when its connection broke (the backend was
+   * terminated, the socket reset or closed) rather than failing: a read wrote
+   * nothing, and the driver makes a new connection for the second try. A
+   * database that cannot be reached is not retried (see the module doc).
+   *
+   * @param action What is read, for the message (`Cannot <action>: ...`).
+   * @param body The reads; may run twice.
+   * @returns What the reads return.
+   * @throws {OrisError} as {@linkcode io} does, with the second try's failure.
+   */
+  read<T>(action: string, body: () => Promise<T>): Promise<T> {
+    return this.io(action, async () => {
+      try {
+        return await body();
+      } catch (error) {
+        if (!isBrokenConnection(error)) throw error;
+        return await body();
+      }
+    });
+  }
+
+  /**
    * Lets an operation through, or refuses it while the database is
    * unreachable and another operation is finding out whether it is back.
    *
@@ -245,6 +271,11 @@ export class PostgresContext {
     })();
     return this.#closing;
   }
+}
+
+/** Whether a connection that was open broke (the database itself may well be reachable). */
+function isBrokenConnection(error: unknown): boolean {
+  return isConnectionError(error) && !cannotConnect(error);
 }
 
 /** Whether an error is (or wraps) a failure to connect to the database. */

@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import { OrisError } from "../../kernel/mod.ts";
 import { privatePostgresTest, startPrivatePostgres } from "../../tests/_private_postgres.ts";
 import { PostgresStore } from "./mod.ts";
+import { openClient } from "./_client.ts";
+import { PostgresContext } from "./_context.ts";
+import { auditCommitter } from "./audit.ts";
+import { appendCommitter } from "./runs.ts";
 
 async function failure(call: Promise<unknown>): Promise<OrisError> {
   try {
@@ -46,3 +50,65 @@ privatePostgresTest(
     assert.deepEqual((await store.listRuns()).items, []);
   },
 );
+
+/** A context over a pool that never connects: the tests give the work themselves. */
+function offlineContext(): PostgresContext {
+  return new PostgresContext(openClient("postgres://postgres@127.0.0.1:1/none", { max: 1 }), {
+    schema: "oris",
+    snapshotEvery: 64,
+    appends: appendCommitter,
+    audits: auditCommitter,
+  });
+}
+
+/** Work that fails with the given driver codes, one per call, then answers `"rows"`. */
+function failingWith(...codes: string[]): { calls: () => number; body: () => Promise<string> } {
+  let calls = 0;
+  return {
+    calls: () => calls,
+    body: () => {
+      const code = codes[calls++];
+      if (code === undefined) return Promise.resolve("rows");
+      return Promise.reject(Object.assign(new Error(`driver ${code}`), { code }));
+    },
+  };
+}
+
+Deno.test("PostgresContext.read sends a read once more when its connection broke, and only then", async () => {
+  const context = offlineContext();
+  try {
+    // A backend terminated by a restart (57P01), a socket closed or reset: a second try, which answers.
+    for (const code of ["57P01", "CONNECTION_CLOSED", "ECONNRESET"]) {
+      const work = failingWith(code);
+      assert.equal(await context.read("list runs", work.body), "rows");
+      assert.equal(work.calls(), 2, code);
+    }
+    // Broken twice: the second failure is the answer, retryable.
+    const twice = failingWith("57P01", "57P01");
+    const error = await failure(context.read("list runs", twice.body));
+    assert.equal(twice.calls(), 2);
+    assert.equal(error.code, "unavailable");
+    assert.match(error.message, /^Cannot list runs: driver 57P01/);
+    // A write may have committed before its connection broke: never sent twice.
+    const write = failingWith("57P01");
+    await failure(context.io('append to run "t"', write.body));
+    assert.equal(write.calls(), 1);
+    // Not a broken connection (a missing table): one try.
+    const missing = failingWith("42P01");
+    await failure(context.read("list runs", missing.body));
+    assert.equal(missing.calls(), 1);
+  } finally {
+    await context.close();
+  }
+  // No connection at all (refused, the database starting): one try, then fail fast (module doc).
+  for (const code of ["ECONNREFUSED", "57P03"]) {
+    const unreachable = offlineContext();
+    try {
+      const work = failingWith(code);
+      await failure(unreachable.read("list runs", work.body));
+      assert.equal(work.calls(), 1, code);
+    } finally {
+      await unreachable.close();
+    }
+  }
+});

@@ -66,7 +66,7 @@ export function listApiKeys(
   context: PostgresContext,
   options: PageOptions = {},
 ): Promise<Page<ApiKeyRecord>> {
-  return context.io("list API keys", async () => {
+  return context.read("list API keys", async () => {
     const limit = pageLimit(options.limit);
     const after = decodeKeyCursor(options.cursor);
     const s = context.statements;
@@ -96,7 +96,7 @@ function columns(record: ApiKeyRecord): [string, string, string, string, number,
  * @returns The key, or `null`.
  */
 export function getApiKey(context: PostgresContext, keyId: string): Promise<ApiKeyRecord | null> {
-  return context.io(`get API key "${keyId}"`, async () => {
+  return context.read(`get API key "${keyId}"`, async () => {
     if (typeof keyId !== "string") return null;
     const [row] = await context.query<ApiKeyRow>(context.statements.getApiKey, [keyId]);
     return row === undefined ? null : toApiKey(row);
@@ -110,7 +110,7 @@ export function getApiKey(context: PostgresContext, keyId: string): Promise<ApiK
  * @returns How many there are.
  */
 export function countApiKeys(context: PostgresContext): Promise<number> {
-  return context.io("count API keys", async () => {
+  return context.read("count API keys", async () => {
     const [row] = await context.query<{ count: number }>(context.statements.countApiKeys, []);
     return row?.count ?? 0;
   });

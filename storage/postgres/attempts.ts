@@ -102,7 +102,7 @@ export class PostgresAttempts implements AttemptStore {
 
   /** See {@linkcode AttemptStore.getAttempt}. */
   getAttempt(attemptId: string): Promise<AttemptRecord | null> {
-    return this.#context.io(`get attempt "${attemptId}"`, async () => {
+    return this.#context.read(`get attempt "${attemptId}"`, async () => {
       if (typeof attemptId !== "string") return null;
       return first(await this.#context.query<RecordRow>(this.#sql.get, [attemptId]));
     });
@@ -110,7 +110,7 @@ export class PostgresAttempts implements AttemptStore {
 
   /** See {@linkcode AttemptStore.openAttempt}. */
   openAttempt(threadId: string): Promise<AttemptRecord | null> {
-    return this.#context.io(`get the open attempt of run "${threadId}"`, async () => {
+    return this.#context.read(`get the open attempt of run "${threadId}"`, async () => {
       return first(await this.#context.query<RecordRow>(this.#sql.open, [threadId]));
     });
   }
@@ -142,7 +142,7 @@ export class PostgresAttempts implements AttemptStore {
 
   /** See {@linkcode AttemptStore.listAttempts}. */
   listAttempts(options: ListAttemptsOptions): Promise<AttemptRecord[]> {
-    return this.#context.io("list attempts", async () => {
+    return this.#context.read("list attempts", async () => {
       const limit = checkListAttempts(options);
       const rows = options.workerId === undefined
         ? await this.#context.query<RecordRow>(this.#sql.list, [options.status, limit])
@@ -157,7 +157,7 @@ export class PostgresAttempts implements AttemptStore {
 
   /** See {@linkcode AttemptStore.listDeadLetters}. */
   listDeadLetters(options: ListDeadLettersOptions = {}): Promise<Page<DeadLetterRecord>> {
-    return this.#context.io("list dead letters", async () => {
+    return this.#context.read("list dead letters", async () => {
       const limit = pageLimit(options.limit);
       const after = decodeTimeIdCursor(options.cursor, "dead_letters");
       const status = options.status ?? null;
@@ -179,7 +179,7 @@ export class PostgresAttempts implements AttemptStore {
 
   /** See {@linkcode AttemptStore.getDeadLetter}. */
   getDeadLetter(attemptId: string): Promise<DeadLetterRecord | null> {
-    return this.#context.io(`get dead letter "${attemptId}"`, async () => {
+    return this.#context.read(`get dead letter "${attemptId}"`, async () => {
       if (typeof attemptId !== "string") return null;
       const rows = await this.#context.query<RecordRow>(this.#sql.getLetter, [attemptId]);
       return rows.length === 0 ? null : JSON.parse(rows[0]!.record) as DeadLetterRecord;

@@ -133,7 +133,7 @@ export function listAudit(
   context: PostgresContext,
   options: ListAuditOptions = {},
 ): Promise<Page<AuditRecord>> {
-  return context.io("list audit entries", async () => {
+  return context.read("list audit entries", async () => {
     const limit = pageLimit(options.limit);
     checkListAuditOptions(options);
     const after = decodeTimeIdCursor(options.cursor, "audit");

@@ -41,7 +41,7 @@ export function getCheckpoint(
   threadId: ThreadId,
   checkpointId: CheckpointId,
 ): Promise<CheckpointRecord | null> {
-  return context.io(`get checkpoint "${checkpointId}" of run "${threadId}"`, async () => {
+  return context.read(`get checkpoint "${checkpointId}" of run "${threadId}"`, async () => {
     parseThreadId(threadId);
     if (typeof checkpointId !== "string") return null;
     const [row] = await context.query<CheckpointRow>(context.statements.getCheckpoint, [
@@ -65,7 +65,7 @@ export function listCheckpoints(
   threadId: ThreadId,
   options: PageOptions = {},
 ): Promise<Page<CheckpointRecord>> {
-  return context.io(`list checkpoints of run "${threadId}"`, async () => {
+  return context.read(`list checkpoints of run "${threadId}"`, async () => {
     parseThreadId(threadId);
     const limit = pageLimit(options.limit);
     const before = decodeVersionCursor(options.cursor);

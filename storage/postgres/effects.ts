@@ -66,7 +66,7 @@ export function recordEffect(
  * @returns The record, or `null`.
  */
 export function getEffect(context: PostgresContext, key: EffectKey): Promise<EffectRecord | null> {
-  return context.io(`get effect of run "${key?.threadId}"`, () => {
+  return context.read(`get effect of run "${key?.threadId}"`, () => {
     checkEffectKey(key);
     return readEffect(context, key);
   });
@@ -103,7 +103,7 @@ export function listEffects(
   threadId: ThreadId,
   step?: number,
 ): Promise<EffectRecord[]> {
-  return context.io(`list effects of run "${threadId}"`, async () => {
+  return context.read(`list effects of run "${threadId}"`, async () => {
     parseThreadId(threadId);
     const s = context.statements;
     const rows = step === undefined

@@ -48,7 +48,7 @@ export function getInterrupt(
   context: PostgresContext,
   interruptId: string,
 ): Promise<InterruptRow | null> {
-  return context.io(`get interrupt "${interruptId}"`, async () => {
+  return context.read(`get interrupt "${interruptId}"`, async () => {
     if (typeof interruptId !== "string") return null;
     const [row] = await context.query<InterruptDbRow>(context.statements.getInterrupt, [
       interruptId,
@@ -69,7 +69,7 @@ export function listInterrupts(
   context: PostgresContext,
   options: ListInterruptsOptions = {},
 ): Promise<Page<InterruptRow>> {
-  return context.io("list interrupts", async () => {
+  return context.read("list interrupts", async () => {
     const limit = pageLimit(options.limit);
     const after = decodeTimeIdCursor(options.cursor, "interrupts");
     const parameters: Parameter[] = [limit + 1];

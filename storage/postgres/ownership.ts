@@ -242,7 +242,7 @@ export function releaseLease(
  * @returns The lease, or `null`.
  */
 export function getLease(context: PostgresContext, threadId: ThreadId): Promise<Lease | null> {
-  return context.io(`get the lease of run "${threadId}"`, async () => {
+  return context.read(`get the lease of run "${threadId}"`, async () => {
     const [row] = await context.query<LeaseRow>(context.ownership.getLease, [
       parseThreadId(threadId),
     ]);
@@ -287,7 +287,7 @@ export function pendingMessages(
   context: PostgresContext,
   threadId: ThreadId,
 ): Promise<MailRecord[]> {
-  return context.io(`read the mailbox of run "${threadId}"`, async () => {
+  return context.read(`read the mailbox of run "${threadId}"`, async () => {
     const rows = await context.query<MailRow>(context.ownership.pending, [
       parseThreadId(threadId),
     ]);
@@ -308,7 +308,7 @@ export function getMessage(
   threadId: ThreadId,
   seq: number,
 ): Promise<MailRecord | null> {
-  return context.io(`read a message of run "${threadId}"`, async () => {
+  return context.read(`read a message of run "${threadId}"`, async () => {
     const [row] = await context.query<MailRow>(context.ownership.getMessage, [
       parseThreadId(threadId),
       checkToken(seq, "seq"),
@@ -361,7 +361,7 @@ export function answerMessage(
  * @returns Its depth and the creation time of its oldest run.
  */
 export function queueStats(context: PostgresContext): Promise<QueueStats> {
-  return context.io("read the queue", async () => {
+  return context.read("read the queue", async () => {
     const [row] = await context.query<{ depth: number; oldest: number | null }>(
       context.ownership.queueStats,
       [],

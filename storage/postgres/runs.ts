@@ -356,7 +356,7 @@ async function appendAlone(
  * @returns The snapshot and events, or `null` for an unknown run.
  */
 export function load(context: PostgresContext, threadId: ThreadId): Promise<LoadedRun | null> {
-  return context.io(`load run "${threadId}"`, () => loadRun(context, parseThreadId(threadId)));
+  return context.read(`load run "${threadId}"`, () => loadRun(context, parseThreadId(threadId)));
 }
 
 /** Loads a run in one statement (so one consistent read), and remembers its stored snapshot. */
@@ -392,7 +392,7 @@ export function readEvents(
   fromSeq: number,
   options: ReadEventsOptions = {},
 ): Promise<StoredEvent[]> {
-  return context.io(`read events of run "${threadId}"`, async () => {
+  return context.read(`read events of run "${threadId}"`, async () => {
     parseThreadId(threadId);
     const limit = options.limit === undefined ? null : pageLimit(options.limit);
     const from = checkFromSeq(fromSeq);
@@ -417,7 +417,7 @@ export function listRuns(
   context: PostgresContext,
   options: ListRunsOptions = {},
 ): Promise<Page<RunSummary>> {
-  return context.io("list runs", async () => {
+  return context.read("list runs", async () => {
     const limit = pageLimit(options.limit);
     const after = decodeRunCursor(options.cursor);
     const s = context.statements;
