@@ -29,7 +29,14 @@ import {
   StateGraph,
   type Store,
 } from "../mod.ts";
-import { type ControlStore, parseThreadId, type StoredEvent } from "../kernel/mod.ts";
+import {
+  type ControlStore,
+  parseThreadId,
+  type RunCreatedEvent,
+  type RunDeadline,
+  type StoredEvent,
+  type ThreadId,
+} from "../kernel/mod.ts";
 import {
   type AuthConfig,
   createServer,
@@ -356,4 +363,40 @@ export function assertError(response: ApiResponse, status: number, code: string)
   assert.ok(error.message.length > 0);
   assert.ok(error.details === null || typeof error.details === "object");
   return error;
+}
+
+/** Options of {@linkcode createQueuedRun}. */
+export interface QueuedRunOptions {
+  /** Its tenant (`metadata.tenant_id`); none by default. */
+  tenant?: string | null;
+  /** Its deadline. */
+  deadline?: RunDeadline;
+  /** The trace it was created in. */
+  traceparent?: string;
+}
+
+/**
+ * Creates a run of the `gate` graph left `queued` in the store, as a server in
+ * workers mode leaves it: no runtime takes it up, a worker's poll does.
+ */
+export async function createQueuedRun(
+  store: Pick<Store, "createRun">,
+  threadId: string,
+  options: QueuedRunOptions = {},
+): Promise<void> {
+  const event: RunCreatedEvent = {
+    type: "run.created",
+    v: 1,
+    at: Date.now(),
+    threadId: threadId as ThreadId,
+    graph: "gate",
+    input: null,
+    payloadHash: `h-${threadId}`,
+    state: {},
+    next: [],
+    metadata: { priority: 0, tenant_id: options.tenant ?? null },
+    ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+  };
+  await store.createRun(event);
 }

@@ -18,7 +18,7 @@ import { MemoryStore } from "../storage/memory/mod.ts";
 import { createServer } from "../server/mod.ts";
 import { createWorker } from "../worker/mod.ts";
 import { collectingLogger } from "./_helpers.ts";
-import { assertOk, serverTest } from "./_server.ts";
+import { assertOk, createQueuedRun, serverTest } from "./_server.ts";
 import { provider, withRecorder } from "./_tracing.ts";
 
 const TRACE_ID = "0123456789abcdef0123456789abcdef";
@@ -78,18 +78,7 @@ serverTest(
   "worker plane: the dispatch is a span of the run's trace with the attempt and lease ids; poll answers the run's traceparent; heartbeat and ack sent with it continue the run's trace",
   (h) =>
     withRecorder(async () => {
-      await h.store.createRun({
-        type: "run.created",
-        v: 1,
-        at: Date.now(),
-        threadId: "traced-w" as ThreadId,
-        graph: "gate",
-        input: null,
-        payloadHash: "h-traced-w",
-        state: {},
-        next: [],
-        traceparent: TRACEPARENT,
-      });
+      await createQueuedRun(h.store, "traced-w", { traceparent: TRACEPARENT });
       provider.spans = [];
       const polled = assertOk(
         await h.request("POST", "/v1/workers/poll", {

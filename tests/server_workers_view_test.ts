@@ -6,28 +6,17 @@
  */
 
 import assert from "node:assert/strict";
-import type { RunCreatedEvent, ThreadId } from "../kernel/mod.ts";
-import { assertError, assertOk, type Body, type Harness, serverTest } from "./_server.ts";
+import {
+  assertError,
+  assertOk,
+  type Body,
+  createQueuedRun,
+  type Harness,
+  serverTest,
+} from "./_server.ts";
 
 const BEARER = "workers-view-token";
 const ADMIN = { authorization: `Bearer ${BEARER}` };
-
-/** A run left `queued` in the store, as a server in workers mode leaves it. */
-async function queued(h: Harness, threadId: string, tenant: string | null): Promise<void> {
-  const event: RunCreatedEvent = {
-    type: "run.created",
-    v: 1,
-    at: Date.now(),
-    threadId: threadId as ThreadId,
-    graph: "gate",
-    input: null,
-    payloadHash: `h-${threadId}`,
-    state: {},
-    next: [],
-    metadata: { priority: 0, tenant_id: tenant },
-  };
-  await h.store.createRun(event);
-}
 
 async function dispatched(h: Harness, workerId: string): Promise<Body> {
   const data = assertOk(
@@ -45,9 +34,9 @@ serverTest(
   async (h) => {
     const empty = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
     assert.deepEqual([empty.workers, empty.leases, empty.truncated], [[], 0, false]);
-    await queued(h, "wv-1", "acme");
-    await queued(h, "wv-2", null);
-    await queued(h, "wv-3", null);
+    await createQueuedRun(h.store, "wv-1", { tenant: "acme" });
+    await createQueuedRun(h.store, "wv-2");
+    await createQueuedRun(h.store, "wv-3");
     const a1 = await dispatched(h, "w-b");
     const a2 = await dispatched(h, "w-a");
     const a3 = await dispatched(h, "w-c");
@@ -115,7 +104,7 @@ serverTest(
   "GET /v1/workers marks a lease that ended without renewal as expired",
   async (h) => {
     skew = 0;
-    await queued(h, "wv-exp", null);
+    await createQueuedRun(h.store, "wv-exp");
     await dispatched(h, "w-late");
     const live = assertOk(await h.request("GET", "/v1/workers", { headers: ADMIN }));
     assert.equal(live.workers[0].leases[0].expired, false);

@@ -106,6 +106,37 @@ async function plane(store: Store): Promise<Plane> {
   };
 }
 
+/** A test on each store, given a plane (closed at the end, whatever happens) and its store. */
+function planeTest(name: string, body: (p: Plane, store: Store) => Promise<void>): void {
+  storeTest(name, async (store) => {
+    const p = await plane(store);
+    try {
+      await body(p, store);
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+/** A hook that holds each run at `node` until the test calls `release()`; `holding` settles at the first. */
+function holdAt(node: string): {
+  entered: NonNullable<WorkerExtras["entered"]>;
+  holding: Promise<void>;
+  release: () => void;
+} {
+  const holding = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  return {
+    async entered(_threadId, entered) {
+      if (entered !== node) return;
+      holding.resolve();
+      await release.promise;
+    },
+    holding: holding.promise,
+    release: () => release.resolve(),
+  };
+}
+
 /** Reads `read` until `done` holds (store state the test waits for). */
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   const guard = Date.now() + 20_000;
@@ -125,197 +156,167 @@ async function committedSteps(store: Store, threadId: string): Promise<number[]>
   return steps;
 }
 
-storeTest(
+planeTest(
   "a worker executes the server's runs: queued until taken, resumed and cancelled through the mailbox, acked",
-  async (store) => {
-    const p = await plane(store);
-    try {
-      const started = await p.runtime.start("flow", {}, { threadId: "wx-1" });
-      assert.equal(started.status, "queued");
-      assert.equal((await p.runtime.start("flow", {}, { threadId: "wx-2" })).status, "queued");
-      const counts: Counts = new Map();
-      p.worker("w-a", counts);
-      const first = await p.runtime.wait("wx-1");
-      assert.equal(first.status, "interrupted");
-      assert.deepEqual(first.state.log, ["a"]);
-      assert.equal((await p.runtime.wait("wx-2")).status, "interrupted");
-      // At rest, the worker released the lease: the attempt waits, queued, for the resume.
-      const open = await until(
-        () => store.attempts.openAttempt("wx-1"),
-        (a) => a?.status === "queued",
+  async (p, store) => {
+    const started = await p.runtime.start("flow", {}, { threadId: "wx-1" });
+    assert.equal(started.status, "queued");
+    assert.equal((await p.runtime.start("flow", {}, { threadId: "wx-2" })).status, "queued");
+    const counts: Counts = new Map();
+    p.worker("w-a", counts);
+    const first = await p.runtime.wait("wx-1");
+    assert.equal(first.status, "interrupted");
+    assert.deepEqual(first.state.log, ["a"]);
+    assert.equal((await p.runtime.wait("wx-2")).status, "interrupted");
+    // At rest, the worker released the lease: the attempt waits, queued, for the resume.
+    const open = await until(
+      () => store.attempts.openAttempt("wx-1"),
+      (a) => a?.status === "queued",
+    );
+    assert.equal(open?.workerId, "w-a");
+    const resumed = await p.runtime.resume("wx-1", "yes");
+    assert.equal(resumed.status, "completed");
+    assert.deepEqual(resumed.state.log, ["a", "ask", "b"]);
+    assert.equal((await p.runtime.cancel("wx-2", "no")).status, "cancelled");
+    assert.deepEqual(await committedSteps(store, "wx-1"), [1, 2, 3]);
+    // Every journaled effect once, although "ask" ran twice (before and after its interrupt).
+    assert.deepEqual(
+      Object.fromEntries([...counts].filter(([key]) => key.startsWith("wx-1"))),
+      { "wx-1 a": 1, "wx-1 ask": 1, "wx-1 b": 1 },
+    );
+    const journal = await store.listEffects("wx-1" as ThreadId);
+    assert.deepEqual(journal.map((e) => e.name), ["do-a", "do-ask", "do-b"]);
+    // A remote worker's effects keep when they started, as an embedded runtime's do.
+    assert.ok(
+      journal.every((e) => typeof e.startedAt === "number" && e.startedAt <= e.recordedAt),
+    );
+    // The attempts ended with the runs' statuses (the worker acks right after its report).
+    for (const [threadId, status] of [["wx-1", "completed"], ["wx-2", "cancelled"]]) {
+      const attempt = await until(
+        async () => (await store.attempts.listAttempts({ status: status as "completed" }))[0],
+        (a) => a !== undefined,
       );
-      assert.equal(open?.workerId, "w-a");
-      const resumed = await p.runtime.resume("wx-1", "yes");
-      assert.equal(resumed.status, "completed");
-      assert.deepEqual(resumed.state.log, ["a", "ask", "b"]);
-      assert.equal((await p.runtime.cancel("wx-2", "no")).status, "cancelled");
-      assert.deepEqual(await committedSteps(store, "wx-1"), [1, 2, 3]);
-      // Every journaled effect once, although "ask" ran twice (before and after its interrupt).
-      assert.deepEqual(
-        Object.fromEntries([...counts].filter(([key]) => key.startsWith("wx-1"))),
-        { "wx-1 a": 1, "wx-1 ask": 1, "wx-1 b": 1 },
-      );
-      const journal = await store.listEffects("wx-1" as ThreadId);
-      assert.deepEqual(journal.map((e) => e.name), ["do-a", "do-ask", "do-b"]);
-      // A remote worker's effects keep when they started, as an embedded runtime's do.
-      assert.ok(
-        journal.every((e) => typeof e.startedAt === "number" && e.startedAt <= e.recordedAt),
-      );
-      // The attempts ended with the runs' statuses (the worker acks right after its report).
-      for (const [threadId, status] of [["wx-1", "completed"], ["wx-2", "cancelled"]]) {
-        const attempt = await until(
-          async () => (await store.attempts.listAttempts({ status: status as "completed" }))[0],
-          (a) => a !== undefined,
-        );
-        assert.deepEqual([attempt?.threadId, attempt?.workerId], [threadId, "w-a"]);
-      }
-    } finally {
-      await p.close();
+      assert.deepEqual([attempt?.threadId, attempt?.workerId], [threadId, "w-a"]);
     }
   },
 );
 
-storeTest(
+planeTest(
   "a stopped worker releases its leases at once and another worker continues from the last step",
-  async (store) => {
-    const p = await plane(store);
-    try {
-      const holding = Promise.withResolvers<void>();
-      const release = Promise.withResolvers<void>();
-      const before: Counts = new Map();
-      const first = p.worker("w-first", before, {
-        async entered(_threadId, node) {
-          if (node !== "a") return;
-          holding.resolve();
-          await release.promise;
-        },
-      });
-      await p.runtime.start("flow", { hold: true }, { threadId: "wx-stop" });
-      await holding.promise;
-      // Stopping lets the step in hand commit, then releases the lease (no expiry to wait for).
-      const stopping = first.stop();
-      release.resolve();
-      await stopping;
-      assert.deepEqual(await committedSteps(store, "wx-stop"), [1]);
-      const lease = await store.getLease("wx-stop" as ThreadId);
-      assert.ok(lease === null || lease.expiresAt <= Date.now(), JSON.stringify(lease));
-      const after: Counts = new Map();
-      const second = p.worker("w-second", after);
-      assert.equal((await p.runtime.wait("wx-stop")).status, "interrupted");
-      assert.deepEqual(await committedSteps(store, "wx-stop"), [1]);
-      // Each effect once, across both workers (the first may have begun step 2 before it
-      // drained); step 1 is not executed again.
-      assert.equal(after.get("wx-stop a"), undefined, "step a is not executed again");
-      assert.equal(before.get("wx-stop a"), 1);
-      assert.equal((before.get("wx-stop ask") ?? 0) + (after.get("wx-stop ask") ?? 0), 1);
-      await second.stop();
-    } finally {
-      await p.close();
-    }
+  async (p, store) => {
+    const hold = holdAt("a");
+    const before: Counts = new Map();
+    const first = p.worker("w-first", before, {
+      entered: hold.entered,
+    });
+    await p.runtime.start("flow", { hold: true }, { threadId: "wx-stop" });
+    await hold.holding;
+    // Stopping lets the step in hand commit, then releases the lease (no expiry to wait for).
+    const stopping = first.stop();
+    hold.release();
+    await stopping;
+    assert.deepEqual(await committedSteps(store, "wx-stop"), [1]);
+    const lease = await store.getLease("wx-stop" as ThreadId);
+    assert.ok(lease === null || lease.expiresAt <= Date.now(), JSON.stringify(lease));
+    const after: Counts = new Map();
+    const second = p.worker("w-second", after);
+    assert.equal((await p.runtime.wait("wx-stop")).status, "interrupted");
+    assert.deepEqual(await committedSteps(store, "wx-stop"), [1]);
+    // Each effect once, across both workers (the first may have begun step 2 before it
+    // drained); step 1 is not executed again.
+    assert.equal(after.get("wx-stop a"), undefined, "step a is not executed again");
+    assert.equal(before.get("wx-stop a"), 1);
+    assert.equal((before.get("wx-stop ask") ?? 0) + (after.get("wx-stop ask") ?? 0), 1);
+    await second.stop();
   },
 );
 
-storeTest("a report under a stale fencing token writes nothing", async (store) => {
-  const p = await plane(store);
-  try {
-    await p.runtime.start("flow", {}, { threadId: "wx-stale" });
-    const poll = async (worker: string) => {
-      const response = await fetch(`${p.url}/v1/workers/poll`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ worker_id: worker, graphs: ["flow"], lease_ttl_seconds: 1 }),
-      });
-      return (await response.json()).data;
-    };
-    const old = await poll("w-old");
-    assert.equal(old.decision, "dispatched");
-    // The old lease expires; another worker takes the run with a higher token.
-    let next = await poll("w-new");
-    while (next.decision !== "dispatched") {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      next = await poll("w-new");
-    }
-    assert.ok(next.fencing_token > old.fencing_token);
-    const version = (await store.load("wx-stale" as ThreadId))!.snapshot.version;
-    const response = await fetch(`${p.url}/v1/workers/w-old/report-step`, {
+planeTest("a report under a stale fencing token writes nothing", async (p, store) => {
+  await p.runtime.start("flow", {}, { threadId: "wx-stale" });
+  const poll = async (worker: string) => {
+    const response = await fetch(`${p.url}/v1/workers/poll`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        attempt_id: old.attempt_id,
-        lease_id: old.lease_id,
-        fencing_token: old.fencing_token,
-        dedupe_token: "stale-1",
-        expected_version: version,
-        events: [{ type: "run.started", v: 1, at: Date.now(), attemptId: old.attempt_id }],
-      }),
+      body: JSON.stringify({ worker_id: worker, graphs: ["flow"], lease_ttl_seconds: 1 }),
     });
-    assert.equal(response.status, 409);
-    assert.equal((await response.json()).error.code, "conflict");
-    const effect = await fetch(`${p.url}/v1/workers/w-old/runs/wx-stale/effects`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        fencing_token: old.fencing_token,
-        step: 1,
-        node: "a",
-        index: 0,
-        name: "x",
-        result: { ok: true, value: 1 },
-        recorded_at: Date.now(),
-      }),
-    });
-    assert.equal(effect.status, 409);
-    await effect.body?.cancel();
-    assert.equal((await store.readEvents("wx-stale" as ThreadId, 1)).length, version);
-    assert.deepEqual(await store.listEffects("wx-stale" as ThreadId), []);
-  } finally {
-    await p.close();
+    return (await response.json()).data;
+  };
+  const old = await poll("w-old");
+  assert.equal(old.decision, "dispatched");
+  // The old lease expires; another worker takes the run with a higher token.
+  let next = await poll("w-new");
+  while (next.decision !== "dispatched") {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    next = await poll("w-new");
   }
+  assert.ok(next.fencing_token > old.fencing_token);
+  const version = (await store.load("wx-stale" as ThreadId))!.snapshot.version;
+  const response = await fetch(`${p.url}/v1/workers/w-old/report-step`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      attempt_id: old.attempt_id,
+      lease_id: old.lease_id,
+      fencing_token: old.fencing_token,
+      dedupe_token: "stale-1",
+      expected_version: version,
+      events: [{ type: "run.started", v: 1, at: Date.now(), attemptId: old.attempt_id }],
+    }),
+  });
+  assert.equal(response.status, 409);
+  assert.equal((await response.json()).error.code, "conflict");
+  const effect = await fetch(`${p.url}/v1/workers/w-old/runs/wx-stale/effects`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      fencing_token: old.fencing_token,
+      step: 1,
+      node: "a",
+      index: 0,
+      name: "x",
+      result: { ok: true, value: 1 },
+      recorded_at: Date.now(),
+    }),
+  });
+  assert.equal(effect.status, 409);
+  await effect.body?.cancel();
+  assert.equal((await store.readEvents("wx-stale" as ThreadId, 1)).length, version);
+  assert.deepEqual(await store.listEffects("wx-stale" as ThreadId), []);
 });
 
-storeTest(
+planeTest(
   "a worker rides out a server it cannot reach: its report waits and lands, nothing lost or repeated",
-  async (store) => {
-    const p = await plane(store);
-    try {
-      let down = false;
-      const flaky: typeof fetch = (input, init) =>
-        down ? Promise.reject(new TypeError("connection refused")) : fetch(input, init);
-      const retrying = Promise.withResolvers<void>();
-      const logger: Logger = {
-        ...quiet,
-        warn(message) {
-          if (message === "Cannot reach the server; retrying") retrying.resolve();
-        },
-      };
-      const holding = Promise.withResolvers<void>();
-      const release = Promise.withResolvers<void>();
-      const counts: Counts = new Map();
-      p.worker("w-flaky", counts, {
-        fetch: flaky,
-        logger,
-        async entered(_threadId, node) {
-          if (node !== "a") return;
-          holding.resolve();
-          await release.promise;
-        },
-      });
-      await p.runtime.start("flow", { hold: true }, { threadId: "wx-down" });
-      await holding.promise;
-      // The server goes away while step 1 finishes: its report is retried, with backoff.
-      down = true;
-      release.resolve();
-      await retrying.promise;
-      assert.deepEqual(await committedSteps(store, "wx-down"), []);
-      down = false;
-      const run = await p.runtime.wait("wx-down");
-      assert.equal(run.status, "interrupted");
-      assert.deepEqual(await committedSteps(store, "wx-down"), [1]);
-      assert.equal(counts.get("wx-down a"), 1);
-      assert.equal(counts.get("wx-down ask"), 1);
-    } finally {
-      await p.close();
-    }
+  async (p, store) => {
+    let down = false;
+    const flaky: typeof fetch = (input, init) =>
+      down ? Promise.reject(new TypeError("connection refused")) : fetch(input, init);
+    const retrying = Promise.withResolvers<void>();
+    const logger: Logger = {
+      ...quiet,
+      warn(message) {
+        if (message === "Cannot reach the server; retrying") retrying.resolve();
+      },
+    };
+    const hold = holdAt("a");
+    const counts: Counts = new Map();
+    p.worker("w-flaky", counts, {
+      fetch: flaky,
+      logger,
+      entered: hold.entered,
+    });
+    await p.runtime.start("flow", { hold: true }, { threadId: "wx-down" });
+    await hold.holding;
+    // The server goes away while step 1 finishes: its report is retried, with backoff.
+    down = true;
+    hold.release();
+    await retrying.promise;
+    assert.deepEqual(await committedSteps(store, "wx-down"), []);
+    down = false;
+    const run = await p.runtime.wait("wx-down");
+    assert.equal(run.status, "interrupted");
+    assert.deepEqual(await committedSteps(store, "wx-down"), [1]);
+    assert.equal(counts.get("wx-down a"), 1);
+    assert.equal(counts.get("wx-down ask"), 1);
   },
 );
 
@@ -335,182 +336,167 @@ async function call(
   return { status: response.status, error: parsed.error };
 }
 
-storeTest(
+planeTest(
   "bad input on the endpoints of a worker's runs gets the error envelope and writes nothing",
-  async (store) => {
-    const p = await plane(store);
-    try {
-      await p.runtime.start("flow", {}, { threadId: "wx-bad" });
-      const polled = await fetch(`${p.url}/v1/workers/poll`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ worker_id: "w-a", graphs: ["flow"] }),
-      });
-      const held = (await polled.json()).data;
-      assert.equal(held.decision, "dispatched");
-      const run = "/v1/workers/w-a/runs/wx-bad";
-      const effect = {
-        fencing_token: held.fencing_token,
-        step: 1,
-        node: "a",
-        index: 0,
-        name: "x",
-        result: { ok: true, value: 1 },
-        recorded_at: Date.now(),
-      };
-      const cases: [string, "GET" | "POST", string, unknown, number, string, string?][] = [
-        [
-          "release: unknown lease",
-          "POST",
-          "/v1/workers/w-a/release",
-          { lease_id: "at_nope:1" },
-          404,
-          "not_found",
-        ],
-        [
-          "release: wrong type",
-          "POST",
-          "/v1/workers/w-a/release",
-          { lease_id: 5 },
-          400,
-          "invalid_argument",
-          "lease_id",
-        ],
-        [
-          "release: another worker's lease",
-          "POST",
-          "/v1/workers/w-b/release",
-          { lease_id: held.lease_id },
-          409,
-          "conflict",
-        ],
-        ["run: another worker's", "GET", "/v1/workers/w-b/runs/wx-bad", undefined, 409, "conflict"],
-        ["run: unknown", "GET", "/v1/workers/w-a/runs/wx-nope", undefined, 404, "not_found"],
-        [
-          "events: bad seq",
-          "GET",
-          `${run}/events?from_seq=0`,
-          undefined,
-          400,
-          "invalid_argument",
-          "from_seq",
-        ],
-        [
-          "effects: bad step",
-          "GET",
-          `${run}/effects?step=x`,
-          undefined,
-          400,
-          "invalid_argument",
-          "step",
-        ],
-        [
-          "effect: wrong type",
-          "POST",
-          `${run}/effects`,
-          { ...effect, fencing_token: "1" },
-          400,
-          "invalid_argument",
-          "fencing_token",
-        ],
-        [
-          "effect: bad result",
-          "POST",
-          `${run}/effects`,
-          { ...effect, result: { ok: "yes" } },
-          400,
-          "invalid_argument",
-          "result",
-        ],
-        [
-          "effect: stale token",
-          "POST",
-          `${run}/effects`,
-          { ...effect, fencing_token: held.fencing_token + 1 },
-          409,
-          "conflict",
-        ],
-        [
-          "effect: another worker",
-          "POST",
-          "/v1/workers/w-b/runs/wx-bad/effects",
-          effect,
-          409,
-          "conflict",
-        ],
-        [
-          "answer: bad seq",
-          "POST",
-          `${run}/mail/x/answer`,
-          { fencing_token: 1, status: "applied" },
-          400,
-          "invalid_argument",
-          "seq",
-        ],
-        [
-          "answer: refusal without error",
-          "POST",
-          `${run}/mail/1/answer`,
-          { fencing_token: held.fencing_token, status: "refused" },
-          400,
-          "invalid_argument",
-          "error",
-        ],
-        [
-          "answer: unknown message",
-          "POST",
-          `${run}/mail/1/answer`,
-          { fencing_token: held.fencing_token, status: "applied" },
-          404,
-          "not_found",
-        ],
-      ];
-      for (const [what, method, path, body, status, code, field] of cases) {
-        const answer = await call(p.url, method, path, body);
-        assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.error)}`);
-        assert.equal(answer.error.code, code, what);
-        if (field !== undefined) assert.equal(answer.error.details.field, field, what);
-      }
-      // Nothing was written: no effect, no event beyond the run's creation, the lease still w-a's.
-      assert.deepEqual(await store.listEffects("wx-bad" as ThreadId), []);
-      assert.equal((await store.readEvents("wx-bad" as ThreadId, 1)).length, 1);
-      assert.equal((await store.getLease("wx-bad" as ThreadId))?.owner, "w-a");
-    } finally {
-      await p.close();
+  async (p, store) => {
+    await p.runtime.start("flow", {}, { threadId: "wx-bad" });
+    const polled = await fetch(`${p.url}/v1/workers/poll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ worker_id: "w-a", graphs: ["flow"] }),
+    });
+    const held = (await polled.json()).data;
+    assert.equal(held.decision, "dispatched");
+    const run = "/v1/workers/w-a/runs/wx-bad";
+    const effect = {
+      fencing_token: held.fencing_token,
+      step: 1,
+      node: "a",
+      index: 0,
+      name: "x",
+      result: { ok: true, value: 1 },
+      recorded_at: Date.now(),
+    };
+    const cases: [string, "GET" | "POST", string, unknown, number, string, string?][] = [
+      [
+        "release: unknown lease",
+        "POST",
+        "/v1/workers/w-a/release",
+        { lease_id: "at_nope:1" },
+        404,
+        "not_found",
+      ],
+      [
+        "release: wrong type",
+        "POST",
+        "/v1/workers/w-a/release",
+        { lease_id: 5 },
+        400,
+        "invalid_argument",
+        "lease_id",
+      ],
+      [
+        "release: another worker's lease",
+        "POST",
+        "/v1/workers/w-b/release",
+        { lease_id: held.lease_id },
+        409,
+        "conflict",
+      ],
+      ["run: another worker's", "GET", "/v1/workers/w-b/runs/wx-bad", undefined, 409, "conflict"],
+      ["run: unknown", "GET", "/v1/workers/w-a/runs/wx-nope", undefined, 404, "not_found"],
+      [
+        "events: bad seq",
+        "GET",
+        `${run}/events?from_seq=0`,
+        undefined,
+        400,
+        "invalid_argument",
+        "from_seq",
+      ],
+      [
+        "effects: bad step",
+        "GET",
+        `${run}/effects?step=x`,
+        undefined,
+        400,
+        "invalid_argument",
+        "step",
+      ],
+      [
+        "effect: wrong type",
+        "POST",
+        `${run}/effects`,
+        { ...effect, fencing_token: "1" },
+        400,
+        "invalid_argument",
+        "fencing_token",
+      ],
+      [
+        "effect: bad result",
+        "POST",
+        `${run}/effects`,
+        { ...effect, result: { ok: "yes" } },
+        400,
+        "invalid_argument",
+        "result",
+      ],
+      [
+        "effect: stale token",
+        "POST",
+        `${run}/effects`,
+        { ...effect, fencing_token: held.fencing_token + 1 },
+        409,
+        "conflict",
+      ],
+      [
+        "effect: another worker",
+        "POST",
+        "/v1/workers/w-b/runs/wx-bad/effects",
+        effect,
+        409,
+        "conflict",
+      ],
+      [
+        "answer: bad seq",
+        "POST",
+        `${run}/mail/x/answer`,
+        { fencing_token: 1, status: "applied" },
+        400,
+        "invalid_argument",
+        "seq",
+      ],
+      [
+        "answer: refusal without error",
+        "POST",
+        `${run}/mail/1/answer`,
+        { fencing_token: held.fencing_token, status: "refused" },
+        400,
+        "invalid_argument",
+        "error",
+      ],
+      [
+        "answer: unknown message",
+        "POST",
+        `${run}/mail/1/answer`,
+        { fencing_token: held.fencing_token, status: "applied" },
+        404,
+        "not_found",
+      ],
+    ];
+    for (const [what, method, path, body, status, code, field] of cases) {
+      const answer = await call(p.url, method, path, body);
+      assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.error)}`);
+      assert.equal(answer.error.code, code, what);
+      if (field !== undefined) assert.equal(answer.error.details.field, field, what);
     }
+    // Nothing was written: no effect, no event beyond the run's creation, the lease still w-a's.
+    assert.deepEqual(await store.listEffects("wx-bad" as ThreadId), []);
+    assert.equal((await store.readEvents("wx-bad" as ThreadId, 1)).length, 1);
+    assert.equal((await store.getLease("wx-bad" as ThreadId))?.owner, "w-a");
   },
 );
 
-storeTest(
+planeTest(
   "a cancel sent to the server reaches a run a worker is executing, and stops it",
-  async (store) => {
-    const p = await plane(store);
-    try {
-      const holding = Promise.withResolvers<void>();
-      const release = Promise.withResolvers<void>();
-      const counts: Counts = new Map();
-      p.worker("w-run", counts, {
-        async entered(_threadId, node) {
-          if (node !== "a") return;
-          holding.resolve();
-          await release.promise;
-        },
-      });
-      await p.runtime.start("flow", { hold: true }, { threadId: "wx-cancel" });
-      await holding.promise;
-      const cancelled = p.runtime.cancel("wx-cancel", "stop");
-      release.resolve();
-      assert.equal((await cancelled).status, "cancelled");
-      // It stops where it was: no step commits after the cancel, "b" never runs.
-      assert.ok((await committedSteps(store, "wx-cancel")).length <= 1);
-      assert.equal(counts.get("wx-cancel b"), undefined);
-      const attempt = await until(
-        async () => (await store.attempts.listAttempts({ status: "cancelled" }))[0],
-        (a) => a !== undefined,
-      );
-      assert.equal(attempt?.threadId, "wx-cancel");
-    } finally {
-      await p.close();
-    }
+  async (p, store) => {
+    const hold = holdAt("a");
+    const counts: Counts = new Map();
+    p.worker("w-run", counts, {
+      entered: hold.entered,
+    });
+    await p.runtime.start("flow", { hold: true }, { threadId: "wx-cancel" });
+    await hold.holding;
+    const cancelled = p.runtime.cancel("wx-cancel", "stop");
+    hold.release();
+    assert.equal((await cancelled).status, "cancelled");
+    // It stops where it was: no step commits after the cancel, "b" never runs.
+    assert.ok((await committedSteps(store, "wx-cancel")).length <= 1);
+    assert.equal(counts.get("wx-cancel b"), undefined);
+    const attempt = await until(
+      async () => (await store.attempts.listAttempts({ status: "cancelled" }))[0],
+      (a) => a !== undefined,
+    );
+    assert.equal(attempt?.threadId, "wx-cancel");
   },
 );

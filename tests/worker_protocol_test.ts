@@ -15,39 +15,19 @@
  */
 
 import assert from "node:assert/strict";
-import type { RunCreatedEvent, RunDeadline, ThreadId } from "../kernel/mod.ts";
+import type { ThreadId } from "../kernel/mod.ts";
 import {
   type ApiResponse,
   assertError,
   assertOk,
   type Body,
+  createQueuedRun,
   type Harness,
   serverTest,
 } from "./_server.ts";
 
 const BEARER = "test-bearer-token";
 const ADMIN = { authorization: `Bearer ${BEARER}` };
-
-async function queued(
-  h: Harness,
-  threadId: string,
-  options: { tenant?: string; deadline?: RunDeadline } = {},
-): Promise<void> {
-  const event: RunCreatedEvent = {
-    type: "run.created",
-    v: 1,
-    at: Date.now(),
-    threadId: threadId as ThreadId,
-    graph: "gate",
-    input: null,
-    payloadHash: `h-${threadId}`,
-    state: {},
-    next: [],
-    metadata: { priority: 0, tenant_id: options.tenant ?? null },
-    ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
-  };
-  await h.store.createRun(event);
-}
 
 function poll(h: Harness, body: Record<string, unknown>): Promise<ApiResponse> {
   return h.request("POST", "/v1/workers/poll", { body: { graphs: ["gate"], ...body } });
@@ -85,8 +65,8 @@ function started(attemptId: string, at = Date.now()) {
 serverTest(
   "poll dispatches, a worker at its cap gets backpressure/worker_limit, another worker's heartbeat is a 409",
   async (h) => {
-    await queued(h, "w-cap-1");
-    await queued(h, "w-cap-2");
+    await createQueuedRun(h.store, "w-cap-1");
+    await createQueuedRun(h.store, "w-cap-2");
     const first = await dispatched(h, { worker_id: "w-1", max_active_leases: 1 });
     assert.equal(first.attempt_no, 1);
     assert.equal(first.run.thread_id, "w-cap-1");
@@ -137,7 +117,7 @@ serverTest(
 serverTest(
   "an expired lease is redispatched to another worker with a higher fencing token; the old holder cannot renew it or report a step",
   async (h) => {
-    await queued(h, "w-exp");
+    await createQueuedRun(h.store, "w-exp");
     const first = await dispatched(h, { worker_id: "w-1", lease_ttl_seconds: 1 });
     // Wait (on the store's state) until the lease has expired.
     const guard = Date.now() + 20_000;
@@ -183,8 +163,8 @@ serverTest(
 );
 
 serverTest("a tenant cap of 1 gives tenant_limit to the second worker", async (h) => {
-  await queued(h, "w-ten-1", { tenant: "acme" });
-  await queued(h, "w-ten-2", { tenant: "acme" });
+  await createQueuedRun(h.store, "w-ten-1", { tenant: "acme" });
+  await createQueuedRun(h.store, "w-ten-2", { tenant: "acme" });
   const first = await dispatched(h, { worker_id: "w-1", tenant_max_active_leases: 1 });
   assert.deepEqual([first.tenant_id, first.tenant_active_leases, first.tenant_limit], [
     "acme",
@@ -201,7 +181,7 @@ serverTest("a tenant cap of 1 gives tenant_limit to the second worker", async (h
 serverTest(
   "report-step folds the events onto the run under the fencing token, once per dedupe token",
   async (h) => {
-    await queued(h, "w-rep");
+    await createQueuedRun(h.store, "w-rep");
     const lease = await dispatched(h, { worker_id: "w-1" });
     const step = {
       attempt_id: lease.attempt_id,
@@ -291,7 +271,7 @@ serverTest(
 serverTest(
   "a failed ack with a fixed policy is retried after its backoff as the next attempt, with history",
   async (h) => {
-    await queued(h, "w-fix");
+    await createQueuedRun(h.store, "w-fix");
     const lease = await dispatched(h, { worker_id: "w-1" });
     const retried = assertOk(
       await ack(h, "w-1", {
@@ -318,7 +298,7 @@ serverTest(
 serverTest(
   "exponential retries grow to their cap, then the attempt fails into a dead letter that is replayed once",
   async (h) => {
-    await queued(h, "w-exp2");
+    await createQueuedRun(h.store, "w-exp2");
     const policy = {
       strategy: "exponential",
       backoff_ms: 100,
@@ -374,7 +354,9 @@ serverTest(
 );
 
 serverTest("an attempt that runs past its execution timeout ends at the next poll", async (h) => {
-  await queued(h, "w-timeout", { deadline: { ms: 1, status: "failed", scope: "execution" } });
+  await createQueuedRun(h.store, "w-timeout", {
+    deadline: { ms: 1, status: "failed", scope: "execution" },
+  });
   const lease = await dispatched(h, { worker_id: "w-1" });
   await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal(assertOk(await poll(h, { worker_id: "w-1" })).decision, "noop");
@@ -390,7 +372,7 @@ serverTest("an attempt that runs past its execution timeout ends at the next pol
 serverTest(
   "bad input on every worker endpoint gets the error envelope and writes nothing",
   async (h) => {
-    await queued(h, "w-bad");
+    await createQueuedRun(h.store, "w-bad");
     const cases: [string, string, unknown, number][] = [
       ["POST", "/v1/workers/poll", { worker_id: 5 }, 400],
       ["POST", "/v1/workers/poll", { worker_id: "w", max_active_leases: 0 }, 400],
@@ -465,7 +447,7 @@ serverTest(
       );
       assert.equal(refused.details.role, "worker");
     }
-    await queued(h, "w-key");
+    await createQueuedRun(h.store, "w-key");
     const polled = assertOk(
       await h.request("POST", "/v1/workers/poll", {
         headers: worker,
