@@ -13,8 +13,8 @@
  *   tenant's cap.
  * - **heartbeat** renews a lease the worker holds and that has not expired.
  * - **report-step** appends a worker's events under its fencing token, once
- *   they fold onto the run (the kernel refuses an illegal transition), once
- *   per dedupe token.
+ *   they fold onto the run (the kernel refuses an illegal transition), once:
+ *   a repeat finds its events in the run's log (`worker_reports.ts`).
  * - **ack** ends the worker's attempt: completed, cancelled, or failed, then
  *   retried after a backoff (the run keeps its commits) or dead-lettered
  *   (the run, if not ended, is paused until the dead letter is replayed).
@@ -57,6 +57,9 @@ import {
   tenantWaiting,
 } from "./worker_runs.ts";
 import type { WorkerPlaneObserver } from "./worker_runs.ts";
+import { type ReportOutcome, type StepReport, WorkerReports } from "./worker_reports.ts";
+
+export type { ReportOutcome, StepReport } from "./worker_reports.ts";
 
 /** The default cap of a worker's live leases. */
 export const DEFAULT_MAX_ACTIVE_LEASES = 8;
@@ -108,22 +111,6 @@ export interface AckResult {
   status: AttemptTerminalStatus | "retry_scheduled";
 }
 
-/** A step reported by a worker. */
-export interface StepReport {
-  /** The attempt. */
-  attemptId: string;
-  /** The lease. */
-  leaseId: string;
-  /** The lease's fencing token. */
-  fencingToken: number;
-  /** The run's version the events follow. */
-  expectedVersion: number;
-  /** The events. */
-  events: readonly RunEvent[];
-  /** The mailbox message the events apply (marked applied in the same commit). */
-  mailSeq?: number;
-}
-
 /** What {@linkcode WorkerPlane} needs. */
 export interface WorkerPlaneDeps {
   /** The store. */
@@ -141,10 +128,12 @@ export interface WorkerPlaneDeps {
 /** The worker plane; see the module doc. */
 export class WorkerPlane {
   #deps: WorkerPlaneDeps;
+  #reports: WorkerReports;
 
   /** @param deps The store, clock, ids and logger. */
   constructor(deps: WorkerPlaneDeps) {
     this.#deps = deps;
+    this.#reports = new WorkerReports(deps.store);
   }
 
   /** An attempt, or 404. */
@@ -400,13 +389,17 @@ export class WorkerPlane {
   }
 
   /**
-   * Appends a worker's step (without dedupe: see the route).
+   * Appends a worker's step under its fencing token, once (see
+   * `worker_reports.ts`).
    *
    * @param workerId The worker.
    * @param report The step.
-   * @returns The run's version after it.
+   * @returns The run's version after it, whether it was a repeat, and the attempt.
    */
-  async reportStep(workerId: string, report: StepReport): Promise<number> {
+  async reportStep(
+    workerId: string,
+    report: StepReport,
+  ): Promise<ReportOutcome & { attempt: AttemptRecord }> {
     const ref = parseLeaseId(report.leaseId);
     if (ref === null || ref.attemptId !== report.attemptId || ref.token !== report.fencingToken) {
       throw new InvalidArgumentError(
@@ -415,27 +408,7 @@ export class WorkerPlane {
       );
     }
     const attempt = await this.#owned(workerId, report.attemptId, report.fencingToken);
-    const run = await this.#load(attempt.threadId);
-    if (run === null) throw new NotFoundError("run", attempt.threadId);
-    if (run.version !== report.expectedVersion) {
-      throw new ConflictError(
-        `Run "${run.threadId}" is at version ${run.version}, not ${report.expectedVersion}`,
-        {
-          details: {
-            thread_id: run.threadId,
-            expected_version: report.expectedVersion,
-            actual_version: run.version,
-          },
-        },
-      );
-    }
-    return await commitEvents(
-      this.#deps.store,
-      run,
-      report.events,
-      report.fencingToken,
-      report.mailSeq,
-    );
+    return { ...await this.#reports.report(attempt, report), attempt };
   }
 
   /**
@@ -576,6 +549,7 @@ export class WorkerPlane {
   }
 
   async #release(attempt: AttemptRecord): Promise<void> {
+    this.#reports.forget(attempt.attemptId);
     if (attempt.workerId === null || attempt.fencingToken === null) return;
     const outcome = await this.#deps.store.releaseLease(attempt.workerId, {
       threadId: attempt.threadId as ThreadId,

@@ -54,6 +54,28 @@ export async function commitEvents(
   fence?: number | null,
   ack?: number,
 ): Promise<number> {
+  return (await commitFolded(store, run, events, fence, ack)).version;
+}
+
+/**
+ * {@linkcode commitEvents}, answering the run as it is after the events.
+ *
+ * @param store The store.
+ * @param run The run as it is.
+ * @param events The events.
+ * @param fence The lease's fencing token, if any.
+ * @param ack The mailbox message the events apply, if any.
+ * @returns The run folded over the events, at the version the store gave them.
+ * @throws {ConflictError} for an illegal transition, another version or a lost lease.
+ * @throws {InvalidArgumentError} for events that are not run events.
+ */
+export async function commitFolded(
+  store: Store,
+  run: RunSnapshot,
+  events: readonly RunEvent[],
+  fence?: number | null,
+  ack?: number,
+): Promise<RunSnapshot> {
   let next = run;
   for (const [i, event] of events.entries()) {
     try {
@@ -77,7 +99,7 @@ export async function commitEvents(
     },
   );
   await store.notify({ kind: "rest", threadId: run.threadId });
-  return version;
+  return next.version === version ? next : { ...next, version };
 }
 
 /**

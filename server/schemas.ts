@@ -355,7 +355,9 @@ export const ReportStepBody = z.strictObject({
   attempt_id: id(),
   lease_id: leaseId,
   fencing_token: wholeNumber(1, Number.MAX_SAFE_INTEGER),
-  dedupe_token: text(1, 100).describe("The same token again answers reported_idempotent"),
+  dedupe_token: text(1, 100).optional().describe(
+    "Optional, accepted for older workers: a repeat is recognised by the run's log (its events after expected_version are the reported ones), not by this token",
+  ),
   expected_version: wholeNumber(1, Number.MAX_SAFE_INTEGER).describe(
     "The run's version the events follow",
   ),

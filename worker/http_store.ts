@@ -21,7 +21,7 @@
  * Polls back off when idle (no run to dispatch, or the server cannot be
  * reached): from `pollIntervalMs`, doubling up to `maxPollIntervalMs`, with
  * jitter; a dispatch polls again at once. Writes that are safe to repeat
- * (report-step by its dedupe token, effects whose first record wins, the
+ * (report-step, whose repeat finds its events in the run's log; effects whose first record wins; the
  * mailbox's answers, ack, release) are retried while the server is down,
  * within the lease's ttl; after that the lease is lost and another worker
  * continues the run from its last reported step.
@@ -59,7 +59,6 @@ import {
   type ReleaseOutcome,
   type RunEvent,
   type RunSnapshot,
-  sha256Hex,
   type Store,
   type StoredEvent,
   type StoreSignal,
@@ -363,7 +362,8 @@ export class HttpStore implements Store {
 
   /**
    * Reports a step under the lease's fencing token (retried while the server
-   * cannot be reached: the dedupe token makes a repeat idempotent), then acks
+   * cannot be reached: a repeat whose first try committed finds its events in
+   * the run's log and answers as such), then acks
    * the attempt when the run ended.
    */
   async append(
@@ -375,9 +375,6 @@ export class HttpStore implements Store {
   ): Promise<AppendResult> {
     const held = this.#require(threadId, options.fence);
     const mail = options.ack;
-    const dedupe = `t${held.token}-v${expectedVersion}-${
-      sha256Hex(JSON.stringify([events, mail ?? null])).slice(0, 32)
-    }`;
     let version: number;
     let mailWaits = false;
     try {
@@ -390,7 +387,6 @@ export class HttpStore implements Store {
           attempt_id: held.attemptId,
           lease_id: held.leaseId,
           fencing_token: held.token,
-          dedupe_token: dedupe,
           expected_version: expectedVersion,
           events,
           ...(mail === undefined ? {} : { mail_seq: mail }),

@@ -10,9 +10,7 @@
 import type { z } from "zod";
 import {
   type AttemptRetryPolicy,
-  ConflictError,
   createIdGenerator,
-  type Json,
   NotFoundError,
   type RunEvent,
   type ThreadId,
@@ -190,7 +188,7 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
       method: "POST",
       path: "/v1/workers/:worker_id/report-step",
       summary:
-        "Append the worker's step under its fencing token, once it folds onto the run (idempotent per dedupe token)",
+        "Append the worker's step under its fencing token, once it folds onto the run (a repeat whose events the run already has answers reported_idempotent)",
       body: ReportStepBody,
       query: NoQuery,
       response: ReportStepResponse,
@@ -202,53 +200,26 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
       async handler(c, { params, body }) {
         const workerId = params.worker_id!;
         const trace = traceBlock(c);
-        const key = `report-step:${body.attempt_id}:${body.dedupe_token}`;
-        const attempt = await plane.requireAttempt(body.attempt_id);
-        return await deps.idempotency.once<z.infer<typeof ReportStepResponse>>({
-          key,
-          operation: "worker.report_step",
-          threadId: attempt.threadId,
-          payload: {
-            worker_id: workerId,
-            lease_id: body.lease_id,
-            fencing_token: body.fencing_token,
-            expected_version: body.expected_version,
-            events: body.events as Json,
-            mail_seq: body.mail_seq ?? null,
-          },
-          conflict: () =>
-            new ConflictError(
-              `dedupe_token "${body.dedupe_token}" was reported with a different step`,
-              { details: { attempt_id: body.attempt_id, dedupe_token: body.dedupe_token } },
-            ),
-          replay: (stored) => ({ ...stored, status: "reported_idempotent" as const, trace }),
-          elsewhere: () =>
-            Promise.reject(
-              new ConflictError(`dedupe_token "${body.dedupe_token}" is being reported`, {
-                details: { attempt_id: body.attempt_id, dedupe_token: body.dedupe_token },
-              }),
-            ),
-        }, async () => {
-          const version = await plane.reportStep(workerId, {
-            attemptId: body.attempt_id,
-            leaseId: body.lease_id,
-            fencingToken: body.fencing_token,
-            expectedVersion: body.expected_version,
-            events: body.events as unknown as RunEvent[],
-            ...(body.mail_seq === undefined ? {} : { mailSeq: body.mail_seq }),
-          });
-          // Mail for the run (a cancel, say) reaches its worker between two steps.
-          const mail = (await deps.store.pendingMessages(attempt.threadId as ThreadId)).length > 0;
-          return {
-            attempt_id: body.attempt_id,
-            status: "reported" as const,
-            version,
-            mail,
-            next_retry_at: null,
-            next_attempt_no: null,
-            trace,
-          };
+        const outcome = await plane.reportStep(workerId, {
+          attemptId: body.attempt_id,
+          leaseId: body.lease_id,
+          fencingToken: body.fencing_token,
+          expectedVersion: body.expected_version,
+          events: body.events as unknown as RunEvent[],
+          ...(body.mail_seq === undefined ? {} : { mailSeq: body.mail_seq }),
         });
+        // Mail for the run (a cancel, say) reaches its worker between two steps.
+        const threadId = outcome.attempt.threadId as ThreadId;
+        const mail = (await deps.store.pendingMessages(threadId)).length > 0;
+        return {
+          attempt_id: body.attempt_id,
+          status: outcome.repeated ? "reported_idempotent" as const : "reported" as const,
+          version: outcome.version,
+          mail,
+          next_retry_at: null,
+          next_attempt_no: null,
+          trace,
+        };
       },
     }),
     route({
