@@ -27,8 +27,12 @@ export const CLUSTER_GRAPHS: string = new URL("./fixtures/cluster_graphs.ts", im
 // deno-lint-ignore no-explicit-any
 export type Body = any;
 
-/** How long a wait may take before the test fails (a guard, not a timing). */
-const GUARD_MS = 60_000;
+/**
+ * How long a wait may take before the test fails (a guard against a hang, not
+ * a timing): generous, since a full suite beside other work can slow a
+ * process start or a takeover many times over.
+ */
+const GUARD_MS = 180_000;
 
 /** One server process of a cluster. */
 export interface ClusterProcess {
