@@ -39,6 +39,7 @@ import {
   serializeError,
   type StepResult,
   stepWrites,
+  StorageError,
   type Store,
   type ThreadId,
   VersionConflictError,
@@ -491,6 +492,12 @@ export class RunActor {
         if (this.#run.status === "running" && !this.#abort.signal.aborted) this.#schedule();
         return;
       }
+      if (outcome.failure !== null && isStoreOutage(outcome.failure.error)) {
+        // The store failed under a task (its effect journal), not the node: the step commits
+        // nothing and the actor stops, as for a commit that failed; the run continues from its
+        // last commit once it is claimed again (the store answering).
+        throw outcome.failure.error;
+      }
       const result = outcome.failure === null && outcome.interrupts.length === 0
         ? await this.#planned(run, outcome)
         : stoppedResult(outcome);
@@ -570,4 +577,9 @@ export class RunActor {
       });}
     for (const waiter of this.#restWaiters.splice(0)) waiter.reject(error);
   }
+}
+
+/** Whether a task's failure is the store's being unavailable (an outage), not its node's. */
+function isStoreOutage(error: unknown): boolean {
+  return error instanceof StorageError && error.retryable;
 }

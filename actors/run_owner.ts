@@ -137,10 +137,15 @@ export class RunOwner {
     return { result, lease };
   }
 
-  /** An actor was dropped (passivated or broken): its lease is released. */
+  /**
+   * An actor was dropped (passivated or broken): its lease is released. A run
+   * whose actor broke mid-way (its store failed under it) is claimed again
+   * once the store answers: the claim loop starts if it was not running.
+   */
   dropped(actor: RunActor): void {
     const lease = this.keeper.get(actor.threadId);
     if (lease === undefined || lease !== actor.fence) return;
+    if (actor.broken && !atRest(actor.run)) this.startClaiming();
     void this.keeper.release(actor.threadId).then(async () => {
       if (this.#closed) return;
       // Senders on other runtimes wait for this run; claimers for a free place.

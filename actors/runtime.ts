@@ -49,7 +49,7 @@ import type { Durability } from "./committer.ts";
 import { warnIfGraphChanged } from "./graph_change.ts";
 import { createJsonLogger } from "./logger.ts";
 import { replayRun } from "./replay.ts";
-import { type ActorEvent, RunActor } from "./run_actor.ts";
+import { type ActorEvent, atRest, RunActor } from "./run_actor.ts";
 import { Deadlines, defaultSleep } from "./deadlines.ts";
 import { recordCall, type RunResult } from "./run_result.ts";
 import { traceTakenUp } from "./tracing.ts";
@@ -545,7 +545,15 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       const id = parseThreadId(threadId);
       const actor = await acquire(id);
       if (actor === null) return await elsewhere(id, await versionOf(id) + 1);
-      return await traced(actor, () => Promise.resolve(), {}, false);
+      // A run waiting to execute that this runtime now holds (queued, or left mid-way by an
+      // actor whose store failed under it) is taken up: nobody else can execute it.
+      const waiting = !atRest(actor.run);
+      return await traced(
+        actor,
+        () => waiting ? actor.send({ type: "start" }) : Promise.resolve(),
+        {},
+        waiting,
+      );
     },
     get: (threadId) => current(parseThreadId(threadId)),
     async getState(threadId, options = {}) {

@@ -271,3 +271,80 @@ Deno.test("Runtime.getState() of a run whose steps have not landed yet (exit dur
   const landed = await runtime.getState("ahead");
   assert.deepEqual(landed.source, { kind: "step", nodes: ["b"] });
 });
+
+/** A MemoryStore that is unavailable (an outage) for effects and claims while `down`. */
+class JournalOutage extends MemoryStore {
+  down = true;
+  #outage(): Promise<never> {
+    return Promise.reject(new StorageError("the database is unreachable", { retryable: true }));
+  }
+  override recordEffect(
+    ...args: Parameters<MemoryStore["recordEffect"]>
+  ): ReturnType<MemoryStore["recordEffect"]> {
+    return this.down ? this.#outage() : super.recordEffect(...args);
+  }
+  override claimRuns(
+    ...args: Parameters<MemoryStore["claimRuns"]>
+  ): ReturnType<MemoryStore["claimRuns"]> {
+    return this.down ? this.#outage() : super.claimRuns(...args);
+  }
+}
+
+Deno.test("a store outage under a task's effect journal is not the node's failure: nothing is committed, the run continues from its last commit", async () => {
+  await using store = new JournalOutage();
+  const logger = recordingLogger();
+  await using runtime = createRuntime({ store, logger });
+  let calls = 0;
+  new StateGraph(State)
+    .addNode("charge", async (_state, ctx) => {
+      const receipt = await ctx.effect("charge", () => `receipt-${++calls}`);
+      return { log: [receipt] };
+    })
+    .addEdge(START, "charge")
+    .addEdge("charge", END)
+    .compile({ runtime, name: "outage" });
+  const completed = deferred();
+  internalsOf(runtime).observe((threadId, event) => {
+    if (threadId === "outage-1" && event.kind === "rest" && event.run.status === "completed") {
+      completed.resolve();
+    }
+  });
+  await assert.rejects(
+    () => runtime.invoke("outage", {}, { threadId: "outage-1" }),
+    (error: unknown) => error instanceof StorageError && error.code === "unavailable",
+  );
+  // Nothing of the step was committed: the run is still running at its first step, not failed.
+  assert.equal(currentSnapshot((await store.load("outage-1" as ThreadId))!).status, "running");
+  const types = (await store.readEvents("outage-1" as ThreadId, 1)).map((e) => e.event.type);
+  assert.ok(!types.includes("step.committed") && !types.includes("run.failed"), String(types));
+  // Once the store answers, the run is taken up again by itself (nobody calls it) and completes;
+  // the effect whose result could not be journaled ran again (at least once), and the journal keeps
+  // the one result that landed.
+  store.down = false;
+  await completed.promise;
+  assert.deepEqual((await runtime.get("outage-1"))?.state, { log: ["receipt-2"] });
+  assert.equal((await store.listEffects("outage-1" as ThreadId)).length, 1);
+  assert.ok(
+    logger.entries.some((entry) =>
+      entry.level === "error" && entry.fields.thread_id === "outage-1"
+    ),
+  );
+});
+
+Deno.test("Runtime.wait() takes up a run waiting to execute that nobody executes, and answers when it ends", async () => {
+  await using store = new MemoryStore();
+  const graph = new StateGraph(State)
+    .addNode("a", () => ({ log: ["a"] }))
+    .addEdge(START, "a")
+    .addEdge("a", END);
+  // A runtime that executes nothing leaves the run queued.
+  await using queuing = createRuntime({ store, execution: "none" });
+  graph.compile({ runtime: queuing, name: "g" });
+  assert.equal((await queuing.start("g", {}, { threadId: "waited" })).status, "queued");
+  // Another runtime, whose claim loop never started, is asked to wait for it.
+  await using runtime = createRuntime({ store });
+  graph.compile({ runtime, name: "g" });
+  const result = await runtime.wait("waited");
+  assert.equal(result.status, "completed");
+  assert.deepEqual((await runtime.get("waited"))?.state, { log: ["a"] });
+});
