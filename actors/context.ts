@@ -25,6 +25,7 @@ import {
   type ResolvedInterrupt,
   serializeError,
   type Store,
+  type TaskSpec,
   type ThreadId,
 } from "../kernel/mod.ts";
 import type { Fence } from "./leases.ts";
@@ -95,32 +96,31 @@ export class GraphInterrupt extends Error {
   }
 }
 
-/** Where a task context journals effects and reports what happens. @internal */
+/**
+ * Where the task contexts of one step journal effects and report what
+ * happens: made once per step and shared by its tasks (a task context adds
+ * only its task, attempt, signal and answers). @internal
+ */
 export interface TaskContextOptions {
   threadId: ThreadId;
   step: number;
-  node: string;
-  taskId: string;
-  attempt: number;
-  signal: AbortSignal;
   store: Store;
   /** Effects already journaled for this step, by `${path}#${index}`. */
   recorded: ReadonlyMap<string, EffectRecord>;
   /** `replay`: effects come only from the journal; nothing is written. */
   mode: "live" | "replay";
-  /** Answers to this task's interrupts. */
-  resumes: readonly ResolvedInterrupt[];
   now(): number;
   random(): number;
   uuid(): string;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** A new live effect was journaled. */
   onEffect(record: EffectRecord): void;
-  emit(mode: "custom" | "messages", data: unknown): void;
+  /** A task sent stream output. */
+  emit(task: TaskSpec, mode: "custom" | "messages", data: unknown): void;
   /** Whether an abort of `signal` means the run was cancelled (then failures are not journaled). */
   cancelled(): boolean;
-  /** Passes on what a child run (subgraph) of this task does, for streams. */
-  forward(namespace: string, event: unknown): void;
+  /** Passes on what a child run (subgraph) of a task does, for streams. */
+  forward(task: TaskSpec, namespace: string, event: unknown): void;
   /** The deepest nesting of an effect result or interrupt value (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
   /** The run's lease: every effect record carries its fencing token (none: not fenced). */
@@ -151,19 +151,36 @@ export class TaskContext implements NodeContext {
   /** The interrupt this attempt raised, if any (even if user code swallowed the signal). */
   raised: GraphInterrupt | null = null;
   #options: TaskContextOptions;
+  #task: TaskSpec;
+  #resumes: readonly ResolvedInterrupt[];
   #path: string;
   #effectIndex = 0;
   #interruptIndex = 0;
 
-  constructor(options: TaskContextOptions) {
+  /**
+   * @param options What the step's tasks share.
+   * @param task The task.
+   * @param attempt Its attempt, from 1.
+   * @param signal The attempt's abort signal.
+   * @param resumes The answers to the task's interrupts.
+   */
+  constructor(
+    options: TaskContextOptions,
+    task: TaskSpec,
+    attempt: number,
+    signal: AbortSignal,
+    resumes: readonly ResolvedInterrupt[],
+  ) {
     this.#options = options;
+    this.#task = task;
+    this.#resumes = resumes;
     this.threadId = options.threadId;
     this.step = options.step;
-    this.node = options.node;
-    this.taskId = options.taskId;
-    this.attempt = options.attempt;
-    this.signal = options.signal;
-    this.#path = taskPath(options.taskId, options.attempt);
+    this.node = task.node;
+    this.taskId = task.id;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#path = taskPath(task.id, attempt);
   }
 
   async effect<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
@@ -237,7 +254,7 @@ export class TaskContext implements NodeContext {
   interrupt<T = unknown>(value: unknown): Promise<T> {
     assertJson(value, "the interrupt value", { maxDepth: this.#options.maxJsonDepth });
     const index = this.#interruptIndex++;
-    const answer = this.#options.resumes.find((resume) => resume.index === index);
+    const answer = this.#resumes.find((resume) => resume.index === index);
     if (answer !== undefined) return Promise.resolve(answer.resume as T);
     this.raised ??= new GraphInterrupt(value, index);
     return Promise.reject(this.raised);
@@ -249,7 +266,7 @@ export class TaskContext implements NodeContext {
    * @internal Used by subgraphs to map a child run's interrupts.
    */
   answer(index: number): ResolvedInterrupt | undefined {
-    return this.#options.resumes.find((resume) => resume.index === index);
+    return this.#resumes.find((resume) => resume.index === index);
   }
 
   /**
@@ -270,15 +287,15 @@ export class TaskContext implements NodeContext {
 
   /** @internal Passes on what a child run does. */
   forward(namespace: string, event: unknown): void {
-    this.#options.forward(namespace, event);
+    this.#options.forward(this.#task, namespace, event);
   }
 
   emit(data: unknown): void {
-    this.#options.emit("custom", data);
+    this.#options.emit(this.#task, "custom", data);
   }
 
   emitMessage(chunk: unknown): void {
-    this.#options.emit("messages", chunk);
+    this.#options.emit(this.#task, "messages", chunk);
   }
 }
 
@@ -302,16 +319,29 @@ function outcome(result: EffectResult): unknown {
 const current = new AsyncLocalStorage<NodeContext>();
 
 /**
- * Runs `fn` with `ctx` as the current node context (for {@linkcode interrupt}
- * and {@linkcode getContext}).
+ * Runs a node with `ctx` as the current node context (for
+ * {@linkcode interrupt} and {@linkcode getContext}): `node.run(input, ctx)`.
  *
  * @internal Used by the executor.
  * @param ctx The context.
- * @param fn The node body.
- * @returns What `fn` returns.
+ * @param node The node.
+ * @param input Its input.
+ * @returns What the node returns.
  */
-export function withContext<T>(ctx: NodeContext, fn: () => T): T {
-  return current.run(ctx, fn);
+export function runWithContext(
+  ctx: NodeContext,
+  node: { run(input: unknown, ctx: NodeContext): unknown },
+  input: unknown,
+): unknown {
+  return current.run(ctx, callNode, node, input, ctx);
+}
+
+function callNode(
+  node: { run(input: unknown, ctx: NodeContext): unknown },
+  input: unknown,
+  ctx: NodeContext,
+): unknown {
+  return node.run(input, ctx);
 }
 
 /**

@@ -40,18 +40,18 @@ function oneNode(
     .compile({ runtime, name: "g" });
 }
 
-function contextOptions(overrides: Partial<TaskContextOptions> = {}): TaskContextOptions {
-  return {
+interface TaskContextOverrides extends Partial<TaskContextOptions> {
+  signal?: AbortSignal;
+}
+
+function taskContext(overrides: TaskContextOverrides = {}): TaskContext {
+  const { signal = new AbortController().signal, ...options } = overrides;
+  const shared: TaskContextOptions = {
     threadId: "t-1" as ThreadId,
     step: 1,
-    node: "a",
-    taskId: "1:a",
-    attempt: 1,
-    signal: new AbortController().signal,
     store: new MemoryStore(),
     recorded: new Map(),
     mode: "live",
-    resumes: [],
     now: () => 0,
     random: () => 0,
     uuid: () => "00000000-0000-4000-8000-000000000000",
@@ -61,8 +61,9 @@ function contextOptions(overrides: Partial<TaskContextOptions> = {}): TaskContex
     cancelled: () => false,
     forward: () => {},
     maxJsonDepth: 256,
-    ...overrides,
+    ...options,
   };
+  return new TaskContext(shared, { id: "1:a", node: "a" }, 1, signal, []);
 }
 
 Deno.test("interrupt() rejects outside a node", async () => {
@@ -262,15 +263,15 @@ Deno.test("TaskContext.effect() checks the journal before running anything", asy
     result: { ok: true as const, value: 42 },
     recordedAt: 0,
   }]]);
-  const ctx = new TaskContext(contextOptions({ recorded }));
+  const ctx = taskContext({ recorded });
   assert.equal(await ctx.effect("charge", () => ++calls), 42);
   assert.equal(calls, 0);
 
-  const renamed = new TaskContext(contextOptions({ recorded }));
+  const renamed = taskContext({ recorded });
   await assert.rejects(() => renamed.effect("refund", () => ++calls), NondeterminismError);
   assert.equal(calls, 0);
 
-  const replay = new TaskContext(contextOptions({ mode: "replay" }));
+  const replay = taskContext({ mode: "replay" });
   await assert.rejects(
     () => replay.effect("anything", () => ++calls),
     (error: unknown) =>
@@ -283,9 +284,7 @@ Deno.test("TaskContext.effect() journals when the effect's function began and wh
   let clock = 100;
   const store = new MemoryStore();
   const seen: EffectRecord[] = [];
-  const ctx = new TaskContext(
-    contextOptions({ store, now: () => clock, onEffect: (record) => seen.push(record) }),
-  );
+  const ctx = taskContext({ store, now: () => clock, onEffect: (record) => seen.push(record) });
   const value = await ctx.effect("slow", () => {
     clock += 250;
     return "done";
@@ -311,7 +310,7 @@ Deno.test("TaskContext.effect() journals when the effect's function began and wh
 Deno.test("TaskContext.effect() refuses to start once the signal is aborted", async () => {
   const controller = new AbortController();
   controller.abort(new OrisError("cancelled", "stop"));
-  const ctx = new TaskContext(contextOptions({ signal: controller.signal }));
+  const ctx = taskContext({ signal: controller.signal });
   let calls = 0;
   await assert.rejects(() => ctx.effect("x", () => ++calls), /stop/);
   assert.equal(calls, 0);
@@ -364,7 +363,7 @@ Deno.test("NodeContext.sleep() waits only what is left when the node runs again"
 });
 
 Deno.test("NodeContext.sleep() rejects a negative or infinite duration", async () => {
-  const ctx = new TaskContext(contextOptions());
+  const ctx = taskContext();
   await assert.rejects(() => ctx.sleep(-1), RangeError);
   await assert.rejects(() => ctx.sleep(Number.POSITIVE_INFINITY), RangeError);
 });

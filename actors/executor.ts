@@ -26,10 +26,14 @@ import {
   type Store,
   type TaskSpec,
   type TaskWrite,
-  type ThreadId,
 } from "../kernel/mod.ts";
 import { assertJson, type JsonCheckOptions } from "../kernel/mod.ts";
-import { type NodeContext, TaskContext, withContext } from "./context.ts";
+import {
+  type NodeContext,
+  runWithContext,
+  TaskContext,
+  type TaskContextOptions,
+} from "./context.ts";
 import type { Fence } from "./leases.ts";
 
 /** Something a run emits while it executes (for streams and traces). @internal */
@@ -148,8 +152,24 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
     effects,
     step,
     journalStep,
-    onEffect: (record) => effects.push(record),
-    cancelled: () => signal.aborted,
+    contexts: {
+      threadId: run.threadId,
+      step: journalStep,
+      store: env.store,
+      recorded,
+      mode: request.mode,
+      now: env.now,
+      random: env.random,
+      uuid: env.uuid,
+      sleep: env.sleep,
+      onEffect: (record) => effects.push(record),
+      emit: (task, kind, data) => env.emit({ kind, step, task, data }),
+      cancelled: () => signal.aborted,
+      forward: (task, namespace, event) =>
+        env.emit({ kind: "subgraph", step, task, namespace, event }),
+      maxJsonDepth: env.maxJsonDepth,
+      ...(env.fence === undefined ? {} : { fence: env.fence }),
+    },
   };
   const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
   const outcome: StepOutcome = {
@@ -182,10 +202,8 @@ const NO_RESUMES: readonly ResolvedInterrupt[] = Object.freeze([]);
 
 interface TaskRun extends StepRequest {
   recorded: ReadonlyMap<string, EffectRecord>;
-  /** Journals an effect of the step (shared by its tasks). */
-  onEffect(record: EffectRecord): void;
-  /** Whether the run was cancelled (shared by the step's tasks). */
-  cancelled(): boolean;
+  /** What the task contexts of the step share. */
+  contexts: TaskContextOptions;
   effects: EffectRecord[];
   step: number;
   /** The step effects are journaled under and interrupts are raised in. */
@@ -213,56 +231,44 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
   const resumes = request.resumes.length === 0
     ? NO_RESUMES
     : request.resumes.filter((resume) => resume.taskId === task.id);
-  const threadId = request.run.threadId;
   for (let attempt = 1;; attempt++) {
     if (request.signal.aborted) return { kind: "aborted" };
     env.emit({ kind: "task_start", step: request.step, task, attempt });
     // An attempt gets a signal of its own only when a timeout may abort it
     // alone; otherwise the run's signal is the attempt's (no listener to add).
     const controller = node.options.timeoutMs === undefined ? null : new AbortController();
-    const onAbort = () => controller?.abort(request.signal.reason);
-    if (controller !== null) request.signal.addEventListener("abort", onAbort, { once: true });
-    const ctx = new TaskContext({
-      threadId: threadId as ThreadId,
-      step: request.journalStep,
-      node: task.node,
-      taskId: task.id,
+    const onAbort = controller === null ? null : () => controller.abort(request.signal.reason);
+    if (onAbort !== null) request.signal.addEventListener("abort", onAbort, { once: true });
+    const ctx = new TaskContext(
+      request.contexts,
+      task,
       attempt,
-      signal: controller?.signal ?? request.signal,
-      store: env.store,
-      recorded: request.recorded,
-      mode: request.mode,
+      controller?.signal ?? request.signal,
       resumes,
-      now: env.now,
-      random: env.random,
-      uuid: env.uuid,
-      sleep: env.sleep,
-      onEffect: request.onEffect,
-      emit: (kind, data) => env.emit({ kind, step: request.step, task, data }),
-      cancelled: request.cancelled,
-      forward: (namespace, event) =>
-        env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
-      maxJsonDepth: env.maxJsonDepth,
-      ...(env.fence === undefined ? {} : { fence: env.fence }),
-    });
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const input = task.arg === undefined ? request.run.state : task.arg;
-      const body = Promise.resolve().then(() => withContext(ctx, () => node.run(input, ctx)));
-      const output = node.options.timeoutMs === undefined ? await body : await Promise.race([
-        body,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new OrisError(
-              "timeout",
-              `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
-              { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
-            );
-            controller?.abort(error);
-            reject(error);
-          }, node.options.timeoutMs);
-        }),
-      ]);
+      let output: unknown;
+      if (node.options.timeoutMs === undefined) {
+        await null; // Nodes start after every task of the step has (as with a timeout below).
+        output = await runWithContext(ctx, node, input);
+      } else {
+        output = await Promise.race([
+          Promise.resolve().then(() => runWithContext(ctx, node, input)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const error = new OrisError(
+                "timeout",
+                `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
+                { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
+              );
+              controller?.abort(error);
+              reject(error);
+            }, node.options.timeoutMs);
+          }),
+        ]);
+      }
       if (ctx.raised !== null) return interrupted(task, ctx, request, env);
       const write = toWrite(task, output, { maxDepth: env.maxJsonDepth });
       env.emit({ kind: "task_end", step: request.step, task, write, error: null, interrupt: null });
@@ -294,7 +300,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       }
     } finally {
       clearTimeout(timer);
-      if (controller !== null) request.signal.removeEventListener("abort", onAbort);
+      if (onAbort !== null) request.signal.removeEventListener("abort", onAbort);
     }
   }
 }

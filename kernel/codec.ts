@@ -17,6 +17,7 @@ import {
 import { parseCheckpointId, parseGraphName, parseThreadId, type ThreadId } from "./ids.ts";
 import { type InterruptChange, interruptChanges } from "./interrupt_index.ts";
 import { assertJson, encodeJson, isJsonObject, type Json } from "./json.ts";
+import { isCheckedJson } from "./_checked_json.ts";
 import { fold, foldAll, RUN_STATUSES, type RunSnapshot } from "./snapshot.ts";
 import type {
   CheckpointRecord,
@@ -134,7 +135,9 @@ function encodeChecked(
     throw new InvalidArgumentError("Cannot append: no events given", { field: "events" });
   }
   const encoded = events.map((event, i): EncodedEvent => {
-    const text = json ? JSON.stringify(event) : encodeJson(event, `event ${i + 1} of the append`);
+    const text = json || isCheckedJson(event)
+      ? JSON.stringify(event)
+      : encodeJson(event, `event ${i + 1} of the append`);
     if (
       !isJsonObject(event as unknown) || typeof event.type !== "string" ||
       !Number.isFinite(event.at)
