@@ -97,34 +97,44 @@ export class GraphInterrupt extends Error {
 }
 
 /**
- * Where the task contexts of one step journal effects and report what
- * happens: made once per step and shared by its tasks (a task context adds
- * only its task, attempt, signal and answers). @internal
+ * Where task contexts journal effects and report what happens: made once per
+ * executor environment and shared by the contexts of all its steps. @internal
  */
 export interface TaskContextOptions {
-  threadId: ThreadId;
-  step: number;
   store: Store;
-  /** Effects already journaled for this step, by `${path}#${index}`. */
-  recorded: ReadonlyMap<string, EffectRecord>;
-  /** `replay`: effects come only from the journal; nothing is written. */
-  mode: "live" | "replay";
   now(): number;
   random(): number;
   uuid(): string;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
-  /** A new live effect was journaled. */
-  onEffect(record: EffectRecord): void;
-  /** A task sent stream output. */
-  emit(task: TaskSpec, mode: "custom" | "messages", data: unknown): void;
-  /** Whether an abort of `signal` means the run was cancelled (then failures are not journaled). */
-  cancelled(): boolean;
-  /** Passes on what a child run (subgraph) of a task does, for streams. */
-  forward(task: TaskSpec, namespace: string, event: unknown): void;
+  /** A task of superstep `step` sent stream output. */
+  emit(step: number, task: TaskSpec, mode: "custom" | "messages", data: unknown): void;
+  /** Passes on what a child run (subgraph) of a task of superstep `step` does, for streams. */
+  forward(step: number, task: TaskSpec, namespace: string, event: unknown): void;
   /** The deepest nesting of an effect result or interrupt value (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
   /** The run's lease: every effect record carries its fencing token (none: not fenced). */
   fence?: Fence;
+}
+
+/**
+ * What the task contexts of one superstep share: one small object with no
+ * closures, so that a context that outlives its step (the async context of
+ * `getContext()` holds it until the garbage collector finds it) keeps little. @internal
+ */
+export interface TaskStep {
+  threadId: ThreadId;
+  /** The superstep (of stream events). */
+  step: number;
+  /** The step effects are journaled under and interrupts are raised in (`ctx.step`). */
+  journalStep: number;
+  /** Effects already journaled for this step, by `${path}#${index}`. */
+  recorded: ReadonlyMap<string, EffectRecord>;
+  /** `replay`: effects come only from the journal; nothing is written. */
+  mode: "live" | "replay";
+  /** The step's new live effects, in the order they were journaled. */
+  effects: EffectRecord[];
+  /** The run's signal: when it is aborted the run was cancelled (then failures are not journaled). */
+  signal: AbortSignal;
 }
 
 /**
@@ -151,6 +161,7 @@ export class TaskContext implements NodeContext {
   /** The interrupt this attempt raised, if any (even if user code swallowed the signal). */
   raised: GraphInterrupt | null = null;
   #options: TaskContextOptions;
+  #step: TaskStep;
   #task: TaskSpec;
   #resumes: readonly ResolvedInterrupt[];
   #path: string;
@@ -158,7 +169,8 @@ export class TaskContext implements NodeContext {
   #interruptIndex = 0;
 
   /**
-   * @param options What the step's tasks share.
+   * @param options What the contexts of the executor share.
+   * @param step What the contexts of the step share.
    * @param task The task.
    * @param attempt Its attempt, from 1.
    * @param signal The attempt's abort signal.
@@ -166,16 +178,18 @@ export class TaskContext implements NodeContext {
    */
   constructor(
     options: TaskContextOptions,
+    step: TaskStep,
     task: TaskSpec,
     attempt: number,
     signal: AbortSignal,
     resumes: readonly ResolvedInterrupt[],
   ) {
     this.#options = options;
+    this.#step = step;
     this.#task = task;
     this.#resumes = resumes;
-    this.threadId = options.threadId;
-    this.step = options.step;
+    this.threadId = step.threadId;
+    this.step = step.journalStep;
     this.node = task.node;
     this.taskId = task.id;
     this.attempt = attempt;
@@ -185,9 +199,10 @@ export class TaskContext implements NodeContext {
 
   async effect<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     const options = this.#options;
+    const step = this.#step;
     const index = this.#effectIndex++;
     const key: EffectKey = { threadId: this.threadId, step: this.step, node: this.#path, index };
-    const recorded = options.recorded.get(`${this.#path}#${index}`);
+    const recorded = step.recorded.get(`${this.#path}#${index}`);
     if (recorded !== undefined) {
       if (recorded.name !== name) {
         throw new NondeterminismError({
@@ -200,7 +215,7 @@ export class TaskContext implements NodeContext {
       }
       return outcome(recorded.result) as T;
     }
-    if (options.mode === "replay") {
+    if (step.mode === "replay") {
       throw new NondeterminismError({
         threadId: this.threadId,
         step: this.step,
@@ -219,15 +234,15 @@ export class TaskContext implements NodeContext {
       });
       result = { ok: true, value: (value ?? null) as Json };
     } catch (error) {
-      if (options.cancelled() || error instanceof GraphInterrupt) throw error;
+      if (step.signal.aborted || error instanceof GraphInterrupt) throw error;
       result = { ok: false, error: serializeError(error) };
       const recordedAt = options.now();
-      options.onEffect(await record(options, { ...key, name, result, startedAt, recordedAt }));
+      step.effects.push(await record(options, { ...key, name, result, startedAt, recordedAt }));
       throw error;
     }
     const recordedAt = options.now();
     const stored = await record(options, { ...key, name, result, startedAt, recordedAt });
-    options.onEffect(stored);
+    step.effects.push(stored);
     return outcome(stored.result) as T;
   }
 
@@ -246,7 +261,7 @@ export class TaskContext implements NodeContext {
   async sleep(ms: number): Promise<void> {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`Cannot sleep ${ms} ms`);
     const wake = await this.effect("oris.sleep", () => this.#options.now() + ms);
-    if (this.#options.mode === "replay") return;
+    if (this.#step.mode === "replay") return;
     const left = wake - this.#options.now();
     if (left > 0) await this.#options.sleep(left, this.signal);
   }
@@ -282,20 +297,20 @@ export class TaskContext implements NodeContext {
 
   /** @internal Whether this task is being replayed (effects come only from the journal). */
   get replaying(): boolean {
-    return this.#options.mode === "replay";
+    return this.#step.mode === "replay";
   }
 
   /** @internal Passes on what a child run does. */
   forward(namespace: string, event: unknown): void {
-    this.#options.forward(this.#task, namespace, event);
+    this.#options.forward(this.#step.step, this.#task, namespace, event);
   }
 
   emit(data: unknown): void {
-    this.#options.emit(this.#task, "custom", data);
+    this.#options.emit(this.#step.step, this.#task, "custom", data);
   }
 
   emitMessage(chunk: unknown): void {
-    this.#options.emit(this.#task, "messages", chunk);
+    this.#options.emit(this.#step.step, this.#task, "messages", chunk);
   }
 }
 

@@ -18,6 +18,7 @@ import {
   type NodeContext,
   TaskContext,
   type TaskContextOptions,
+  type TaskStep,
 } from "./context.ts";
 import type { Runtime } from "./runtime_api.ts";
 import { createRuntime, StateGraph } from "../preset.ts";
@@ -42,28 +43,41 @@ function oneNode(
 
 interface TaskContextOverrides extends Partial<TaskContextOptions> {
   signal?: AbortSignal;
+  recorded?: TaskStep["recorded"];
+  mode?: TaskStep["mode"];
+  /** Where the step's new live effects go. */
+  effects?: EffectRecord[];
 }
 
 function taskContext(overrides: TaskContextOverrides = {}): TaskContext {
-  const { signal = new AbortController().signal, ...options } = overrides;
+  const {
+    signal = new AbortController().signal,
+    recorded = new Map(),
+    mode = "live",
+    effects = [],
+    ...options
+  } = overrides;
   const shared: TaskContextOptions = {
-    threadId: "t-1" as ThreadId,
-    step: 1,
     store: new MemoryStore(),
-    recorded: new Map(),
-    mode: "live",
     now: () => 0,
     random: () => 0,
     uuid: () => "00000000-0000-4000-8000-000000000000",
     sleep: () => Promise.resolve(),
-    onEffect: () => {},
     emit: () => {},
-    cancelled: () => false,
     forward: () => {},
     maxJsonDepth: 256,
     ...options,
   };
-  return new TaskContext(shared, { id: "1:a", node: "a" }, 1, signal, []);
+  const step: TaskStep = {
+    threadId: "t-1" as ThreadId,
+    step: 1,
+    journalStep: 1,
+    recorded,
+    mode,
+    effects,
+    signal: new AbortController().signal,
+  };
+  return new TaskContext(shared, step, { id: "1:a", node: "a" }, 1, signal, []);
 }
 
 Deno.test("interrupt() rejects outside a node", async () => {
@@ -284,7 +298,7 @@ Deno.test("TaskContext.effect() journals when the effect's function began and wh
   let clock = 100;
   const store = new MemoryStore();
   const seen: EffectRecord[] = [];
-  const ctx = taskContext({ store, now: () => clock, onEffect: (record) => seen.push(record) });
+  const ctx = taskContext({ store, now: () => clock, effects: seen });
   const value = await ctx.effect("slow", () => {
     clock += 250;
     return "done";

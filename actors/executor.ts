@@ -33,6 +33,7 @@ import {
   runWithContext,
   TaskContext,
   type TaskContextOptions,
+  type TaskStep,
 } from "./context.ts";
 import type { Fence } from "./leases.ts";
 
@@ -145,30 +146,21 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   const tasks = request.skip.size === 0
     ? run.next
     : run.next.filter((task) => !request.skip.has(task.id));
-  const { signal } = request;
   const taskRun: TaskRun = {
     ...request,
     recorded,
     effects,
     step,
     journalStep,
-    contexts: {
+    contexts: contextOptionsOf(env),
+    steps: {
       threadId: run.threadId,
-      step: journalStep,
-      store: env.store,
+      step,
+      journalStep,
       recorded,
       mode: request.mode,
-      now: env.now,
-      random: env.random,
-      uuid: env.uuid,
-      sleep: env.sleep,
-      onEffect: (record) => effects.push(record),
-      emit: (task, kind, data) => env.emit({ kind, step, task, data }),
-      cancelled: () => signal.aborted,
-      forward: (task, namespace, event) =>
-        env.emit({ kind: "subgraph", step, task, namespace, event }),
-      maxJsonDepth: env.maxJsonDepth,
-      ...(env.fence === undefined ? {} : { fence: env.fence }),
+      effects,
+      signal: request.signal,
     },
   };
   const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
@@ -189,6 +181,30 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   return outcome;
 }
 
+/** The task context options of each executor environment, made at its first step. */
+const CONTEXT_OPTIONS = new WeakMap<ExecutorEnv, TaskContextOptions>();
+
+/** What the task contexts of an executor environment share (its closures hold only `env`). */
+function contextOptionsOf(env: ExecutorEnv): TaskContextOptions {
+  let options = CONTEXT_OPTIONS.get(env);
+  if (options === undefined) {
+    options = {
+      store: env.store,
+      now: env.now,
+      random: env.random,
+      uuid: env.uuid,
+      sleep: env.sleep,
+      emit: (step, task, kind, data) => env.emit({ kind, step, task, data }),
+      forward: (step, task, namespace, event) =>
+        env.emit({ kind: "subgraph", step, task, namespace, event }),
+      maxJsonDepth: env.maxJsonDepth,
+      ...(env.fence === undefined ? {} : { fence: env.fence }),
+    };
+    CONTEXT_OPTIONS.set(env, options);
+  }
+  return options;
+}
+
 type TaskResult =
   | { kind: "write"; write: TaskWrite }
   | { kind: "interrupt"; record: InterruptRecord }
@@ -202,8 +218,10 @@ const NO_RESUMES: readonly ResolvedInterrupt[] = Object.freeze([]);
 
 interface TaskRun extends StepRequest {
   recorded: ReadonlyMap<string, EffectRecord>;
-  /** What the task contexts of the step share. */
+  /** What the task contexts of the executor share. */
   contexts: TaskContextOptions;
+  /** What the task contexts of the step share. */
+  steps: TaskStep;
   effects: EffectRecord[];
   step: number;
   /** The step effects are journaled under and interrupts are raised in. */
@@ -241,6 +259,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
     if (onAbort !== null) request.signal.addEventListener("abort", onAbort, { once: true });
     const ctx = new TaskContext(
       request.contexts,
+      request.steps,
       task,
       attempt,
       controller?.signal ?? request.signal,
