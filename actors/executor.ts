@@ -163,7 +163,9 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
       signal: request.signal,
     },
   };
-  const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
+  const results = tasks.length === 1
+    ? [await runTask(tasks[0]!, taskRun, env)]
+    : await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
   const outcome: StepOutcome = {
     writes: [],
     interrupts: [],
