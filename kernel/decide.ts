@@ -216,6 +216,16 @@ export function decide(
 /** Nesting was limited where the values were accepted (the runtime's limit). */
 const UNLIMITED_DEPTH = { maxDepth: Infinity };
 
+/** Why `value` is not JSON (as an error of the run), or `null` when it is. */
+function notJson(value: unknown, what: string): ErrorInfo | null {
+  try {
+    assertJson(value, what, UNLIMITED_DEPTH);
+    return null;
+  } catch (error) {
+    return errorInfoOf(error);
+  }
+}
+
 /** The events folded onto the run: the fold is the one judge of which transitions apply. */
 function commit(run: RunSnapshot, events: RunEvent[]): Decision {
   return { kind: "commit", events, run: events.length === 0 ? run : foldAll(run, events)! };
@@ -317,6 +327,15 @@ function decideExecuted(
       }));
       break;
     case "planned": {
+      const delta = diffJson(run.state, result.plan.state);
+      // The writes and next tasks were checked by `planNext`; the delta holds what reducers
+      // (user code) returned, so it is checked here (what changed, not the whole state): a
+      // state that is not JSON fails the run, like a step that could not be planned.
+      const refused = notJson(delta, `the state after step ${step}`);
+      if (refused !== null) {
+        events.push(newEvent("run.failed", env.now, { error: { ...refused, step } }));
+        break;
+      }
       const committed: StepCommittedEvent = {
         type: "step.committed",
         v: EVENT_FORMAT_VERSION,
@@ -325,12 +344,9 @@ function decideExecuted(
         checkpointId: env.checkpointId(),
         parentCheckpointId: run.checkpointId,
         tasks: result.writes,
-        delta: diffJson(run.state, result.plan.state),
+        delta,
         next: result.plan.next,
       };
-      // The writes and next tasks were checked by `planNext`; the delta holds what reducers
-      // (user code) returned, so it is checked here (it is what changed, not the whole state).
-      assertJson(committed.delta, `the state after step ${step}`, UNLIMITED_DEPTH);
       events.push(markCheckedJson(committed));
       if (result.plan.next.length === 0) {
         const completed: RunCompletedEvent = {
