@@ -25,6 +25,7 @@ import {
   type ResolvedInterrupt,
   serializeError,
   type Store,
+  type TaskSpec,
   type ThreadId,
 } from "../kernel/mod.ts";
 import type { Fence } from "./leases.ts";
@@ -95,36 +96,45 @@ export class GraphInterrupt extends Error {
   }
 }
 
-/** Where a task context journals effects and reports what happens. @internal */
+/**
+ * Where task contexts journal effects and report what happens: made once per
+ * executor environment and shared by the contexts of all its steps. @internal
+ */
 export interface TaskContextOptions {
-  threadId: ThreadId;
-  step: number;
-  node: string;
-  taskId: string;
-  attempt: number;
-  signal: AbortSignal;
   store: Store;
-  /** Effects already journaled for this step, by `${path}#${index}`. */
-  recorded: ReadonlyMap<string, EffectRecord>;
-  /** `replay`: effects come only from the journal; nothing is written. */
-  mode: "live" | "replay";
-  /** Answers to this task's interrupts. */
-  resumes: readonly ResolvedInterrupt[];
   now(): number;
   random(): number;
   uuid(): string;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
-  /** A new live effect was journaled. */
-  onEffect(record: EffectRecord): void;
-  emit(mode: "custom" | "messages", data: unknown): void;
-  /** Whether an abort of `signal` means the run was cancelled (then failures are not journaled). */
-  cancelled(): boolean;
-  /** Passes on what a child run (subgraph) of this task does, for streams. */
-  forward(namespace: string, event: unknown): void;
+  /** A task of superstep `step` sent stream output. */
+  emit(step: number, task: TaskSpec, mode: "custom" | "messages", data: unknown): void;
+  /** Passes on what a child run (subgraph) of a task of superstep `step` does, for streams. */
+  forward(step: number, task: TaskSpec, namespace: string, event: unknown): void;
   /** The deepest nesting of an effect result or interrupt value (the runtime's `maxJsonDepth`). */
   maxJsonDepth: number;
   /** The run's lease: every effect record carries its fencing token (none: not fenced). */
   fence?: Fence;
+}
+
+/**
+ * What the task contexts of one superstep share: one small object with no
+ * closures, so that a context that outlives its step (the async context of
+ * `getContext()` holds it until the garbage collector finds it) keeps little. @internal
+ */
+export interface TaskStep {
+  threadId: ThreadId;
+  /** The superstep (of stream events). */
+  step: number;
+  /** The step effects are journaled under and interrupts are raised in (`ctx.step`). */
+  journalStep: number;
+  /** Effects already journaled for this step, by `${path}#${index}`. */
+  recorded: ReadonlyMap<string, EffectRecord>;
+  /** `replay`: effects come only from the journal; nothing is written. */
+  mode: "live" | "replay";
+  /** The step's new live effects, in the order they were journaled. */
+  effects: EffectRecord[];
+  /** The run's signal: when it is aborted the run was cancelled (then failures are not journaled). */
+  signal: AbortSignal;
 }
 
 /**
@@ -151,26 +161,48 @@ export class TaskContext implements NodeContext {
   /** The interrupt this attempt raised, if any (even if user code swallowed the signal). */
   raised: GraphInterrupt | null = null;
   #options: TaskContextOptions;
+  #step: TaskStep;
+  #task: TaskSpec;
+  #resumes: readonly ResolvedInterrupt[];
   #path: string;
   #effectIndex = 0;
   #interruptIndex = 0;
 
-  constructor(options: TaskContextOptions) {
+  /**
+   * @param options What the contexts of the executor share.
+   * @param step What the contexts of the step share.
+   * @param task The task.
+   * @param attempt Its attempt, from 1.
+   * @param signal The attempt's abort signal.
+   * @param resumes The answers to the task's interrupts.
+   */
+  constructor(
+    options: TaskContextOptions,
+    step: TaskStep,
+    task: TaskSpec,
+    attempt: number,
+    signal: AbortSignal,
+    resumes: readonly ResolvedInterrupt[],
+  ) {
     this.#options = options;
-    this.threadId = options.threadId;
-    this.step = options.step;
-    this.node = options.node;
-    this.taskId = options.taskId;
-    this.attempt = options.attempt;
-    this.signal = options.signal;
-    this.#path = taskPath(options.taskId, options.attempt);
+    this.#step = step;
+    this.#task = task;
+    this.#resumes = resumes;
+    this.threadId = step.threadId;
+    this.step = step.journalStep;
+    this.node = task.node;
+    this.taskId = task.id;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#path = taskPath(task.id, attempt);
   }
 
   async effect<T>(name: string, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     const options = this.#options;
+    const step = this.#step;
     const index = this.#effectIndex++;
     const key: EffectKey = { threadId: this.threadId, step: this.step, node: this.#path, index };
-    const recorded = options.recorded.get(`${this.#path}#${index}`);
+    const recorded = step.recorded.get(`${this.#path}#${index}`);
     if (recorded !== undefined) {
       if (recorded.name !== name) {
         throw new NondeterminismError({
@@ -183,7 +215,7 @@ export class TaskContext implements NodeContext {
       }
       return outcome(recorded.result) as T;
     }
-    if (options.mode === "replay") {
+    if (step.mode === "replay") {
       throw new NondeterminismError({
         threadId: this.threadId,
         step: this.step,
@@ -202,15 +234,15 @@ export class TaskContext implements NodeContext {
       });
       result = { ok: true, value: (value ?? null) as Json };
     } catch (error) {
-      if (options.cancelled() || error instanceof GraphInterrupt) throw error;
+      if (step.signal.aborted || error instanceof GraphInterrupt) throw error;
       result = { ok: false, error: serializeError(error) };
       const recordedAt = options.now();
-      options.onEffect(await record(options, { ...key, name, result, startedAt, recordedAt }));
+      step.effects.push(await record(options, { ...key, name, result, startedAt, recordedAt }));
       throw error;
     }
     const recordedAt = options.now();
     const stored = await record(options, { ...key, name, result, startedAt, recordedAt });
-    options.onEffect(stored);
+    step.effects.push(stored);
     return outcome(stored.result) as T;
   }
 
@@ -229,7 +261,7 @@ export class TaskContext implements NodeContext {
   async sleep(ms: number): Promise<void> {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`Cannot sleep ${ms} ms`);
     const wake = await this.effect("oris.sleep", () => this.#options.now() + ms);
-    if (this.#options.mode === "replay") return;
+    if (this.#step.mode === "replay") return;
     const left = wake - this.#options.now();
     if (left > 0) await this.#options.sleep(left, this.signal);
   }
@@ -237,7 +269,7 @@ export class TaskContext implements NodeContext {
   interrupt<T = unknown>(value: unknown): Promise<T> {
     assertJson(value, "the interrupt value", { maxDepth: this.#options.maxJsonDepth });
     const index = this.#interruptIndex++;
-    const answer = this.#options.resumes.find((resume) => resume.index === index);
+    const answer = this.#resumes.find((resume) => resume.index === index);
     if (answer !== undefined) return Promise.resolve(answer.resume as T);
     this.raised ??= new GraphInterrupt(value, index);
     return Promise.reject(this.raised);
@@ -249,7 +281,7 @@ export class TaskContext implements NodeContext {
    * @internal Used by subgraphs to map a child run's interrupts.
    */
   answer(index: number): ResolvedInterrupt | undefined {
-    return this.#options.resumes.find((resume) => resume.index === index);
+    return this.#resumes.find((resume) => resume.index === index);
   }
 
   /**
@@ -265,20 +297,20 @@ export class TaskContext implements NodeContext {
 
   /** @internal Whether this task is being replayed (effects come only from the journal). */
   get replaying(): boolean {
-    return this.#options.mode === "replay";
+    return this.#step.mode === "replay";
   }
 
   /** @internal Passes on what a child run does. */
   forward(namespace: string, event: unknown): void {
-    this.#options.forward(namespace, event);
+    this.#options.forward(this.#step.step, this.#task, namespace, event);
   }
 
   emit(data: unknown): void {
-    this.#options.emit("custom", data);
+    this.#options.emit(this.#step.step, this.#task, "custom", data);
   }
 
   emitMessage(chunk: unknown): void {
-    this.#options.emit("messages", chunk);
+    this.#options.emit(this.#step.step, this.#task, "messages", chunk);
   }
 }
 
@@ -302,16 +334,29 @@ function outcome(result: EffectResult): unknown {
 const current = new AsyncLocalStorage<NodeContext>();
 
 /**
- * Runs `fn` with `ctx` as the current node context (for {@linkcode interrupt}
- * and {@linkcode getContext}).
+ * Runs a node with `ctx` as the current node context (for
+ * {@linkcode interrupt} and {@linkcode getContext}): `node.run(input, ctx)`.
  *
  * @internal Used by the executor.
  * @param ctx The context.
- * @param fn The node body.
- * @returns What `fn` returns.
+ * @param node The node.
+ * @param input Its input.
+ * @returns What the node returns.
  */
-export function withContext<T>(ctx: NodeContext, fn: () => T): T {
-  return current.run(ctx, fn);
+export function runWithContext(
+  ctx: NodeContext,
+  node: { run(input: unknown, ctx: NodeContext): unknown },
+  input: unknown,
+): unknown {
+  return current.run(ctx, callNode, node, input, ctx);
+}
+
+function callNode(
+  node: { run(input: unknown, ctx: NodeContext): unknown },
+  input: unknown,
+  ctx: NodeContext,
+): unknown {
+  return node.run(input, ctx);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type NodeContext,
   TaskContext,
   type TaskContextOptions,
+  type TaskStep,
 } from "./context.ts";
 import type { Runtime } from "./runtime_api.ts";
 import { createRuntime, StateGraph } from "../preset.ts";
@@ -40,29 +41,43 @@ function oneNode(
     .compile({ runtime, name: "g" });
 }
 
-function contextOptions(overrides: Partial<TaskContextOptions> = {}): TaskContextOptions {
-  return {
-    threadId: "t-1" as ThreadId,
-    step: 1,
-    node: "a",
-    taskId: "1:a",
-    attempt: 1,
-    signal: new AbortController().signal,
+interface TaskContextOverrides extends Partial<TaskContextOptions> {
+  signal?: AbortSignal;
+  recorded?: TaskStep["recorded"];
+  mode?: TaskStep["mode"];
+  /** Where the step's new live effects go. */
+  effects?: EffectRecord[];
+}
+
+function taskContext(overrides: TaskContextOverrides = {}): TaskContext {
+  const {
+    signal = new AbortController().signal,
+    recorded = new Map(),
+    mode = "live",
+    effects = [],
+    ...options
+  } = overrides;
+  const shared: TaskContextOptions = {
     store: new MemoryStore(),
-    recorded: new Map(),
-    mode: "live",
-    resumes: [],
     now: () => 0,
     random: () => 0,
     uuid: () => "00000000-0000-4000-8000-000000000000",
     sleep: () => Promise.resolve(),
-    onEffect: () => {},
     emit: () => {},
-    cancelled: () => false,
     forward: () => {},
     maxJsonDepth: 256,
-    ...overrides,
+    ...options,
   };
+  const step: TaskStep = {
+    threadId: "t-1" as ThreadId,
+    step: 1,
+    journalStep: 1,
+    recorded,
+    mode,
+    effects,
+    signal: new AbortController().signal,
+  };
+  return new TaskContext(shared, step, { id: "1:a", node: "a" }, 1, signal, []);
 }
 
 Deno.test("interrupt() rejects outside a node", async () => {
@@ -262,15 +277,15 @@ Deno.test("TaskContext.effect() checks the journal before running anything", asy
     result: { ok: true as const, value: 42 },
     recordedAt: 0,
   }]]);
-  const ctx = new TaskContext(contextOptions({ recorded }));
+  const ctx = taskContext({ recorded });
   assert.equal(await ctx.effect("charge", () => ++calls), 42);
   assert.equal(calls, 0);
 
-  const renamed = new TaskContext(contextOptions({ recorded }));
+  const renamed = taskContext({ recorded });
   await assert.rejects(() => renamed.effect("refund", () => ++calls), NondeterminismError);
   assert.equal(calls, 0);
 
-  const replay = new TaskContext(contextOptions({ mode: "replay" }));
+  const replay = taskContext({ mode: "replay" });
   await assert.rejects(
     () => replay.effect("anything", () => ++calls),
     (error: unknown) =>
@@ -283,9 +298,7 @@ Deno.test("TaskContext.effect() journals when the effect's function began and wh
   let clock = 100;
   const store = new MemoryStore();
   const seen: EffectRecord[] = [];
-  const ctx = new TaskContext(
-    contextOptions({ store, now: () => clock, onEffect: (record) => seen.push(record) }),
-  );
+  const ctx = taskContext({ store, now: () => clock, effects: seen });
   const value = await ctx.effect("slow", () => {
     clock += 250;
     return "done";
@@ -311,7 +324,7 @@ Deno.test("TaskContext.effect() journals when the effect's function began and wh
 Deno.test("TaskContext.effect() refuses to start once the signal is aborted", async () => {
   const controller = new AbortController();
   controller.abort(new OrisError("cancelled", "stop"));
-  const ctx = new TaskContext(contextOptions({ signal: controller.signal }));
+  const ctx = taskContext({ signal: controller.signal });
   let calls = 0;
   await assert.rejects(() => ctx.effect("x", () => ++calls), /stop/);
   assert.equal(calls, 0);
@@ -364,7 +377,7 @@ Deno.test("NodeContext.sleep() waits only what is left when the node runs again"
 });
 
 Deno.test("NodeContext.sleep() rejects a negative or infinite duration", async () => {
-  const ctx = new TaskContext(contextOptions());
+  const ctx = taskContext();
   await assert.rejects(() => ctx.sleep(-1), RangeError);
   await assert.rejects(() => ctx.sleep(Number.POSITIVE_INFINITY), RangeError);
 });

@@ -26,10 +26,15 @@ import {
   type Store,
   type TaskSpec,
   type TaskWrite,
-  type ThreadId,
 } from "../kernel/mod.ts";
 import { assertJson, type JsonCheckOptions } from "../kernel/mod.ts";
-import { type NodeContext, TaskContext, withContext } from "./context.ts";
+import {
+  type NodeContext,
+  runWithContext,
+  TaskContext,
+  type TaskContextOptions,
+  type TaskStep,
+} from "./context.ts";
 import type { Fence } from "./leases.ts";
 
 /** Something a run emits while it executes (for streams and traces). @internal */
@@ -141,17 +146,26 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   const tasks = request.skip.size === 0
     ? run.next
     : run.next.filter((task) => !request.skip.has(task.id));
-  const { signal } = request;
   const taskRun: TaskRun = {
     ...request,
     recorded,
     effects,
     step,
     journalStep,
-    onEffect: (record) => effects.push(record),
-    cancelled: () => signal.aborted,
+    contexts: contextOptionsOf(env),
+    steps: {
+      threadId: run.threadId,
+      step,
+      journalStep,
+      recorded,
+      mode: request.mode,
+      effects,
+      signal: request.signal,
+    },
   };
-  const results = await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
+  const results = tasks.length === 1
+    ? [await runTask(tasks[0]!, taskRun, env)]
+    : await Promise.all(tasks.map((task) => runTask(task, taskRun, env)));
   const outcome: StepOutcome = {
     writes: [],
     interrupts: [],
@@ -169,6 +183,30 @@ export async function executeStep(request: StepRequest, env: ExecutorEnv): Promi
   return outcome;
 }
 
+/** The task context options of each executor environment, made at its first step. */
+const CONTEXT_OPTIONS = new WeakMap<ExecutorEnv, TaskContextOptions>();
+
+/** What the task contexts of an executor environment share (its closures hold only `env`). */
+function contextOptionsOf(env: ExecutorEnv): TaskContextOptions {
+  let options = CONTEXT_OPTIONS.get(env);
+  if (options === undefined) {
+    options = {
+      store: env.store,
+      now: env.now,
+      random: env.random,
+      uuid: env.uuid,
+      sleep: env.sleep,
+      emit: (step, task, kind, data) => env.emit({ kind, step, task, data }),
+      forward: (step, task, namespace, event) =>
+        env.emit({ kind: "subgraph", step, task, namespace, event }),
+      maxJsonDepth: env.maxJsonDepth,
+      ...(env.fence === undefined ? {} : { fence: env.fence }),
+    };
+    CONTEXT_OPTIONS.set(env, options);
+  }
+  return options;
+}
+
 type TaskResult =
   | { kind: "write"; write: TaskWrite }
   | { kind: "interrupt"; record: InterruptRecord }
@@ -182,10 +220,10 @@ const NO_RESUMES: readonly ResolvedInterrupt[] = Object.freeze([]);
 
 interface TaskRun extends StepRequest {
   recorded: ReadonlyMap<string, EffectRecord>;
-  /** Journals an effect of the step (shared by its tasks). */
-  onEffect(record: EffectRecord): void;
-  /** Whether the run was cancelled (shared by the step's tasks). */
-  cancelled(): boolean;
+  /** What the task contexts of the executor share. */
+  contexts: TaskContextOptions;
+  /** What the task contexts of the step share. */
+  steps: TaskStep;
   effects: EffectRecord[];
   step: number;
   /** The step effects are journaled under and interrupts are raised in. */
@@ -213,56 +251,45 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
   const resumes = request.resumes.length === 0
     ? NO_RESUMES
     : request.resumes.filter((resume) => resume.taskId === task.id);
-  const threadId = request.run.threadId;
   for (let attempt = 1;; attempt++) {
     if (request.signal.aborted) return { kind: "aborted" };
     env.emit({ kind: "task_start", step: request.step, task, attempt });
     // An attempt gets a signal of its own only when a timeout may abort it
     // alone; otherwise the run's signal is the attempt's (no listener to add).
     const controller = node.options.timeoutMs === undefined ? null : new AbortController();
-    const onAbort = () => controller?.abort(request.signal.reason);
-    if (controller !== null) request.signal.addEventListener("abort", onAbort, { once: true });
-    const ctx = new TaskContext({
-      threadId: threadId as ThreadId,
-      step: request.journalStep,
-      node: task.node,
-      taskId: task.id,
+    const onAbort = controller === null ? null : () => controller.abort(request.signal.reason);
+    if (onAbort !== null) request.signal.addEventListener("abort", onAbort, { once: true });
+    const ctx = new TaskContext(
+      request.contexts,
+      request.steps,
+      task,
       attempt,
-      signal: controller?.signal ?? request.signal,
-      store: env.store,
-      recorded: request.recorded,
-      mode: request.mode,
+      controller?.signal ?? request.signal,
       resumes,
-      now: env.now,
-      random: env.random,
-      uuid: env.uuid,
-      sleep: env.sleep,
-      onEffect: request.onEffect,
-      emit: (kind, data) => env.emit({ kind, step: request.step, task, data }),
-      cancelled: request.cancelled,
-      forward: (namespace, event) =>
-        env.emit({ kind: "subgraph", step: request.step, task, namespace, event }),
-      maxJsonDepth: env.maxJsonDepth,
-      ...(env.fence === undefined ? {} : { fence: env.fence }),
-    });
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const input = task.arg === undefined ? request.run.state : task.arg;
-      const body = Promise.resolve().then(() => withContext(ctx, () => node.run(input, ctx)));
-      const output = node.options.timeoutMs === undefined ? await body : await Promise.race([
-        body,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new OrisError(
-              "timeout",
-              `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
-              { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
-            );
-            controller?.abort(error);
-            reject(error);
-          }, node.options.timeoutMs);
-        }),
-      ]);
+      let output: unknown;
+      if (node.options.timeoutMs === undefined) {
+        await null; // Nodes start after every task of the step has (as with a timeout below).
+        output = await runWithContext(ctx, node, input);
+      } else {
+        output = await Promise.race([
+          Promise.resolve().then(() => runWithContext(ctx, node, input)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const error = new OrisError(
+                "timeout",
+                `Node "${task.node}" timed out after ${node.options.timeoutMs} ms`,
+                { details: { node: task.node, timeout_ms: node.options.timeoutMs } },
+              );
+              controller?.abort(error);
+              reject(error);
+            }, node.options.timeoutMs);
+          }),
+        ]);
+      }
       if (ctx.raised !== null) return interrupted(task, ctx, request, env);
       const write = toWrite(task, output, { maxDepth: env.maxJsonDepth });
       env.emit({ kind: "task_end", step: request.step, task, write, error: null, interrupt: null });
@@ -294,7 +321,7 @@ async function runTask(task: TaskSpec, request: TaskRun, env: ExecutorEnv): Prom
       }
     } finally {
       clearTimeout(timer);
-      if (controller !== null) request.signal.removeEventListener("abort", onAbort);
+      if (onAbort !== null) request.signal.removeEventListener("abort", onAbort);
     }
   }
 }

@@ -123,7 +123,8 @@ export class RunActor {
   #committer: Committer;
   #lifecycle: Lifecycle = RESTING;
   #abort = new AbortController();
-  #listeners = new Set<(event: ActorEvent) => void>();
+  /** Replaced, never changed in place: an event is told to the listeners there were when it came. */
+  #listeners: readonly ((event: ActorEvent) => void)[] = [];
   #restWaiters: { resolve(run: RunSnapshot): void; reject(error: unknown): void }[] = [];
   #mailbox: Mailbox<RunMessage, RunSnapshot>;
   /** A `step` message is in the mailbox: the run is being executed. */
@@ -169,7 +170,7 @@ export class RunActor {
     const quiet = this.#mailbox.size === 0 ||
       (this.#mailbox.size === 1 && this.#lifecycle.state === "resting");
     return quiet && atRest(this.#run) && !this.#committer.pending &&
-      this.#listeners.size === 0 && this.#restWaiters.length === 0;
+      this.#listeners.length === 0 && this.#restWaiters.length === 0;
   }
 
   /** The run's lease, whose token its writes carry. */
@@ -194,8 +195,10 @@ export class RunActor {
 
   /** Subscribes to what the actor does; returns the unsubscribe function. */
   listen(listener: (event: ActorEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (!this.#listeners.includes(listener)) this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((known) => known !== listener);
+    };
   }
 
   /**
@@ -309,7 +312,7 @@ export class RunActor {
     } catch (error) {
       this.#deps.logger.warn("A run observer failed", { thread_id: this.threadId, error });
     }
-    for (const listener of [...this.#listeners]) {
+    for (const listener of this.#listeners) {
       try {
         listener(event);
       } catch (error) {

@@ -489,6 +489,24 @@ Deno.test("StateGraph node update with an unknown channel or non-JSON value fail
   await notJson.close();
 });
 
+Deno.test("StateGraph: a reducer that returns what JSON cannot carry fails the run", async () => {
+  const Dated = defineState({
+    when: { default: () => null, reducer: () => new Date(0) as never },
+  });
+  const app = new StateGraph(Dated)
+    .addNode("a", () => ({ when: "now" }))
+    .addEdge(START, "a")
+    .addEdge("a", END)
+    .compile();
+  const result = await app.invoke({}, { threadId: "reducer-not-json" });
+  assert.equal(result.status, "failed");
+  assert.equal(result.error?.code, "invalid_argument");
+  assert.match(result.error!.message, /the state after step 1/);
+  // Nothing of the step was committed: the run failed at the state it had.
+  assert.deepEqual(result.state, { when: null });
+  await app.close();
+});
+
 Deno.test("StateGraph step limit fails a looping run with code step_limit", async () => {
   let calls = 0;
   const app = new StateGraph(State)

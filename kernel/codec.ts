@@ -17,6 +17,7 @@ import {
 import { parseCheckpointId, parseGraphName, parseThreadId, type ThreadId } from "./ids.ts";
 import { type InterruptChange, interruptChanges } from "./interrupt_index.ts";
 import { assertJson, encodeJson, isJsonObject, type Json } from "./json.ts";
+import { isCheckedJson } from "./_checked_json.ts";
 import { fold, foldAll, RUN_STATUSES, type RunSnapshot } from "./snapshot.ts";
 import type {
   CheckpointRecord,
@@ -134,7 +135,9 @@ function encodeChecked(
     throw new InvalidArgumentError("Cannot append: no events given", { field: "events" });
   }
   const encoded = events.map((event, i): EncodedEvent => {
-    const text = json ? JSON.stringify(event) : encodeJson(event, `event ${i + 1} of the append`);
+    const text = json || isCheckedJson(event)
+      ? JSON.stringify(event)
+      : encodeJson(event, `event ${i + 1} of the append`);
     if (
       !isJsonObject(event as unknown) || typeof event.type !== "string" ||
       !Number.isFinite(event.at)
@@ -158,21 +161,22 @@ function encodeChecked(
     });
   }
   const checkpoints: CheckpointRecord[] = [];
-  encoded.forEach((item, i) => {
+  for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    if (event.type === "step.committed" || event.type === "state.updated") {
-      checkpoints.push({
-        threadId,
-        checkpointId: parseCheckpointId(event.checkpointId),
-        parentCheckpointId: event.parentCheckpointId === null
-          ? null
-          : parseCheckpointId(event.parentCheckpointId),
-        step: event.step,
-        version: item.seq,
-        createdAt: event.at,
-      });
-    }
-  });
+    if (event.type !== "step.committed" && event.type !== "state.updated") continue;
+    // A step the kernel made carries the id it made and the run's (read or made by it).
+    const checked = isCheckedJson(event);
+    checkpoints.push({
+      threadId,
+      checkpointId: checked ? event.checkpointId : parseCheckpointId(event.checkpointId),
+      parentCheckpointId: event.parentCheckpointId === null || checked
+        ? event.parentCheckpointId
+        : parseCheckpointId(event.parentCheckpointId),
+      step: event.step,
+      version: encoded[i]!.seq,
+      createdAt: event.at,
+    });
+  }
   const changes = interruptChanges(threadId, events, snapshot);
   let eventBytes = 0;
   for (const item of encoded) eventBytes += item.json.length;

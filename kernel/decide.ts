@@ -34,7 +34,8 @@ import {
 } from "./events.ts";
 import type { StepPlan } from "./graph/graph.ts";
 import type { AttemptId, CheckpointId, InterruptId } from "./ids.ts";
-import type { Json } from "./json.ts";
+import { assertJson, type Json } from "./json.ts";
+import { markCheckedJson } from "./_checked_json.ts";
 import { diffJson } from "./json_delta.ts";
 import { foldAll, isTerminal, type RunSnapshot } from "./snapshot.ts";
 import { unusedAnswers } from "./_answers.ts";
@@ -77,7 +78,10 @@ export type StepResult =
   | { kind: "failed"; error: ErrorInfo }
   /** Tasks asked for human input; `writes` are the updates of siblings that finished. */
   | { kind: "interrupted"; interrupts: InterruptRecord[]; writes: TaskWrite[] }
-  /** Every task finished: `writes` in task order (see {@linkcode stepWrites}) and the plan they make. */
+  /**
+   * Every task finished: `writes` in task order (see {@linkcode stepWrites}) and the plan
+   * `planNext` made of them (which checked that they are JSON).
+   */
   | { kind: "planned"; writes: TaskWrite[]; plan: StepPlan };
 
 /** The result of executing what a decision asked for. */
@@ -209,6 +213,19 @@ export function decide(
   }
 }
 
+/** Nesting was limited where the values were accepted (the runtime's limit). */
+const UNLIMITED_DEPTH = { maxDepth: Infinity };
+
+/** Why `value` is not JSON (as an error of the run), or `null` when it is. */
+function notJson(value: unknown, what: string): ErrorInfo | null {
+  try {
+    assertJson(value, what, UNLIMITED_DEPTH);
+    return null;
+  } catch (error) {
+    return errorInfoOf(error);
+  }
+}
+
 /** The events folded onto the run: the fold is the one judge of which transitions apply. */
 function commit(run: RunSnapshot, events: RunEvent[]): Decision {
   return { kind: "commit", events, run: events.length === 0 ? run : foldAll(run, events)! };
@@ -284,17 +301,20 @@ function decideExecuted(
       { details: { thread_id: run.threadId, step, status: run.status } },
     );
   }
-  // The hot path of every step: typed literals rather than `newEvent`'s spread.
-  const events: RunEvent[] = executed.effects.map((record): EffectRecordedEvent => ({
-    type: "effect.recorded",
-    v: EVENT_FORMAT_VERSION,
-    at: env.now,
-    step,
-    node: record.node,
-    index: record.index,
-    name: record.name,
-    ok: record.result.ok,
-  }));
+  // The hot path of every step: typed literals rather than `newEvent`'s spread. Events made
+  // only of checked JSON are marked so, and the store only stringifies them.
+  const events: RunEvent[] = executed.effects.map((record): EffectRecordedEvent =>
+    markCheckedJson({
+      type: "effect.recorded",
+      v: EVENT_FORMAT_VERSION,
+      at: env.now,
+      step,
+      node: record.node,
+      index: record.index,
+      name: record.name,
+      ok: record.result.ok,
+    })
+  );
   switch (result.kind) {
     case "failed":
       events.push(newEvent("run.failed", env.now, { error: { ...result.error, step } }));
@@ -307,6 +327,15 @@ function decideExecuted(
       }));
       break;
     case "planned": {
+      const delta = diffJson(run.state, result.plan.state);
+      // The writes and next tasks were checked by `planNext`; the delta holds what reducers
+      // (user code) returned, so it is checked here (what changed, not the whole state): a
+      // state that is not JSON fails the run, like a step that could not be planned.
+      const refused = notJson(delta, `the state after step ${step}`);
+      if (refused !== null) {
+        events.push(newEvent("run.failed", env.now, { error: { ...refused, step } }));
+        break;
+      }
       const committed: StepCommittedEvent = {
         type: "step.committed",
         v: EVENT_FORMAT_VERSION,
@@ -315,17 +344,17 @@ function decideExecuted(
         checkpointId: env.checkpointId(),
         parentCheckpointId: run.checkpointId,
         tasks: result.writes,
-        delta: diffJson(run.state, result.plan.state),
+        delta,
         next: result.plan.next,
       };
-      events.push(committed);
+      events.push(markCheckedJson(committed));
       if (result.plan.next.length === 0) {
         const completed: RunCompletedEvent = {
           type: "run.completed",
           v: EVENT_FORMAT_VERSION,
           at: committed.at,
         };
-        events.push(completed);
+        events.push(markCheckedJson(completed));
       }
       break;
     }

@@ -177,36 +177,35 @@ function isJsonContainer(value: unknown): value is object {
 
 /**
  * The hot path of {@linkcode assertJson}: the same checks with no path
- * strings and no cycle set, on an explicit stack (no recursion). Nesting
- * past `maxDepth` and anything it does not accept goes to `findNonJson`,
- * which finds and names the problem.
+ * strings and no cycle set, recursive but bounded by `maxDepth` (at most
+ * {@linkcode FAST_CHECK_MAX_DEPTH} frames), so that it allocates nothing.
+ * Nesting past `maxDepth` and anything it does not accept goes to
+ * `findNonJson`, which finds and names the problem.
  */
 function isJsonFast(value: unknown, maxDepth: number): boolean {
   if (isJsonScalar(value)) return true;
-  if (!isJsonContainer(value) || maxDepth < 1) return false;
-  const stack: object[] = [value];
-  const depths: number[] = [1];
-  while (stack.length > 0) {
-    const container = stack.pop()!;
-    const depth = depths.pop()!;
-    if (Array.isArray(container)) {
-      for (let i = 0; i < container.length; i++) {
-        const child: unknown = container[i];
-        if (isJsonScalar(child)) continue;
-        if (!isJsonContainer(child) || depth >= maxDepth) return false;
-        stack.push(child);
-        depths.push(depth + 1);
+  return isJsonContainer(value) && maxDepth >= 1 && isJsonInside(value, maxDepth - 1);
+}
+
+/** Whether a container's children are JSON, nested at most `depthLeft` more levels. */
+function isJsonInside(container: object, depthLeft: number): boolean {
+  if (Array.isArray(container)) {
+    for (let i = 0; i < container.length; i++) {
+      const child: unknown = container[i];
+      if (isJsonScalar(child)) continue;
+      if (!isJsonContainer(child) || depthLeft < 1 || !isJsonInside(child, depthLeft - 1)) {
+        return false;
       }
-      continue;
     }
-    // `for...in` allocates no key array; `hasOwn` keeps it to own keys, as `Object.keys`.
-    for (const key in container) {
-      if (!Object.hasOwn(container, key)) continue;
-      const child = (container as Record<string, unknown>)[key];
-      if (child === undefined || isJsonScalar(child)) continue;
-      if (!isJsonContainer(child) || depth >= maxDepth) return false;
-      stack.push(child);
-      depths.push(depth + 1);
+    return true;
+  }
+  // `for...in` allocates no key array; `hasOwn` keeps it to own keys, as `Object.keys`.
+  for (const key in container) {
+    if (!Object.hasOwn(container, key)) continue;
+    const child = (container as Record<string, unknown>)[key];
+    if (child === undefined || isJsonScalar(child)) continue;
+    if (!isJsonContainer(child) || depthLeft < 1 || !isJsonInside(child, depthLeft - 1)) {
+      return false;
     }
   }
   return true;

@@ -423,22 +423,27 @@ export function normalizeTarget(
 
 function toTasks(graph: GraphSpec, targets: readonly TaskTarget[], step: number): TaskSpec[] {
   const tasks: TaskSpec[] = [];
-  const plain = new Set<string>();
-  targets.forEach((target, index) => {
-    if (target.node === END) return;
+  // Which nodes are scheduled without an argument (once each); no set for a single target.
+  let plain: Set<string> | null = null;
+  for (let index = 0; index < targets.length; index++) {
+    const target = targets[index]!;
+    if (target.node === END) continue;
     if (!graph.nodes.has(target.node)) {
       throw new InvalidArgumentError(
         `Cannot schedule node "${target.node}": there is no such node`,
       );
     }
     if (target.arg === undefined) {
-      if (plain.has(target.node)) return;
-      plain.add(target.node);
+      if (targets.length > 1) {
+        plain ??= new Set();
+        if (plain.has(target.node)) continue;
+        plain.add(target.node);
+      }
       tasks.push({ id: `${step}:${target.node}`, node: target.node });
     } else {
       tasks.push({ id: `${step}:${target.node}#${index}`, node: target.node, arg: target.arg });
     }
-  });
+  }
   return tasks;
 }
 

@@ -6,7 +6,7 @@
  * | --------------------------------------- | ------------------------------------------- |
  * | `ev, threadId, firstSeq`                | one append: its events and the run's head   |
  * | `snap, threadId`                        | the latest stored snapshot                  |
- * | `runc, createdAt, threadId`             | the run's `RunSummary` (listing all runs)   |
+ * | `runc, createdAt, threadId`             | the run's `RunSummary` at its last status change (listing all runs; version and update time are read from its last batch) |
  * | `runsc, status, createdAt, threadId`    | a copy of it, listed by status              |
  * | `cp, threadId, version`                 | one checkpoint (derived)                    |
  * | `cpid, threadId, checkpointId`          | one checkpoint, by id (derived)             |

@@ -8,6 +8,12 @@
  * writers of the new layout, so processes that open the store together may
  * both run it.
  *
+ * Layout 3 keeps layout 2's keys but rewrites a run's listing lines only when
+ * its status changes: a listing reads each run's version and update time
+ * from its last batch. Lines of layout 2 (rewritten at every append) read the
+ * same, so the upgrade from 2 only records the version; an Oris of layout 2
+ * would list stale versions, so it refuses a store of layout 3.
+ *
  * @module
  */
 
@@ -17,11 +23,11 @@ import { commit } from "./_commit.ts";
 import { LAYOUT_KEY, LEGACY_RUNS_PREFIX, runKey, runStatusKey, STORE_PREFIX } from "./_keys.ts";
 
 /** The key layout this code reads and writes. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /**
  * Brings a store to {@linkcode LAYOUT_VERSION}: records it in an empty or
- * current store, upgrades a store of layout 1.
+ * current store, upgrades a store of layout 1 or 2.
  *
  * @param kv The database.
  * @throws {StorageError} when the store was written by a newer layout (upgrade Oris).

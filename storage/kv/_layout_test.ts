@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { fold, type RunCreatedEvent, StorageError, type ThreadId } from "../../kernel/mod.ts";
+import {
+  type AttemptId,
+  fold,
+  type RunCreatedEvent,
+  type RunStartedEvent,
+  StorageError,
+  type ThreadId,
+} from "../../kernel/mod.ts";
 import { encodeValue } from "./_blobs.ts";
 import { LAYOUT_KEY, LEGACY_RUNS_PREFIX, runKey, runStatusKey } from "./_keys.ts";
 import { LAYOUT_VERSION } from "./_layout.ts";
@@ -111,8 +118,71 @@ Deno.test("KvStore.open() refuses a store of a newer key layout", async () => {
     kv.close();
     await assert.rejects(() => KvStore.open({ path }), (error) => {
       assert.ok(error instanceof StorageError);
-      assert.match(error.message, /key layout 3 is newer than this Oris .*upgrade Oris/);
+      assert.match(
+        error.message,
+        new RegExp(`key layout ${LAYOUT_VERSION + 1} is newer than this Oris .*upgrade Oris`),
+      );
       return true;
     });
+  });
+});
+
+Deno.test("an append that keeps the run's status writes only its batch: a listing reads the version from it", async () => {
+  await withPath(async (path) => {
+    const threadId = "steady" as ThreadId;
+    {
+      await using store = await KvStore.open({ path });
+      const { run } = await store.createRun(created(threadId, 10));
+      const started: RunStartedEvent = {
+        type: "run.started",
+        v: 1,
+        at: 20,
+        attemptId: "att_1" as AttemptId,
+      };
+      const running = fold(run, started);
+      await store.append(threadId, run.version, [started], running);
+      const kv = await Deno.openKv(path);
+      try {
+        const before = await kv.get(runKey(10, threadId));
+        const effect = {
+          type: "effect.recorded",
+          v: 1,
+          at: 30,
+          step: 1,
+          node: "1:a",
+          index: 0,
+          name: "x",
+          ok: true,
+        } as const;
+        await store.append(threadId, running.version, [effect], fold(running, effect));
+        const after = await kv.get(runKey(10, threadId));
+        assert.equal(after.versionstamp, before.versionstamp, "the listing line is not rewritten");
+      } finally {
+        kv.close();
+      }
+      for (const page of [await store.listRuns(), await store.listRuns({ status: "running" })]) {
+        assert.deepEqual(
+          page.items.map((line) => [line.threadId, line.status, line.version, line.updatedAt]),
+          [[threadId, "running", 3, 30]],
+        );
+      }
+    }
+    // A store of layout 2 (lines rewritten at every append) reads the same: only the version moves.
+    const kv = await Deno.openKv(path);
+    await kv.set(LAYOUT_KEY, 2);
+    kv.close();
+    {
+      await using store = await KvStore.open({ path });
+      assert.deepEqual(
+        (await store.listRuns()).items.map((line) => [line.status, line.version, line.updatedAt]),
+        [["running", 3, 30]],
+      );
+    }
+    const after = await Deno.openKv(path);
+    try {
+      assert.equal((await after.get(LAYOUT_KEY)).value, LAYOUT_VERSION);
+    } finally {
+      after.close();
+    }
   });
 });

@@ -18,8 +18,10 @@
  * are always committed alone, with the index's changes (`interrupts.ts`).
  *
  * A run has two listing lines keyed by its creation time (one among all runs,
- * one among the runs of its status); an append rewrites both in place and
- * moves only the second, when the status changes. A listing is one key range. A value over 60 KiB is
+ * one among the runs of its status), written when it is created and when its
+ * status changes (the second moves); an append that keeps the status writes
+ * only its batch. A listing is one key range, and the version and update time
+ * of each run it returns are read from the run's last batch. A value over 60 KiB is
  * written as chunks before the commit and becomes visible with it; the loser
  * of a race and a replaced snapshot delete their chunks. (A process killed
  * between writing chunks and committing leaves them unreferenced: invisible,
@@ -244,19 +246,28 @@ async function write(
     const batch = batchText(summary, snapshot, encoded);
     const batchValue = await stageBlob(kv, chunks, encoder.encode(batch), written);
     mutations.push({ type: "set", key: batchKey, value: batchValue });
-    // The listing lines are keyed by creation, which never changes: only a new
-    // status moves the line by status.
-    const moved = head !== null && head.status !== summary.status;
-    const byStatus = runStatusKey(summary.status, summary.createdAt, threadId);
-    const oldByStatus = moved ? runStatusKey(head.status, summary.createdAt, threadId) : null;
-    if (oldByStatus !== null) mutations.push({ type: "delete", key: oldByStatus });
-    const line = encodeValue(summary);
-    mutations.push({ type: "set", key: runKey(summary.createdAt, threadId), value: line });
-    mutations.push({ type: "set", key: byStatus, value: line });
+    // The listing lines are keyed by creation, which never changes, and are written when the run
+    // is created and when its status changes: a listing reads the version and update time from
+    // the run's last batch (layout 3). A step that keeps the status writes its batch alone.
+    const moved = head === null || head.status !== summary.status;
+    const keys: Deno.KvKey[] = [batchKey];
+    let lineBytes = 0;
+    if (moved) {
+      const line = encodeValue(summary);
+      const all = runKey(summary.createdAt, threadId);
+      const byStatus = runStatusKey(summary.status, summary.createdAt, threadId);
+      if (head !== null) {
+        const old = runStatusKey(head.status, summary.createdAt, threadId);
+        mutations.push({ type: "delete", key: old });
+        keys.push(old);
+      }
+      mutations.push({ type: "set", key: all, value: line });
+      mutations.push({ type: "set", key: byStatus, value: line });
+      keys.push(all, byStatus);
+      lineBytes = 2 * line.length;
+    }
     if (encoded.interruptChanges.length > 0) {
       // The interrupt index goes into the same commit, within what the rest leaves of its limits.
-      const keys = [batchKey, runKey(summary.createdAt, threadId), byStatus];
-      if (oldByStatus !== null) keys.push(oldByStatus);
       if (snapshotValue !== null) keys.push(snapshotKey(threadId));
       const keyBytes = keys.reduce((n, key) => n + keySize(key), 0);
       // It stays in this append's own commit, out of group commits.
@@ -264,7 +275,7 @@ async function write(
       index = await addInterruptChanges(kv, atomic, threadId, encoded.interruptChanges, {
         mutations: keys.length,
         keyBytes,
-        bytes: keyBytes + blobBytes(batchValue) + 2 * line.length +
+        bytes: keyBytes + blobBytes(batchValue) + lineBytes +
           (snapshotValue === null ? 0 : blobBytes(snapshotValue)),
       });
     }
@@ -301,15 +312,18 @@ async function write(
 
 /** Reads the run's head from its last batch (and caches it), or `null` for an unknown run. */
 async function readHead(ctx: KvContext, threadId: string): Promise<RunHead | null> {
-  const iterator = ctx.kv.list<BlobValue>({ prefix: eventsPrefix(threadId) }, {
+  const head = await lastHead(ctx.kv, threadId);
+  if (head !== null) ctx.heads.remember(threadId, head);
+  return head;
+}
+
+/** The run's head as its last batch tells it, or `null` for an unknown run. */
+async function lastHead(kv: Deno.Kv, threadId: string): Promise<RunHead | null> {
+  const iterator = kv.list<BlobValue>({ prefix: eventsPrefix(threadId) }, {
     reverse: true,
     limit: 1,
   });
-  for await (const entry of iterator) {
-    const { head } = await readBatch(ctx.kv, threadId, entry, false);
-    ctx.heads.remember(threadId, head);
-    return head;
-  }
+  for await (const entry of iterator) return (await readBatch(kv, threadId, entry, false)).head;
   return null;
 }
 
@@ -433,12 +447,30 @@ export async function listRuns(
     lines.push(line);
     if (lines.length > limit) break;
   }
-  return pageOf(lines, limit, (last) => timeIdPosition("runs", last.createdAt, last.threadId));
+  // (A run whose status changed after its line was read is listed with its new status.)
+  const current = await Promise.all(
+    lines.map((line, i) => i < limit ? currentLine(ctx.kv, line) : line),
+  );
+  return pageOf(current, limit, (last) => timeIdPosition("runs", last.createdAt, last.threadId));
 }
 
 /** A listing line, with the tenant and priority that lines written before them lack. */
 function summaryLine(line: RunSummary): RunSummary {
   return { ...line, tenantId: line.tenantId ?? null, priority: line.priority ?? 0 };
+}
+
+/**
+ * A listing line brought up to date: lines are rewritten only when the run's
+ * status changes, so its version, update time and status are those of its
+ * last batch.
+ */
+async function currentLine(kv: Deno.Kv, line: RunSummary): Promise<RunSummary> {
+  const head = await lastHead(kv, line.threadId);
+  if (head === null) return line;
+  line.version = head.version;
+  line.updatedAt = head.updatedAt;
+  line.status = head.status;
+  return line;
 }
 
 /** What a value costs in a commit, in bytes (a chunk reference: an estimate with margin). */
