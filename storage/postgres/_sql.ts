@@ -169,7 +169,6 @@ export function statements(q: string): Statements {
   const runs = `${q}.runtime_runs`;
   const events = `${q}.runtime_events`;
   const snapshots = `${q}.runtime_snapshots`;
-  const checkpoints = `${q}.runtime_checkpoints`;
   const effects = `${q}.runtime_effects`;
   const idempotency = `${q}.runtime_idempotency_keys`;
   const interrupts = `${q}.runtime_interrupts`;
@@ -184,8 +183,11 @@ export function statements(q: string): Statements {
   const apiKey = "key_id, secret_hash, role, status, created_at, updated_at";
   const summary =
     "thread_id, status, graph, version::float8 AS version, created_at, updated_at, tenant_id, priority";
-  const checkpoint = "thread_id, checkpoint_id, parent_checkpoint_id, step::float8 AS step, " +
-    "version::float8 AS version, created_at";
+  // A checkpoint is read from the row of the event that made it (the view
+  // `runtime_checkpoints` says the same), in the order of the log's key.
+  const checkpoint =
+    "e.thread_id, e.checkpoint_id, e.parent_checkpoint_id, e.step::float8 AS step, " +
+    "e.seq::float8 AS version, e.at AS created_at";
   // One statement, one transaction: the runs that are at their expected
   // version move on, and only for those are events and snapshots inserted.
   // A run at another version is left out (no error), so the other appends
@@ -401,17 +403,17 @@ SELECT seq::float8 AS seq, event FROM ${events}
  WHERE thread_id = $1::text AND seq >= $2::int8
  ORDER BY seq LIMIT $3::int8`,
     getCheckpoint: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text AND checkpoint_id = $2::text
- ORDER BY version LIMIT 1`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id = $2::text
+ ORDER BY e.seq LIMIT 1`,
     listCheckpoints: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text
- ORDER BY version DESC LIMIT $2::int8`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id IS NOT NULL
+ ORDER BY e.seq DESC LIMIT $2::int8`,
     listCheckpointsBefore: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text AND version < $3::int8
- ORDER BY version DESC LIMIT $2::int8`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id IS NOT NULL AND e.seq < $3::int8
+ ORDER BY e.seq DESC LIMIT $2::int8`,
     listRuns: `
 SELECT ${summary} FROM ${runs}
  ORDER BY created_at DESC, thread_id DESC LIMIT $1::int8`,
