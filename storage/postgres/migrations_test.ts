@@ -309,10 +309,14 @@ postgresTest(
         };
         assert.deepEqual((await store.listCheckpoints(threadId)).items, [b, a]);
         assert.deepEqual(await store.getCheckpoint(threadId, "cp_a" as CheckpointId), a);
-        const fillfactor = await adminQuery(
-          `SELECT reloptions FROM pg_class WHERE oid = '${q}.runtime_runs'::regclass`,
+        const options = await adminQuery(
+          `SELECT relname, reloptions FROM pg_class
+            WHERE relnamespace = '${q}'::regnamespace AND reloptions IS NOT NULL ORDER BY 1`,
         );
-        assert.deepEqual(fillfactor[0]?.reloptions, ["fillfactor=80"]);
+        assert.deepEqual(options.map((row) => [row.relname, row.reloptions]), [
+          ["runtime_runs", ["fillfactor=80"]],
+          ["runtime_snapshots", ["fillfactor=70"]],
+        ]);
       } finally {
         await sql.end();
       }
