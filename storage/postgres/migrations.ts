@@ -55,9 +55,8 @@ export interface Migration {
  * - (6) `runtime_events` gains the checkpoint an event makes
  *   (`checkpoint_id`, `parent_checkpoint_id`, `step`), and
  *   `runtime_checkpoints` becomes a view of those rows; `runtime_runs` gets
- *   `fillfactor` 80 (`runtime_snapshots` 70) and no index on a lease's
- *   expiry, so that the updates of a step and of a lease renewal are HOT (no
- *   index entry written).
+ *   `fillfactor` 80 and no index on a lease's expiry, so that the updates of
+ *   a step and of a lease renewal are HOT (no index entry written).
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
  * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
@@ -281,11 +280,10 @@ CREATE INDEX runtime_dead_letters_time_idx ON runtime_dead_letters (dead_at DESC
     // A step's commit wrote three rows (the run's, the event's, the
     // checkpoint's); the checkpoint is a few columns of the event that
     // makes it, so it goes there: two rows. `runtime_checkpoints` stays, as
-    // a view. The run's row is updated by every commit, and a run's snapshot
-    // row when due: free space in their pages (fillfactor; runs created
-    // together fill a page at once) and no index on what a step or a lease
-    // renewal changes (version, update time, lease expiry) keep those
-    // updates HOT, writing no index entry.
+    // a view. The run's row is updated by every commit: free space in its
+    // page (fillfactor; runs created together fill a page at once) and no
+    // index on what a step or a lease renewal changes (version, update
+    // time, lease expiry) keep those updates HOT, writing no index entry.
     sql: `
 ALTER TABLE runtime_events
   ADD COLUMN checkpoint_id         text COLLATE "C",
@@ -305,7 +303,6 @@ CREATE VIEW runtime_checkpoints AS
    WHERE checkpoint_id IS NOT NULL;
 
 ALTER TABLE runtime_runs SET (fillfactor = 80);
-ALTER TABLE runtime_snapshots SET (fillfactor = 70);
 DROP INDEX runtime_runs_tenant_leases_idx;
 CREATE INDEX runtime_runs_tenant_leases_idx ON runtime_runs (tenant_id)
   WHERE lease_owner IS NOT NULL;

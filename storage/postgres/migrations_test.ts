@@ -315,7 +315,6 @@ postgresTest(
         );
         assert.deepEqual(options.map((row) => [row.relname, row.reloptions]), [
           ["runtime_runs", ["fillfactor=80"]],
-          ["runtime_snapshots", ["fillfactor=70"]],
         ]);
       } finally {
         await sql.end();
