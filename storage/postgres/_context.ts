@@ -22,7 +22,10 @@
 import type postgres from "postgres";
 import {
   type AuditRecord,
+  type Claim,
   type EncodedAppend,
+  type LeaseRef,
+  type LeaseRequest,
   OrisError,
   type ReleaseOutcome,
   StorageError,
@@ -30,8 +33,6 @@ import {
 import type { GroupCommitter } from "../_group_commit.ts";
 import { isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
-import type { PreparedRelease } from "./_releases.ts";
-import type { Created, PreparedCreate } from "./_creations.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
 import { type OwnershipStatements, ownershipStatements } from "./_ownership_sql.ts";
@@ -66,6 +67,38 @@ export interface PreparedAudit {
   record: AuditRecord;
   /** Its details' JSON text. */
   details: string;
+}
+
+/** A run's creation ready for a batch (see `_creations.ts`). */
+export interface PreparedCreate {
+  /** The creation, encoded (its events: `run.created`, and `run.started` for a run created started). */
+  encoded: EncodedAppend;
+  /** The run's payload hash. */
+  payloadHash: string;
+  /** Its priority. */
+  priority: number;
+  /** Its tenant, or `null`. */
+  tenantId: string | null;
+  /** Its wake-up time (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
+  /** The first lease to grant with it (token 1), or `null`. */
+  lease: Pick<LeaseRequest, "owner" | "ttlMs"> | null;
+}
+
+/** What a creation did: whether the run was created, and its lease when one was asked for. */
+export interface Created {
+  /** Whether it was created (else it existed). */
+  created: boolean;
+  /** Its lease, when created with one. */
+  lease: Claim | null;
+}
+
+/** A lease's release ready for a batch (see `_releases.ts`). */
+export interface PreparedRelease {
+  /** The holder. */
+  owner: string;
+  /** The lease. */
+  lease: LeaseRef;
 }
 
 /** Options of {@linkcode PostgresContext}. */

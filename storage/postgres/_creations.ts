@@ -10,35 +10,10 @@
  * @module
  */
 
-import type { EncodedAppend, LeaseRequest } from "../../kernel/mod.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
-import type { Parameter, PostgresContext } from "./_context.ts";
+import type { Created, Parameter, PostgresContext, PreparedCreate } from "./_context.ts";
 import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
-import type { ClaimRow } from "./ownership.ts";
-
-/** A creation ready for a batch. */
-export interface PreparedCreate {
-  /** The creation, encoded (its events: `run.created`, and `run.started` for a run created started). */
-  encoded: EncodedAppend;
-  /** The run's payload hash. */
-  payloadHash: string;
-  /** Its scheduling. */
-  priority: number;
-  /** Its tenant, or `null`. */
-  tenantId: string | null;
-  /** Its wake-up time (`wakeAtOf`), or `null`. */
-  wakeAt: number | null;
-  /** The first lease to grant with it (token 1), or `null`. */
-  lease: Pick<LeaseRequest, "owner" | "ttlMs"> | null;
-}
-
-/** What a creation did: whether the run was created, and its lease when one was asked for. */
-export interface Created {
-  /** Whether it was created (else it existed). */
-  created: boolean;
-  /** Its lease, when created with one. */
-  lease: ClaimRow | null;
-}
+import { type ClaimRow, toClaim } from "./ownership.ts";
 
 /** Creations that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
@@ -98,7 +73,10 @@ async function createBatch(
     const row = created.get(item.encoded.threadId);
     return {
       ok: true,
-      value: { created: row !== undefined, lease: item.lease === null ? null : row ?? null },
+      value: {
+        created: row !== undefined,
+        lease: item.lease === null || row === undefined ? null : toClaim(row),
+      },
     };
   });
 }
@@ -138,7 +116,7 @@ async function createOne(context: PostgresContext, item: PreparedCreate): Promis
     item.lease.owner,
     item.lease.ttlMs,
   ]);
-  return { created: row !== undefined, lease: row ?? null };
+  return { created: row !== undefined, lease: row === undefined ? null : toClaim(row) };
 }
 
 /** The parameters `$1..$18` of `createRuns`. */

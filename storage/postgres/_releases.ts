@@ -9,18 +9,10 @@
  * @module
  */
 
-import type { LeaseRef, ReleaseOutcome } from "../../kernel/mod.ts";
+import type { ReleaseOutcome } from "../../kernel/mod.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
-import type { PostgresContext } from "./_context.ts";
+import type { PostgresContext, PreparedRelease } from "./_context.ts";
 import { isRaceLost } from "./_errors.ts";
-
-/** A release ready for a batch. */
-export interface PreparedRelease {
-  /** The holder. */
-  owner: string;
-  /** The lease. */
-  lease: LeaseRef;
-}
 
 /** Releases that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;

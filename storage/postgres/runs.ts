@@ -60,7 +60,7 @@ import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { planInterruptChanges } from "./_interrupts.ts";
 import { interruptBytes, interruptParameters, sharesInterrupts } from "./interrupts.ts";
-import { signal, toClaim } from "./ownership.ts";
+import { signal } from "./ownership.ts";
 
 /** Appends of different runs that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
@@ -165,7 +165,7 @@ async function create(
     wakeAt: wakeAtOf(encoded.snapshot),
     lease: leasing === null ? null : leasing.request,
   });
-  if (lease !== null) leased!(toClaim(lease));
+  if (lease !== null) leased!(lease);
   if (created) {
     context.snapshots.remember(encoded.threadId, {
       head: encoded.summary.version,
