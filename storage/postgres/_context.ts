@@ -2,8 +2,8 @@
  * What the parts of a {@linkcode PostgresStore} (`runs.ts`, `checkpoints.ts`,
  * `effects.ts`, `interrupts.ts`, `idempotency.ts`, `audit.ts`,
  * `api_keys.ts`) share: the postgres.js pool, the schema and its statements,
- * the snapshot policy, and the group committers of appends and of audit
- * entries. It also owns the
+ * the snapshot policy, and the group committers of run creations, of
+ * appends, of lease releases and of audit entries. It also owns the
  * store's lifecycle: once closed, every part refuses work.
  *
  * It also fails fast while the database is unreachable: once an operation
@@ -23,7 +23,16 @@
  */
 
 import type postgres from "postgres";
-import { type AuditRecord, type EncodedAppend, OrisError, StorageError } from "../../kernel/mod.ts";
+import {
+  type AuditRecord,
+  type Claim,
+  type EncodedAppend,
+  type LeaseRef,
+  type LeaseRequest,
+  OrisError,
+  type ReleaseOutcome,
+  StorageError,
+} from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
 import { isConnectionError, isUnreachable, toStorageError } from "./_errors.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
@@ -63,16 +72,52 @@ export interface PreparedAudit {
   details: string;
 }
 
+/** A run's creation ready for a batch (see `_creations.ts`). */
+export interface PreparedCreate {
+  /** The creation, encoded (its events: `run.created`, and `run.started` for a run created started). */
+  encoded: EncodedAppend;
+  /** The run's payload hash. */
+  payloadHash: string;
+  /** Its priority. */
+  priority: number;
+  /** Its tenant, or `null`. */
+  tenantId: string | null;
+  /** Its wake-up time (`wakeAtOf`), or `null`. */
+  wakeAt: number | null;
+  /** The first lease to grant with it (token 1), or `null`. */
+  lease: Pick<LeaseRequest, "owner" | "ttlMs"> | null;
+}
+
+/** What a creation did: whether the run was created, and its lease when one was asked for. */
+export interface Created {
+  /** Whether it was created (else it existed). */
+  created: boolean;
+  /** Its lease, when created with one. */
+  lease: Claim | null;
+}
+
+/** A lease's release ready for a batch (see `_releases.ts`). */
+export interface PreparedRelease {
+  /** The holder. */
+  owner: string;
+  /** The lease. */
+  lease: LeaseRef;
+}
+
 /** Options of {@linkcode PostgresContext}. */
 export interface PostgresContextOptions {
   /** The schema (a valid name). */
   schema: string;
   /** The snapshot policy's cap (see `PostgresStoreOptions.snapshotEvery`). */
   snapshotEvery: number;
+  /** Makes the group committer of run creations, for this context. */
+  creations(context: PostgresContext): GroupCommitter<PreparedCreate, Created>;
   /** Makes the group committer of appends, for this context. */
   appends(context: PostgresContext): GroupCommitter<PreparedAppend, number>;
   /** Makes the group committer of audit entries, for this context. */
   audits(context: PostgresContext): GroupCommitter<PreparedAudit, void>;
+  /** Makes the group committer of lease releases, for this context. */
+  releases(context: PostgresContext): GroupCommitter<PreparedRelease, ReleaseOutcome>;
 }
 
 /**
@@ -84,12 +129,16 @@ export interface PostgresContextOptions {
  * import { PostgresContext } from "./_context.ts";
  * import { appendCommitter } from "./runs.ts";
  * import { auditCommitter } from "./audit.ts";
+ * import { releaseCommitter } from "./_releases.ts";
+ * import { createCommitter } from "./_creations.ts";
  *
  * const context = new PostgresContext(postgres("postgres://postgres@127.0.0.1:5432/test"), {
  *   schema: "public",
  *   snapshotEvery: 64,
+ *   creations: createCommitter,
  *   appends: appendCommitter,
  *   audits: auditCommitter,
+ *   releases: releaseCommitter,
  * });
  * await context.io("ping PostgreSQL", () => context.query("SELECT 1", []));
  * await context.close();
@@ -108,10 +157,14 @@ export class PostgresContext {
   readonly snapshotEvery: number;
   /** The stored snapshots this store knows of, for the snapshot policy. */
   readonly snapshots: KnownSnapshots = new KnownSnapshots();
+  /** Batches creations of different runs (group commit). */
+  readonly creations: GroupCommitter<PreparedCreate, Created>;
   /** Batches appends of different runs (group commit). */
   readonly appends: GroupCommitter<PreparedAppend, number>;
   /** Batches audit entries (group commit). */
   readonly audits: GroupCommitter<PreparedAudit, void>;
+  /** Batches lease releases of different runs (group commit). */
+  readonly releases: GroupCommitter<PreparedRelease, ReleaseOutcome>;
   #sql: postgres.Sql;
   #closing: Promise<void> | null = null;
   /** Since when the database is unreachable, and the last operation let through; `null`: reachable. */
@@ -121,7 +174,8 @@ export class PostgresContext {
 
   /**
    * @param sql The pool, which the context closes.
-   * @param options The schema, the snapshot policy and the committers of appends and audit entries.
+   * @param options The schema, the snapshot policy and the committers of creations, appends,
+   * audit entries and lease releases.
    */
   constructor(sql: postgres.Sql, options: PostgresContextOptions) {
     this.#sql = sql;
@@ -130,8 +184,10 @@ export class PostgresContext {
     this.ownership = ownershipStatements(quoteIdentifier(options.schema));
     this.channel = `oris_${options.schema}`.slice(0, 63);
     this.snapshotEvery = options.snapshotEvery;
+    this.creations = options.creations(this);
     this.appends = options.appends(this);
     this.audits = options.audits(this);
+    this.releases = options.releases(this);
   }
 
   /**
@@ -260,13 +316,19 @@ export class PostgresContext {
   }
 
   /**
-   * Waits for appends and audit entries in flight, then closes the pool. Idempotent.
+   * Waits for creations, appends, audit entries and lease releases in flight, then closes the pool.
+   * Idempotent.
    *
    * @returns When closed.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all([this.appends.drain(), this.audits.drain()]);
+      await Promise.all([
+        this.creations.drain(),
+        this.appends.drain(),
+        this.audits.drain(),
+        this.releases.drain(),
+      ]);
       await this.#sql.end({ timeout: 5 });
     })();
     return this.#closing;

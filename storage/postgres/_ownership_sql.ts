@@ -34,10 +34,16 @@ export interface OwnershipStatements {
   grant: string;
   /** `$1` owner, `$2` threads, `$3` tokens, `$4` ttl: the leases renewed. */
   renew: string;
-  /** `$1` thread, `$2` owner, `$3` token: a row when released. */
+  /**
+   * `$1` threads, `$2` owners, `$3` tokens (arrays, one item per lease): the
+   * `thread_id` of each lease released (none where mail waits, or the lease
+   * is not held with that token).
+   */
   release: string;
   /** `$1` thread: `lease_owner`, `lease_token`. */
   leaseOf: string;
+  /** `$1` threads: `thread_id`, `lease_owner`, `lease_token`. */
+  leasesOf: string;
   /** `$1` thread: the lease, if one is held. */
   getLease: string;
   /** `$1` thread, `$2` message, `$3` channel, `$4` payload: `seq` and the live lease, if any. */
@@ -150,12 +156,16 @@ UPDATE ${runs} AS r SET lease_expires_at = now.ms + $4::float8
  WHERE r.thread_id = l.thread_id AND r.lease_token = l.token AND r.lease_owner = $1::text
 RETURNING ${claimed}`,
     release: `
-UPDATE ${runs} SET lease_owner = NULL, lease_expires_at = NULL
- WHERE thread_id = $1::text AND lease_owner = $2::text AND lease_token = $3::int8
-   AND mail_posted = mail_done
-RETURNING thread_id`,
+UPDATE ${runs} AS r SET lease_owner = NULL, lease_expires_at = NULL
+  FROM unnest($1::text[], $2::text[], $3::int8[]) AS l(thread_id, owner, token)
+ WHERE r.thread_id = l.thread_id AND r.lease_owner = l.owner AND r.lease_token = l.token
+   AND r.mail_posted = r.mail_done
+RETURNING r.thread_id`,
     leaseOf: `
 SELECT lease_owner, lease_token::float8 AS lease_token FROM ${runs} WHERE thread_id = $1::text`,
+    leasesOf: `
+SELECT thread_id, lease_owner, lease_token::float8 AS lease_token
+  FROM ${runs} WHERE thread_id = ANY($1::text[])`,
     getLease: `
 SELECT ${LEASE} FROM ${runs} AS r WHERE r.thread_id = $1::text AND r.lease_owner IS NOT NULL`,
     post: `

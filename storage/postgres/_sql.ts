@@ -24,31 +24,44 @@ export interface Statements {
    */
   createRunLeased: string;
   /**
-   * Appends a batch of runs' events (arrays `$1..$17`, and `$18` fencing
-   * tokens, `$19` mailbox messages applied, null where none, `$20` the runs'
-   * wake-up times, null where none). Returns the thread ids that were at
-   * their expected version (and token).
+   * Creates several runs (group commit), each as
+   * {@linkcode Statements.createRun} or, where an owner is given,
+   * {@linkcode Statements.createRunLeased}: arrays `$1..$13` of the runs
+   * (thread id, status, graph, payload hash, version, created at, updated
+   * at, snapshot, priority, tenant id, wake-up time, lease owner or null,
+   * lease ttl or null) and `$14..$18` of their events (thread id, seq, type,
+   * at, event). Returns a row per run created (`thread_id`, and its lease
+   * as `createRunLeased` returns it).
+   */
+  createRuns: string;
+  /**
+   * Appends a batch of runs' events: arrays `$1..$6` of the runs (thread id,
+   * expected version, version, status, updated at, snapshot or null),
+   * `$7..$14` of their events (thread id, seq, type, at, event, and the
+   * checkpoint the event makes: id, parent, step, null where none), `$15`
+   * fencing tokens, `$16` mailbox messages applied, null where none, `$17`
+   * the runs' wake-up times, null where none. Returns the thread ids that
+   * were at their expected version (and token).
    */
   append: string;
   /**
    * Appends one event to one run (the common case, with scalar parameters):
    * `$1` thread id, `$2` expected, `$3` version, `$4` status, `$5` updated at,
-   * `$6` snapshot or null, `$7` type, `$8` at, `$9` event, `$10..$13`
-   * checkpoint id (or null: none), parent, step, created at, `$14` fencing
-   * token or null, `$15` the run's wake-up time or null. Returns the thread
+   * `$6` snapshot or null, `$7` type, `$8` at, `$9` event, `$10..$12` the
+   * checkpoint it makes: id (or null: none), parent, step, `$13` fencing
+   * token or null, `$14` the run's wake-up time or null. Returns the thread
    * id when the run was at its expected version (and token).
    */
   appendOne: string;
   /**
-   * {@linkcode Statements.append} and, only for the runs that move on, the
-   * net changes to the interrupt index (see `_interrupts.ts`): `$18..$26`
-   * arrays of final rows of raised interrupts (id, thread id, node, step,
-   * value, status, answer, created at, resolved at); `$27..$31` arrays of
-   * answers (the appending run, interrupt id, answer, at, status); `$32..$35`
-   * arrays of closes (thread id, status, rejected id, at) and `$36` the
-   * answered interrupts the closes drop; `$37` fencing tokens, `$38` mailbox
-   * messages applied, `$39` wake-up times. A close leaves alone the rows the other changes of the
-   * batch write.
+   * {@linkcode Statements.append} (`$1..$17`) and, only for the runs that
+   * move on, the net changes to the interrupt index (see `_interrupts.ts`):
+   * `$18..$26` arrays of final rows of raised interrupts (id, thread id,
+   * node, step, value, status, answer, created at, resolved at); `$27..$31`
+   * arrays of answers (the appending run, interrupt id, answer, at, status);
+   * `$32..$35` arrays of closes (thread id, status, rejected id, at) and `$36`
+   * the answered interrupts the closes drop. A close leaves alone the rows
+   * the other changes of the batch write.
    */
   appendWithInterrupts: string;
   /** `$1` thread ids: their current versions and fencing tokens. */
@@ -156,7 +169,6 @@ export function statements(q: string): Statements {
   const runs = `${q}.runtime_runs`;
   const events = `${q}.runtime_events`;
   const snapshots = `${q}.runtime_snapshots`;
-  const checkpoints = `${q}.runtime_checkpoints`;
   const effects = `${q}.runtime_effects`;
   const idempotency = `${q}.runtime_idempotency_keys`;
   const interrupts = `${q}.runtime_interrupts`;
@@ -171,18 +183,21 @@ export function statements(q: string): Statements {
   const apiKey = "key_id, secret_hash, role, status, created_at, updated_at";
   const summary =
     "thread_id, status, graph, version::float8 AS version, created_at, updated_at, tenant_id, priority";
-  const checkpoint = "thread_id, checkpoint_id, parent_checkpoint_id, step::float8 AS step, " +
-    "version::float8 AS version, created_at";
+  // A checkpoint is read from the row of the event that made it (the view
+  // `runtime_checkpoints` says the same), in the order of the log's key.
+  const checkpoint =
+    "e.thread_id, e.checkpoint_id, e.parent_checkpoint_id, e.step::float8 AS step, " +
+    "e.seq::float8 AS version, e.at AS created_at";
   // One statement, one transaction: the runs that are at their expected
-  // version move on, and only for those are events, snapshots and
-  // checkpoints inserted. A run at another version is left out (no error),
-  // so the other appends of the batch still land.
+  // version move on, and only for those are events and snapshots inserted.
+  // A run at another version is left out (no error), so the other appends
+  // of the batch still land. An event that makes a checkpoint carries it in
+  // its own row (`runtime_checkpoints` is a view of those rows).
   // A holder's append also carries its fencing token (checked in the same
   // UPDATE) and the mailbox message it applies (marked applied with it).
-  const appendCtes = (fence: number) =>
-    `WITH input AS MATERIALIZED (
+  const appendCtes = `WITH input AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::float8[], $6::text[],
-                       $${fence}::int8[], $${fence + 1}::int8[], $${fence + 2}::float8[])
+                       $15::int8[], $16::int8[], $17::float8[])
     AS i(thread_id, expected, version, status, updated_at, snapshot, fence, ack, wake_at)
 ), updated AS (
   UPDATE ${runs} AS r
@@ -199,23 +214,18 @@ export function statements(q: string): Statements {
    WHERE i.ack IS NOT NULL AND m.thread_id = i.thread_id AND m.seq = i.ack
      AND m.status = 'pending' AND i.thread_id IN (SELECT thread_id FROM updated)
 ), new_events AS (
-  INSERT INTO ${events} (thread_id, seq, type, at, event)
-  SELECT e.thread_id, e.seq, e.type, e.at, e.event
-    FROM unnest($7::text[], $8::int8[], $9::text[], $10::float8[], $11::text[])
-      AS e(thread_id, seq, type, at, event)
+  INSERT INTO ${events}
+    (thread_id, seq, type, at, event, checkpoint_id, parent_checkpoint_id, step)
+  SELECT e.thread_id, e.seq, e.type, e.at, e.event, e.checkpoint_id, e.parent_checkpoint_id, e.step
+    FROM unnest($7::text[], $8::int8[], $9::text[], $10::float8[], $11::text[], $12::text[],
+                $13::text[], $14::int8[])
+      AS e(thread_id, seq, type, at, event, checkpoint_id, parent_checkpoint_id, step)
    WHERE e.thread_id IN (SELECT thread_id FROM updated)
 ), new_snapshots AS (
   INSERT INTO ${snapshots} (thread_id, version, snapshot)
   SELECT i.thread_id, i.version, i.snapshot FROM input AS i
    WHERE i.snapshot IS NOT NULL AND i.thread_id IN (SELECT thread_id FROM updated)
   ON CONFLICT (thread_id) DO UPDATE SET version = excluded.version, snapshot = excluded.snapshot
-), new_checkpoints AS (
-  INSERT INTO ${checkpoints}
-    (thread_id, version, checkpoint_id, parent_checkpoint_id, step, created_at)
-  SELECT c.thread_id, c.version, c.checkpoint_id, c.parent_checkpoint_id, c.step, c.created_at
-    FROM unnest($12::text[], $13::int8[], $14::text[], $15::text[], $16::int8[], $17::float8[])
-      AS c(thread_id, version, checkpoint_id, parent_checkpoint_id, step, created_at)
-   WHERE c.thread_id IN (SELECT thread_id FROM updated)
 )
 `;
   // The interrupt index changes of the runs that moved on (see `_interrupts.ts`).
@@ -324,29 +334,56 @@ WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms
   SELECT thread_id, $5::int8, $11::text FROM run
 )
 SELECT thread_id, lease_owner, lease_token, lease_expires_at, false AS mail FROM run`,
+    createRuns: `
+WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms),
+input AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::float8[],
+                       $7::float8[], $8::text[], $9::int4[], $10::text[], $11::float8[],
+                       $12::text[], $13::float8[])
+    AS i(thread_id, status, graph, payload_hash, version, created_at, updated_at, snapshot,
+         priority, tenant_id, wake_at, owner, ttl)
+), run AS (
+  INSERT INTO ${runs}
+    (thread_id, status, graph, payload_hash, version, created_at, updated_at, priority, tenant_id,
+     wake_at, lease_owner, lease_token, lease_expires_at)
+  SELECT i.thread_id, i.status, i.graph, i.payload_hash, i.version, i.created_at, i.updated_at,
+         i.priority, i.tenant_id, i.wake_at, i.owner,
+         CASE WHEN i.owner IS NULL THEN 0 ELSE 1 END, now.ms + i.ttl
+    FROM input AS i, now
+  ON CONFLICT (thread_id) DO NOTHING
+  RETURNING thread_id, lease_owner, lease_token::float8 AS lease_token, lease_expires_at
+), event AS (
+  INSERT INTO ${events} (thread_id, seq, type, at, event)
+  SELECT e.thread_id, e.seq, e.type, e.at, e.event
+    FROM unnest($14::text[], $15::int8[], $16::text[], $17::float8[], $18::text[])
+      AS e(thread_id, seq, type, at, event)
+   WHERE e.thread_id IN (SELECT thread_id FROM run)
+), snapshot AS (
+  INSERT INTO ${snapshots} (thread_id, version, snapshot)
+  SELECT i.thread_id, i.version, i.snapshot FROM input AS i
+   WHERE i.thread_id IN (SELECT thread_id FROM run)
+)
+SELECT thread_id, lease_owner, lease_token, lease_expires_at, false AS mail FROM run`,
     append: `
-${appendCtes(18)}SELECT thread_id FROM updated`,
+${appendCtes}SELECT thread_id FROM updated`,
     appendWithInterrupts: `
-${appendCtes(37)}${interruptCtes}SELECT thread_id FROM updated`,
+${appendCtes}${interruptCtes}SELECT thread_id FROM updated`,
     appendOne: `
 WITH updated AS (
   UPDATE ${runs}
-     SET version = $3::int8, status = $4::text, updated_at = $5::float8, wake_at = $15::float8
+     SET version = $3::int8, status = $4::text, updated_at = $5::float8, wake_at = $14::float8
    WHERE thread_id = $1::text AND version = $2::int8
-     AND ($14::int8 IS NULL OR lease_token = $14::int8)
+     AND ($13::int8 IS NULL OR lease_token = $13::int8)
   RETURNING thread_id
 ), new_event AS (
-  INSERT INTO ${events} (thread_id, seq, type, at, event)
-  SELECT thread_id, $3::int8, $7::text, $8::float8, $9::text FROM updated
+  INSERT INTO ${events}
+    (thread_id, seq, type, at, event, checkpoint_id, parent_checkpoint_id, step)
+  SELECT thread_id, $3::int8, $7::text, $8::float8, $9::text, $10::text, $11::text, $12::int8
+    FROM updated
 ), new_snapshot AS (
   INSERT INTO ${snapshots} (thread_id, version, snapshot)
   SELECT thread_id, $3::int8, $6::text FROM updated WHERE $6::text IS NOT NULL
   ON CONFLICT (thread_id) DO UPDATE SET version = excluded.version, snapshot = excluded.snapshot
-), new_checkpoint AS (
-  INSERT INTO ${checkpoints}
-    (thread_id, version, checkpoint_id, parent_checkpoint_id, step, created_at)
-  SELECT thread_id, $3::int8, $10::text, $11::text, $12::int8, $13::float8
-    FROM updated WHERE $10::text IS NOT NULL
 )
 SELECT thread_id FROM updated`,
     versions: `
@@ -366,17 +403,17 @@ SELECT seq::float8 AS seq, event FROM ${events}
  WHERE thread_id = $1::text AND seq >= $2::int8
  ORDER BY seq LIMIT $3::int8`,
     getCheckpoint: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text AND checkpoint_id = $2::text
- ORDER BY version LIMIT 1`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id = $2::text
+ ORDER BY e.seq LIMIT 1`,
     listCheckpoints: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text
- ORDER BY version DESC LIMIT $2::int8`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id IS NOT NULL
+ ORDER BY e.seq DESC LIMIT $2::int8`,
     listCheckpointsBefore: `
-SELECT ${checkpoint} FROM ${checkpoints}
- WHERE thread_id = $1::text AND version < $3::int8
- ORDER BY version DESC LIMIT $2::int8`,
+SELECT ${checkpoint} FROM ${events} AS e
+ WHERE e.thread_id = $1::text AND e.checkpoint_id IS NOT NULL AND e.seq < $3::int8
+ ORDER BY e.seq DESC LIMIT $2::int8`,
     listRuns: `
 SELECT ${summary} FROM ${runs}
  ORDER BY created_at DESC, thread_id DESC LIMIT $1::int8`,

@@ -34,7 +34,8 @@ export interface Migration {
  * - `runtime_runs`: one row per run, its listing line and current version.
  * - `runtime_events`: the append-only log, by `(thread_id, seq)`, JSON as `text`.
  * - `runtime_snapshots`: the latest persisted snapshot of each run.
- * - `runtime_checkpoints`: the committed steps of each run.
+ * - `runtime_checkpoints`: the committed steps of each run (a view (6) of
+ *   the events that make them, whose rows carry the checkpoint's columns).
  * - `runtime_effects`: the effect journal, by `(thread_id, step, node, idx)`.
  * - `runtime_idempotency_keys` (2): claimed idempotency keys and their responses.
  * - `runtime_interrupts` (2): the interrupt index, written by appends in the
@@ -51,6 +52,11 @@ export interface Migration {
  * - `runtime_attempts` (5): the worker plane's attempts (the record as JSON,
  *   at most one open per run), and `runtime_dead_letters` (5): attempts
  *   that failed for good, and their replays.
+ * - (6) `runtime_events` gains the checkpoint an event makes
+ *   (`checkpoint_id`, `parent_checkpoint_id`, `step`), and
+ *   `runtime_checkpoints` becomes a view of those rows; `runtime_runs` gets
+ *   `fillfactor` 80 and no index on a lease's expiry, so that the updates of
+ *   a step and of a lease renewal are HOT (no index entry written).
  *
  * JSON is stored as `text`, not `jsonb`: it reads back byte for byte, and
  * `jsonb` refuses `\u0000`. Ids are `COLLATE "C"` so that the database orders
@@ -61,7 +67,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./migrations.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3, 4, 5]);
+ * assert.deepEqual(MIGRATIONS.map((migration) => migration.version), [1, 2, 3, 4, 5, 6]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = [
@@ -266,6 +272,40 @@ CREATE TABLE runtime_dead_letters (
   record         text NOT NULL
 );
 CREATE INDEX runtime_dead_letters_time_idx ON runtime_dead_letters (dead_at DESC, attempt_id DESC);
+`,
+  },
+  {
+    version: 6,
+    name: "checkpoints in their event rows, room for HOT updates of runs",
+    // A step's commit wrote three rows (the run's, the event's, the
+    // checkpoint's); the checkpoint is a few columns of the event that
+    // makes it, so it goes there: two rows. `runtime_checkpoints` stays, as
+    // a view. The run's row is updated by every commit: free space in its
+    // page (fillfactor; runs created together fill a page at once) and no
+    // index on what a step or a lease renewal changes (version, update
+    // time, lease expiry) keep those updates HOT, writing no index entry.
+    sql: `
+ALTER TABLE runtime_events
+  ADD COLUMN checkpoint_id         text COLLATE "C",
+  ADD COLUMN parent_checkpoint_id  text,
+  ADD COLUMN step                  bigint;
+UPDATE runtime_events AS e
+   SET checkpoint_id = c.checkpoint_id, parent_checkpoint_id = c.parent_checkpoint_id,
+       step = c.step
+  FROM runtime_checkpoints AS c
+ WHERE e.thread_id = c.thread_id AND e.seq = c.version;
+DROP TABLE runtime_checkpoints;
+CREATE INDEX runtime_events_checkpoint_idx ON runtime_events (thread_id, checkpoint_id)
+  WHERE checkpoint_id IS NOT NULL;
+CREATE VIEW runtime_checkpoints AS
+  SELECT thread_id, seq AS version, checkpoint_id, parent_checkpoint_id, step, at AS created_at
+    FROM runtime_events
+   WHERE checkpoint_id IS NOT NULL;
+
+ALTER TABLE runtime_runs SET (fillfactor = 80);
+DROP INDEX runtime_runs_tenant_leases_idx;
+CREATE INDEX runtime_runs_tenant_leases_idx ON runtime_runs (tenant_id)
+  WHERE lease_owner IS NOT NULL;
 `,
   },
 ];

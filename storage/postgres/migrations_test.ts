@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { InvalidArgumentError, StorageError } from "../../kernel/mod.ts";
+import {
+  type CheckpointId,
+  InvalidArgumentError,
+  StorageError,
+  type ThreadId,
+} from "../../kernel/mod.ts";
 import {
   adminQuery,
   freshSchemaName,
@@ -120,7 +125,7 @@ postgresTest("migrate() applies every migration once and records it", async () =
       `SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns
         WHERE table_schema = '${schema}' AND column_name IN ('thread_id', 'checkpoint_id', 'node')`,
     );
-    assert.equal(collations.length, 12);
+    assert.equal(collations.length, 13);
     for (const row of collations) assert.equal(row.collation_name, "C", String(row.col));
 
     const again = await migrate({ url: postgresTestUrl(), schema });
@@ -249,6 +254,67 @@ postgresTest(
           ["done", 0, null],
           ["live", 7, "acme"],
           ["odd", 0, null],
+        ]);
+      } finally {
+        await sql.end();
+      }
+    });
+  },
+);
+
+postgresTest(
+  "migration 6 carries checkpoints into their events, and they read back the same",
+  async () => {
+    await withFreshSchema(async (schema) => {
+      const sql = postgresClient();
+      try {
+        await applyMigrations(sql, schema, {
+          createSchema: true,
+          migrations: MIGRATIONS.slice(0, 5),
+        });
+        const q = quoteIdentifier(schema);
+        await adminQuery(`
+          INSERT INTO ${q}.runtime_runs
+            (thread_id, status, graph, payload_hash, version, created_at, updated_at)
+          VALUES ('old', 'running', 'g', 'h', 3, 1, 3);
+          INSERT INTO ${q}.runtime_events (thread_id, seq, type, at, event) VALUES
+            ('old', 1, 'run.created', 1, '{}'),
+            ('old', 2, 'step.committed', 2, '{}'),
+            ('old', 3, 'step.committed', 3, '{}');
+          INSERT INTO ${q}.runtime_checkpoints
+            (thread_id, version, checkpoint_id, parent_checkpoint_id, step, created_at) VALUES
+            ('old', 2, 'cp_a', NULL, 1, 2),
+            ('old', 3, 'cp_b', 'cp_a', 2, 3)`);
+        await migrate({ url: postgresTestUrl(), schema });
+        assert.ok(
+          !(await indexes(schema, "runtime_events")).includes("runtime_checkpoints_id_idx"),
+        );
+        await using store = await PostgresStore.connect({ url: postgresTestUrl(), schema });
+        const threadId = "old" as ThreadId;
+        const a = {
+          threadId,
+          checkpointId: "cp_a",
+          parentCheckpointId: null,
+          step: 1,
+          version: 2,
+          createdAt: 2,
+        };
+        const b = {
+          ...a,
+          checkpointId: "cp_b",
+          parentCheckpointId: "cp_a",
+          step: 2,
+          version: 3,
+          createdAt: 3,
+        };
+        assert.deepEqual((await store.listCheckpoints(threadId)).items, [b, a]);
+        assert.deepEqual(await store.getCheckpoint(threadId, "cp_a" as CheckpointId), a);
+        const options = await adminQuery(
+          `SELECT relname, reloptions FROM pg_class
+            WHERE relnamespace = '${q}'::regnamespace AND reloptions IS NOT NULL ORDER BY 1`,
+        );
+        assert.deepEqual(options.map((row) => [row.relname, row.reloptions]), [
+          ["runtime_runs", ["fillfactor=80"]],
         ]);
       } finally {
         await sql.end();

@@ -208,7 +208,8 @@ export function renewLeases(
 }
 
 /**
- * Releases a lease; see `OwnershipStore.releaseLease`.
+ * Releases a lease; see `OwnershipStore.releaseLease`. Releases of
+ * different runs are group committed (`_releases.ts`).
  *
  * @param context The store's shared state.
  * @param owner The holder.
@@ -223,14 +224,7 @@ export function releaseLease(
   return context.io(`release the lease of run "${lease?.threadId}"`, async () => {
     checkOwner(owner);
     checkLeaseRefs([lease]);
-    const s = context.ownership;
-    const released = await context.query(s.release, [lease.threadId, owner, lease.token]);
-    if (released.length > 0) return "released";
-    const [row] = await context.query<{ lease_owner: string | null; lease_token: number }>(
-      s.leaseOf,
-      [lease.threadId],
-    );
-    return row?.lease_owner === owner && row.lease_token === lease.token ? "mail" : "lost";
+    return await context.releases.submit({ owner, lease });
   });
 }
 

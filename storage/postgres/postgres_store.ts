@@ -72,6 +72,8 @@ import {
   type ThreadId,
 } from "../../kernel/mod.ts";
 import { PostgresContext } from "./_context.ts";
+import { releaseCommitter } from "./_releases.ts";
+import { createCommitter } from "./_creations.ts";
 import { toStorageError } from "./_errors.ts";
 import * as apiKeys from "./api_keys.ts";
 import { PostgresAttempts } from "./attempts.ts";
@@ -148,8 +150,10 @@ export class PostgresStore implements Store, ControlStore {
     this.#context = new PostgresContext(sql, {
       schema,
       snapshotEvery,
+      creations: createCommitter,
       appends: runs.appendCommitter,
       audits: audit.auditCommitter,
+      releases: releaseCommitter,
     });
     this.attempts = new PostgresAttempts(this.#context);
   }

@@ -60,7 +60,7 @@ import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { planInterruptChanges } from "./_interrupts.ts";
 import { interruptBytes, interruptParameters, sharesInterrupts } from "./interrupts.ts";
-import { type ClaimRow, signal, toClaim } from "./ownership.ts";
+import { signal } from "./ownership.ts";
 
 /** Appends of different runs that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
@@ -156,43 +156,16 @@ async function create(
   leased?: (claim: Claim) => void,
 ): Promise<CreateRunResult> {
   const encoded = encodeCreate(event, leasing?.started);
-  const first = encoded.events[0]!;
   const scheduling = schedulingOf(event.metadata);
-  const parameters = (events: Parameter[]): Parameter[] => [
-    encoded.threadId,
-    encoded.summary.status,
-    encoded.summary.graph,
-    event.payloadHash,
-    encoded.summary.version,
-    encoded.summary.createdAt,
-    encoded.summary.updatedAt,
-    ...events,
-    encoded.snapshotJson!,
-    scheduling.priority,
-    scheduling.tenantId,
-    wakeAtOf(encoded.snapshot),
-  ];
-  let created: boolean;
-  if (leasing === null) {
-    const [row] = await context.query<{ created: number }>(
-      context.statements.createRun,
-      parameters([first.type, first.at, first.json]),
-    );
-    created = row?.created === 1;
-  } else {
-    const events = encoded.events;
-    const [row] = await context.query<ClaimRow>(context.statements.createRunLeased, [
-      ...parameters([
-        events.map((item) => item.type),
-        events.map((item) => item.at),
-        events.map((item) => item.json),
-      ]),
-      leasing.request.owner,
-      leasing.request.ttlMs,
-    ]);
-    created = row !== undefined;
-    if (row !== undefined) leased!(toClaim(row));
-  }
+  const { created, lease } = await context.creations.submit({
+    encoded,
+    payloadHash: event.payloadHash,
+    priority: scheduling.priority,
+    tenantId: scheduling.tenantId,
+    wakeAt: wakeAtOf(encoded.snapshot),
+    lease: leasing === null ? null : leasing.request,
+  });
+  if (lease !== null) leased!(lease);
   if (created) {
     context.snapshots.remember(encoded.threadId, {
       head: encoded.summary.version,
@@ -276,7 +249,7 @@ async function appendBatch(
         one !== null ? s.appendOne : withInterrupts ? s.appendWithInterrupts : s.append,
         one ??
           (withInterrupts
-            ? [...appendParameters(items), ...interruptParameters(batch), ...holders]
+            ? [...appendParameters(items), ...holders, ...interruptParameters(batch)]
             : [...appendParameters(items), ...holders]),
       );
       updated = new Set(rows.map((row) => row.thread_id));
@@ -477,7 +450,6 @@ function appendOneParameters(prepared: PreparedAppend): Parameter[] | null {
     checkpoint?.checkpointId ?? null,
     checkpoint?.parentCheckpointId ?? null,
     checkpoint?.step ?? null,
-    checkpoint?.createdAt ?? null,
     prepared.fence,
     prepared.wakeAt,
   ];
@@ -501,7 +473,11 @@ async function notifyAnswered(context: PostgresContext, threadId: string, seq: n
   }
 }
 
-/** The parameters `$1..$17` of `append` and `appendWithInterrupts`. */
+/**
+ * The parameters `$1..$14` of `append` and `appendWithInterrupts`: the runs,
+ * and their events, each with the checkpoint it makes (the checkpoints are
+ * in the order of their events: an event's checkpoint has its seq as version).
+ */
 function appendParameters(items: EncodedAppend[]): Parameter[] {
   const runs: [string[], number[], number[], string[], number[], (string | null)[]] = [
     [],
@@ -511,15 +487,16 @@ function appendParameters(items: EncodedAppend[]): Parameter[] {
     [],
     [],
   ];
-  const events: [string[], number[], string[], number[], string[]] = [[], [], [], [], []];
-  const checkpoints: [string[], number[], string[], (string | null)[], number[], number[]] = [
-    [],
-    [],
-    [],
-    [],
-    [],
-    [],
-  ];
+  const events: [
+    string[],
+    number[],
+    string[],
+    number[],
+    string[],
+    (string | null)[],
+    (string | null)[],
+    (number | null)[],
+  ] = [[], [], [], [], [], [], [], []];
   for (const item of items) {
     runs[0].push(item.threadId);
     runs[1].push(item.expectedVersion);
@@ -527,23 +504,22 @@ function appendParameters(items: EncodedAppend[]): Parameter[] {
     runs[3].push(item.summary.status);
     runs[4].push(item.summary.updatedAt);
     runs[5].push(item.snapshotJson);
+    let next = 0;
     for (const event of item.events) {
+      const checkpoint = item.checkpoints[next]?.version === event.seq
+        ? item.checkpoints[next++]!
+        : null;
       events[0].push(item.threadId);
       events[1].push(event.seq);
       events[2].push(event.type);
       events[3].push(event.at);
       events[4].push(event.json);
-    }
-    for (const checkpoint of item.checkpoints) {
-      checkpoints[0].push(item.threadId);
-      checkpoints[1].push(checkpoint.version);
-      checkpoints[2].push(checkpoint.checkpointId);
-      checkpoints[3].push(checkpoint.parentCheckpointId);
-      checkpoints[4].push(checkpoint.step);
-      checkpoints[5].push(checkpoint.createdAt);
+      events[5].push(checkpoint?.checkpointId ?? null);
+      events[6].push(checkpoint?.parentCheckpointId ?? null);
+      events[7].push(checkpoint?.step ?? null);
     }
   }
-  return [...runs, ...events, ...checkpoints];
+  return [...runs, ...events];
 }
 
 function toStoredEvent(row: { seq: number; json: string }): StoredEvent {
