@@ -6,6 +6,8 @@ import { openClient } from "./_client.ts";
 import { PostgresContext } from "./_context.ts";
 import { auditCommitter } from "./audit.ts";
 import { appendCommitter } from "./runs.ts";
+import { createCommitter } from "./_creations.ts";
+import { releaseCommitter } from "./_releases.ts";
 
 async function failure(call: Promise<unknown>): Promise<OrisError> {
   try {
@@ -56,8 +58,10 @@ function offlineContext(): PostgresContext {
   return new PostgresContext(openClient("postgres://postgres@127.0.0.1:1/none", { max: 1 }), {
     schema: "oris",
     snapshotEvery: 64,
+    creations: createCommitter,
     appends: appendCommitter,
     audits: auditCommitter,
+    releases: releaseCommitter,
   });
 }
 
