@@ -121,9 +121,13 @@ export class LeaseKeeper {
     return this.#options.now();
   }
 
-  /** How many leases it holds (or is acquiring). */
+  /**
+   * How many runs execute under its leases: those it holds or is acquiring,
+   * not those whose lease it is releasing (their runs are at rest; a release
+   * may wait for a group commit, and must not hold a place meanwhile).
+   */
   get size(): number {
-    return this.#held.size + this.#acquiring.size;
+    return this.#held.size - this.#releasing.size + this.#acquiring.size;
   }
 
   /** The live lease of a run it holds, if any. */

@@ -127,3 +127,40 @@ Deno.test("LeaseKeeper loses a lease another owner took over", async () => {
     await a.keeper.close();
   }
 });
+
+Deno.test("LeaseKeeper does not count a lease it is releasing as a place taken, and keeps it out of claims until released", async () => {
+  await using store = new MemoryStore();
+  const first = await createRun(store, "t-place-1");
+  const second = await createRun(store, "t-place-2");
+  const gate = Promise.withResolvers<void>();
+  const slow = new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (property === "releaseLease") {
+        return async (...args: Parameters<MemoryStore["releaseLease"]>) => {
+          await gate.promise;
+          return await target.releaseLease(...args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { keeper } = keeperOn(slow, "a", 60_000);
+  try {
+    assert.ok(await keeper.acquire(first) !== null);
+    assert.equal(keeper.size, 1);
+    const releasing = keeper.release(first);
+    assert.equal(keeper.size, 0, "a run at rest whose lease is being released takes no place");
+    // Not claimed back while its release is in flight.
+    const claims = await keeper.claim(10, ["g"]);
+    assert.deepEqual(claims.map((claim) => claim.threadId), [second]);
+    assert.equal(keeper.size, 1);
+    gate.resolve();
+    await releasing;
+    assert.equal(await store.getLease(first), null);
+    assert.equal(keeper.size, 1);
+  } finally {
+    gate.resolve();
+    await keeper.close();
+  }
+});
