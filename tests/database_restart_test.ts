@@ -196,7 +196,9 @@ privatePostgresTest(
         assert.equal(retried.body.data.status, "completed");
       }
 
-      // Their audit entries were kept while the database was down and written since.
+      // Their audit entries were kept while the database was down and written since
+      // (each behind its response: wait until they are written or queued first).
+      await server.auditSettled();
       while (await metric("oris_audit_queue_depth") > 0) {
         // The queue retries on its own backoff; wait for its state to change.
         await new Promise((resolve) => setTimeout(resolve, 10));
