@@ -11,10 +11,10 @@
  * 4. `audit()` (control routes): records the action once answered,
  * 5. `traceContext()`: the request's span from its `traceparent`,
  * 6. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
- * 7. `validateParams()`, `validateQuery()`, then `jsonBody()` (size, UTF-8,
- *    JSON nesting within the runtime's `maxJsonDepth`) and `validateBody()`
- *    (routes with a body),
- * 8. the route's handler, its data in the success envelope.
+ * 7. `routeHandler()`: the path parameters, the query, then the body (size,
+ *    UTF-8, JSON nesting within the runtime's `maxJsonDepth`, then its schema;
+ *    routes with a body), then the route's handler, its data in the success
+ *    envelope.
  *
  * Whatever a step throws becomes the error envelope (`errorHandler()`), which
  * the outer middleware then see as the response. Unknown paths are 404s,
@@ -43,13 +43,13 @@ import { startCredentials } from "./credentials.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
 import { audit, type AuditOptions } from "./middleware/audit.ts";
 import { auth, type AuthOptions } from "./middleware/auth.ts";
-import { jsonBody, MAX_BODY_BYTES } from "./middleware/json_body.ts";
+import { MAX_BODY_BYTES } from "./middleware/json_body.ts";
 import { requestMetrics } from "./middleware/metrics.ts";
 import { requestId } from "./middleware/request_id.ts";
 import { traceContext } from "./middleware/trace_context.ts";
-import { validateBody, validateParams, validateQuery } from "./middleware/validate.ts";
 import { notFound } from "./not_found.ts";
-import { type RouteDef, routeHandler } from "./route.ts";
+import type { RouteDef } from "./route.ts";
+import { routeHandler } from "./route_handler.ts";
 import { createRouteMatcher, matchRoute, type RouteMatcher } from "./route_match.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { graphRoutes } from "./routes/graphs.ts";
@@ -328,10 +328,8 @@ function pipeline(def: RouteDef, parts: PipelineParts): MiddlewareHandler<Server
   }
   steps.push(traceContext(`${def.method} ${def.path}`, parts.logger));
   if (access !== null && !def.public) steps.push(auth(access, def.method));
-  steps.push(validateParams(), validateQuery(def.query ?? NoQuery));
-  if (def.body !== undefined) {
-    steps.push(jsonBody(MAX_BODY_BYTES, parts.maxJsonDepth), validateBody(def.body));
-  }
-  steps.push(routeHandler(def));
+  steps.push(
+    routeHandler(def, { noQuery: NoQuery, maxBytes: MAX_BODY_BYTES, maxDepth: parts.maxJsonDepth }),
+  );
   return steps;
 }
