@@ -12,6 +12,9 @@
  * does (64 callers of `runtime.invoke("hello")` on the same runtime, with the
  * server made over it but no request): the busy time of the two profiles
  * over their runs is the CPU a run costs with and without the HTTP path.
+ * Each line also gives `cpu_ms_per_run`: the process's CPU time (user and
+ * system, all its threads: V8, Deno KV's, the HTTP server's) over the load,
+ * per run; the load generator's CPU is not in it.
  *
  * @module
  */
@@ -20,24 +23,23 @@ import { createRuntime, humanMessage, type Runtime } from "../mod.ts";
 import { createServer, type OrisServer } from "../server/mod.ts";
 import { registerExamples } from "../examples/mod.ts";
 import { KvStore } from "../storage/kv/mod.ts";
+import process from "node:process";
 import { emit, round } from "./_common.ts";
+
+/** Seconds of load before the measured ones (JIT warm-up), in both modes. */
+const WARMUP_SECONDS = 2;
+
+/** The process's CPU time since `from` (user and system), in ms per run. */
+function cpuPerRun(from: { user: number; system: number }, runs: number): number {
+  const used = process.cpuUsage(from);
+  return round((used.user + used.system) / 1000 / Math.max(1, runs), 3);
+}
 
 /** 64 callers of `invoke` for `seconds`: the in-process side of `bench/server_bench.ts`. */
 async function inProcess(runtime: Runtime, seconds: number): Promise<void> {
-  let runs = 0;
-  let errors = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(Array.from({ length: 64 }, async (_, worker) => {
-    for (let n = 0; performance.now() < deadline; n++) {
-      const result = await runtime.invoke("hello", { messages: [humanMessage("hi")] }, {
-        threadId: `p-${worker}-${n}`,
-      }).catch(() => null);
-      if (result?.status === "completed") runs++;
-      else errors++;
-    }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
+  await invokeFor(runtime, WARMUP_SECONDS, "w");
+  const cpu = process.cpuUsage();
+  const { runs, errors, elapsed } = await invokeFor(runtime, seconds, "p");
   emit({
     bench: "profile_server",
     mode: "in_process",
@@ -45,7 +47,29 @@ async function inProcess(runtime: Runtime, seconds: number): Promise<void> {
     runs,
     errors,
     runs_per_s: round(runs / elapsed, 1),
+    cpu_ms_per_run: cpuPerRun(cpu, runs),
   });
+}
+
+async function invokeFor(
+  runtime: Runtime,
+  seconds: number,
+  prefix: string,
+): Promise<{ runs: number; errors: number; elapsed: number }> {
+  let runs = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(Array.from({ length: 64 }, async (_, worker) => {
+    for (let n = 0; performance.now() < deadline; n++) {
+      const result = await runtime.invoke("hello", { messages: [humanMessage("hi")] }, {
+        threadId: `${prefix}-${worker}-${n}`,
+      }).catch(() => null);
+      if (result?.status === "completed") runs++;
+      else errors++;
+    }
+  }));
+  return { runs, errors, elapsed: (performance.now() - started) / 1000 };
 }
 
 if (import.meta.main) {
@@ -90,17 +114,23 @@ async function overHttp(
   }).spawn();
   try {
     const writer = child.stdin.getWriter();
-    const command = { seconds, clients: 64, prefix: "p" };
-    await writer.write(new TextEncoder().encode(`${JSON.stringify(command)}\n`));
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
+    const ask = async (command: { seconds: number; clients: number; prefix: string }) => {
+      await writer.write(new TextEncoder().encode(`${JSON.stringify(command)}\n`));
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      const line = text.slice(0, text.indexOf("\n"));
+      text = text.slice(line.length + 1);
+      return JSON.parse(line) as { runs: number; errors: number; elapsed_ms: number };
+    };
+    await ask({ seconds: WARMUP_SECONDS, clients: 64, prefix: "w" });
+    const cpu = process.cpuUsage();
+    const answer = await ask({ seconds, clients: 64, prefix: "p" });
     await writer.close();
-    const answer = JSON.parse(text) as { runs: number; errors: number; elapsed_ms: number };
     emit({
       bench: "profile_server",
       mode: "http",
@@ -108,6 +138,7 @@ async function overHttp(
       runs: answer.runs,
       errors: answer.errors,
       runs_per_s: round(answer.runs / (answer.elapsed_ms / 1000), 1),
+      cpu_ms_per_run: cpuPerRun(cpu, answer.runs),
     });
     await reader.cancel();
     await child.status;
