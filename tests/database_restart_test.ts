@@ -131,7 +131,8 @@ privatePostgresTest(
         await pg.stop();
         phase = "down";
         await until(() => count("down") >= PER_PHASE);
-        // Their audit entries wait in the queue.
+        // Their audit entries wait in the queue (each is handed over behind its response).
+        await server.auditSettled();
         assert.ok(await metric("oris_audit_queue_depth") >= PER_PHASE);
         // Back up, twice: after a start, and after a quick `pg_ctl restart` under the same load.
         for (const bringBack of [() => pg.start(), () => pg.restart()]) {
