@@ -32,6 +32,7 @@ export { type ActorEvent } from "./run_actor.ts";
 export { contextOfTraceparent } from "./tracing.ts";
 export { type PendingInterrupt, type RunResult, type TraceEvent } from "./run_result.ts";
 export { createRuntime, internalsOf } from "./runtime.ts";
+export { threadCancelled } from "./run_creation.ts";
 export {
   type CoreRuntimeOptions,
   type Deadline,

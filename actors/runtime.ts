@@ -26,7 +26,6 @@ import {
   NotFoundError,
   OrisError,
   parseThreadId,
-  payloadHash,
   type ResumeAnswer,
   type RunDeadline,
   type RunMessage,
@@ -36,13 +35,7 @@ import {
 import type { HeldLease } from "./leases.ts";
 import { OwnedElsewhere } from "./remote.ts";
 import { RunOwner } from "./run_owner.ts";
-import {
-  createRunIn,
-  deadlineOf,
-  publicResumeOptions,
-  publicRunOptions,
-  resumeAnswer,
-} from "./run_options.ts";
+import { deadlineOf, publicResumeOptions, publicRunOptions, resumeAnswer } from "./run_options.ts";
 import { resolveOwnership } from "./runtime_settings.ts";
 import { ActorRegistry } from "./actor_registry.ts";
 import type { Durability } from "./committer.ts";
@@ -62,25 +55,9 @@ import type {
   RuntimeInternals,
 } from "./runtime_api.ts";
 import { Semaphore } from "./semaphore.ts";
+import { keepInternals } from "./runtime_internals.ts";
+import { runCreator } from "./run_creation.ts";
 import { stateAt, stateHistory } from "./time_travel.ts";
-
-const INTERNALS = new WeakMap<Runtime, RuntimeInternals>();
-
-/**
- * The internals of a runtime made by {@linkcode createRuntime}.
- *
- * @internal Used by the server, streams and subgraphs.
- * @param runtime The runtime.
- * @returns Its internals.
- * @throws {InvalidArgumentError} for a runtime `createRuntime` did not make.
- */
-export function internalsOf(runtime: Runtime): RuntimeInternals {
-  const internals = INTERNALS.get(runtime);
-  if (internals === undefined) {
-    throw new InvalidArgumentError("Cannot use this runtime: it was not made by createRuntime()");
-  }
-  return internals;
-}
 
 /**
  * Creates a runtime over a store.
@@ -316,67 +293,20 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     return owner.remote.result(threadId, fromSeq, options);
   }
 
-  function hashOf(graphName: string, input: unknown): string {
-    return payloadHash({ graph: graphName, input: (input ?? null) as Json });
-  }
-
-  /** Creates a run (idempotently) and returns its actor, pinned. */
-  async function create(
-    graphName: string,
-    input: unknown,
-    options: InternalRunOptions,
-  ): Promise<RunActor> {
-    checkOpen();
-    const graph = graphOf(graphName);
-    // Before anything recursive (hashing, reducers, schemas) touches it.
-    if (input !== undefined) accept(input, "the input");
-    const threadId = parseThreadId(options.threadId ?? internals.newThreadId());
-    registry.pin(threadId);
-    try {
-      const existing = registry.peek(threadId);
-      if (existing !== undefined) {
-        const actor = await existing;
-        if (actor.run.graph !== graphName || actor.run.payloadHash !== hashOf(graphName, input)) {
-          // Let the store decide: the same payload is the same run.
-          await createRunIn(store, graph, threadId, input, options, createEnv);
-        }
-        return actor;
-      }
-      const nested = options.nested === true;
-      // The lease (and the start) come with the creation when the store can grant them.
-      const { result: { run, created, started }, lease: early } = await owner.create(
-        threadId,
-        nested,
-        (request) => createRunIn(store, graph, threadId, input, options, createEnv, request),
-      );
-      const current = registry.peek(threadId);
-      if (current !== undefined) return await current;
-      const lease = early !== undefined ? early : await owner.leaseFor(threadId, nested);
-      if (lease === null) throw new OwnedElsewhere(threadId);
-      const again = registry.peek(threadId);
-      if (again !== undefined) return await again;
-      // Nobody else can have touched a run this runtime created and leased first.
-      const fresh = created && lease.tokenValue === 1;
-      let snapshot = run;
-      if (!fresh) {
-        const loaded = await store.load(threadId).catch((error) => {
-          void owner.keeper.release(threadId);
-          throw error;
-        });
-        const raced = registry.peek(threadId); // Another call made the actor meanwhile.
-        if (raced !== undefined) return await raced;
-        snapshot = currentSnapshot(loaded!);
-      }
-      const durability = options.durability ?? defaultDurability;
-      const actor = makeActor(snapshot, durability, lease, options.nested);
-      if (fresh) actor.markCreated(started);
-      registry.add(actor);
-      return actor;
-    } catch (error) {
-      registry.unpin(threadId);
-      throw error;
-    }
-  }
+  /** Creates a run (idempotently) and returns its actor, pinned (see `run_creation.ts`). */
+  const create = runCreator({
+    store,
+    registry,
+    owner,
+    createEnv,
+    defaultDurability,
+    graphOf,
+    checkOpen,
+    accept,
+    newThreadId: () => internals.newThreadId(),
+    current,
+    makeActor,
+  });
 
   async function invoke(
     graph: string,
@@ -391,6 +321,33 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       throw error;
     }
     return await traced(actor, () => actor.send({ type: "start" }), options);
+  }
+
+  async function start(
+    graph: string,
+    input: unknown,
+    options: InternalRunOptions,
+  ): Promise<RunSnapshot> {
+    const deadline = deadlineOf(options);
+    let actor: RunActor;
+    try {
+      actor = await create(graph, input, options);
+    } catch (error) {
+      // It executes (or waits to) in another runtime.
+      if (error instanceof OwnedElsewhere) return (await current(error.threadId))!;
+      throw error;
+    }
+    const disarm = deadlines.arm(actor, deadline);
+    try {
+      const run = await actor.send({ type: "start" });
+      actor.rest().then(disarm, disarm);
+      return run;
+    } catch (error) {
+      disarm();
+      throw error;
+    } finally {
+      registry.release(actor);
+    }
   }
 
   async function resume(
@@ -424,6 +381,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
 
   const internals: RuntimeInternals = {
     invoke,
+    start,
     resume,
     async listen(threadId, listener) {
       checkOpen();
@@ -457,28 +415,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     },
     graphNames: () => [...graphs.keys()],
     graph: graphOf,
-    async start(graph, input, options = {}) {
-      const deadline = deadlineOf(options);
-      let actor: RunActor;
-      try {
-        actor = await create(graph, input, options);
-      } catch (error) {
-        // It executes (or waits to) in another runtime.
-        if (error instanceof OwnedElsewhere) return (await current(error.threadId))!;
-        throw error;
-      }
-      const disarm = deadlines.arm(actor, deadline);
-      try {
-        const run = await actor.send({ type: "start" });
-        actor.rest().then(disarm, disarm);
-        return run;
-      } catch (error) {
-        disarm();
-        throw error;
-      } finally {
-        registry.release(actor);
-      }
-    },
+    start: (graph, input, options = {}) => start(graph, input, options),
     invoke: (graph, input, options = {}) => invoke(graph, input, publicRunOptions(options)),
     async resume(threadId, value, options = {}) {
       const answer = resumeAnswer(value, maxJsonDepth);
@@ -591,8 +528,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       return runtime.close();
     },
   };
-  INTERNALS.set(runtime, internals);
+  keepInternals(runtime, internals);
   return runtime;
 }
 
 export { resumeAnswer } from "./run_options.ts";
+export { internalsOf } from "./runtime_internals.ts";

@@ -260,12 +260,19 @@ export interface InternalRunOptions extends RunOptions {
   initial?: { state: JsonObject; next: TaskSpec[] };
   /** The run whose journal was copied into the new run's (rerun): the journal is always read. */
   journalFrom?: ThreadId;
+  /**
+   * A run that exists and is cancelled is refused (`ConflictError`: `thread '<id>' is
+   * cancelled`) rather than answered as it is; checked in the creation's own answer.
+   */
+  refuseCancelled?: boolean;
 }
 
 /** What the runtime offers code of this package beside its public interface. @internal */
 export interface RuntimeInternals {
   /** `invoke` with listeners, nesting and an initial state. */
   invoke(graph: string, input: unknown, options: InternalRunOptions): Promise<RunResult>;
+  /** `start` with the internal options. */
+  start(graph: string, input: unknown, options: InternalRunOptions): Promise<RunSnapshot>;
   /** Resumes with an explicit answer, with a listener. */
   resume(
     threadId: string,

@@ -28,9 +28,10 @@
  * latency over in-process latency at p50 and p99.
  *
  * What a `POST /v1/jobs/run` does beyond `invoke`: routing, zod validation of
- * the body, a `runtime.get` of the thread (is it cancelled?), the trace
- * span, the response envelope and an audit record (one more store write),
- * and metrics; plus HTTP/1.1 parsing and loopback TCP.
+ * the body, the trace span, the response envelope, metrics, and an audit
+ * record (written behind the response, in the store's group commits); plus
+ * HTTP/1.1 parsing and loopback TCP. A cancelled thread is refused by the
+ * run's creation itself (no read before the run).
  *
  * Stores: Deno KV in a temporary file (removed at the end; the directory it
  * is made in is `ORIS_BENCH_SERVER_KV_DIR`, default the system's temp dir,

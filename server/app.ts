@@ -11,10 +11,10 @@
  * 4. `audit()` (control routes): records the action once answered,
  * 5. `traceContext()`: the request's span from its `traceparent`,
  * 6. `auth()` (`/v1` routes, when credentials are configured): 401, 403,
- * 7. `validateParams()`, `validateQuery()`, then `jsonBody()` (size, UTF-8,
- *    JSON nesting within the runtime's `maxJsonDepth`) and `validateBody()`
- *    (routes with a body),
- * 8. the route's handler, its data in the success envelope.
+ * 7. `routeHandler()`: the path parameters, the query, then the body (size,
+ *    UTF-8, JSON nesting within the runtime's `maxJsonDepth`, then its schema;
+ *    routes with a body), then the route's handler, its data in the success
+ *    envelope.
  *
  * Whatever a step throws becomes the error envelope (`errorHandler()`), which
  * the outer middleware then see as the response. Unknown paths are 404s,
@@ -43,13 +43,13 @@ import { startCredentials } from "./credentials.ts";
 import { createMetrics, type ServerMetrics } from "./metrics.ts";
 import { audit, type AuditOptions } from "./middleware/audit.ts";
 import { auth, type AuthOptions } from "./middleware/auth.ts";
-import { jsonBody, MAX_BODY_BYTES } from "./middleware/json_body.ts";
+import { MAX_BODY_BYTES } from "./middleware/json_body.ts";
 import { requestMetrics } from "./middleware/metrics.ts";
 import { requestId } from "./middleware/request_id.ts";
 import { traceContext } from "./middleware/trace_context.ts";
-import { validateBody, validateParams, validateQuery } from "./middleware/validate.ts";
 import { notFound } from "./not_found.ts";
-import { type RouteDef, routeHandler } from "./route.ts";
+import type { RouteDef } from "./route.ts";
+import { routeHandler } from "./route_handler.ts";
 import { createRouteMatcher, matchRoute, type RouteMatcher } from "./route_match.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { graphRoutes } from "./routes/graphs.ts";
@@ -149,9 +149,16 @@ export interface OrisServer {
   /** Whether requests need credentials. */
   readonly authEnabled: boolean;
   /**
+   * Waits until the audit entry of every request answered before the call is
+   * written (entries are written behind their responses, in the store's next
+   * group commit), or, while the store is unavailable, queued or dropped.
+   * `GET /v1/audit/logs` waits so itself.
+   */
+  auditSettled(): Promise<void>;
+  /**
    * Stops observing the runtime (does not close it) and closes the audit
-   * queue: entries still waiting for the store are written if it answers,
-   * else dropped and counted. Call it before closing the store.
+   * queue: entries in flight and those waiting for the store are written if
+   * it answers, else dropped and counted. Call it before closing the store.
    */
   close(): Promise<void>;
 }
@@ -236,6 +243,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     now,
     logger,
     idempotency: new IdempotentActions({ store, now, logger }),
+    auditSettled: () => auditQueue.settled(),
   };
   const auditQueue: AuditQueue = new AuditQueue({
     ...options.auditQueue,
@@ -293,6 +301,7 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     metrics,
     routes,
     authEnabled,
+    auditSettled: () => auditQueue.settled(),
     async close() {
       metrics.close();
       await auditQueue.close();
@@ -319,10 +328,8 @@ function pipeline(def: RouteDef, parts: PipelineParts): MiddlewareHandler<Server
   }
   steps.push(traceContext(`${def.method} ${def.path}`, parts.logger));
   if (access !== null && !def.public) steps.push(auth(access, def.method));
-  steps.push(validateParams(), validateQuery(def.query ?? NoQuery));
-  if (def.body !== undefined) {
-    steps.push(jsonBody(MAX_BODY_BYTES, parts.maxJsonDepth), validateBody(def.body));
-  }
-  steps.push(routeHandler(def));
+  steps.push(
+    routeHandler(def, { noQuery: NoQuery, maxBytes: MAX_BODY_BYTES, maxDepth: parts.maxJsonDepth }),
+  );
   return steps;
 }

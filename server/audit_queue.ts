@@ -1,6 +1,14 @@
 /**
  * `AuditQueue`: writes the server's audit entries, and keeps those the store
- * cannot take for now. While the store is `unavailable` (a database outage),
+ * cannot take for now.
+ *
+ * A request's entry is handed over with `record()` once the request is
+ * answered, and written behind the response, never on it: the store
+ * group-commits it with the writes in flight (Deno KV and PostgreSQL batch
+ * concurrent entries and appends into one commit), so it is durable within
+ * one group commit of the answer. `settled()` waits for the entries handed
+ * over before it (the audit listing waits so, so that a client reads the
+ * entries of the requests it was answered), and `close()` for all of them. While the store is `unavailable` (a database outage),
  * entries wait in a bounded in-memory queue and are written in order once it
  * answers again: retried with exponential backoff (no busy loop), one at a
  * time, oldest first. While entries wait, new entries queue behind them, so
@@ -74,6 +82,8 @@ export class AuditQueue {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> | null = null;
   #closed = false;
+  /** The writes handed over by `record()` that have not settled. */
+  readonly #inFlight = new Set<Promise<void>>();
 
   /**
    * Creates the queue.
@@ -108,6 +118,29 @@ export class AuditQueue {
   }
 
   /**
+   * Hands an entry over to be written (as {@linkcode write}) without waiting
+   * for it: {@linkcode settled} and {@linkcode close} wait for it.
+   *
+   * @param record The entry.
+   */
+  record(record: AuditRecord): void {
+    const writing = this.write(record);
+    this.#inFlight.add(writing);
+    void writing.finally(() => this.#inFlight.delete(writing));
+  }
+
+  /**
+   * Waits until every entry handed over before this call is written, queued
+   * (the store is unavailable) or dropped.
+   *
+   * @returns When they are.
+   */
+  async settled(): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    await Promise.all(this.#inFlight);
+  }
+
+  /**
    * Writes an entry: at once when nothing waits, else behind the waiting
    * ones. Never rejects: what cannot be written is queued or dropped.
    *
@@ -127,13 +160,15 @@ export class AuditQueue {
   }
 
   /**
-   * Stops retrying: writes the waiting entries the store takes now, in
-   * order, and drops (logs and counts) the rest. Later entries are written
+   * Waits for the entries handed over, then stops retrying: writes the
+   * waiting entries the store takes now, in order, and drops (logs and
+   * counts) the rest. Later entries are written
    * at once or dropped.
    *
    * @returns When done.
    */
   async close(): Promise<void> {
+    await this.settled();
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -69,6 +69,35 @@ Deno.test("AuditQueue writes at once while the store answers", async () => {
   await queue.close();
 });
 
+Deno.test("AuditQueue.record() does not wait for the write; settled() and close() do", async () => {
+  await using store = new FlakyAuditStore();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const held = {
+    appendAudit: async (record: AuditRecord) => {
+      await gate;
+      await store.appendAudit(record);
+    },
+  };
+  const queue = new AuditQueue({ store: held, logger: collectingLogger().logger });
+  queue.record(entry(1));
+  queue.record(entry(2));
+  let settled = false;
+  const waiting = queue.settled().then(() => settled = true);
+  // Handed over after settled() was called: not waited for by it.
+  queue.record(entry(3));
+  await Promise.resolve();
+  assert.equal(settled, false);
+  assert.deepEqual(await store.stored(), []);
+  release();
+  await waiting;
+  assert.deepEqual((await store.stored()).slice(0, 2), ["au_001", "au_002"]);
+  // close() waits for every entry handed over.
+  queue.record(entry(4));
+  await queue.close();
+  assert.deepEqual(await store.stored(), ["au_001", "au_002", "au_003", "au_004"]);
+});
+
 Deno.test("AuditQueue keeps entries while the store is unavailable and writes them in order once it is back", async () => {
   await using store = new FlakyAuditStore();
   const { logger, lines } = collectingLogger();

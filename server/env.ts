@@ -23,11 +23,11 @@ export type ServerVariables = {
   trace: RequestTrace;
   /** Who is calling (set by `auth()`; absent when auth is off, on public routes, or before auth ran). */
   principal?: Principal;
-  /** The validated query (set by `validateQuery()`). */
+  /** The validated query (set by `routeHandler()`). */
   query?: unknown;
-  /** The request body as a JSON object, read within the size limit (set by `jsonBody()`). */
+  /** The request body as a JSON object, read within the size limit (set by `routeHandler()`). */
   json?: Record<string, unknown>;
-  /** The validated body (set by `validateBody()`; absent for routes without one). */
+  /** The validated body (set by `routeHandler()`; absent for routes without one). */
   body?: unknown;
 };
 

@@ -140,6 +140,10 @@ export function createMetrics(runtime: Runtime, options: MetricsOptions = {}): S
       this.set(auditQueueDepth());
     },
   });
+  const requestSeries = new Map<
+    string,
+    { count: { inc(): void }; latency: { observe(ms: number): void } }
+  >();
   const started = new Map<string, number>();
   const stop = internalsOf(runtime).observe((threadId: string, event: ActorEvent) => {
     if (event.kind === "step_start") {
@@ -170,8 +174,18 @@ export function createMetrics(runtime: Runtime, options: MetricsOptions = {}): S
   return {
     registry,
     observeRequest(method, route, status, ms) {
-      requests.inc({ method, route, status: String(status) });
-      requestLatency.observe({ route }, ms);
+      // The labelled series of each route and status, made once (prom-client checks labels each call).
+      const key = `${method} ${route} ${status}`;
+      let series = requestSeries.get(key);
+      if (series === undefined) {
+        series = {
+          count: requests.labels(method, route, String(status)),
+          latency: requestLatency.labels(route),
+        };
+        requestSeries.set(key, series);
+      }
+      series.count.inc();
+      series.latency.observe(ms);
     },
     observeAuditDropped(reason) {
       auditDropped.inc({ reason });

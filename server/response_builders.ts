@@ -60,7 +60,7 @@ export function isoOrNull(ms: number | null): string | null {
  * @returns The block.
  */
 export function traceBlock(c: Context<ServerEnv>): z.infer<typeof TraceBlock> {
-  const { trace } = c.var;
+  const trace = c.get("trace");
   return { trace_id: trace.traceId, span_id: trace.spanId, traceparent: trace.traceparent };
 }
 

@@ -8,9 +8,8 @@
  * @module
  */
 
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { z } from "zod";
-import { ok } from "./envelope.ts";
 import type { ServerEnv } from "./env.ts";
 
 /** The parsed input of a route. */
@@ -98,22 +97,4 @@ export interface RouteDef<B = unknown, Q = unknown, R = unknown> {
  */
 export function route<B, Q, R>(route: RouteDef<B, Q, R>): RouteDef {
   return route as unknown as RouteDef;
-}
-
-/**
- * The last handler of a route: calls the route's handler with the input the
- * validation middleware set, and wraps its data in the success envelope.
- *
- * @param def The route.
- * @returns The Hono handler (the last of the route's chain: it never calls `next`).
- */
-export function routeHandler(def: RouteDef): MiddlewareHandler<ServerEnv> {
-  return async function routeHandler(c) {
-    const data = await def.handler(c, {
-      body: def.body === undefined ? {} : c.get("body"),
-      query: c.get("query"),
-      params: c.req.param() as Record<string, string>,
-    });
-    return data instanceof Response ? data : ok(c, data);
-  };
 }

@@ -217,6 +217,8 @@ serverTest(
         }),
       );
     }
+    // Entries are written behind their responses: wait for them before reading the store.
+    await h.server.auditSettled();
     const before = (await h.store.listAudit({ limit: 1000 })).items.map((entry) => entry.auditId);
     assert.equal(before.length, 5);
     const { items, pages } = await pageAll(

@@ -4,9 +4,10 @@
  * anonymous), the action and its resource, the result, the request id, the
  * method, path and status. The resource is the route's path parameter or the
  * validated body's field of that name. The entry goes through the server's
- * {@linkcode AuditQueue}: a store that is unavailable gets it later, and a
- * write that fails for good is logged and counted, not returned: the action
- * itself has happened.
+ * {@linkcode AuditQueue}, behind the response (the response does not wait
+ * for its commit; the next group commit makes it durable): a store that is
+ * unavailable gets it later, and a write that fails for good is logged and
+ * counted, not returned: the action itself has happened.
  *
  * @module
  */
@@ -50,7 +51,8 @@ export function audit(
     const body = c.get("body") as Record<string, unknown> | undefined;
     const named = params[resourceParam] ?? body?.[resourceParam];
     const status = c.res.status;
-    await options.queue.write({
+    // Written behind the response, in the store's next group commit (see `AuditQueue`).
+    options.queue.record({
       auditId: `au_${options.ids.ulid()}`,
       actorType: principal.actorType,
       actorId: principal.actorId,

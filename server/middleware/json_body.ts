@@ -1,11 +1,11 @@
 /**
- * `jsonBody()`: reads a request's body as a JSON object within a size limit:
+ * `readJsonBody()`: reads a request's body as a JSON object within a size limit:
  * at most 1 MiB by default (413 beyond, whether declared by
  * `content-length` or only counted while reading), UTF-8, valid JSON nested
  * at most the runtime's `maxJsonDepth` levels (the body object is one; checked
  * iteratively before zod or anything recursive sees it), an object; an empty
- * body reads as `{}`. The object is the `json` variable,
- * which `validateBody()` checks against the route's schema.
+ * body reads as `{}`. The object is the `json` variable, which
+ * `routeHandler()` then checks against the route's schema.
  *
  * The body is read as JSON whatever its `Content-Type` (or none: `curl -d`
  * sends `application/x-www-form-urlencoded`). A `Content-Encoding` other
@@ -20,7 +20,6 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
 import {
   assertJson,
   DEFAULT_MAX_JSON_DEPTH,
@@ -28,27 +27,9 @@ import {
   isJsonObject,
 } from "../../kernel/mod.ts";
 import { HttpError } from "../envelope.ts";
-import type { ServerEnv } from "../env.ts";
 
 /** The largest request body accepted (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-
-/**
- * Creates the JSON-body middleware of a route that takes a body.
- *
- * @param maxBytes The largest body accepted.
- * @param maxDepth The deepest nesting accepted.
- * @returns The middleware.
- */
-export function jsonBody(
-  maxBytes: number = MAX_BODY_BYTES,
-  maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
-): MiddlewareHandler<ServerEnv> {
-  return async function jsonBody(c, next) {
-    c.set("json", await readJsonBody(c.req.raw, maxBytes, maxDepth));
-    await next();
-  };
-}
 
 /**
  * Reads a request's JSON body: at most `maxBytes`, valid UTF-8 and JSON, an

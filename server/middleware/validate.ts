@@ -1,9 +1,10 @@
 /**
- * Validation of a route's input, in the order the API has always checked it:
- * `validateParams()` (every path parameter is an id of the kernel's
- * pattern), `validateQuery()` and `validateBody()` (the route's zod schemas;
- * zod's issues become one clear `invalid_argument` error). The validated
- * values are the `query` and `body` variables.
+ * Validation of a route's input, in the order the API has always checked it
+ * (`routeHandler()` calls these): `checkParams()` (every path parameter is an
+ * id of the kernel's pattern), then the query and the body against the
+ * route's zod schemas (`queryValidator()`, `validate()`: zod's issues become
+ * one clear `invalid_argument` error). The validated values are the `query`
+ * and `body` variables.
  *
  * Messages name the field, then say what is wrong with it:
  * `Invalid body: thread_id is required`, `Invalid query: limit must be a
@@ -14,55 +15,47 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import { InvalidArgumentError, isValidId } from "../../kernel/mod.ts";
-import type { ServerEnv } from "../env.ts";
 import { idPatternMessage } from "../schemas.ts";
 
 /**
- * Creates the middleware that checks every path parameter is a valid id.
+ * Checks every path parameter is a valid id.
  *
- * @returns The middleware.
+ * @param params The request's path parameters.
+ * @throws {InvalidArgumentError} naming the first that is not.
  */
-export function validateParams(): MiddlewareHandler<ServerEnv> {
-  return async function validateParams(c, next) {
-    for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
-      if (!isValidId(value)) {
-        const length = (value as string).length;
-        const message = length === 0 || length > 128
-          ? `${name} may contain only 1 to 128 letters, digits and "-_.:"`
-          : `${name} ${idPatternMessage(value)}`;
-        throw new InvalidArgumentError(message, { field: name });
-      }
+export function checkParams(params: Record<string, string>): void {
+  for (const name in params) {
+    const value = params[name]!;
+    if (!isValidId(value)) {
+      const length = (value as string).length;
+      const message = length === 0 || length > 128
+        ? `${name} may contain only 1 to 128 letters, digits and "-_.:"`
+        : `${name} ${idPatternMessage(value)}`;
+      throw new InvalidArgumentError(message, { field: name });
     }
-    await next();
-  };
+  }
 }
 
 /**
- * Creates the middleware that validates the query string.
+ * The validator of a route's query string: an empty query is validated once
+ * (its outcome is the same for every request), any other at each request.
  *
  * @param schema The route's query schema.
- * @returns The middleware.
+ * @returns The validated query of a request's URL and its parsed parameters.
+ * @throws {InvalidArgumentError} when the query is not valid.
  */
-export function validateQuery(schema: z.ZodType): MiddlewareHandler<ServerEnv> {
-  return async function validateQuery(c, next) {
-    c.set("query", validate(schema, c.req.query(), "query"));
-    await next();
-  };
-}
-
-/**
- * Creates the middleware that validates the JSON body read by `jsonBody()`.
- *
- * @param schema The route's body schema.
- * @returns The middleware.
- */
-export function validateBody(schema: z.ZodType): MiddlewareHandler<ServerEnv> {
-  return async function validateBody(c, next) {
-    c.set("body", validate(schema, c.get("json") ?? {}, "body"));
-    await next();
+export function queryValidator(
+  schema: z.ZodType,
+): (url: string, parse: () => Record<string, string>) => unknown {
+  let empty: { value: unknown } | null = null;
+  return (url, parse) => {
+    const mark = url.indexOf("?");
+    if (mark !== -1 && mark !== url.length - 1) return validate(schema, parse(), "query");
+    // Frozen: every request without a query shares it.
+    empty ??= { value: Object.freeze(validate(schema, {}, "query")) };
+    return empty.value;
   };
 }
 

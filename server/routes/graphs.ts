@@ -58,7 +58,7 @@ export function graphRoutes(
       query: NoQuery,
       response: Whoami,
       handler(c) {
-        const principal = c.var.principal;
+        const principal = c.get("principal");
         const role = server.authEnabled ? principal?.role ?? null : null;
         const routes = server.routes().filter((def) =>
           def.path.startsWith("/v1/") &&

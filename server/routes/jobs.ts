@@ -6,6 +6,7 @@
  */
 
 import type { Context } from "hono";
+import { internalsOf, threadCancelled } from "../../actors/mod.ts";
 import type { z } from "zod";
 import {
   checkIdempotencyKey,
@@ -86,11 +87,7 @@ function checkLatest(run: RunSnapshot, threadId: string, checkpointId: string | 
 type ResumeBody = Parameters<typeof jobResumeAnswers>[2];
 
 function ensureNotCancelled(run: RunSnapshot | null, threadId: string): void {
-  if (run?.status === "cancelled") {
-    throw new ConflictError(`thread '${threadId}' is cancelled`, {
-      details: { thread_id: threadId },
-    });
-  }
+  if (run?.status === "cancelled") throw threadCancelled(threadId);
 }
 
 async function events(deps: ApiDeps, threadId: string): Promise<StoredEvent[]> {
@@ -205,9 +202,10 @@ async function runJob(
   const waitMs = body.wait_ms ?? DEFAULT_WAIT_MS;
   const key = body.idempotency_key === undefined ? null : checkIdempotencyKey(body.idempotency_key);
   const run = async () => {
-    ensureNotCancelled(await runtime.get(threadId), threadId);
     const options = {
       threadId,
+      // A cancelled thread never runs again: refused in the creation, which answers with the run.
+      refuseCancelled: true,
       parentContext: c.get("trace").context,
       metadata: {
         priority: body.priority ?? 0,
@@ -222,9 +220,10 @@ async function runJob(
         },
       }),
     };
+    const internals = internalsOf(runtime);
     const result = query.wait === "false"
-      ? await runtime.start(graph, input, options)
-      : await waitBounded(deps, threadId, runtime.invoke(graph, input, options), waitMs);
+      ? await internals.start(graph, input, options)
+      : await waitBounded(deps, threadId, internals.invoke(graph, input, options), waitMs);
     return runResponse(result, { idempotencyKey: key, replay: false, trace });
   };
   if (key === null) return await run();

@@ -150,13 +150,18 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
         }
         const { attempt, run } = result;
         const leaseId = `${attempt.attemptId}:${attempt.fencingToken}`;
-        recordRunSpan("oris.worker.dispatch", contextOfTraceparent(run.traceparent), c.var.trace, {
-          "oris.thread_id": run.threadId,
-          "oris.worker_id": body.worker_id,
-          "oris.attempt_id": attempt.attemptId,
-          "oris.attempt_no": attempt.attemptNo,
-          "oris.lease_id": leaseId,
-        });
+        recordRunSpan(
+          "oris.worker.dispatch",
+          contextOfTraceparent(run.traceparent),
+          c.get("trace"),
+          {
+            "oris.thread_id": run.threadId,
+            "oris.worker_id": body.worker_id,
+            "oris.attempt_id": attempt.attemptId,
+            "oris.attempt_no": attempt.attemptNo,
+            "oris.lease_id": leaseId,
+          },
+        );
         return {
           decision: "dispatched" as const,
           attempt_id: attempt.attemptId,
