@@ -149,9 +149,9 @@ export interface OrisServer {
   /** Whether requests need credentials. */
   readonly authEnabled: boolean;
   /**
-   * Waits until the audit entry of every request answered before the call is
-   * written (entries are written behind their responses, in the store's next
-   * group commit), or, while the store is unavailable, queued or dropped.
+   * Waits until the audit entry of every request in flight before the call
+   * is written (a response waits for its own entry, in the store's next group
+   * commit), or, while the store is unavailable, queued or dropped.
    * `GET /v1/audit/logs` waits so itself.
    */
   auditSettled(): Promise<void>;

@@ -2,13 +2,12 @@
  * `AuditQueue`: writes the server's audit entries, and keeps those the store
  * cannot take for now.
  *
- * A request's entry is handed over with `record()` once the request is
- * answered, and written behind the response, never on it: the store
- * group-commits it with the writes in flight (Deno KV and PostgreSQL batch
- * concurrent entries and appends into one commit), so it is durable within
- * one group commit of the answer. `settled()` waits for the entries handed
- * over before it (the audit listing waits so, so that a client reads the
- * entries of the requests it was answered), and `close()` for all of them. While the store is `unavailable` (a database outage),
+ * A request's entry is handed over with `record()` once the route has
+ * answered, and the response waits for its write: the store group-commits it
+ * with the writes in flight (Deno KV and PostgreSQL batch concurrent entries
+ * and appends into one commit), so it costs the request one group commit at
+ * most, and an answered request's entry is durable. `settled()` waits for
+ * the entries handed over before it, and `close()` for all of them. While the store is `unavailable` (a database outage),
  * entries wait in a bounded in-memory queue and are written in order once it
  * answers again: retried with exponential backoff (no busy loop), one at a
  * time, oldest first. While entries wait, new entries queue behind them, so
@@ -118,15 +117,19 @@ export class AuditQueue {
   }
 
   /**
-   * Hands an entry over to be written (as {@linkcode write}) without waiting
-   * for it: {@linkcode settled} and {@linkcode close} wait for it.
+   * Hands an entry over to be written (as {@linkcode write}), kept among
+   * the entries in flight that {@linkcode settled} and {@linkcode close} wait
+   * for.
    *
    * @param record The entry.
+   * @returns When it is written (in the store's next group commit), queued
+   * (the store is unavailable) or dropped; never rejects.
    */
-  record(record: AuditRecord): void {
+  record(record: AuditRecord): Promise<void> {
     const writing = this.write(record);
     this.#inFlight.add(writing);
     void writing.finally(() => this.#inFlight.delete(writing));
+    return writing;
   }
 
   /**

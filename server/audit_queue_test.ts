@@ -69,7 +69,7 @@ Deno.test("AuditQueue writes at once while the store answers", async () => {
   await queue.close();
 });
 
-Deno.test("AuditQueue.record() does not wait for the write; settled() and close() do", async () => {
+Deno.test("AuditQueue.record() answers once the entry is written; settled() waits for the entries in flight, close() for all", async () => {
   await using store = new FlakyAuditStore();
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
@@ -80,16 +80,19 @@ Deno.test("AuditQueue.record() does not wait for the write; settled() and close(
     },
   };
   const queue = new AuditQueue({ store: held, logger: collectingLogger().logger });
-  queue.record(entry(1));
+  let written = false;
+  const first = queue.record(entry(1)).then(() => written = true);
   queue.record(entry(2));
   let settled = false;
   const waiting = queue.settled().then(() => settled = true);
   // Handed over after settled() was called: not waited for by it.
   queue.record(entry(3));
   await Promise.resolve();
-  assert.equal(settled, false);
+  assert.deepEqual([written, settled], [false, false]);
   assert.deepEqual(await store.stored(), []);
   release();
+  await first;
+  assert.ok((await store.stored()).includes("au_001"), "written when record() answers");
   await waiting;
   assert.deepEqual((await store.stored()).slice(0, 2), ["au_001", "au_002"]);
   // close() waits for every entry handed over.

@@ -4,10 +4,12 @@
  * anonymous), the action and its resource, the result, the request id, the
  * method, path and status. The resource is the route's path parameter or the
  * validated body's field of that name. The entry goes through the server's
- * {@linkcode AuditQueue}, behind the response (the response does not wait
- * for its commit; the next group commit makes it durable): a store that is
- * unavailable gets it later, and a write that fails for good is logged and
- * counted, not returned: the action itself has happened.
+ * {@linkcode AuditQueue}, and the response waits for its write, which joins
+ * the store's next group commit (at most one group commit on the request's
+ * path; an answered request's entry is durable): a store that is
+ * unavailable gets it later (the response does not wait for it), and a write
+ * that fails for good is logged and counted, not returned: the action
+ * itself has happened.
  *
  * @module
  */
@@ -51,8 +53,8 @@ export function audit(
     const body = c.get("body") as Record<string, unknown> | undefined;
     const named = params[resourceParam] ?? body?.[resourceParam];
     const status = c.res.status;
-    // Written behind the response, in the store's next group commit (see `AuditQueue`).
-    options.queue.record({
+    // In the store's next group commit, before the response goes (see `AuditQueue`).
+    await options.queue.record({
       auditId: `au_${options.ids.ulid()}`,
       actorType: principal.actorType,
       actorId: principal.actorId,
