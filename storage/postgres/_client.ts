@@ -55,6 +55,8 @@ export function openClient(
 interface TypeOptions {
   fetch_types: boolean;
   shared?: { typeArrayMap?: Record<string, number> };
+  parsers: Record<string, unknown>;
+  serializers: Record<string, unknown>;
 }
 
 /**
@@ -84,6 +86,38 @@ export function pinArrayTypes(sql: postgres.Sql): boolean {
   const known = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
   if (known) options.fetch_types = false;
   return known;
+}
+
+/**
+ * Gives a fresh pool the array types another pool of the same database
+ * knows, so that it fetches none (see {@linkcode pinArrayTypes}).
+ *
+ * @param from A pool that knows them (or not: then nothing changes).
+ * @param to The fresh pool.
+ * @returns Whether the fresh pool knows them now.
+ *
+ * @example
+ * ```ts
+ * import { openClient, shareArrayTypes } from "./_client.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const url = "postgres://postgres@127.0.0.1:1/none";
+ * assert.equal(shareArrayTypes(openClient(url, { max: 1 }), openClient(url, { max: 1 })), false);
+ * ```
+ */
+export function shareArrayTypes(from: postgres.Sql, to: postgres.Sql): boolean {
+  const source = from.options as unknown as TypeOptions;
+  const known = source.shared?.typeArrayMap ?? {};
+  if (Object.keys(known).length === 0) return false;
+  const target = to.options as unknown as TypeOptions;
+  // What a fetch of the types would add: the map, and a parser and serializer per array type.
+  for (const [oid, typarray] of Object.entries(known)) {
+    target.shared!.typeArrayMap![oid] = typarray;
+    target.parsers[typarray] = source.parsers[typarray];
+    target.serializers[typarray] = source.serializers[typarray];
+  }
+  target.fetch_types = false;
+  return true;
 }
 
 /** Notices ("relation exists, skipping" ...) are not errors and are not printed. */

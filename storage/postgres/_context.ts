@@ -34,7 +34,8 @@ import {
   StorageError,
 } from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
-import { isConnectionError, isUnreachable, toStorageError } from "./_errors.ts";
+import { errorCode, isConnectionError, isUnreachable, toStorageError } from "./_errors.ts";
+import { RenewablePool } from "./_pool.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
@@ -118,6 +119,11 @@ export interface PostgresContextOptions {
   audits(context: PostgresContext): GroupCommitter<PreparedAudit, void>;
   /** Makes the group committer of lease releases, for this context. */
   releases(context: PostgresContext): GroupCommitter<PreparedRelease, ReleaseOutcome>;
+  /**
+   * Makes a fresh pool with the pool's settings, to replace it when its
+   * connections stop connecting (`_pool.ts`); none: the pool is never renewed.
+   */
+  reopen?: () => postgres.Sql;
 }
 
 /**
@@ -165,7 +171,7 @@ export class PostgresContext {
   readonly audits: GroupCommitter<PreparedAudit, void>;
   /** Batches lease releases of different runs (group commit). */
   readonly releases: GroupCommitter<PreparedRelease, ReleaseOutcome>;
-  #sql: postgres.Sql;
+  #pool: RenewablePool;
   #closing: Promise<void> | null = null;
   /** Since when the database is unreachable, and the last operation let through; `null`: reachable. */
   #unreachable: { since: number; probedAt: number; probing: boolean } | null = null;
@@ -178,7 +184,7 @@ export class PostgresContext {
    * audit entries and lease releases.
    */
   constructor(sql: postgres.Sql, options: PostgresContextOptions) {
-    this.#sql = sql;
+    this.#pool = new RenewablePool(sql, options.reopen);
     this.schema = options.schema;
     this.statements = statements(quoteIdentifier(options.schema));
     this.ownership = ownershipStatements(quoteIdentifier(options.schema));
@@ -214,6 +220,8 @@ export class PostgresContext {
       return result;
     } catch (error) {
       // A failure of an operation older than the last success is no news.
+      // A connection that cannot connect may be one the driver left unable to send (`_pool.ts`).
+      if (errorCode(error) === "CONNECT_TIMEOUT") this.#pool.renew();
       if (cannotConnect(error) && started > this.#succeededAt) {
         const now = performance.now();
         this.#unreachable ??= { since: now, probedAt: now, probing: false };
@@ -278,7 +286,9 @@ export class PostgresContext {
    * @returns The rows.
    */
   query<T>(text: string, parameters: Parameter[]): Promise<T[]> {
-    return this.#sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
+    return this.#pool.sql.unsafe(text, parameters as never[], {
+      prepare: true,
+    }) as unknown as Promise<
       T[]
     >;
   }
@@ -292,7 +302,7 @@ export class PostgresContext {
   async transaction<T>(
     body: (query: <R>(text: string, parameters: Parameter[]) => Promise<R[]>) => Promise<T>,
   ): Promise<T> {
-    return await this.#sql.begin((tx) =>
+    return await this.#pool.sql.begin((tx) =>
       body(<R>(text: string, parameters: Parameter[]) =>
         tx.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<R[]>
       )
@@ -301,7 +311,7 @@ export class PostgresContext {
 
   /**
    * Listens to a channel on a connection of its own (postgres.js listens
-   * again after a reconnect).
+   * again after a reconnect; a renewed pool listens in its turn).
    *
    * @param channel The channel.
    * @param onPayload Receives each notification's payload.
@@ -311,8 +321,7 @@ export class PostgresContext {
     channel: string,
     onPayload: (payload: string) => void,
   ): Promise<() => Promise<void>> {
-    const { unlisten } = await this.#sql.listen(channel, onPayload);
-    return unlisten;
+    return await this.#pool.listen(channel, onPayload);
   }
 
   /**
@@ -329,7 +338,7 @@ export class PostgresContext {
         this.audits.drain(),
         this.releases.drain(),
       ]);
-      await this.#sql.end({ timeout: 5 });
+      await this.#pool.end(5);
     })();
     return this.#closing;
   }

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { OrisError } from "../../kernel/mod.ts";
 import { privatePostgresTest, startPrivatePostgres } from "../../tests/_private_postgres.ts";
 import { PostgresStore } from "./mod.ts";
-import { openClient } from "./_client.ts";
+import type postgres from "postgres";
+import { openClient, pinArrayTypes } from "./_client.ts";
+import { postgresTest, postgresTestUrl } from "../../tests/_postgres.ts";
 import { PostgresContext } from "./_context.ts";
 import { auditCommitter } from "./audit.ts";
 import { appendCommitter } from "./runs.ts";
@@ -116,3 +118,77 @@ Deno.test("PostgresContext.read sends a read once more when its connection broke
     }
   }
 });
+
+postgresTest(
+  "PostgresContext renews its pool after a connect timeout: statements and listeners move to the fresh pool, the old one ends",
+  async () => {
+    const url = postgresTestUrl();
+    const first = openClient(url, { max: 1 });
+    const pools: postgres.Sql[] = [first];
+    await first`SELECT 1`; // Knows the array types now, as a store's pool does.
+    pinArrayTypes(first);
+    const context = new PostgresContext(first, {
+      schema: "oris",
+      snapshotEvery: 64,
+      creations: createCommitter,
+      appends: appendCommitter,
+      audits: auditCommitter,
+      releases: releaseCommitter,
+      reopen: () => {
+        const fresh = openClient(url, { max: 1 });
+        pools.push(fresh);
+        return fresh;
+      },
+    });
+    const channel = `renew_${crypto.randomUUID().replaceAll("-", "")}`;
+    const heard: string[] = [];
+    let hear = Promise.withResolvers<void>();
+    const stop = await context.listen(channel, (payload) => {
+      heard.push(payload);
+      hear.resolve();
+    });
+    const notifier = openClient(url, { max: 1 });
+    try {
+      // A connection that cannot connect (as the driver leaves one after a restart).
+      const timedOut = failingWith("CONNECT_TIMEOUT");
+      await failure(context.io("ping PostgreSQL", timedOut.body));
+      assert.equal(pools.length, 2, "a fresh pool");
+      // The store finds the database answering on the fresh pool (one probe lets it through).
+      for (;;) {
+        try {
+          const rows = await context.io(
+            "ping PostgreSQL",
+            () => context.query<{ one: number }>("SELECT 1 AS one", []),
+          );
+          assert.equal(rows[0]?.one, 1);
+          break;
+        } catch (error) {
+          assert.equal((error as OrisError).code, "unavailable", String(error));
+          await new Promise((resolve) => setTimeout(resolve, 50)); // A poll of its state.
+        }
+      }
+      // Arrays as parameters: the fresh pool knows their types without fetching them.
+      const [length] = await context.query<{ n: number }>(
+        "SELECT array_length($1::text[], 1) AS n",
+        [["a", "b"]],
+      );
+      assert.equal(length?.n, 2);
+      // The listener was moved: a signal reaches it from the fresh pool's connection.
+      for (;;) {
+        await notifier`SELECT pg_notify(${channel}, 'after')`;
+        const waited = await Promise.race([
+          hear.promise.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 200)),
+        ]);
+        if (waited && heard.includes("after")) break;
+        hear = Promise.withResolvers<void>();
+      }
+      // The old pool ended: it takes no statement.
+      await assert.rejects(() => first`SELECT 1`);
+    } finally {
+      await stop();
+      await notifier.end();
+      await context.close();
+    }
+  },
+);

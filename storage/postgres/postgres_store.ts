@@ -146,7 +146,12 @@ export class PostgresStore implements Store, ControlStore {
   /** The worker plane's attempts and dead letters. */
   readonly attempts: AttemptStore;
 
-  private constructor(sql: postgres.Sql, schema: string, snapshotEvery: number) {
+  private constructor(
+    sql: postgres.Sql,
+    schema: string,
+    snapshotEvery: number,
+    reopen: () => postgres.Sql,
+  ) {
     this.#context = new PostgresContext(sql, {
       schema,
       snapshotEvery,
@@ -154,6 +159,7 @@ export class PostgresStore implements Store, ControlStore {
       appends: runs.appendCommitter,
       audits: audit.auditCommitter,
       releases: releaseCommitter,
+      reopen,
     });
     this.attempts = new PostgresAttempts(this.#context);
   }
@@ -186,7 +192,8 @@ export class PostgresStore implements Store, ControlStore {
       "snapshotEvery",
     );
     const max = wholeNumber(options.max ?? 10, "max");
-    const sql = openClient(options.url, { max, applicationName: "oris" });
+    const open = () => openClient(options.url, { max, applicationName: "oris" });
+    const sql = open();
     try {
       await applyMigrations(sql, schema, { createSchema: options.createSchema ?? true });
       // The connection that migrated fetched the array types: later ones need not.
@@ -198,7 +205,7 @@ export class PostgresStore implements Store, ControlStore {
       await sql.end({ timeout: 1 });
       throw toStorageError(`connect to schema "${schema}"`, error);
     }
-    return new PostgresStore(sql, schema, snapshotEvery);
+    return new PostgresStore(sql, schema, snapshotEvery, open);
   }
 
   /** The schema this store uses. */
