@@ -5,7 +5,7 @@ import { PostgresStore } from "./mod.ts";
 import type postgres from "postgres";
 import { openClient, pinArrayTypes } from "./_client.ts";
 import { postgresTest, postgresTestUrl } from "../../tests/_postgres.ts";
-import { PostgresContext } from "./_context.ts";
+import { PostgresContext, type PostgresContextOptions } from "./_context.ts";
 import { auditCommitter } from "./audit.ts";
 import { appendCommitter } from "./runs.ts";
 import { createCommitter } from "./_creations.ts";
@@ -55,16 +55,22 @@ privatePostgresTest(
   },
 );
 
+/** A context's options, as a store makes them, for schema `oris`. */
+const OPTIONS: PostgresContextOptions = {
+  schema: "oris",
+  snapshotEvery: 64,
+  creations: createCommitter,
+  appends: appendCommitter,
+  audits: auditCommitter,
+  releases: releaseCommitter,
+};
+
 /** A context over a pool that never connects: the tests give the work themselves. */
 function offlineContext(): PostgresContext {
-  return new PostgresContext(openClient("postgres://postgres@127.0.0.1:1/none", { max: 1 }), {
-    schema: "oris",
-    snapshotEvery: 64,
-    creations: createCommitter,
-    appends: appendCommitter,
-    audits: auditCommitter,
-    releases: releaseCommitter,
-  });
+  return new PostgresContext(
+    openClient("postgres://postgres@127.0.0.1:1/none", { max: 1 }),
+    OPTIONS,
+  );
 }
 
 /** Work that fails with the given driver codes, one per call, then answers `"rows"`. */
@@ -128,12 +134,7 @@ postgresTest(
     await first`SELECT 1`; // Knows the array types now, as a store's pool does.
     pinArrayTypes(first);
     const context = new PostgresContext(first, {
-      schema: "oris",
-      snapshotEvery: 64,
-      creations: createCommitter,
-      appends: appendCommitter,
-      audits: auditCommitter,
-      releases: releaseCommitter,
+      ...OPTIONS,
       reopen: () => {
         const fresh = openClient(url, { max: 1 });
         pools.push(fresh);
