@@ -42,8 +42,6 @@ export interface ApiDeps {
   logger: Logger;
   /** The server's idempotent actions. */
   idempotency: IdempotentActions;
-  /** Waits until the audit entries of the requests answered so far are written (or queued). */
-  auditSettled(): Promise<void>;
 }
 
 /** How long `POST /v1/jobs/run` waits for a run to come to rest by default. */

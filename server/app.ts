@@ -149,13 +149,6 @@ export interface OrisServer {
   /** Whether requests need credentials. */
   readonly authEnabled: boolean;
   /**
-   * Waits until the audit entry of every request in flight before the call
-   * is written (a response waits for its own entry, in the store's next group
-   * commit), or, while the store is unavailable, queued or dropped.
-   * `GET /v1/audit/logs` waits so itself.
-   */
-  auditSettled(): Promise<void>;
-  /**
    * Stops observing the runtime (does not close it) and closes the audit
    * queue: entries in flight and those waiting for the store are written if
    * it answers, else dropped and counted. Call it before closing the store.
@@ -243,7 +236,6 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     now,
     logger,
     idempotency: new IdempotentActions({ store, now, logger }),
-    auditSettled: () => auditQueue.settled(),
   };
   const auditQueue: AuditQueue = new AuditQueue({
     ...options.auditQueue,
@@ -301,7 +293,6 @@ export async function createServer(options: ServerOptions): Promise<OrisServer> 
     metrics,
     routes,
     authEnabled,
-    auditSettled: () => auditQueue.settled(),
     async close() {
       metrics.close();
       await auditQueue.close();

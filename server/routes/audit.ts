@@ -25,9 +25,6 @@ export function auditRoutes(deps: ApiDeps): RouteDef[] {
       query: ListAuditQuery,
       response: AuditLogList,
       async handler(_c, { query }) {
-        // The entries of the requests answered before this one are written behind their
-        // responses: wait for them, so that a client reads what it was answered.
-        await deps.auditSettled();
         const page = await deps.store.listAudit({
           limit: query.limit,
           ...(query.request_id === undefined ? {} : { requestId: query.request_id }),
