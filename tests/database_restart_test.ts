@@ -97,17 +97,27 @@ privatePostgresTest(
       };
 
       // The load: one submission every INTERVAL_MS, each labelled with the
-      // database's state when it was sent and when it was answered.
+      // database's state from when it was sent until it was answered: a
+      // request that saw the phase change (even back to the same name, as
+      // "after" does between the two restarts) met a transition.
       let phase: Phase = "before";
+      let changes = 0;
+      const enter = (next: Phase) => {
+        phase = next;
+        changes++;
+      };
       const answers = new Answers();
       const results = answers.results;
       const until = (holds: () => boolean) => answers.until(holds);
       const inFlight = new Set<Promise<void>>();
       const count = (wanted: Phase) => results.filter((result) => result.phase === wanted).length;
       let stopped = false;
+      let sent = 0;
       const load = (async () => {
         for (let n = 0; !stopped; n++) {
           const sentIn = phase;
+          const sentAt = changes;
+          sent = n + 1;
           const threadId = `load-${n}`;
           const requestId = `req-load-${n}`;
           const request = submit(threadId, requestId).then((answer) => {
@@ -115,7 +125,7 @@ privatePostgresTest(
               n,
               threadId,
               requestId,
-              phase: sentIn === phase ? sentIn : "transition",
+              phase: sentAt === changes ? sentIn : "transition",
               ...answer,
             });
           });
@@ -127,20 +137,22 @@ privatePostgresTest(
 
       try {
         await until(() => count("before") >= PER_PHASE);
-        phase = "transition";
+        enter("transition");
         await pg.stop();
-        phase = "down";
+        enter("down");
         await until(() => count("down") >= PER_PHASE);
         // Their audit entries wait in the queue (each response waited until its entry was queued).
         assert.ok(await metric("oris_audit_queue_depth") >= PER_PHASE);
         // Back up, twice: after a start, and after a quick `pg_ctl restart` under the same load.
         for (const bringBack of [() => pg.start(), () => pg.restart()]) {
-          phase = "transition";
+          enter("transition");
           await bringBack();
-          // The store finds out by itself that the database is back (it probes it): wait for that.
-          const back = results.length;
-          await until(() => results.slice(back).some((result) => result.status === 200));
-          phase = "after";
+          // The store finds out by itself that the database is back (it probes it): wait for
+          // that, seen by a request sent since (an earlier one may answer 200 late: its run
+          // was done before the stop, its audit entry was queued).
+          const back = sent;
+          await until(() => results.some((result) => result.n >= back && result.status === 200));
+          enter("after");
           const wanted = count("after") + PER_PHASE;
           await until(() => count("after") >= wanted);
         }

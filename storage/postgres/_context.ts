@@ -34,7 +34,14 @@ import {
   StorageError,
 } from "../../kernel/mod.ts";
 import type { GroupCommitter } from "../_group_commit.ts";
-import { errorCode, isConnectionError, isUnreachable, toStorageError } from "./_errors.ts";
+import {
+  errorCode,
+  isConnectionError,
+  isReplayedError,
+  isSessionEnded,
+  isUnreachable,
+  toStorageError,
+} from "./_errors.ts";
 import { RenewablePool } from "./_pool.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
@@ -286,15 +293,22 @@ export class PostgresContext {
    * @returns The rows.
    */
   query<T>(text: string, parameters: Parameter[]): Promise<T[]> {
-    return this.#pool.sql.unsafe(text, parameters as never[], {
-      prepare: true,
-    }) as unknown as Promise<
-      T[]
-    >;
+    const send = () =>
+      this.#pool.sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
+        T[]
+      >;
+    // An error of an earlier connection replayed by the driver: the statement was never sent.
+    return send().catch((error) => {
+      if (!isReplayedError(error, parameters)) throw error;
+      return send();
+    });
   }
 
   /**
-   * Runs statements in one transaction.
+   * Runs statements in one transaction. A transaction whose `BEGIN` failed
+   * because the server ended the session (or the driver replayed such an
+   * error of an earlier connection, see {@linkcode query}) begins once more:
+   * none of its statements was sent.
    *
    * @param body The work, given a query function bound to the transaction.
    * @returns What the work returns, once committed.
@@ -302,11 +316,21 @@ export class PostgresContext {
   async transaction<T>(
     body: (query: <R>(text: string, parameters: Parameter[]) => Promise<R[]>) => Promise<T>,
   ): Promise<T> {
-    return await this.#pool.sql.begin((tx) =>
-      body(<R>(text: string, parameters: Parameter[]) =>
-        tx.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<R[]>
-      )
-    ) as T;
+    for (let attempt = 1;; attempt++) {
+      let sent = false;
+      try {
+        return await this.#pool.sql.begin((tx) =>
+          body(<R>(text: string, parameters: Parameter[]) => {
+            sent = true;
+            return tx.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
+              R[]
+            >;
+          })
+        ) as T;
+      } catch (error) {
+        if (sent || attempt > 1 || !isSessionEnded(error)) throw error;
+      }
+    }
   }
 
   /**

@@ -193,3 +193,49 @@ postgresTest(
     }
   },
 );
+
+postgresTest(
+  "PostgresContext sends again a statement the driver failed with an earlier connection's error (porsager/postgres#1223)",
+  async () => {
+    const url = postgresTestUrl();
+    const pool = openClient(url, { max: 1 });
+    const context = new PostgresContext(pool, OPTIONS);
+    const admin = openClient(url, { max: 1 });
+    /** Terminates the pool's one backend while a statement runs on it. */
+    const terminateMidStatement = async () => {
+      const tag = `replay_${crypto.randomUUID().replaceAll("-", "")}`;
+      const sleeping = context.query(`SELECT pg_sleep(60) AS ${tag}`, []);
+      sleeping.catch(() => {}); // Awaited below, once terminated.
+      for (;;) {
+        const [row] = await admin<{ terminated: boolean }[]>`
+          SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
+          WHERE query LIKE ${`%AS ${tag}%`} AND pid <> pg_backend_pid()`;
+        if (row?.terminated) break;
+        await new Promise((resolve) => setTimeout(resolve, 10)); // A poll of its state.
+      }
+      await assert.rejects(sleeping, (error: { code?: string }) => {
+        assert.equal(error.code, "CONNECTION_CLOSED");
+        return true;
+      });
+    };
+    try {
+      // The driver keeps the server's 57P01 and replays it onto the next statement of that
+      // connection, which it never sent: the context sends it again.
+      await terminateMidStatement();
+      const [row] = await context.query<{ n: number }>("SELECT $1::int AS n", [7]);
+      assert.equal(row?.n, 7);
+      // So too the BEGIN of a transaction.
+      await terminateMidStatement();
+      const one = await context.transaction(async (query) => {
+        const [found] = await query<{ one: number }>("SELECT 1 AS one", []);
+        return found?.one;
+      });
+      assert.equal(one, 1);
+      // A statement's own error is its answer: not sent twice.
+      await assert.rejects(context.query("SELECT 1/$1::int AS n", [0]), /division by zero/);
+    } finally {
+      await admin.end();
+      await context.close();
+    }
+  },
+);

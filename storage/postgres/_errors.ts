@@ -69,6 +69,68 @@ export function isTransient(error: unknown): boolean {
 }
 
 /**
+ * Whether postgres.js rejected a statement with the error of an earlier
+ * connection rather than its own: the statement was never sent, and may be
+ * sent again whatever it writes.
+ *
+ * postgres.js 3.4.9 keeps a connection's statement in flight and the server's
+ * error for it (`terminating connection due to administrator command`, `the
+ * database system is shutting down`) when the server closes the connection;
+ * the next connection it makes replays that error onto the first statement
+ * it was to send (porsager/postgres#1223). After a database restart some
+ * statements made once the database is back fail so. The driver names on the
+ * error the arguments of the statement it failed first; a server's error
+ * naming other arguments than the statement's own is such a replay.
+ *
+ * @param error Anything a statement was rejected with.
+ * @param parameters The very array of parameters the statement was given.
+ * @returns Whether the error was replayed onto the statement.
+ *
+ * @example
+ * ```ts
+ * import { isReplayedError } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const mine = ["run-1"];
+ * // The driver names the arguments of the statement it failed first (not enumerable).
+ * const failed = (args: unknown[]) =>
+ *   Object.defineProperty(Object.assign(new Error("terminating"), { code: "57P01" }), "args", {
+ *     value: args,
+ *   });
+ * assert.ok(isReplayedError(failed(["run-0"]), mine));
+ * assert.ok(!isReplayedError(failed(mine), mine));
+ * ```
+ */
+export function isReplayedError(error: unknown, parameters: readonly unknown[]): boolean {
+  const args = (error as { args?: unknown } | null)?.args;
+  return SQLSTATE.test(errorCode(error)) && Array.isArray(args) && args !== parameters;
+}
+
+/**
+ * Whether the server ended the session (an administrator's or a crash's
+ * shutdown) or refused to start one now: nothing of a transaction that had
+ * not yet sent a statement was done.
+ *
+ * @param error Anything thrown by the driver.
+ * @returns Whether it is such an error.
+ *
+ * @example
+ * ```ts
+ * import { isSessionEnded } from "./_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isSessionEnded(Object.assign(new Error("x"), { code: "57P01" })));
+ * assert.ok(!isSessionEnded(Object.assign(new Error("x"), { code: "23505" })));
+ * ```
+ */
+export function isSessionEnded(error: unknown): boolean {
+  return errorCode(error).startsWith("57P");
+}
+
+/** A SQLSTATE: an error the server sent, as opposed to the driver's or the socket's codes. */
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/**
  * Whether the transaction failed only because it lost a race (deadlock or
  * serialization failure): it wrote nothing and may simply run again.
  *
