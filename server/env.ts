@@ -29,6 +29,8 @@ export type ServerVariables = {
   json?: Record<string, unknown>;
   /** The validated body (set by `routeHandler()`; absent for routes without one). */
   body?: unknown;
+  /** The success envelope's `data` the route answered (set by `routeHandler()`). */
+  data?: unknown;
 };
 
 /** The Hono environment of the server: `new Hono<ServerEnv>()`. */

@@ -60,6 +60,12 @@ export interface AuditSpec {
   resourceType: string;
   /** The path parameter (or body field) that names the resource. */
   resourceParam?: string;
+  /**
+   * Whether a successful answer's `data` says that nothing was done (a
+   * worker's poll that took no run): such an answer is not recorded, so that
+   * idle polling does not fill the log. A refusal or an error always is.
+   */
+  idle?: (data: unknown) => boolean;
 }
 
 /** One route of the API. */

@@ -55,6 +55,8 @@ export function routeHandler(
       c.set("body", body);
     }
     const data = await def.handler(c, { body, query: c.get("query"), params });
-    return data instanceof Response ? data : ok(c, data);
+    if (data instanceof Response) return data;
+    c.set("data", data);
+    return ok(c, data);
   };
 }

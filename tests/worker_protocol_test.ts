@@ -419,7 +419,7 @@ serverTest(
 );
 
 serverTest(
-  "a worker key may only use /v1/workers: 403 on jobs, interrupts, attempts and the DLQ; its polls are audited",
+  "a worker key may only use /v1/workers: 403 on jobs, interrupts, attempts and the DLQ; its polls that take a run or fail are audited, its idle polls not",
   async (h) => {
     const created = assertOk(
       await h.request("POST", "/v1/keys", {
@@ -447,6 +447,22 @@ serverTest(
       );
       assert.equal(refused.details.role, "worker");
     }
+    // Idle polls (nothing to take) change nothing: not in the log.
+    for (let i = 0; i < 3; i++) {
+      const idle = assertOk(
+        await h.request("POST", "/v1/workers/poll", {
+          headers: worker,
+          body: { worker_id: "w-1", graphs: ["gate"] },
+        }),
+      );
+      assert.equal(idle.decision, "noop");
+    }
+    // A refused poll is (a bad body: 400).
+    assertError(
+      await h.request("POST", "/v1/workers/poll", { headers: worker, body: { worker_id: 7 } }),
+      400,
+      "invalid_argument",
+    );
     await createQueuedRun(h.store, "w-key");
     const polled = assertOk(
       await h.request("POST", "/v1/workers/poll", {
@@ -460,7 +476,7 @@ serverTest(
     );
     assert.deepEqual(
       audit.logs.map((log: Body) => [log.actor_id, log.actor_role, log.resource_id, log.result]),
-      [["wk-1", "worker", "w-1", "success"]],
+      [["wk-1", "worker", "w-1", "success"], ["wk-1", "worker", null, "error"]],
     );
   },
   { auth: { bearerToken: BEARER } },

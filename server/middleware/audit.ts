@@ -1,9 +1,10 @@
 /**
  * `audit()`: records a control action in the audit log once the route has
- * answered, success or error: who called (the principal `auth()` set, or
- * anonymous), the action and its resource, the result, the request id, the
- * method, path and status. The resource is the route's path parameter or the
- * validated body's field of that name. The entry goes through the server's
+ * answered, success or error (except a success its route calls idle, see
+ * `AuditSpec.idle`): who called (the principal `auth()` set, or anonymous),
+ * the action and its resource, the result, the request id, the method, path
+ * and status. The resource is the route's path parameter or the validated
+ * body's field of that name. The entry goes through the server's
  * {@linkcode AuditQueue}, and the response waits for its write, which joins
  * the store's next group commit (at most one group commit on the request's
  * path; an answered request's entry is durable): a store that is
@@ -45,14 +46,15 @@ export function audit(
   options: AuditOptions,
   route: { method: string; audit: AuditSpec },
 ): MiddlewareHandler<ServerEnv> {
-  const { action, resourceType, resourceParam = "" } = route.audit;
+  const { action, resourceType, resourceParam = "", idle } = route.audit;
   return async function audit(c, next) {
     await next();
+    const status = c.res.status;
+    if (idle !== undefined && status < 300 && idle(c.get("data"))) return;
     const principal = c.get("principal") ?? ANONYMOUS;
     const params = c.req.param() as Record<string, string>;
     const body = c.get("body") as Record<string, unknown> | undefined;
     const named = params[resourceParam] ?? body?.[resourceParam];
-    const status = c.res.status;
     // In the store's next group commit, before the response goes (see `AuditQueue`).
     await options.queue.record({
       auditId: `au_${options.ids.ulid()}`,

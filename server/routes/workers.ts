@@ -111,7 +111,13 @@ export function workerRoutes(deps: ApiDeps, observer: WorkerPlaneObserver): Rout
       body: PollBody,
       query: NoQuery,
       response: PollResponse,
-      audit: { action: "worker.poll", resourceType: "worker", resourceParam: "worker_id" },
+      audit: {
+        action: "worker.poll",
+        resourceType: "worker",
+        resourceParam: "worker_id",
+        // A poll that took no run (noop, backpressure) changed nothing: not recorded.
+        idle: (data) => (data as { decision: string }).decision !== "dispatched",
+      },
       async handler(c, { body }) {
         const limit = body.max_active_leases ?? DEFAULT_MAX_ACTIVE_LEASES;
         const result = await plane.poll({
