@@ -169,6 +169,8 @@ export class RunOwner {
       throw error;
     }
     try {
+      // An actor that lost the run's lease (someone still holds it) cannot take it: wait for its drop.
+      if (actor.broken) return false;
       await this.drainMail(threadId);
       if (!atRest(actor.run)) this.#deps.execute(actor);
       return true;

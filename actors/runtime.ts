@@ -23,6 +23,7 @@ import {
   isTerminal,
   type Json,
   type JsonObject,
+  LeaseLostError,
   NotFoundError,
   OrisError,
   parseThreadId,
@@ -254,13 +255,19 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
   /**
    * Runs `body` with a trace collector on the run's actor, then waits for
    * rest; a call that executes the run (`execute`) arms its deadline (the
-   * call's, or the run's own).
+   * call's, or the run's own). When the actor loses the run's lease, the run
+   * goes on in the runtime that took it over (or here, once claimed again):
+   * the call follows it through the store from the last commit it saw, as for
+   * a run executing elsewhere; its message, if the actor could not apply it,
+   * is sent again through the run's mailbox (`resend`). The caller gets the
+   * run at rest, or the store's error, never the lease it did not hold.
    */
   async function traced(
     actor: RunActor,
     body: () => Promise<unknown>,
     options: ResumeOptions & Pick<InternalRunOptions, "listener"> = {},
     execute = true,
+    resend?: () => Promise<unknown>,
   ): Promise<RunResult> {
     let deadline: RunDeadline | undefined;
     try {
@@ -270,17 +277,37 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       throw error;
     }
     const call = recordCall(actor.threadId, options.parentContext, options.listener);
-    const stop = actor.listen(call.observe);
+    let seen = actor.run.version;
+    const observe = (event: ActorEvent) => {
+      if (event.kind === "committed") seen = Math.max(seen, event.run.version);
+      call.observe(event);
+    };
+    const stop = actor.listen(observe);
     const disarm = execute ? deadlines.arm(actor, deadline) : () => {};
-    try {
-      return await call.finish(async () => {
-        await body();
-        return await actor.rest();
-      });
-    } finally {
+    let held = true;
+    const letGo = () => {
+      if (!held) return;
+      held = false;
       disarm();
       stop();
       registry.release(actor);
+    };
+    try {
+      return await call.finish(async () => {
+        let sent = false;
+        try {
+          await body();
+          sent = true;
+          return await actor.rest();
+        } catch (error) {
+          if (!(error instanceof LeaseLostError)) throw error;
+          letGo();
+          if (!sent) await resend?.();
+          return await owner.remote.rest(actor.threadId, seen + 1, observe);
+        }
+      });
+    } finally {
+      letGo();
     }
   }
 
@@ -363,7 +390,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
       await owner.remote.send(id, { type: "resume", answer });
       return await elsewhere(id, from, options);
     }
-    return await traced(actor, () => actor.send({ type: "resume", answer }), options);
+    const message = { type: "resume", answer } as const;
+    return await traced(
+      actor,
+      () => actor.send(message),
+      options,
+      true,
+      () => owner.remote.send(id, message),
+    );
   }
 
   async function current(threadId: ThreadId): Promise<RunSnapshot | null> {

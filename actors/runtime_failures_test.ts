@@ -348,3 +348,49 @@ Deno.test("Runtime.wait() takes up a run waiting to execute that nobody executes
   assert.equal(result.status, "completed");
   assert.deepEqual((await runtime.get("waited"))?.state, { log: ["a"] });
 });
+
+Deno.test("a caller whose run's lease expired while the store is unavailable gets unavailable, not the lease's conflict", async () => {
+  await using memory = new MemoryStore();
+  let down = false;
+  // Every call fails as an unreachable database does while `down`.
+  const store = new Proxy(memory, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        down
+          ? Promise.reject(new StorageError("The store is down", { retryable: true }))
+          : value.apply(target, args);
+    },
+  });
+  let clock = 1_000;
+  const logger = recordingLogger();
+  await using runtime = createRuntime({ store, now: () => clock, leaseTtlMs: 300, logger });
+  const entered = deferred();
+  const gate = deferred();
+  new StateGraph(State)
+    .addNode("a", async () => {
+      entered.resolve();
+      await gate.promise;
+      return { log: ["a"] };
+    })
+    .addEdge(START, "a")
+    .addEdge("a", END)
+    .compile({ runtime, name: "g" });
+  const caller = runtime.invoke("g", {}, { threadId: "expired" });
+  await entered.promise;
+  // The database goes away; the lease's time passes unrenewed: the runtime loses it at its next round.
+  down = true;
+  clock += 10_000;
+  await assert.rejects(
+    caller,
+    (error: unknown) => error instanceof StorageError && error.code === "unavailable",
+  );
+  assert.ok(logger.entries.some((entry) => entry.message === "lease lost"));
+  // The actor's own writes still meet the lost lease: its step, finished now, writes nothing.
+  gate.resolve();
+  down = false;
+  await runtime.close();
+  const types = (await memory.readEvents("expired" as ThreadId, 1)).map((e) => e.event.type);
+  assert.ok(!types.includes("step.committed"), String(types));
+});

@@ -350,9 +350,11 @@ async function abandonAndRecover(
     const { promise: reached, resolve } = Promise.withResolvers<void>();
     // Abandoned: never closed, and cut off from its leases (as a dead process).
     const runtime = createRuntime({ store: cutOffFromLeases(store), leaseTtlMs: 150 });
-    const app = crashGraph(sink, abandonAt(halt, resolve)).compile({ runtime, name: "crash" });
+    crashGraph(sink, abandonAt(halt, resolve)).compile({ runtime, name: "crash" });
     if (round === 0) {
-      app.invoke({}, { threadId }).catch(() => {});
+      // Started, not invoked: no caller waits in a dead process (a caller would follow the run
+      // once the lease is lost, and take it back).
+      await runtime.start("crash", {}, { threadId });
     } else {
       await leaseExpired(store, threadId);
       assert.deepEqual((await runtime.recover()).recovered, [threadId], context);

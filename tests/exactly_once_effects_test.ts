@@ -429,9 +429,12 @@ storeTest(
     await enteredB.promise;
     assert.equal(resultB.status, "completed");
     assert.deepEqual(resultB.state, { value: "B" });
-    // A's effect returns now: its record is refused, and A writes nothing more.
+    // A's effect returns now: its record is refused, and A writes nothing more; A's caller
+    // follows the run to B's result.
     a.resolve();
-    await assert.rejects(doneA, (error: Error) => error.name === "LeaseLostError");
+    const resultA = await doneA;
+    assert.equal(resultA.status, "completed");
+    assert.deepEqual(resultA.state, { value: "B" });
     assert.deepEqual(calls, ["A", "B"]);
     assert.deepEqual(returned, ["B:B"]);
     assert.equal(linesA.filter((line) => line.message === "lease lost").length, 1);
