@@ -103,9 +103,23 @@ export class LeaseKeeper {
   #acquiring = new Map<string, Promise<HeldLease | null>>();
   #releasing = new Map<string, Promise<unknown>>();
   #claiming: Promise<unknown> | null = null;
+  /**
+   * Renews every third of the ttl. Made at the first lease and kept until
+   * {@linkcode LeaseKeeper.close}, referenced only while leases are held (a
+   * keeper that holds none does not keep the process alive): one run at a
+   * time would otherwise make and clear it for every run.
+   */
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** Fires at the earliest deadline of the leases held. */
+  /**
+   * Fires at or before the earliest deadline of the leases held (at
+   * `#expiryAt`, runtime clock), and then again at the next one. A lease
+   * whose deadline is later than it leaves it as it is; one that is dropped
+   * leaves it too (it fires early and finds nothing expired).
+   */
   #expiry: ReturnType<typeof setTimeout> | undefined;
+  #expiryAt = Infinity;
+  /** Whether the timers keep the process alive (they do while leases are held). */
+  #referenced = true;
   #renewing = false;
   #renewFailed = false;
   #closed = false;
@@ -320,13 +334,13 @@ export class LeaseKeeper {
       owner: this.owner,
       token: claim.token,
     });
-    this.#startTimer();
+    this.#startTimer(lease.deadline);
     return lease;
   }
 
   #drop(lease: HeldLease): void {
     if (this.#held.get(lease.threadId) === lease) this.#held.delete(lease.threadId);
-    if (this.#held.size === 0) this.#stopTimer();
+    if (this.#held.size === 0) this.#reference(false);
   }
 
   /**
@@ -337,32 +351,53 @@ export class LeaseKeeper {
     return sentAt + this.ttlMs - Math.max(1, Math.floor(this.ttlMs / 10));
   }
 
-  #startTimer(): void {
-    this.#armExpiry();
-    if (this.#timer !== undefined || this.#closed) return;
-    this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(this.ttlMs / 3)));
+  /** A lease with this deadline is held: renewals run, and expiry fires by then. */
+  #startTimer(deadline: number): void {
+    if (this.#closed) return;
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(this.ttlMs / 3)));
+      if (!this.#referenced) Deno.unrefTimer(this.#timer);
+    }
+    if (this.#expiry === undefined || deadline < this.#expiryAt) this.#armExpiry();
+    this.#reference(true);
   }
 
   #stopTimer(): void {
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
+    this.#expiryAt = Infinity;
     if (this.#timer === undefined) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Lets the timers keep the process alive, or not (no lease held). */
+  #reference(on: boolean): void {
+    if (this.#referenced === on) return;
+    this.#referenced = on;
+    for (const timer of [this.#timer, this.#expiry]) {
+      if (timer === undefined) continue;
+      if (on) Deno.refTimer(timer);
+      else Deno.unrefTimer(timer);
+    }
   }
 
   /** Loses, at their deadline, the leases that were not renewed in time (the runs stop at once). */
   #armExpiry(): void {
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
+    this.#expiryAt = Infinity;
     if (this.#closed || this.#held.size === 0) return;
     let earliest = Infinity;
     for (const lease of this.#held.values()) earliest = Math.min(earliest, lease.deadline);
+    this.#expiryAt = earliest;
     this.#expiry = setTimeout(() => {
       this.#expiry = undefined;
+      this.#expiryAt = Infinity;
       this.#loseExpired();
       this.#armExpiry();
     }, Math.max(0, earliest - this.now()));
+    if (!this.#referenced) Deno.unrefTimer(this.#expiry);
   }
 
   #loseExpired(): void {
@@ -415,7 +450,8 @@ export class LeaseKeeper {
       }
     } finally {
       this.#renewing = false;
-      this.#armExpiry();
+      // Renewals only move deadlines later: an expiry timer armed stays early enough.
+      if (this.#expiry === undefined) this.#armExpiry();
     }
   }
 }

@@ -164,3 +164,65 @@ Deno.test("LeaseKeeper does not count a lease it is releasing as a place taken, 
     await keeper.close();
   }
 });
+
+Deno.test("LeaseKeeper, its timers kept between leases, still loses a later lease at its own deadline", async () => {
+  await using store = new MemoryStore();
+  const first = await createRun(store, "t-again-1");
+  const second = await createRun(store, "t-again-2");
+  const down = { renew: false };
+  const flaky = new Proxy(store, {
+    get(target, property) {
+      if (property === "renewLeases" && down.renew) return () => Promise.reject(new Error("down"));
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { keeper, lost } = keeperOn(flaky, "a", 150);
+  try {
+    // One lease held and released: its expiry timer stays armed for its deadline.
+    assert.ok(await keeper.acquire(first) !== null);
+    await keeper.release(first);
+    assert.equal(keeper.size, 0);
+    down.renew = true;
+    const lease = (await keeper.acquire(second))!;
+    // Not lost before its deadline (the timer armed for the first one's fires first).
+    while (lost.length === 0) {
+      assert.ok(!lease.isLost);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(Date.now() >= lease.deadline, "lost at its deadline, not before");
+    assert.equal(lost[0]!.lease, lease);
+    assert.equal(lost.length, 1);
+    assert.throws(() => lease.token(), (error: Error) => error.name === "LeaseLostError");
+  } finally {
+    await keeper.close();
+  }
+});
+
+Deno.test("LeaseKeeper holding no lease does not keep the process alive", async () => {
+  // A process whose keeper held a lease and released it, never closed, exits
+  // at once although the keeper's timers (ttl of a minute) are kept.
+  const script = `
+    import { MemoryStore } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+    import { LeaseKeeper } from ${JSON.stringify(new URL("./leases.ts", import.meta.url).href)};
+    const store = new MemoryStore();
+    await store.createRun({ type: "run.created", v: 1, at: Date.now(), threadId: "t-exit",
+      graph: "g", input: {}, payloadHash: "h", state: {}, next: [] });
+    const quiet = () => {};
+    const keeper = new LeaseKeeper({ store, owner: "a", ttlMs: 60_000, tenantMaxActive: undefined,
+      now: () => Date.now(), logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+      onLost: quiet, onMail: quiet });
+    await keeper.acquire("t-exit");
+    await keeper.release("t-exit");
+    console.log("released");
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", script],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  assert.equal(new TextDecoder().decode(output.stderr), "");
+  assert.equal(new TextDecoder().decode(output.stdout), "released\n");
+  assert.ok(output.success, "it exited by itself, without waiting for the keeper's timers");
+});

@@ -53,15 +53,36 @@ export class Semaphore {
    * @param fn The work.
    * @returns What `fn` returns.
    */
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#available > 0) this.#available--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#available <= 0) return this.#queued(fn);
+    // A free place (the usual case): no frame of its own around the work.
+    this.#available--;
+    let work: Promise<T>;
+    try {
+      work = Promise.resolve(fn());
+    } catch (error) {
+      this.#release();
+      return Promise.reject(error);
+    }
+    // Registered before the caller's reaction: the place is free again when the caller goes on.
+    work.then(this.#released, this.#released);
+    return work;
+  }
+
+  async #queued<T>(fn: () => Promise<T>): Promise<T> {
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
     try {
       return await fn();
     } finally {
-      const next = this.#waiting.shift();
-      if (next !== undefined) next();
-      else this.#available++;
+      this.#release();
     }
+  }
+
+  #released = (): void => this.#release();
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#available++;
   }
 }

@@ -96,6 +96,27 @@ Deno.test("Semaphore.run() frees the place of a task that fails", async () => {
   assert.equal(await semaphore.run(() => Promise.resolve(1)), 1);
 });
 
+Deno.test("Semaphore.run() frees the place of work that throws before it returns a promise, and the place of a holder before its caller goes on", async () => {
+  const semaphore = new Semaphore(1);
+  await assert.rejects(
+    semaphore.run((): Promise<void> => {
+      throw new Error("at once");
+    }),
+    /at once/,
+  );
+  assert.equal(await semaphore.run(() => Promise.resolve(1)), 1, "the place is free again");
+  // The holder's caller finds the place free when its await returns.
+  await semaphore.run(() => Promise.resolve());
+  let ranAt = "";
+  const next = semaphore.run(() => {
+    ranAt = "without waiting";
+    return Promise.resolve();
+  });
+  assert.equal(semaphore.waiting, 0);
+  assert.equal(ranAt, "without waiting");
+  await next;
+});
+
 Deno.test("Semaphore.run() with an Infinity limit runs everything at once", async () => {
   const log: string[] = [];
   const semaphore = new Semaphore(Infinity);

@@ -248,8 +248,10 @@ export function encodeCreate(event: RunCreatedEvent, started?: RunStartedEvent):
       field: "started",
     });
   }
+  // Checked as the creating event was; then both, and the snapshot made of them, are only encoded.
+  assertJson(started, "run.started event", { maxDepth: Infinity });
   const snapshot = fold(fold(null, event), started);
-  return encodeChecked(threadId, 0, [event, started], snapshot, true, false);
+  return encodeChecked(threadId, 0, [event, started], snapshot, true, true);
 }
 
 /**

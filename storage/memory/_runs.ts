@@ -12,15 +12,10 @@ import {
   type CheckpointRecord,
   decodeEvent,
   decodeSnapshot,
-  encodeAppend,
   type EncodedAppend,
-  fold,
   type InterruptRow,
   type LoadedRun,
-  type RunSnapshot,
-  type RunStartedEvent,
   type RunSummary,
-  snapshotDue,
   type StoredEvent,
   storedSnapshotAfter,
   type StoredSnapshotInfo,
@@ -68,33 +63,6 @@ export function createdRun(
   };
   writeAppend(run, encoded, interrupts);
   return run;
-}
-
-/**
- * The append of a just created run's `run.started` (see `createLeasedRun`).
- *
- * @param stored The run as stored.
- * @param created The run as created.
- * @param started The event.
- * @param snapshotEvery The snapshot policy's cap.
- * @returns The run after it, and the append.
- */
-export function encodeStart(
-  stored: StoredRun,
-  created: RunSnapshot,
-  started: RunStartedEvent,
-  snapshotEvery: number,
-): { run: RunSnapshot; encoded: EncodedAppend } {
-  const run = fold(created, started);
-  const info = storedInfo(stored);
-  const encoded = encodeAppend(
-    run.threadId,
-    created.version,
-    [started],
-    run,
-    (bytes) => snapshotDue(run, info, bytes, snapshotEvery),
-  );
-  return { run, encoded };
 }
 
 /**

@@ -78,7 +78,6 @@ import { LocalOwnership, runInfoOf } from "../_ownership.ts";
 import { MemoryJournal } from "./_effects.ts";
 import {
   createdRun,
-  encodeStart,
   loadStored,
   readStored,
   storedInfo,
@@ -150,8 +149,7 @@ export class MemoryStore implements Store, ControlStore {
   createRun(event: RunCreatedEvent): Promise<CreateRunResult> {
     return this.#do(() => this.#create(event));
   }
-  #create(event: RunCreatedEvent): CreateRunResult {
-    const encoded = encodeCreate(event);
+  #create(event: RunCreatedEvent, encoded = encodeCreate(event)): CreateRunResult {
     const existing = this.#runs.get(encoded.threadId);
     if (existing?.payloadHash === event.payloadHash) {
       return { created: false, run: currentSnapshot(loadStored(existing)) };
@@ -169,15 +167,14 @@ export class MemoryStore implements Store, ControlStore {
   ): Promise<CreateRunResult & { lease: Claim | null }> {
     return this.#do(() => {
       checkLeaseRequest(request);
-      const result = this.#create(event);
+      // Created started: both events in one append, as the durable stores write them.
+      const result = this.#create(event, started && encodeCreate(event, started));
       if (!result.created) return { ...result, lease: null };
-      const stored = this.#runs.get(result.run.threadId)!;
-      const start = started && encodeStart(stored, result.run, started, this.#snapshotEvery);
       const lease = this.#ownership.grantCreated(result.run.threadId, request);
-      if (lease === null || start === undefined) return { ...result, lease };
-      writeAppend(stored, start.encoded, this.#interrupts);
-      this.#ownership.noteStatus(start.run.threadId, start.run);
-      return { created: true, run: start.run, lease };
+      if (lease !== null || started === undefined) return { ...result, lease };
+      // No lease (a tenant cap): the run is created, not started (nothing awaited in between).
+      this.#runs.delete(result.run.threadId);
+      return { ...this.#create(event), lease };
     });
   }
 
