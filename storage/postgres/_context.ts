@@ -43,6 +43,7 @@ import {
   toStorageError,
 } from "./_errors.ts";
 import { RenewablePool } from "./_pool.ts";
+import { DEFAULT_STALL_MS, StallWatch } from "./_stalls.ts";
 import type { InterruptPlan } from "./_interrupts.ts";
 import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
@@ -131,6 +132,11 @@ export interface PostgresContextOptions {
    * connections stop connecting (`_pool.ts`); none: the pool is never renewed.
    */
   reopen?: () => postgres.Sql;
+  /**
+   * How long a statement may go unanswered before its connection is taken as
+   * broken, in ms (`_stalls.ts`; default {@linkcode DEFAULT_STALL_MS}).
+   */
+  stallMs?: number;
 }
 
 /**
@@ -179,6 +185,7 @@ export class PostgresContext {
   /** Batches lease releases of different runs (group commit). */
   readonly releases: GroupCommitter<PreparedRelease, ReleaseOutcome>;
   #pool: RenewablePool;
+  #stalls: StallWatch;
   #closing: Promise<void> | null = null;
   /** Since when the database is unreachable, and the last operation let through; `null`: reachable. */
   #unreachable: { since: number; probedAt: number; probing: boolean } | null = null;
@@ -192,6 +199,8 @@ export class PostgresContext {
    */
   constructor(sql: postgres.Sql, options: PostgresContextOptions) {
     this.#pool = new RenewablePool(sql, options.reopen);
+    // A statement that is never answered fails, and the pool is renewed (`_stalls.ts`).
+    this.#stalls = new StallWatch(options.stallMs ?? DEFAULT_STALL_MS, () => this.#pool.renew());
     this.schema = options.schema;
     this.statements = statements(quoteIdentifier(options.schema));
     this.ownership = ownershipStatements(quoteIdentifier(options.schema));
@@ -286,7 +295,9 @@ export class PostgresContext {
   }
 
   /**
-   * Runs one statement as a named prepared statement.
+   * Runs one statement as a named prepared statement. A statement left
+   * unanswered for `stallMs` fails as on a broken connection, and the pool
+   * is renewed (`_stalls.ts`).
    *
    * @param text The statement.
    * @param parameters Its parameters, `$1` first.
@@ -294,9 +305,11 @@ export class PostgresContext {
    */
   query<T>(text: string, parameters: Parameter[]): Promise<T[]> {
     const send = () =>
-      this.#pool.sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
-        T[]
-      >;
+      this.#stalls.watch(
+        this.#pool.sql.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
+          T[]
+        >,
+      );
     // An error of an earlier connection replayed by the driver: the statement was never sent.
     return send().catch((error) => {
       if (!isReplayedError(error, parameters)) throw error;
@@ -319,13 +332,17 @@ export class PostgresContext {
     for (let attempt = 1;; attempt++) {
       let sent = false;
       try {
-        return await this.#pool.sql.begin((tx) =>
-          body(<R>(text: string, parameters: Parameter[]) => {
-            sent = true;
-            return tx.unsafe(text, parameters as never[], { prepare: true }) as unknown as Promise<
-              R[]
-            >;
-          })
+        return await this.#stalls.watch(
+          this.#pool.sql.begin((tx) =>
+            body(<R>(text: string, parameters: Parameter[]) => {
+              sent = true;
+              return tx.unsafe(text, parameters as never[], {
+                prepare: true,
+              }) as unknown as Promise<
+                R[]
+              >;
+            })
+          ),
         ) as T;
       } catch (error) {
         if (sent || attempt > 1 || !isSessionEnded(error)) throw error;
@@ -362,6 +379,7 @@ export class PostgresContext {
         this.audits.drain(),
         this.releases.drain(),
       ]);
+      this.#stalls.close();
       await this.#pool.end(5);
     })();
     return this.#closing;

@@ -239,3 +239,52 @@ postgresTest(
     }
   },
 );
+
+postgresTest(
+  "PostgresContext fails a statement PostgreSQL leaves unanswered as on a broken connection, renews its pool, and sends a read once more",
+  async () => {
+    const url = postgresTestUrl();
+    const pools: postgres.Sql[] = [openClient(url, { max: 4 })];
+    const context = new PostgresContext(pools[0]!, {
+      ...OPTIONS,
+      stallMs: 300,
+      reopen: () => {
+        const fresh = openClient(url, { max: 4 });
+        pools.push(fresh);
+        return fresh;
+      },
+    });
+    try {
+      // Unanswered within the limit (as on a connection the driver left unable to send): it
+      // fails (its answer, rows, would come later) instead of waiting for it.
+      await assert.rejects(context.query("SELECT pg_sleep(3)", []), (error: { code?: string }) => {
+        assert.equal(error.code, "CONNECTION_STALLED");
+        return true;
+      });
+      assert.equal(pools.length, 2, "a fresh pool");
+      // Through a store method: unavailable, as after any broken connection.
+      const write = await failure(
+        context.io('append to run "t"', () => context.query("SELECT pg_sleep(3)", [])),
+      );
+      assert.equal(write.code, "unavailable");
+      assert.match(write.message, /did not answer within 300 ms/);
+      // A read is sent once more, and answers.
+      let tries = 0;
+      const rows = await context.read("list runs", () =>
+        context.query<{ one: number }>(
+          tries++ === 0 ? "SELECT 1 AS one FROM pg_sleep(3)" : "SELECT 1 AS one",
+          [],
+        ));
+      assert.deepEqual([tries, rows[0]?.one], [2, 1]);
+      // An answer in time is the answer.
+      const [slow] = await context.query<{ one: number }>(
+        "SELECT 1 AS one FROM pg_sleep(0.05)",
+        [],
+      );
+      assert.equal(slow?.one, 1);
+    } finally {
+      await context.close();
+      for (const pool of pools) await pool.end({ timeout: 0 });
+    }
+  },
+);
