@@ -247,9 +247,15 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     }
     try {
       return await actor.send(message);
+    } catch (error) {
+      // The actor lost the run's lease (its commit refused: nothing applied): the message goes
+      // to the run's mailbox, for whichever runtime holds the run now, as for a run elsewhere.
+      if (!(error instanceof LeaseLostError)) throw error;
     } finally {
       registry.release(actor);
     }
+    await owner.remote.send(id, message);
+    return (await current(id))!;
   }
 
   /**
@@ -404,7 +410,9 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     const active = registry.peek(threadId);
     if (active !== undefined) {
       try {
-        return (await active).run;
+        const actor = await active;
+        // An actor that broke (its lease lost, its store failed) no longer follows the run.
+        if (!actor.broken) return actor.run;
       } catch {
         // The actor could not load: the store answers.
       }
@@ -481,7 +489,14 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
           );
         }
         const message = { type: "update", update: accept(update, "the update"), asNode } as const;
-        if (actor !== null) return await actor.send(message);
+        if (actor !== null) {
+          try {
+            return await actor.send(message);
+          } catch (error) {
+            // Not applied: the lease was lost (see `send`); the run's mailbox takes it.
+            if (!(error instanceof LeaseLostError)) throw error;
+          }
+        }
         await owner.remote.send(id, message);
         return (await current(id))!;
       } finally {

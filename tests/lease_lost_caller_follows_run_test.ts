@@ -158,3 +158,40 @@ storeTest(
     assert.equal(log.at(-1), "run.completed");
   },
 );
+
+storeTest(
+  "a cancel or a state update its runtime can no longer apply (the run's lease was lost) goes to " +
+    "the run's new owner, applied once, not a conflict",
+  async (store) => {
+    const threadId = "cancelled-elsewhere";
+    let clock = Date.now();
+    const a = runtimeOn(cutOffFromLeases(store), "owner-a", { leaseTtlMs: 300, now: () => clock });
+    await using runtimeA = a.runtime;
+    const ask: Node = async (_state, ctx) => {
+      const answer = await ctx.interrupt("approve?");
+      return { log: [`b:${answer}`] };
+    };
+    chain(runtimeA, { b: ask });
+    await using runtimeB = runtimeOn(store, "owner-b").runtime;
+    chain(runtimeB, { b: ask });
+    assert.equal((await runtimeA.invoke("g", {}, { threadId })).status, "interrupted");
+    // A listener keeps the run's actor, and its lease, in A's memory.
+    const stop = await internalsOf(runtimeA).listen(threadId, () => {});
+    try {
+      clock += 60_000;
+      await a.lost;
+      await runtimeB.recover();
+      const updated = await runtimeA.updateState(threadId, { log: ["note"] });
+      assert.deepEqual(updated.state, { log: ["a", "note"] });
+      const cancelled = await runtimeA.cancel(threadId, "no longer needed");
+      assert.equal(cancelled.status, "cancelled");
+    } finally {
+      stop();
+    }
+    const log = await types(store, threadId);
+    assert.equal(log.filter((type) => type === "run.cancelled").length, 1);
+    assert.equal(log.filter((type) => type === "state.updated").length, 1);
+    assert.equal(log.at(-1), "run.cancelled");
+    assert.deepEqual(a.errors(), []);
+  },
+);
