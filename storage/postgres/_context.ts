@@ -37,9 +37,11 @@ import type { GroupCommitter } from "../_group_commit.ts";
 import {
   errorCode,
   isConnectionError,
+  isRaceLost,
   isReplayedError,
   isSessionEnded,
   isUnreachable,
+  RACE_RETRIES,
   toStorageError,
 } from "./_errors.ts";
 import { RenewablePool } from "./_pool.ts";
@@ -49,7 +51,6 @@ import { KnownSnapshots } from "./_snapshots.ts";
 import { type Statements, statements } from "./_sql.ts";
 import { type OwnershipStatements, ownershipStatements } from "./_ownership_sql.ts";
 import { quoteIdentifier } from "./migrations.ts";
-
 /**
  * While the database is unreachable, how often one operation is let through
  * to find out whether it is back (the others fail at once), in ms.
@@ -321,7 +322,9 @@ export class PostgresContext {
    * Runs statements in one transaction. A transaction whose `BEGIN` failed
    * because the server ended the session (or the driver replayed such an
    * error of an earlier connection, see {@linkcode query}) begins once more:
-   * none of its statements was sent.
+   * none of its statements was sent. One that lost a race (a deadlock or a
+   * serialization failure: PostgreSQL rolled it back) runs again, up to
+   * {@linkcode RACE_RETRIES} times in all.
    *
    * @param body The work, given a query function bound to the transaction.
    * @returns What the work returns, once committed.
@@ -345,6 +348,7 @@ export class PostgresContext {
           ),
         ) as T;
       } catch (error) {
+        if (isRaceLost(error) && attempt < RACE_RETRIES) continue;
         if (sent || attempt > 1 || !isSessionEnded(error)) throw error;
       }
     }

@@ -288,3 +288,39 @@ postgresTest(
     }
   },
 );
+
+postgresTest(
+  "PostgresContext runs a transaction that lost a race (PostgreSQL rolled it back) again, at most three times",
+  async () => {
+    const context = new PostgresContext(openClient(postgresTestUrl(), { max: 2 }), OPTIONS);
+    const deadlock = "DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '40P01'; END $$";
+    try {
+      let attempts = 0;
+      const one = await context.transaction(async (query) => {
+        if (++attempts === 1) await query(deadlock, []);
+        const [row] = await query<{ one: number }>("SELECT 1 AS one", []);
+        return row?.one;
+      });
+      assert.deepEqual([one, attempts], [1, 2]);
+      // Lost every time: the third loss is the answer.
+      let tries = 0;
+      await assert.rejects(
+        context.transaction(async (query) => {
+          tries++;
+          return await query(deadlock, []);
+        }),
+        (error: { code?: string }) => error.code === "40P01",
+      );
+      assert.equal(tries, 3);
+      // Another error is not a race: one try.
+      let once = 0;
+      await assert.rejects(context.transaction(async (query) => {
+        once++;
+        return await query("SELECT 1/0", []);
+      }));
+      assert.equal(once, 1);
+    } finally {
+      await context.close();
+    }
+  },
+);

@@ -12,15 +12,13 @@
 
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import type { Created, Parameter, PostgresContext, PreparedCreate } from "./_context.ts";
-import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
+import { isConnectionError, isRaceLost, RACE_RETRIES, toStorageError } from "./_errors.ts";
 import { type ClaimRow, toClaim } from "./ownership.ts";
 
 /** Creations that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
 /** The bytes of JSON one batch carries at most (a larger single creation goes alone). */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
-/** How often a batch that lost a deadlock race is tried again. */
-const RACE_RETRIES = 3;
 
 /**
  * The group committer of a store's run creations.

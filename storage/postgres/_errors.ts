@@ -130,6 +130,9 @@ export function isSessionEnded(error: unknown): boolean {
 /** A SQLSTATE: an error the server sent, as opposed to the driver's or the socket's codes. */
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
+/** How often a write that lost a race (deadlock, serialization failure) is tried in all. */
+export const RACE_RETRIES = 3;
+
 /**
  * Whether the transaction failed only because it lost a race (deadlock or
  * serialization failure): it wrote nothing and may simply run again.

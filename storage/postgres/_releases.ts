@@ -12,12 +12,10 @@
 import type { ReleaseOutcome } from "../../kernel/mod.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import type { PostgresContext, PreparedRelease } from "./_context.ts";
-import { isRaceLost } from "./_errors.ts";
+import { isRaceLost, RACE_RETRIES } from "./_errors.ts";
 
 /** Releases that may go out together as one batch. */
 const MAX_BATCH_ITEMS = 500;
-/** How often a batch that lost a deadlock race is tried again. */
-const RACE_RETRIES = 3;
 
 /**
  * The group committer of a store's lease releases.

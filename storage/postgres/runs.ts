@@ -56,7 +56,7 @@ import {
   wakeAtOf,
 } from "../../kernel/mod.ts";
 import type { Parameter, PostgresContext, PreparedAppend } from "./_context.ts";
-import { isConnectionError, isRaceLost, toStorageError } from "./_errors.ts";
+import { isConnectionError, isRaceLost, RACE_RETRIES, toStorageError } from "./_errors.ts";
 import { GroupCommitter, type Settled } from "../_group_commit.ts";
 import { planInterruptChanges } from "./_interrupts.ts";
 import { interruptBytes, interruptParameters, sharesInterrupts } from "./interrupts.ts";
@@ -73,8 +73,6 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCHES_IN_FLIGHT = 2;
 /** A long queue is shared among free batch slots, but no batch is split below this. */
 const MIN_SPLIT = 32;
-/** How often a transaction that lost a deadlock race is tried again. */
-const RACE_RETRIES = 3;
 
 interface SummaryRow {
   thread_id: string;
