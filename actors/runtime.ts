@@ -241,18 +241,30 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
     checkOpen();
     const id = parseThreadId(threadId);
     const actor = await acquire(id);
-    if (actor === null) {
-      await owner.remote.send(id, message);
-      return (await current(id))!;
-    }
     try {
-      return await actor.send(message);
-    } catch (error) {
-      // The actor lost the run's lease (its commit refused: nothing applied): the message goes
-      // to the run's mailbox, for whichever runtime holds the run now, as for a run elsewhere.
-      if (!(error instanceof LeaseLostError)) throw error;
+      return await deliver(id, actor, message);
     } finally {
-      registry.release(actor);
+      if (actor !== null) registry.release(actor);
+    }
+  }
+
+  /**
+   * Applies a control message through the run's actor here, or through the
+   * run's mailbox, for whichever runtime holds the run now, when it executes
+   * elsewhere or the actor lost its lease (its commit refused: nothing was
+   * applied). The caller holds `actor`'s pin.
+   */
+  async function deliver(
+    id: ThreadId,
+    actor: RunActor | null,
+    message: Exclude<RunMessage, { type: "start" | "step" }>,
+  ): Promise<RunSnapshot> {
+    if (actor !== null) {
+      try {
+        return await actor.send(message);
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+      }
     }
     await owner.remote.send(id, message);
     return (await current(id))!;
@@ -489,16 +501,7 @@ export function createRuntime(options: CoreRuntimeOptions): Runtime {
           );
         }
         const message = { type: "update", update: accept(update, "the update"), asNode } as const;
-        if (actor !== null) {
-          try {
-            return await actor.send(message);
-          } catch (error) {
-            // Not applied: the lease was lost (see `send`); the run's mailbox takes it.
-            if (!(error instanceof LeaseLostError)) throw error;
-          }
-        }
-        await owner.remote.send(id, message);
-        return (await current(id))!;
+        return await deliver(id, actor, message);
       } finally {
         if (actor !== null) registry.release(actor);
       }
