@@ -9,36 +9,13 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  defineState,
-  END,
-  type LogFields,
-  START,
-  type Store,
-  type ThreadId,
-} from "../kernel/mod.ts";
+import type { LogFields, Store, ThreadId } from "../kernel/mod.ts";
 import { internalsOf } from "../actors/runtime.ts";
-import type { NodeContext } from "../actors/context.ts";
 import type { Runtime, RuntimeSettings } from "../actors/runtime_api.ts";
-import { createRuntime, StateGraph } from "../preset.ts";
+import { createRuntime } from "../preset.ts";
 import { storeTest } from "./_stores.ts";
+import { chain, type ChainNode as Node } from "./_chain_graph.ts";
 import { collectingLogger, cutOffFromLeases, leaseExpired, readLog } from "./_helpers.ts";
-
-const State = defineState({
-  log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
-});
-
-type Node = (state: unknown, ctx: NodeContext) => unknown;
-
-/** Graph "g": START -> a -> b -> c -> END; each node logs its name unless given. */
-function chain(runtime: Runtime, nodes: Partial<Record<"a" | "b" | "c", Node>> = {}): void {
-  const graph = new StateGraph(State);
-  for (const name of ["a", "b", "c"] as const) {
-    graph.addNode(name, (nodes[name] ?? (() => ({ log: [name] }))) as never);
-  }
-  graph.addEdge(START, "a").addEdge("a", "b").addEdge("b", "c").addEdge("c", END)
-    .compile({ runtime, name: "g" });
-}
 
 /** A runtime over `store` whose `lease lost` line resolves `lost`. */
 function runtimeOn(
@@ -76,6 +53,48 @@ function gated(entered: () => void, gate: Promise<void>, log: string): Node {
 
 async function types(store: Store, threadId: string): Promise<string[]> {
   return (await readLog(store, threadId)).map(({ event }) => event.type);
+}
+
+/** Two runtimes, A having lost the lease of a run B has claimed since; disposing closes both. */
+interface LostInA extends AsyncDisposable {
+  a: ReturnType<typeof runtimeOn>;
+  runtimeA: Runtime;
+  runtimeB: Runtime;
+}
+
+/**
+ * Runtime A runs `threadId` of "g" until it is interrupted at b (which asks
+ * for an answer); a listener keeps the run's actor, and its lease, in A's
+ * memory; A's lease then runs out unrenewed (A loses it, its actor stops),
+ * and B's claim loop runs.
+ */
+async function interruptedThenLostInA(store: Store, threadId: string): Promise<LostInA> {
+  let clock = Date.now();
+  const a = runtimeOn(cutOffFromLeases(store), "owner-a", { leaseTtlMs: 300, now: () => clock });
+  const runtimeB = runtimeOn(store, "owner-b").runtime;
+  const ask: Node = async (_state, ctx) => {
+    const answer = await ctx.interrupt("approve?");
+    return { log: [`b:${answer}`] };
+  };
+  chain(a.runtime, { b: ask });
+  chain(runtimeB, { b: ask });
+  let stopListening = () => {};
+  const dispose = async () => {
+    stopListening();
+    await runtimeB.close();
+    await a.runtime.close();
+  };
+  try {
+    assert.equal((await a.runtime.invoke("g", {}, { threadId })).status, "interrupted");
+    stopListening = await internalsOf(a.runtime).listen(threadId, () => {});
+    clock += 60_000;
+    await a.lost;
+    await runtimeB.recover();
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { a, runtimeA: a.runtime, runtimeB, [Symbol.asyncDispose]: dispose };
 }
 
 storeTest(
@@ -125,34 +144,14 @@ storeTest(
     "owner, and the caller gets the run's result",
   async (store) => {
     const threadId = "resumed";
-    let clock = Date.now();
-    const a = runtimeOn(cutOffFromLeases(store), "owner-a", { leaseTtlMs: 300, now: () => clock });
-    await using runtimeA = a.runtime;
-    const ask: Node = async (_state, ctx) => {
-      const answer = await ctx.interrupt("approve?");
-      return { log: [`b:${answer}`] };
-    };
-    chain(runtimeA, { b: ask });
-    await using runtimeB = runtimeOn(store, "owner-b").runtime;
-    chain(runtimeB, { b: ask });
-    assert.equal((await runtimeA.invoke("g", {}, { threadId })).status, "interrupted");
-    // A listener keeps the run's actor, and its lease, in A's memory.
-    const stop = await internalsOf(runtimeA).listen(threadId, () => {});
-    try {
-      // A's lease runs out unrenewed: A loses it (its actor stops), and B's claim loop runs.
-      clock += 60_000;
-      await a.lost;
-      await runtimeB.recover();
-      const result = await runtimeA.resume(threadId, "yes");
-      assert.equal(result.status, "completed");
-      assert.deepEqual(result.state, { log: ["a", "b:yes", "c"] });
-      const ends = result.trace.flatMap((entry) => entry.type === "step_end" ? [entry.step] : []);
-      assert.deepEqual(ends, [2, 3]);
-      assert.deepEqual(result.trace.at(-1), { type: "end", status: "completed" });
-      assert.equal((await store.getLease(threadId as ThreadId))?.owner ?? "owner-b", "owner-b");
-    } finally {
-      stop();
-    }
+    await using lost = await interruptedThenLostInA(store, threadId);
+    const result = await lost.runtimeA.resume(threadId, "yes");
+    assert.equal(result.status, "completed");
+    assert.deepEqual(result.state, { log: ["a", "b:yes", "c"] });
+    const ends = result.trace.flatMap((entry) => entry.type === "step_end" ? [entry.step] : []);
+    assert.deepEqual(ends, [2, 3]);
+    assert.deepEqual(result.trace.at(-1), { type: "end", status: "completed" });
+    assert.equal((await store.getLease(threadId as ThreadId))?.owner ?? "owner-b", "owner-b");
     const log = await types(store, threadId);
     assert.equal(log.filter((type) => type === "run.resumed").length, 1);
     assert.equal(log.at(-1), "run.completed");
@@ -164,34 +163,15 @@ storeTest(
     "the run's new owner, applied once, not a conflict",
   async (store) => {
     const threadId = "cancelled-elsewhere";
-    let clock = Date.now();
-    const a = runtimeOn(cutOffFromLeases(store), "owner-a", { leaseTtlMs: 300, now: () => clock });
-    await using runtimeA = a.runtime;
-    const ask: Node = async (_state, ctx) => {
-      const answer = await ctx.interrupt("approve?");
-      return { log: [`b:${answer}`] };
-    };
-    chain(runtimeA, { b: ask });
-    await using runtimeB = runtimeOn(store, "owner-b").runtime;
-    chain(runtimeB, { b: ask });
-    assert.equal((await runtimeA.invoke("g", {}, { threadId })).status, "interrupted");
-    // A listener keeps the run's actor, and its lease, in A's memory.
-    const stop = await internalsOf(runtimeA).listen(threadId, () => {});
-    try {
-      clock += 60_000;
-      await a.lost;
-      await runtimeB.recover();
-      const updated = await runtimeA.updateState(threadId, { log: ["note"] });
-      assert.deepEqual(updated.state, { log: ["a", "note"] });
-      const cancelled = await runtimeA.cancel(threadId, "no longer needed");
-      assert.equal(cancelled.status, "cancelled");
-    } finally {
-      stop();
-    }
+    await using lost = await interruptedThenLostInA(store, threadId);
+    const updated = await lost.runtimeA.updateState(threadId, { log: ["note"] });
+    assert.deepEqual(updated.state, { log: ["a", "note"] });
+    const cancelled = await lost.runtimeA.cancel(threadId, "no longer needed");
+    assert.equal(cancelled.status, "cancelled");
     const log = await types(store, threadId);
     assert.equal(log.filter((type) => type === "run.cancelled").length, 1);
     assert.equal(log.filter((type) => type === "state.updated").length, 1);
     assert.equal(log.at(-1), "run.cancelled");
-    assert.deepEqual(a.errors(), []);
+    assert.deepEqual(lost.a.errors(), []);
   },
 );

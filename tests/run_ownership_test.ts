@@ -9,37 +9,19 @@
 
 import assert from "node:assert/strict";
 import {
-  defineState,
-  END,
   type JsonObject,
   type OrisError,
   planStart,
-  START,
   type Store,
   type ThreadId,
 } from "../kernel/mod.ts";
 import { internalsOf } from "../actors/runtime.ts";
 import type { NodeContext } from "../actors/context.ts";
 import type { Runtime, RuntimeSettings } from "../actors/runtime_api.ts";
-import { createRuntime, StateGraph } from "../preset.ts";
+import { createRuntime } from "../preset.ts";
 import { storeTest } from "./_stores.ts";
+import { chain, type ChainNode as Node } from "./_chain_graph.ts";
 import { collectingLogger, cutOffFromLeases } from "./_helpers.ts";
-
-const State = defineState({
-  log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
-});
-
-type Node = (state: unknown, ctx: NodeContext) => unknown;
-
-/** Graph "g": START -> a -> b -> c -> END; each node runs an effect named after it, then logs. */
-function chain(runtime: Runtime, nodes: Partial<Record<"a" | "b" | "c", Node>> = {}): void {
-  const graph = new StateGraph(State);
-  for (const name of ["a", "b", "c"] as const) {
-    graph.addNode(name, (nodes[name] ?? (() => ({ log: [name] }))) as never);
-  }
-  graph.addEdge(START, "a").addEdge("a", "b").addEdge("b", "c").addEdge("c", END)
-    .compile({ runtime, name: "g" });
-}
 
 function runtimeOn(store: Store, ownerId: string, settings: RuntimeSettings = {}): Runtime {
   return createRuntime({

@@ -65,6 +65,28 @@ const OPTIONS: PostgresContextOptions = {
   releases: releaseCommitter,
 };
 
+/**
+ * A context over `first` whose renewals make pools of `max` connections,
+ * kept in `pools` after `first`.
+ */
+function renewableContext(
+  first: postgres.Sql,
+  max: number,
+  options: Partial<PostgresContextOptions> = {},
+): { context: PostgresContext; pools: postgres.Sql[] } {
+  const pools = [first];
+  const context = new PostgresContext(first, {
+    ...OPTIONS,
+    ...options,
+    reopen: () => {
+      const fresh = openClient(postgresTestUrl(), { max });
+      pools.push(fresh);
+      return fresh;
+    },
+  });
+  return { context, pools };
+}
+
 /** A context over a pool that never connects: the tests give the work themselves. */
 function offlineContext(): PostgresContext {
   return new PostgresContext(
@@ -130,17 +152,9 @@ postgresTest(
   async () => {
     const url = postgresTestUrl();
     const first = openClient(url, { max: 1 });
-    const pools: postgres.Sql[] = [first];
     await first`SELECT 1`; // Knows the array types now, as a store's pool does.
     pinArrayTypes(first);
-    const context = new PostgresContext(first, {
-      ...OPTIONS,
-      reopen: () => {
-        const fresh = openClient(url, { max: 1 });
-        pools.push(fresh);
-        return fresh;
-      },
-    });
+    const { context, pools } = renewableContext(first, 1);
     const channel = `renew_${crypto.randomUUID().replaceAll("-", "")}`;
     const heard: string[] = [];
     let hear = Promise.withResolvers<void>();
@@ -243,36 +257,29 @@ postgresTest(
 postgresTest(
   "PostgresContext fails a statement PostgreSQL leaves unanswered as on a broken connection, renews its pool, and sends a read once more",
   async () => {
-    const url = postgresTestUrl();
-    const pools: postgres.Sql[] = [openClient(url, { max: 4 })];
-    const context = new PostgresContext(pools[0]!, {
-      ...OPTIONS,
-      stallMs: 300,
-      reopen: () => {
-        const fresh = openClient(url, { max: 4 });
-        pools.push(fresh);
-        return fresh;
-      },
+    // The limit leaves a fresh connection time to open (it counts against a statement's wait).
+    const { context, pools } = renewableContext(openClient(postgresTestUrl(), { max: 4 }), 4, {
+      stallMs: 2_000,
     });
     try {
       // Unanswered within the limit (as on a connection the driver left unable to send): it
       // fails (its answer, rows, would come later) instead of waiting for it.
-      await assert.rejects(context.query("SELECT pg_sleep(3)", []), (error: { code?: string }) => {
+      await assert.rejects(context.query("SELECT pg_sleep(10)", []), (error: { code?: string }) => {
         assert.equal(error.code, "CONNECTION_STALLED");
         return true;
       });
       assert.equal(pools.length, 2, "a fresh pool");
       // Through a store method: unavailable, as after any broken connection.
       const write = await failure(
-        context.io('append to run "t"', () => context.query("SELECT pg_sleep(3)", [])),
+        context.io('append to run "t"', () => context.query("SELECT pg_sleep(10)", [])),
       );
       assert.equal(write.code, "unavailable");
-      assert.match(write.message, /did not answer within 300 ms/);
+      assert.match(write.message, /did not answer within 2000 ms/);
       // A read is sent once more, and answers.
       let tries = 0;
       const rows = await context.read("list runs", () =>
         context.query<{ one: number }>(
-          tries++ === 0 ? "SELECT 1 AS one FROM pg_sleep(3)" : "SELECT 1 AS one",
+          tries++ === 0 ? "SELECT 1 AS one FROM pg_sleep(10)" : "SELECT 1 AS one",
           [],
         ));
       assert.deepEqual([tries, rows[0]?.one], [2, 1]);
