@@ -24,6 +24,22 @@ const State = defineState({
   log: { default: (): string[] => [], reducer: (a: string[], b: string[]) => [...a, ...b] },
 });
 
+/** A node that logs `name`, once it said it started (`entered`) and its `gate` opened. */
+function gatedNode(name: string): {
+  entered: ReturnType<typeof deferred>;
+  gate: ReturnType<typeof deferred>;
+  node: () => Promise<{ log: string[] }>;
+} {
+  const entered = deferred();
+  const gate = deferred();
+  const node = async () => {
+    entered.resolve();
+    await gate.promise;
+    return { log: [name] };
+  };
+  return { entered, gate, node };
+}
+
 Deno.test("createRuntime() logs a listener's failure with the thread id, and the run goes on", async () => {
   const logger = recordingLogger();
   await using runtime = createRuntime({ logger });
@@ -155,14 +171,9 @@ Deno.test("Runtime.close() logs the commits it cannot make, with the thread id",
   await using store = new FailingStore();
   const logger = recordingLogger();
   const runtime = createRuntime({ store, logger, durability: "exit" });
-  const entered = deferred();
-  const gate = deferred();
+  const { entered, gate, node } = gatedNode("a");
   new StateGraph(State)
-    .addNode("a", async () => {
-      entered.resolve();
-      await gate.promise;
-      return { log: ["a"] };
-    })
+    .addNode("a", node)
     .addNode("b", () => ({ log: ["b"] }))
     .addEdge(START, "a")
     .addEdge("a", "b")
@@ -246,15 +257,10 @@ Deno.test("a retry whose wake-up cannot be journaled fails the step and is repor
 Deno.test("Runtime.getState() of a run whose steps have not landed yet (exit durability) answers from the actor", async () => {
   await using store = new CountingStore();
   await using runtime = createRuntime({ store, durability: "exit" });
-  const entered = deferred();
-  const gate = deferred();
+  const { entered, gate, node } = gatedNode("b");
   new StateGraph(State)
     .addNode("a", () => ({ log: ["a"] }))
-    .addNode("b", async () => {
-      entered.resolve();
-      await gate.promise;
-      return { log: ["b"] };
-    })
+    .addNode("b", node)
     .addEdge(START, "a")
     .addEdge("a", "b")
     .addEdge("b", END)
@@ -366,14 +372,9 @@ Deno.test("a caller whose run's lease expired while the store is unavailable get
   let clock = 1_000;
   const logger = recordingLogger();
   await using runtime = createRuntime({ store, now: () => clock, leaseTtlMs: 300, logger });
-  const entered = deferred();
-  const gate = deferred();
+  const { entered, gate, node } = gatedNode("a");
   new StateGraph(State)
-    .addNode("a", async () => {
-      entered.resolve();
-      await gate.promise;
-      return { log: ["a"] };
-    })
+    .addNode("a", node)
     .addEdge(START, "a")
     .addEdge("a", END)
     .compile({ runtime, name: "g" });
